@@ -1,0 +1,65 @@
+# Universal Framework - local developer entry points. Everything runs on loopback.
+PY      := .venv/bin/python
+STACK   := python3 infra/stack.py
+
+.PHONY: help install venv run up down status test test-unit test-integration bench \
+        protos protos-check schemas-check schemas-lock topics lock clean
+
+help:  ## list targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
+
+venv: $(PY)  ## Python deps into .venv (pinned: pyproject.toml + constraints.txt)
+$(PY): pyproject.toml constraints.txt
+	python3 -m venv .venv
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
+	@touch $(PY)
+
+install: venv  ## everything: Python deps, Debian packages, Kafka and Elasticsearch jars
+	$(STACK) install
+
+up: install  ## start Kafka, Elasticsearch, Redis, SMTP sink and the five services; returns when all are ready
+	$(STACK) up
+	$(PY) -m services.kit.topics
+	$(PY) -m services.launcher up
+
+down:  ## stop the services and the stack (by PID, idempotent)
+	-@test -x $(PY) && $(PY) -m services.launcher down
+	$(STACK) down
+
+status:  ## what is running
+	-$(STACK) status
+	-$(PY) -m services.launcher status
+
+run: install  ## bring up the suite, run the example campaign end to end, stop what it started
+	$(PY) examples/run_example.py
+
+test: install  ## unit + integration tests (starts and stops the local stack itself)
+	$(PY) -m pytest -q -ra
+
+test-unit: venv  ## tests that need no servers
+	$(PY) -m pytest -q -ra tests/unit
+
+bench: install  ## end-to-end benchmark against raw aiokafka (see docs/benchmarks.md)
+	$(PY) bench/e2e.py
+
+protos: venv  ## regenerate gRPC stubs from protos/
+	$(PY) -m services.kit.gen_protos
+
+protos-check: venv  ## fail if the committed stubs are stale
+	$(PY) -m services.kit.gen_protos --check
+
+schemas-check: venv  ## reject incompatible or edited event schemas
+	$(PY) -m services.kit.schemas_check
+
+schemas-lock: venv  ## record new schema versions in schemas/catalog.lock
+	$(PY) -m services.kit.schemas_check --update-lock
+
+topics: venv  ## apply infra/topics.yaml to the running cluster
+	$(PY) -m services.kit.topics
+
+lock: venv  ## re-pin transitive Python dependencies
+	$(PY) -m pip freeze --exclude-editable | grep -v '^-e' > constraints.txt
+
+clean: down  ## stop everything and delete local data (var/)
+	rm -rf var

@@ -1,0 +1,47 @@
+"""Delivery service: sends each rendered email once through SMTP and confirms it."""
+from __future__ import annotations
+
+import asyncio
+from contextlib import AsyncExitStack
+
+import redis.asyncio as aioredis
+
+from services.delivery.config import DeliverySettings
+from services.delivery.sender import DeliverySender
+from services.kit import topics
+from services.kit.app import run_service
+from services.kit.bus import ConsumeLoop, start_producer
+from services.kit.events import Producer
+from services.kit.ops import OpsServer
+
+
+async def body(settings: DeliverySettings, ops: OpsServer, stack: AsyncExitStack):
+    redis = aioredis.from_url(settings.redis_url)
+    stack.push_async_callback(redis.aclose)
+    kafka = await start_producer(settings.kafka_bootstrap)
+    stack.push_async_callback(kafka.stop)
+    sender = DeliverySender(settings, redis, kafka, Producer(settings.service_name, settings.version, settings.colour))
+    loop = ConsumeLoop(service=settings.service_name, bootstrap=settings.kafka_bootstrap, group_id=settings.consumer_group,
+                       topics=[topics.DELIVERY_REQUESTS], handler=sender.deliver, producer=kafka, retries=8)
+    await loop.start()
+    stack.push_async_callback(loop.stop)
+
+    async def redis_ready() -> None:
+        await redis.ping()
+
+    async def smtp_ready() -> None:
+        _, writer = await asyncio.open_connection(settings.smtp_host, settings.smtp_port)
+        writer.close()
+
+    ops.add_check("redis", redis_ready)
+    ops.add_check("smtp", smtp_ready)
+    ops.add_check("kafka", loop.ready)
+    return [loop.run()]
+
+
+def main() -> None:
+    run_service(DeliverySettings(), body)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""Orchestrator service: drives every workflow through the phase machine, and runs the agent
+plug-ins for the work phases."""
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+
+from services.kit import topics
+from services.kit.app import run_service
+from services.kit.bus import ConsumeLoop, start_producer
+from services.kit.events import Producer
+from services.kit.ops import OpsServer
+from services.orchestrator.agent_runner import make_task_handler
+from services.orchestrator.config import OrchestratorSettings
+from services.orchestrator.processor import Processor
+from services.orchestrator.validation import ValidatorClient
+from services.orchestrator.workflow import WorkflowEngine
+
+
+async def body(settings: OrchestratorSettings, ops: OpsServer, stack: AsyncExitStack):
+    me = Producer(settings.service_name, settings.version, settings.colour)
+    validator = ValidatorClient(settings.validator_addr, settings.validator_timeout_s, settings.validator_attempts)
+    stack.push_async_callback(validator.close)
+    processor = Processor(bootstrap=settings.kafka_bootstrap, group_id=settings.consumer_group,
+                          transactional_id=f"{settings.consumer_group}-{settings.colour}",
+                          engine=WorkflowEngine(me, validator))
+    await processor.start()
+    stack.push_async_callback(processor.stop)
+    kafka = await start_producer(settings.kafka_bootstrap)
+    stack.push_async_callback(kafka.stop)
+    agents = ConsumeLoop(service="agents", bootstrap=settings.kafka_bootstrap, group_id=settings.agents_group,
+                         topics=[topics.AGENT_TASKS], handler=make_task_handler(kafka, me), producer=kafka)
+    await agents.start()
+    stack.push_async_callback(agents.stop)
+    ops.add_check("workflow-state", processor.check_ready)
+    ops.add_check("agent-runner", agents.ready)
+    return [processor.run(), agents.run()]
+
+
+def main() -> None:
+    run_service(OrchestratorSettings(), body)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""Runs agent tasks: consume AgentTaskAssigned, call the plug-in, emit AgentTaskCompleted.
+At-least-once; the result's event id is derived from the task id, so a re-run is recognised."""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+from aiokafka import AIOKafkaProducer, ConsumerRecord
+
+from services.kit import topics
+from services.kit.bus import publish
+from services.kit.codec import Decoded
+from services.kit.events import Producer, caused_by, make_event, stable_id
+from services.orchestrator.agents.base import AgentError
+from services.orchestrator.agents.registry import available_agents
+
+log = logging.getLogger(__name__)
+
+
+def make_task_handler(kafka: AIOKafkaProducer, producer: Producer):
+    agents = available_agents()
+
+    async def run_agent_task(decoded: Decoded, _: ConsumerRecord) -> None:
+        task = decoded.record
+        ok, output, error = True, "{}", ""
+        agent = agents.get(task["agent"])
+        try:
+            if agent is None:
+                raise AgentError(f"agent {task['agent']!r} is not installed")
+            result = await asyncio.to_thread(agent.run, json.loads(task["input_json"]))
+            output = json.dumps(result)
+        except AgentError as exc:
+            ok, error = False, str(exc)
+        except Exception as exc:  # a plug-in bug fails the workflow, not the runner
+            ok, error = False, f"agent crashed: {exc.__class__.__name__}"
+            log.exception("agent crashed", extra={"agent": task["agent"], "phase": task["phase"]})
+        await publish(kafka, topics.AGENT_RESULTS, make_event(
+            "AgentTaskCompleted", producer=producer, **caused_by(task),
+            event_id=stable_id(task["task_id"], "result"), task_id=task["task_id"], phase=task["phase"],
+            agent=task["agent"], ok=ok, output_json=output, error=error))
+
+    return run_agent_task

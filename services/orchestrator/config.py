@@ -1,0 +1,14 @@
+"""Orchestrator settings (UF_* environment variables)."""
+from __future__ import annotations
+
+from services.kit.config import ServiceSettings
+
+
+class OrchestratorSettings(ServiceSettings):
+    service_name: str = "orchestrator"
+    http_port: int = 18081
+    validator_addr: str = "127.0.0.1:50051"
+    validator_timeout_s: float = 2.0
+    validator_attempts: int = 3
+    consumer_group: str = "uf-orchestrator"
+    agents_group: str = "uf-agents"

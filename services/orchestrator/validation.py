@@ -1,0 +1,58 @@
+"""Client side of the fail-closed gate: ask the validator before every transition. A missing
+answer is a denial: after bounded retries with backoff, the caller gets `unavailable=True` and a
+reason that names the validator."""
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+import grpc
+
+from services.kit import telemetry
+from services.kit.rpc import validator_pb2, validator_pb2_grpc
+
+_RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    allowed: bool
+    reason: str
+    decision_id: str | None = None
+    policy_version: str = ""
+    unavailable: bool = False  # no decision could be obtained (as opposed to a denial)
+    rules: list[tuple[str, bool, str]] = field(default_factory=list)
+
+
+class ValidatorClient:
+    def __init__(self, address: str, timeout_s: float = 2.0, attempts: int = 3, backoff_s: float = 0.25) -> None:
+        self.address, self.timeout_s, self.attempts, self.backoff_s = address, timeout_s, attempts, backoff_s
+        self._channel = grpc.aio.insecure_channel(address)
+        self._stub = validator_pb2_grpc.ValidatorStub(self._channel)
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def validate(self, request: validator_pb2.ValidateTransitionRequest) -> Verdict:
+        last = "no attempt made"
+        for attempt in range(self.attempts):
+            started = time.perf_counter()
+            try:
+                d = await self._stub.ValidateTransition(request, timeout=self.timeout_s)
+            except grpc.aio.AioRpcError as exc:
+                telemetry.VALIDATION_SECONDS.labels(request.target_phase, "error").observe(time.perf_counter() - started)
+                last = exc.code().name
+                if exc.code() not in _RETRYABLE:
+                    break
+                await asyncio.sleep(self.backoff_s * 2**attempt)
+                continue
+            except Exception as exc:  # fail closed on anything unexpected
+                last = exc.__class__.__name__
+                break
+            telemetry.VALIDATION_SECONDS.labels(request.target_phase, "allow" if d.allowed else "deny").observe(time.perf_counter() - started)
+            return Verdict(
+                allowed=d.allowed, reason=d.reason, decision_id=d.decision_id or None,
+                policy_version=d.policy_version, rules=[(r.rule, r.allowed, r.reason) for r in d.rules],
+            )
+        return Verdict(False, f"validator unavailable at {self.address}: {last} after {self.attempts} attempt(s)", unavailable=True)

@@ -1,0 +1,227 @@
+"""The phase machine in motion: how each incoming event changes one workflow's state and which
+events it emits. Every forward transition is asked of the validator first; no ALLOW decision,
+no transition.
+
+Handlers work on a copy of the state and return `Effects`; the caller applies them inside one
+Kafka transaction, so a handler that fails half-way changes nothing.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from services.kit import topics
+from services.kit.bus import SemanticError
+from services.kit.codec import Decoded
+from services.kit.events import Producer, make_event, stable_id
+from services.kit.phases import AGENT_PHASES, TERMINAL, Phase, next_phase
+from services.kit.rpc import validator_pb2
+from services.orchestrator.agents.registry import agent_for_phase
+from services.orchestrator.agents.strategy import RULES
+from services.orchestrator.validation import ValidatorClient
+
+MAX_CONTACTS = 10_000
+KNOWN_GOALS = frozenset(rule[0] for rule in RULES)
+State = dict[str, Any]
+
+
+@dataclass
+class Effects:
+    state: State | None = None
+    emit: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+
+class WorkflowEngine:
+    def __init__(self, producer: Producer, validator: ValidatorClient) -> None:
+        self.producer, self.validator = producer, validator
+
+    # -- entry point -----------------------------------------------------------------------
+    async def handle(self, decoded: Decoded, current: State | None) -> Effects:
+        handler = {
+            "WorkflowRequested": self._on_request,
+            "AgentTaskCompleted": self._on_agent_result,
+            "ReviewDecided": self._on_review,
+            "DeliveryOutcome": self._on_delivery_outcome,
+        }.get(decoded.event_type)
+        if handler is None:
+            raise SemanticError("unexpected-event-type", decoded.event_type)
+        fx = Effects(state=copy.deepcopy(current) if current is not None else None)
+        await handler(decoded.record, fx)
+        return fx
+
+    # -- handlers --------------------------------------------------------------------------
+    async def _on_request(self, ev: dict[str, Any], fx: Effects) -> None:
+        env = ev["envelope"]
+        if fx.state is not None:
+            if fx.state["request_event_id"] == env["event_id"]:
+                fx.state = None  # redelivery of the request we already run: nothing to do
+                return
+            raise SemanticError("duplicate-workflow-id", "a workflow with this id already exists")
+        _check_request(ev)
+        fx.state = {
+            "workflow_id": env["workflow_id"], "session_id": env["session_id"],
+            "correlation_id": env["correlation_id"], "request_event_id": env["event_id"],
+            "requester_id": ev["requester_id"], "auth_token": ev.get("auth_token") or "",
+            "purpose": ev["purpose"], "auto_approve": ev["auto_approve"],
+            "subject_ids": [c["subject_id"] for c in ev["contacts"]],
+            "request": {"campaign": ev["campaign"], "contacts": ev["contacts"]},
+            "phase": None, "history": [], "outputs": {}, "summary": {},
+            "task_id": None, "review": None, "deliveries": {}, "reason": "",
+        }
+        if await self._advance(fx, Phase.INITIALIZATION, env["event_id"]):
+            await self._advance(fx, Phase.BATCH_DISCOVERY, env["event_id"])
+
+    async def _on_agent_result(self, ev: dict[str, Any], fx: Effects) -> None:
+        st = _require(fx)
+        if st["phase"] != ev["phase"] or st["task_id"] != ev["task_id"]:
+            fx.state = None  # stale or duplicate result: the phase has moved on
+            return
+        cause = ev["envelope"]["event_id"]
+        if not ev["ok"]:
+            self._enter(fx, Phase.FAILED, cause, reason=f"agent {ev['agent']} failed in {ev['phase']}")
+            return
+        output = json.loads(ev["output_json"])
+        st["outputs"][ev["phase"]] = output
+        if ev["phase"] == Phase.BATCH_DISCOVERY.value:
+            st["subject_ids"] = [r["subject_id"] for r in output["recipients"]]
+            st["summary"]["recipients"] = len(output["recipients"])
+            st["summary"]["excluded"] = output.get("excluded", {})
+            if not output["recipients"]:
+                self._enter(fx, Phase.REJECTED, cause, reason="no eligible recipients (none opted in with a valid address)")
+                return
+        await self._advance(fx, next_phase(Phase(st["phase"])), cause)  # type: ignore[arg-type]
+
+    async def _on_review(self, ev: dict[str, Any], fx: Effects) -> None:
+        st = _require(fx)
+        cause = ev["envelope"]["event_id"]
+        if st["review"] and st["review"]["event_id"] == cause:
+            fx.state = None
+            return
+        if st["phase"] != Phase.REVIEW.value:
+            raise SemanticError("review-not-pending", f"workflow is in {st['phase']}")
+        st["review"] = {"approved": ev["approved"], "reviewer_id": ev["reviewer_id"], "event_id": cause}
+        if ev["approved"]:
+            await self._advance(fx, Phase.DELIVERY, cause)
+        else:
+            self._enter(fx, Phase.REJECTED, cause, reason=f"rejected in review by {ev['reviewer_id']}")
+
+    async def _on_delivery_outcome(self, ev: dict[str, Any], fx: Effects) -> None:
+        st = _require(fx)
+        if st["phase"] != Phase.DELIVERY.value:
+            fx.state = None  # a late confirmation after the workflow ended
+            return
+        if ev["delivery_id"] not in st["deliveries"]:
+            raise SemanticError("unknown-delivery", "delivery id not part of this workflow")
+        cause = ev["envelope"]["event_id"]
+        if ev["status"] != "SENT":
+            st["deliveries"][ev["delivery_id"]] = "FAILED"
+            self._enter(fx, Phase.FAILED, cause, reason=f"delivery failed: {ev['error'] or ev['status']}")
+            return
+        st["deliveries"][ev["delivery_id"]] = "SENT"
+        if all(v == "SENT" for v in st["deliveries"].values()):
+            await self._advance(fx, Phase.COMPLETED, cause)
+
+    # -- transitions -----------------------------------------------------------------------
+    async def _advance(self, fx: Effects, target: Phase, cause: str) -> bool:
+        """Ask the validator; enter `target` on ALLOW, else stop (REJECTED on a denial,
+        FAILED when no decision could be had). Returns whether the transition happened."""
+        st = fx.state
+        assert st is not None
+        verdict = await self.validator.validate(_validation_request(st, target, cause))
+        if verdict.allowed:
+            self._enter(fx, target, cause, reason="allowed", decision_id=verdict.decision_id)
+            return True
+        stop = Phase.FAILED if verdict.unavailable else Phase.REJECTED
+        self._enter(fx, stop, cause, reason=verdict.reason, decision_id=verdict.decision_id)
+        return False
+
+    def _enter(self, fx: Effects, target: Phase, cause: str, *, reason: str, decision_id: str | None = None) -> None:
+        st = fx.state
+        assert st is not None
+        wf = st["workflow_id"]
+        base = {"producer": self.producer, "workflow_id": wf, "session_id": st["session_id"],
+                "correlation_id": st["correlation_id"], "causation_id": cause}
+        changed = make_event("WorkflowPhaseChanged", **base, event_id=stable_id(wf, "phase", target.value),
+                             from_phase=st["phase"], to_phase=target.value, reason=reason, decision_id=decision_id)
+        fx.emit.append((topics.WORKFLOW_EVENTS, changed))
+        st["history"].append({"phase": target.value, "at": changed["envelope"]["occurred_at"], "reason": reason, "decision_id": decision_id})
+        st["phase"] = target.value
+        if target in TERMINAL:
+            st["reason"] = reason
+            st["request"], st["outputs"], st["auth_token"] = None, {}, ""  # keep no PII once finished
+            return
+        child = {**base, "causation_id": changed["envelope"]["event_id"]}
+        if target in AGENT_PHASES:
+            agent = agent_for_phase(target.value)
+            task_id = stable_id(wf, target.value, "task")
+            st["task_id"] = task_id
+            fx.emit.append((topics.AGENT_TASKS, make_event(
+                "AgentTaskAssigned", **child, event_id=task_id, task_id=task_id, phase=target.value,
+                agent=agent.name, input_json=json.dumps(_agent_input(st, target)))))
+        elif target is Phase.REVIEW and st["auto_approve"]:
+            fx.emit.append((topics.REVIEW_DECISIONS, make_event(
+                "ReviewDecided", **child, event_id=stable_id(wf, "auto-review"), approved=True,
+                reviewer_id="policy:auto-approve", reason="request policy auto_approve")))
+        elif target is Phase.DELIVERY:
+            for email in st["outputs"][Phase.GENERATION.value]["emails"]:
+                st["deliveries"][email["delivery_id"]] = "PENDING"
+                fx.emit.append((topics.DELIVERY_REQUESTS, make_event(
+                    "DeliveryRequested", **child, event_id=stable_id(email["delivery_id"], "request"),
+                    delivery_id=email["delivery_id"], subject_id=email["subject_id"], recipient=email["recipient"],
+                    sender=email["sender"], subject=email["subject"], body=email["body"])))
+
+
+def _require(fx: Effects) -> State:
+    if fx.state is None:
+        raise SemanticError("unknown-workflow", "no workflow with this id")
+    return fx.state
+
+
+def _check_request(ev: dict[str, Any]) -> None:
+    """Schema-valid but meaningless requests are refused here (dead-lettered with the reason)."""
+    env = ev["envelope"]
+    if not env["workflow_id"] or not env["session_id"]:
+        raise SemanticError("invalid-request", "workflow_id and session_id are required")
+    if not ev["requester_id"] or not ev["purpose"]:
+        raise SemanticError("invalid-request", "requester_id and purpose are required")
+    if not ev["contacts"]:
+        raise SemanticError("invalid-request", "contacts is empty")
+    if len(ev["contacts"]) > MAX_CONTACTS:
+        raise SemanticError("invalid-request", f"more than {MAX_CONTACTS} contacts")
+    ids = [c["subject_id"] for c in ev["contacts"]]
+    if not all(ids) or len(set(ids)) != len(ids):
+        raise SemanticError("invalid-request", "contacts need unique, non-empty subject_id")
+    if ev["campaign"]["goal"] not in KNOWN_GOALS:
+        raise SemanticError("invalid-request", f"campaign.goal must be one of {sorted(KNOWN_GOALS)}")
+    if not ev["campaign"]["sender"] or "@" not in ev["campaign"]["sender"]:
+        raise SemanticError("invalid-request", "campaign.sender must be an address")
+
+
+def _agent_input(st: State, phase: Phase) -> dict[str, Any]:
+    req, out = st["request"], st["outputs"]
+    if phase is Phase.BATCH_DISCOVERY:
+        return {"contacts": req["contacts"], "purpose": st["purpose"]}
+    if phase is Phase.STRATEGY_ANALYSIS:
+        return {"campaign": req["campaign"], "recipients": out["BATCH_DISCOVERY"]["recipients"]}
+    return {"workflow_id": st["workflow_id"], "campaign": req["campaign"],
+            "recipients": out["BATCH_DISCOVERY"]["recipients"],
+            "assignments": out["STRATEGY_ANALYSIS"]["assignments"]}
+
+
+def _validation_request(st: State, target: Phase, cause: str) -> validator_pb2.ValidateTransitionRequest:
+    review = st["review"] or {}
+    snapshot = validator_pb2.WorkflowSnapshot(
+        workflow_id=st["workflow_id"], session_id=st["session_id"], current_phase=st["phase"] or "",
+        purpose=st["purpose"], subject_ids=st["subject_ids"], requester_id=st["requester_id"],
+        auto_approve=st["auto_approve"], review_approved=bool(review.get("approved")),
+        reviewer_id=review.get("reviewer_id", ""), deliveries_expected=len(st["deliveries"]),
+        deliveries_confirmed=sum(1 for v in st["deliveries"].values() if v == "SENT"),
+        correlation_id=st["correlation_id"],
+    )
+    return validator_pb2.ValidateTransitionRequest(
+        snapshot=snapshot, target_phase=target.value, causation_id=cause,
+        actor=validator_pb2.Actor(user_id=st["requester_id"], auth_token=st["auth_token"]),
+    )
+

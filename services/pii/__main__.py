@@ -1,0 +1,47 @@
+"""PII service: detection over gRPC (`Scan`)."""
+from __future__ import annotations
+
+import asyncio
+from contextlib import AsyncExitStack
+
+import grpc
+
+from services.kit.app import run_service
+from services.kit.ops import OpsServer
+from services.kit.rpc import pii_pb2_grpc
+from services.pii.config import PiiSettings
+from services.pii.engine import Engine, default_registry, load_custom_patterns
+from services.pii.servicer import PiiServicer
+
+
+def build_engine(settings: PiiSettings) -> Engine:
+    registry = default_registry()
+    if settings.custom_patterns:
+        for recognizer in load_custom_patterns(settings.custom_patterns).recognizers():
+            registry.add(recognizer)
+    return Engine(registry, nlp=settings.nlp)
+
+
+async def body(settings: PiiSettings, ops: OpsServer, stack: AsyncExitStack):
+    engine = await asyncio.to_thread(build_engine, settings)
+    await asyncio.to_thread(engine.scan_many, ["warm-up for Jane Doe in Berlin"])
+    server = grpc.aio.server()
+    pii_pb2_grpc.add_PiiScannerServicer_to_server(
+        PiiServicer(engine, max_texts=settings.max_texts_per_call, max_chars=settings.max_chars_per_text), server)
+    server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
+    await server.start()
+    stack.push_async_callback(server.stop, 2.0)
+
+    async def engine_ready() -> None:
+        await asyncio.to_thread(engine.scan, "ready?")
+
+    ops.add_check("engine", engine_ready)
+    return [server.wait_for_termination()]
+
+
+def main() -> None:
+    run_service(PiiSettings(), body)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""Validator service: the fail-closed state validator behind gRPC."""
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+
+import grpc
+import redis.asyncio as aioredis
+
+from services.kit import topics
+from services.kit.app import run_service
+from services.kit.bus import start_producer
+from services.kit.events import Producer
+from services.kit.ops import OpsServer
+from services.kit.projection import RedisProjection
+from services.kit.rpc import validator_pb2_grpc
+from services.validator.config import ValidatorSettings
+from services.validator.servicer import ValidatorServicer
+from services.validator.store import PolicyStore, project
+
+
+async def body(settings: ValidatorSettings, ops: OpsServer, stack: AsyncExitStack):
+    redis = aioredis.from_url(settings.redis_url)
+    stack.push_async_callback(redis.aclose)
+    kafka = await start_producer(settings.kafka_bootstrap)
+    stack.push_async_callback(kafka.stop)
+    projection = RedisProjection(name="validator", service=settings.service_name, bootstrap=settings.kafka_bootstrap,
+                                 redis=redis, topics=[topics.SESSIONS, topics.CONSENT], apply=project, dlq_producer=kafka)
+    await projection.start()
+    stack.push_async_callback(projection.stop)
+    servicer = ValidatorServicer(store=PolicyStore(redis), barrier=lambda: projection.caught_up(settings.barrier_timeout_s),
+                                 kafka=kafka, producer=Producer(settings.service_name, settings.version, settings.colour),
+                                 deadline_s=settings.decision_deadline_s)
+    server = grpc.aio.server()
+    validator_pb2_grpc.add_ValidatorServicer_to_server(servicer, server)
+    server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
+    await server.start()
+    stack.push_async_callback(server.stop, 2.0)
+
+    async def redis_ready() -> None:
+        await redis.ping()
+
+    async def projection_ready() -> None:
+        if not await projection.caught_up(1.0):
+            raise RuntimeError("projection lagging")
+
+    ops.add_check("redis", redis_ready)
+    ops.add_check("projection", projection_ready)
+    return [projection.run()]
+
+
+def main() -> None:
+    run_service(ValidatorSettings(), body)
+
+
+if __name__ == "__main__":
+    main()

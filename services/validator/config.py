@@ -1,0 +1,13 @@
+"""Validator settings (UF_* environment variables)."""
+from __future__ import annotations
+
+from services.kit.config import ServiceSettings
+
+
+class ValidatorSettings(ServiceSettings):
+    service_name: str = "validator"
+    http_port: int = 18082
+    grpc_host: str = "127.0.0.1"
+    grpc_port: int = 50051
+    decision_deadline_s: float = 1.5  # the whole decision, look-ups included; over it = deny
+    barrier_timeout_s: float = 1.0  # how long to wait for projections before denying on a miss

@@ -1,0 +1,42 @@
+"""Redis look-ups the rules need: session ownership and consent, as projected from the
+`uf.sessions` and `uf.consent` topics."""
+from __future__ import annotations
+
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from services.kit.codec import Decoded
+
+
+def session_key(session_id: str) -> str:
+    return f"uf:session:{session_id}"
+
+
+def consent_key(subject_id: str) -> str:
+    return f"uf:consent:{subject_id}"
+
+
+def project(decoded: Decoded, pipe: Any) -> None:
+    rec = decoded.record
+    if decoded.event_type == "SessionStarted":
+        pipe.hset(session_key(rec["envelope"]["workflow_id"]), mapping={"user_id": rec["user_id"], "expires_at": str(rec["expires_at"])})
+    elif decoded.event_type == "ConsentChanged":
+        pipe.hset(consent_key(rec["subject_id"]), rec["purpose"], "1" if rec["granted"] else "0")
+
+
+class PolicyStore:
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self.redis = redis
+
+    async def session(self, session_id: str) -> dict[str, str] | None:
+        raw = await self.redis.hgetall(session_key(session_id))
+        return {k.decode(): v.decode() for k, v in raw.items()} or None
+
+    async def consent(self, subject_ids: list[str], purpose: str) -> dict[str, bool]:
+        """subject -> granted (missing = not granted)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for s in subject_ids:
+            pipe.hget(consent_key(s), purpose)
+        values = await pipe.execute()
+        return {s: v == b"1" for s, v in zip(subject_ids, values)}

@@ -1,0 +1,46 @@
+"""The real local stack for integration tests: Kafka, Elasticsearch, Redis, the SMTP sink and
+the five services. Reused when already up (`make up`); otherwise started here and stopped at
+the end of the session."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _ok(*cmd: str) -> bool:
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True).returncode == 0
+
+
+def _run(*cmd: str) -> None:
+    res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if res.returncode != 0:
+        pytest.exit(f"could not start the local stack: {' '.join(cmd)}\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}", returncode=3)
+
+
+@pytest.fixture(scope="session")
+def stack():
+    """Infrastructure + topics (no services)."""
+    infra_was_up = _ok(sys.executable, "infra/stack.py", "status")
+    if not infra_was_up:
+        _run(sys.executable, "infra/stack.py", "up")
+    _run(sys.executable, "-m", "services.kit.topics")
+    yield
+    if not infra_was_up and not os.environ.get("UF_KEEP_STACK"):
+        subprocess.run([sys.executable, "infra/stack.py", "down"], cwd=ROOT, capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def suite(stack):
+    """The five services, ready."""
+    services_were_up = _ok(sys.executable, "-m", "services.launcher", "status")
+    if not services_were_up:
+        _run(sys.executable, "-m", "services.launcher", "up")
+    yield
+    if not services_were_up and not os.environ.get("UF_KEEP_STACK"):
+        subprocess.run([sys.executable, "-m", "services.launcher", "down"], cwd=ROOT, capture_output=True)

@@ -1,0 +1,161 @@
+"""What integration tests do to the running suite, over real sockets."""
+from __future__ import annotations
+
+import asyncio
+import copy
+import email
+import json
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import redis
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from services.kit import codec, topics
+from services.kit.config import ServiceSettings
+from ufctl import publishing, queries
+
+ROOT = Path(__file__).resolve().parents[2]
+SETTINGS = ServiceSettings()
+EXAMPLE = json.loads((ROOT / "examples" / "campaign.json").read_text())
+TERMINAL = {"COMPLETED", "FAILED", "REJECTED", "CANCELLED"}
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def campaign(*, auto_approve: bool = True, owner: str | None = None, requester: str | None = None,
+             contacts: list[dict[str, Any]] | None = None, grant: bool = True) -> dict[str, Any]:
+    """A fresh copy of the example with unique ids; opens its session and records consent."""
+    doc = copy.deepcopy(EXAMPLE)
+    tag = uuid.uuid4().hex[:8]
+    doc["workflow_id"] = f"wf-test-{tag}"
+    doc["session_id"] = f"sess-{tag}"
+    doc["requester_id"] = requester or f"user-{tag}"
+    doc["auto_approve"] = auto_approve
+    if contacts is not None:
+        doc["contacts"] = contacts
+    for c in doc["contacts"]:
+        c["subject_id"] = f"{c['subject_id']}-{tag}"
+        c["email"] = c["email"].replace("@", f"+{tag}@")
+    events = [publishing.session_event(owner or doc["requester_id"], doc["session_id"], 1.0)]
+    if grant:
+        events += [publishing.consent_event(c["subject_id"], doc["purpose"], True) for c in doc["contacts"]]
+    send(*events)
+    return doc
+
+
+def send(*events: dict[str, Any]) -> None:
+    asyncio.run(publishing.send_events(SETTINGS.kafka_bootstrap, [(publishing.TOPIC_OF[e["envelope"]["event_type"]], e) for e in events]))
+
+
+def publish(doc: dict[str, Any]) -> str:
+    event = publishing.request_event(doc)
+    send(event)
+    return event["envelope"]["workflow_id"]
+
+
+def produce_raw(topic: str, value: bytes, key: bytes) -> None:
+    async def go() -> None:
+        p = AIOKafkaProducer(bootstrap_servers=SETTINGS.kafka_bootstrap)
+        await p.start()
+        try:
+            await p.send_and_wait(topic, value, key=key)
+        finally:
+            await p.stop()
+
+    asyncio.run(go())
+
+
+def status(workflow_id: str) -> dict[str, Any] | None:
+    try:
+        return queries.workflow_status(SETTINGS.redis_url, workflow_id)
+    except Exception:
+        return None
+
+
+def wait_phase(workflow_id: str, phases: set[str] | str = TERMINAL, timeout_s: float = 60) -> dict[str, Any]:
+    wanted = {phases} if isinstance(phases, str) else phases
+    deadline = time.monotonic() + timeout_s
+    last = None
+    while time.monotonic() < deadline:
+        last = status(workflow_id)
+        if last and last["phase"] in wanted:
+            return last
+        time.sleep(0.2)
+    raise AssertionError(f"{workflow_id} did not reach {sorted(wanted)} in {timeout_s}s; last: {last}")
+
+
+def smtp_messages(workflow_id: str) -> list[email.message.Message]:
+    msgs = []
+    for path in sorted((ROOT / "var" / "smtp" / "messages").glob("*.eml")):
+        msg = email.message_from_bytes(path.read_bytes())
+        if msg.get("X-UF-Workflow-Id") == workflow_id:
+            msgs.append(msg)
+    return msgs
+
+
+def read_topic(topic: str, *, since: dict[int, int] | None = None, timeout_s: float = 5.0) -> list[Any]:
+    """Every record of `topic` (from `since` offsets if given) up to its end, read_committed."""
+
+    async def go() -> list[Any]:
+        c = AIOKafkaConsumer(bootstrap_servers=SETTINGS.kafka_bootstrap, enable_auto_commit=False, isolation_level="read_committed")
+        await c.start()
+        try:
+            parts = c.partitions_for_topic(topic) or set()
+            if not parts:
+                await c._client.force_metadata_update()  # noqa: SLF001
+                parts = c.partitions_for_topic(topic) or set()
+            tps = [TopicPartition(topic, p) for p in parts]
+            c.assign(tps)
+            for tp in tps:
+                if since and tp.partition in since:
+                    c.seek(tp, since[tp.partition])
+                else:
+                    await c.seek_to_beginning(tp)
+            end = await c.end_offsets(tps)
+            out: list[Any] = []
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline and any([await c.position(tp) < end[tp] for tp in tps]):
+                for msgs in (await c.getmany(timeout_ms=300)).values():
+                    out.extend(msgs)
+            return out
+        finally:
+            await c.stop()
+
+    return asyncio.run(go())
+
+
+def end_offsets(topic: str) -> dict[int, int]:
+    async def go() -> dict[int, int]:
+        c = AIOKafkaConsumer(bootstrap_servers=SETTINGS.kafka_bootstrap)
+        await c.start()
+        try:
+            await c._client.force_metadata_update()  # noqa: SLF001
+            tps = [TopicPartition(topic, p) for p in c.partitions_for_topic(topic) or set()]
+            return {tp.partition: off for tp, off in (await c.end_offsets(tps)).items()}
+        finally:
+            await c.stop()
+
+    return asyncio.run(go())
+
+
+def events_of(workflow_id: str, topic: str) -> list[dict[str, Any]]:
+    out = []
+    for m in read_topic(topic):
+        if m.key == workflow_id.encode():
+            out.append(codec.decode(m.value).record)
+    return out
+
+
+def launcher(*args: str) -> None:
+    subprocess.run([sys.executable, "-m", "services.launcher", *args], cwd=ROOT, check=True, capture_output=True)
+
+
+def header(msg: Any, name: str) -> str:
+    return dict(msg.headers).get(name, b"").decode()

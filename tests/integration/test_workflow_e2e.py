@@ -1,0 +1,164 @@
+"""The walking skeleton on the real stack: the example campaign end to end, crash recovery,
+dead letters, fail-closed validation and session ownership."""
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import pytest
+
+from services.kit import codec, topics
+from tests.integration import helpers as h
+
+pytestmark = pytest.mark.integration
+HAPPY = ["INITIALIZATION", "BATCH_DISCOVERY", "STRATEGY_ANALYSIS", "GENERATION", "REVIEW", "DELIVERY", "COMPLETED"]
+
+
+def opted_in(doc):
+    return {c["email"].lower() for c in doc["contacts"] if c.get("opted_in", True)}
+
+
+def assert_delivered_once(workflow_id: str, doc) -> None:
+    received = Counter(m["To"].lower() for m in h.smtp_messages(workflow_id))
+    assert set(received) == opted_in(doc), "every opted-in contact, and only those, gets the email"
+    assert all(n == 1 for n in received.values()), f"an email arrived more than once: {received}"
+
+
+def test_example_campaign_completes_and_each_email_arrives_once(suite):
+    doc = h.campaign()
+    wf = h.publish(doc)
+    st = h.wait_phase(wf, timeout_s=60)
+    assert st["phase"] == "COMPLETED", st
+    assert [e["phase"] for e in st["history"]] == HAPPY
+    assert all(e["decision_id"] for e in st["history"]), "every transition names the ALLOW decision that permitted it"
+    time.sleep(1.0)
+    assert_delivered_once(wf, doc)
+    # The vip contact got the vip template, the German one the German template.
+    bodies = {m["To"]: m.get_payload() for m in h.smtp_messages(wf)}
+    assert any("most valued customers" in b for b in bodies.values())
+    assert any("Rabatt" in b for b in bodies.values())
+
+
+def test_audit_timeline_in_elasticsearch_has_every_transition_and_no_pii(suite):
+    from ufctl.queries import audit_timeline
+    from services.audit.config import AuditSettings
+
+    doc = h.campaign()
+    wf = h.publish(doc)
+    assert h.wait_phase(wf)["phase"] == "COMPLETED"
+    s = AuditSettings()
+    deadline = time.monotonic() + 10
+    while True:
+        timeline = audit_timeline(s.es_url, s.es_index, wf)
+        phases = [e["phase"] for e in timeline if e["event_type"] == "WorkflowPhaseChanged"]
+        if phases == HAPPY or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert phases == HAPPY
+    types = Counter(e["event_type"] for e in timeline)
+    assert types["ValidationDecided"] >= len(HAPPY)
+    assert types["DeliveryOutcome"] == len(opted_in(doc))
+    flat = repr(timeline)
+    for c in doc["contacts"]:
+        assert c["email"] not in flat and c["name"] not in flat, "no clear PII in the searchable trail"
+
+
+def test_orchestrator_killed_mid_workflow_still_completes_once(suite):
+    doc = h.campaign(auto_approve=False)
+    wf = h.publish(doc)
+    h.wait_phase(wf, "REVIEW", timeout_s=60)
+    h.launcher("kill", "orchestrator")  # SIGKILL: no clean shutdown
+    h.launcher("up", "orchestrator")
+    h.send(__import__("ufctl.publishing", fromlist=["x"]).review_event(wf, doc["session_id"], True, "reviewer-1", "ok"))
+    st = h.wait_phase(wf, timeout_s=60)
+    assert st["phase"] == "COMPLETED", st
+    assert [e["phase"] for e in st["history"]] == HAPPY
+    time.sleep(1.0)
+    assert_delivered_once(wf, doc)
+
+
+def test_orchestrator_killed_while_many_workflows_in_flight(suite):
+    docs = [h.campaign() for _ in range(6)]
+    ids = [h.publish(d) for d in docs]
+    time.sleep(0.4)
+    h.launcher("kill", "orchestrator")
+    time.sleep(0.5)
+    h.launcher("up", "orchestrator")
+    for wf, doc in zip(ids, docs):
+        st = h.wait_phase(wf, timeout_s=90)
+        assert st["phase"] == "COMPLETED", st
+        assert [e["phase"] for e in st["history"]] == HAPPY, "no transition lost or repeated"
+    time.sleep(1.0)
+    for wf, doc in zip(ids, docs):
+        assert_delivered_once(wf, doc)
+        changes = h.events_of(wf, topics.WORKFLOW_EVENTS)
+        assert [e["to_phase"] for e in changes] == HAPPY, "the committed log holds each transition exactly once"
+
+
+def test_bad_input_is_dead_lettered_and_the_next_request_completes(suite):
+    since = h.end_offsets(topics.DEAD_LETTER)
+    key = h.unique("wf-bad").encode()
+    h.produce_raw(topics.REQUESTS, b"\x00not avro at all", key)
+    h.produce_raw(topics.REQUESTS, codec.MAGIC + b"\x01\x02\x03\x04\x05\x06\x07\x08" + b"\x00", key)
+    bad = h.campaign()
+    bad["contacts"] = []
+    h.send(__import__("ufctl.publishing", fromlist=["x"]).request_event(bad))
+    good = h.campaign()
+    wf = h.publish(good)
+    assert h.wait_phase(wf)["phase"] == "COMPLETED"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        parked = h.read_topic(topics.DEAD_LETTER, since=since)
+        reasons = {h.header(m, "uf.dlq.reason") for m in parked}
+        if {"bad-magic", "unknown-fingerprint", "invalid-request"} <= reasons:
+            break
+        time.sleep(0.5)
+    assert {"bad-magic", "unknown-fingerprint", "invalid-request"} <= reasons, reasons
+    for m in parked:
+        assert h.header(m, "uf.dlq.source.topic") == topics.REQUESTS
+        assert h.header(m, "uf.dlq.source.offset").isdigit()
+    originals = {m.value for m in parked}
+    assert b"\x00not avro at all" in originals, "the original bytes are kept for inspection/replay"
+
+
+def test_validator_down_means_no_transition_and_nothing_delivered(suite):
+    doc = h.campaign()
+    h.launcher("down", "validator")
+    try:
+        wf = h.publish(doc)
+        st = h.wait_phase(wf, timeout_s=60)
+    finally:
+        h.launcher("up", "validator")
+    assert st["phase"] == "FAILED"
+    assert "validator" in st["reason"]
+    assert [e["phase"] for e in st["history"]] == ["FAILED"], "not a single forward transition"
+    assert h.smtp_messages(wf) == []
+
+
+def test_session_not_owned_by_requester_is_rejected(suite):
+    doc = h.campaign(owner="mallory-owner")
+    wf = h.publish(doc)
+    st = h.wait_phase(wf)
+    assert st["phase"] == "REJECTED"
+    assert "not owned" in st["reason"]
+    assert h.smtp_messages(wf) == []
+
+
+def test_missing_consent_is_rejected(suite):
+    doc = h.campaign(grant=False)
+    wf = h.publish(doc)
+    st = h.wait_phase(wf)
+    assert st["phase"] == "REJECTED"
+    assert "consent" in st["reason"]
+
+
+def test_review_rejection_ends_rejected_without_delivery(suite):
+    from ufctl import publishing
+
+    doc = h.campaign(auto_approve=False)
+    wf = h.publish(doc)
+    h.wait_phase(wf, "REVIEW")
+    h.send(publishing.review_event(wf, doc["session_id"], False, "reviewer-2", "tone"))
+    st = h.wait_phase(wf)
+    assert st["phase"] == "REJECTED" and "reviewer-2" in st["reason"]
+    assert h.smtp_messages(wf) == []

@@ -1,0 +1,104 @@
+"""The orchestrator's phase logic with a scripted validator (pure logic; the real gRPC path is
+covered by the integration tests)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from services.kit.bus import SemanticError
+from services.kit.codec import Decoded
+from services.kit.events import Producer, caused_by, make_event
+from services.orchestrator.agents.registry import agent_for_phase
+from services.orchestrator.validation import Verdict
+from services.orchestrator.workflow import WorkflowEngine
+from ufctl import publishing
+from tests.integration.helpers import EXAMPLE
+
+P = Producer("test", "0", "blue")
+
+
+class ScriptedValidator:
+    def __init__(self, deny: dict[str, Verdict] | None = None) -> None:
+        self.deny, self.asked = deny or {}, []
+
+    async def validate(self, request):
+        self.asked.append(request.target_phase)
+        return self.deny.get(request.target_phase, Verdict(True, "allowed", decision_id=f"d-{request.target_phase}"))
+
+
+def request(**overrides):
+    doc = {**json.loads(json.dumps(EXAMPLE)), "workflow_id": "wf-1", **overrides}
+    return Decoded("WorkflowRequested", 1, publishing.request_event(doc))
+
+
+async def drive(engine, decoded, state):
+    fx = await engine.handle(decoded, state)
+    return (fx.state if fx.state is not None else state), fx.emit
+
+
+def agent_result(task):
+    out = agent_for_phase(task["phase"]).run(json.loads(task["input_json"]))
+    return Decoded("AgentTaskCompleted", 1, make_event(
+        "AgentTaskCompleted", producer=P, **caused_by(task), task_id=task["task_id"], phase=task["phase"],
+        agent=task["agent"], ok=True, output_json=json.dumps(out), error=""))
+
+
+async def test_happy_path_asks_the_validator_before_every_transition():
+    v = ScriptedValidator()
+    engine = WorkflowEngine(P, v)
+    state, emitted = await drive(engine, request(), None)
+    for _ in range(3):
+        task = next(e for t, e in emitted if t == "uf.agent.tasks")
+        state, emitted = await drive(engine, agent_result(task), state)
+    review = next(e for t, e in emitted if t == "uf.review.decisions")
+    state, emitted = await drive(engine, Decoded("ReviewDecided", 1, review), state)
+    deliveries = [e for t, e in emitted if t == "uf.delivery.requests"]
+    assert len(deliveries) == 3  # the opted-out contact is not discovered
+    for d in deliveries:
+        outcome = make_event("DeliveryOutcome", producer=P, **caused_by(d), delivery_id=d["delivery_id"], status="SENT")
+        state, emitted = await drive(engine, Decoded("DeliveryOutcome", 1, outcome), state)
+    assert state["phase"] == "COMPLETED"
+    assert v.asked == ["INITIALIZATION", "BATCH_DISCOVERY", "STRATEGY_ANALYSIS", "GENERATION", "REVIEW", "DELIVERY", "COMPLETED"]
+    assert state["request"] is None and state["outputs"] == {}, "no PII kept in state once finished"
+
+
+async def test_denial_rejects_and_unavailability_fails():
+    engine = WorkflowEngine(P, ScriptedValidator({"INITIALIZATION": Verdict(False, "session_ownership: not owned", decision_id="d")}))
+    state, emitted = await drive(engine, request(), None)
+    assert state["phase"] == "REJECTED" and "not owned" in state["reason"]
+    assert [t for t, _ in emitted] == ["uf.workflow.events"]
+    engine = WorkflowEngine(P, ScriptedValidator({"INITIALIZATION": Verdict(False, "validator unavailable at x", unavailable=True)}))
+    state, _ = await drive(engine, request(), None)
+    assert state["phase"] == "FAILED" and "validator" in state["reason"]
+
+
+async def test_redelivered_request_is_a_no_op_and_a_reused_id_is_refused():
+    engine = WorkflowEngine(P, ScriptedValidator())
+    decoded = request()
+    state, _ = await drive(engine, decoded, None)
+    fx = await engine.handle(decoded, state)
+    assert fx.state is None and fx.emit == []
+    with pytest.raises(SemanticError) as exc:
+        await engine.handle(request(), state)
+    assert exc.value.reason == "duplicate-workflow-id"
+
+
+@pytest.mark.parametrize("change", [
+    {"contacts": []},
+    {"campaign": {**EXAMPLE["campaign"], "goal": "spam"}},
+    {"contacts": [EXAMPLE["contacts"][0], EXAMPLE["contacts"][0]]},
+])
+async def test_semantically_invalid_requests_are_refused(change):
+    with pytest.raises(SemanticError) as exc:
+        await WorkflowEngine(P, ScriptedValidator()).handle(request(**change), None)
+    assert exc.value.reason == "invalid-request"
+
+
+async def test_review_decision_outside_review_is_refused():
+    engine = WorkflowEngine(P, ScriptedValidator())
+    state, _ = await drive(engine, request(), None)
+    review = make_event("ReviewDecided", producer=P, workflow_id="wf-1", session_id="s", correlation_id="wf-1", approved=True, reviewer_id="r")
+    with pytest.raises(SemanticError) as exc:
+        await engine.handle(Decoded("ReviewDecided", 1, review), state)
+    assert exc.value.reason == "review-not-pending"

@@ -1,0 +1,1 @@
+"""`ufctl`: the command line for publishers, reviewers, auditors and SREs."""

@@ -1,0 +1,3 @@
+from ufctl.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,159 @@
+"""Argument parsing and dispatch. Endpoints come from the same UF_* variables the services use."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from typing import Any
+
+from services.audit.config import AuditSettings
+from services.kit.config import ServiceSettings
+from services.kit.phases import TERMINAL, Phase
+from ufctl import publishing, queries
+from ufctl.errors import CliError
+
+
+def _settings() -> ServiceSettings:
+    return ServiceSettings()
+
+
+def _send(*events: dict[str, Any]) -> None:
+    pairs = [(publishing.TOPIC_OF[e["envelope"]["event_type"]], e) for e in events]
+    asyncio.run(publishing.send_events(_settings().kafka_bootstrap, pairs))
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    event = publishing.request_event(publishing.load_request_file(args.file))
+    _send(event)
+    print(event["envelope"]["workflow_id"])
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    deadline = time.monotonic() + args.wait
+    while True:
+        try:
+            status = queries.workflow_status(_settings().redis_url, args.workflow_id)
+        except CliError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.3)
+            continue
+        if time.monotonic() >= deadline or status["phase"] in {p.value for p in TERMINAL}:
+            break
+        time.sleep(0.3)
+    if args.json:
+        print(json.dumps(status))
+    else:
+        print(f"{status['workflow_id']}: {status['phase']}" + (f" ({status['reason']})" if status["reason"] else ""))
+        for h in status["history"]:
+            print(f"  {_ts(h['at'])}  {h['from'] or 'START':>17} -> {h['phase']:<17} {h['reason']}")
+    return 0
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    status = queries.workflow_status(_settings().redis_url, args.workflow_id)
+    if status["phase"] != Phase.REVIEW.value:
+        raise CliError(f"workflow {args.workflow_id} is in {status['phase']}, not waiting for review")
+    approved = args.decision == "approve"
+    if not approved and not args.reason:
+        raise CliError("reject needs --reason TEXT")
+    _send(publishing.review_event(args.workflow_id, status["session_id"], approved, args.reviewer, args.reason or ""))
+    print(f"{args.decision}d {args.workflow_id}")
+    return 0
+
+
+def cmd_audit_show(args: argparse.Namespace) -> int:
+    s = AuditSettings()
+    timeline = queries.audit_timeline(s.es_url, s.es_index, args.workflow_id)
+    if args.json:
+        print(json.dumps(timeline))
+    else:
+        for e in timeline:
+            print(f"{_ts(e['occurred_at'])}  {e['producer']['service']:<12} {e['event_type']:<20} {e['summary']}")
+    return 0
+
+
+def cmd_session(args: argparse.Namespace) -> int:
+    session_id = args.session or f"sess-{int(time.time() * 1000)}"
+    _send(publishing.session_event(args.user, session_id, args.ttl_hours))
+    print(session_id)
+    return 0
+
+
+def cmd_consent(args: argparse.Namespace) -> int:
+    _send(*[publishing.consent_event(s, args.purpose, args.action == "grant") for s in args.subject])
+    print(f"consent {args.action}ed for {len(args.subject)} subject(s)")
+    return 0
+
+
+def cmd_pii_scan(args: argparse.Namespace) -> int:
+    from services.pii.cli import run_scan
+
+    return run_scan(args.jsonl, args.out, args.redact)
+
+
+def _ts(ms: int) -> str:
+    return time.strftime("%H:%M:%S", time.gmtime(ms / 1000)) + f".{ms % 1000:03d}"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ufctl", description="Universal Framework command line")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("publish", help="publish a workflow request from a JSON file; prints its id")
+    s.add_argument("file")
+    s.set_defaults(func=cmd_publish)
+
+    s = sub.add_parser("status", help="current phase and history of a workflow")
+    s.add_argument("workflow_id")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--wait", type=float, default=0.0, help="wait up to N seconds for a terminal phase")
+    s.set_defaults(func=cmd_status)
+
+    s = sub.add_parser("review", help="approve or reject a workflow waiting in REVIEW")
+    s.add_argument("decision", choices=["approve", "reject"])
+    s.add_argument("workflow_id")
+    s.add_argument("--reason", default="")
+    s.add_argument("--reviewer", default="cli-reviewer")
+    s.set_defaults(func=cmd_review)
+
+    audit = sub.add_parser("audit", help="the audit trail").add_subparsers(dest="audit_command", required=True)
+    s = audit.add_parser("show", help="timeline of a workflow from Elasticsearch")
+    s.add_argument("workflow_id")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_audit_show)
+
+    session = sub.add_parser("session", help="sessions (normally from your identity provider)").add_subparsers(dest="session_command", required=True)
+    s = session.add_parser("start", help="open a session for a user; prints its id")
+    s.add_argument("--user", required=True)
+    s.add_argument("--session")
+    s.add_argument("--ttl-hours", type=float, default=8.0)
+    s.set_defaults(func=cmd_session)
+
+    s = sub.add_parser("consent", help="record consent granted/withdrawn by data subjects")
+    s.add_argument("action", choices=["grant", "withdraw"])
+    s.add_argument("--subject", action="append", required=True, help="repeatable")
+    s.add_argument("--purpose", required=True)
+    s.set_defaults(func=cmd_consent)
+
+    pii = sub.add_parser("pii", help="PII detection").add_subparsers(dest="pii_command", required=True)
+    s = pii.add_parser("scan", help="scan a JSONL file of {id, text}")
+    s.add_argument("--jsonl", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--redact", choices=["mask", "replace", "hash", "tokenize"])
+    s.set_defaults(func=cmd_pii_scan)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except CliError as exc:
+        print(f"ufctl: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,84 @@
+"""Turning user input into events on Kafka: workflow requests, sessions, consent, reviews."""
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaConnectionError, KafkaError
+
+from services import __version__
+from services.kit import codec, topics
+from services.kit.bus import producer_config, publish
+from services.kit.events import Producer, make_event, now_ms
+from ufctl.errors import CliError
+
+CLI = Producer("ufctl", __version__, "cli")
+REQUEST_FIELDS = ("session_id", "requester_id", "purpose", "campaign", "contacts")
+
+
+def load_request_file(path: str) -> dict[str, Any]:
+    p = Path(path)
+    if not p.is_file():
+        raise CliError(f"{path}: no such file")
+    try:
+        doc = json.loads(p.read_text())
+    except json.JSONDecodeError as exc:
+        raise CliError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    if not isinstance(doc, dict):
+        raise CliError(f"{path}: expected a JSON object")
+    missing = [f for f in REQUEST_FIELDS if f not in doc]
+    if missing:
+        raise CliError(f"{path}: missing field(s) {', '.join(missing)}")
+    return doc
+
+
+def request_event(doc: dict[str, Any]) -> dict[str, Any]:
+    workflow_id = doc.get("workflow_id") or f"wf-{uuid.uuid4()}"
+    event = make_event(
+        "WorkflowRequested", producer=CLI, workflow_id=workflow_id, session_id=doc["session_id"],
+        correlation_id=workflow_id, requester_id=doc["requester_id"], auth_token=doc.get("auth_token"),
+        purpose=doc["purpose"], campaign=doc["campaign"], contacts=doc["contacts"],
+        auto_approve=bool(doc.get("auto_approve", False)))
+    try:
+        codec.encode(event)  # fail here, with the field names, rather than at the broker
+    except codec.CodecError as exc:
+        raise CliError(f"request does not match the WorkflowRequested schema: {exc}") from None
+    return event
+
+
+def session_event(user_id: str, session_id: str, ttl_hours: float) -> dict[str, Any]:
+    return make_event("SessionStarted", producer=CLI, workflow_id=session_id, session_id=session_id,
+                      correlation_id=session_id, user_id=user_id, expires_at=now_ms() + int(ttl_hours * 3600_000))
+
+
+def consent_event(subject_id: str, purpose: str, granted: bool) -> dict[str, Any]:
+    return make_event("ConsentChanged", producer=CLI, workflow_id=subject_id, session_id="",
+                      correlation_id=subject_id, subject_id=subject_id, purpose=purpose, granted=granted)
+
+
+def review_event(workflow_id: str, session_id: str, approved: bool, reviewer: str, reason: str) -> dict[str, Any]:
+    return make_event("ReviewDecided", producer=CLI, workflow_id=workflow_id, session_id=session_id,
+                      correlation_id=workflow_id, approved=approved, reviewer_id=reviewer, reason=reason)
+
+
+async def send_events(bootstrap: str, events: list[tuple[str, dict[str, Any]]]) -> None:
+    producer = AIOKafkaProducer(**producer_config(bootstrap, request_timeout_ms=10000))
+    try:
+        await producer.start()
+    except KafkaConnectionError:
+        await producer.stop()
+        raise CliError(f"cannot reach Kafka at {bootstrap} (is the stack up? `make up`)") from None
+    try:
+        for topic, event in events:
+            await publish(producer, topic, event)
+    except KafkaError as exc:
+        raise CliError(f"Kafka refused the event: {exc.__class__.__name__}") from None
+    finally:
+        await producer.stop()
+
+
+TOPIC_OF = {"WorkflowRequested": topics.REQUESTS, "SessionStarted": topics.SESSIONS,
+            "ConsentChanged": topics.CONSENT, "ReviewDecided": topics.REVIEW_DECISIONS}

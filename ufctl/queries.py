@@ -1,0 +1,42 @@
+"""Read side for the CLI: current state from Redis, the timeline from Elasticsearch."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import redis
+from elasticsearch import Elasticsearch
+from elasticsearch.exceptions import ConnectionError as EsConnectionError
+from elasticsearch.exceptions import NotFoundError
+
+from services.audit.projections import history_key, wf_key
+from ufctl.errors import CliError
+
+
+def workflow_status(redis_url: str, workflow_id: str) -> dict[str, Any]:
+    r = redis.Redis.from_url(redis_url, socket_timeout=5)
+    try:
+        state = {k.decode(): v.decode() for k, v in r.hgetall(wf_key(workflow_id)).items()}
+        history = [json.loads(v) for v in r.hgetall(history_key(workflow_id)).values()]
+    except redis.ConnectionError:
+        raise CliError(f"cannot reach Redis at {redis_url} (is the stack up? `make up`)") from None
+    if not state:
+        raise CliError(f"unknown workflow id {workflow_id!r} (not seen by the audit service yet?)")
+    history.sort(key=lambda h: (h["at"], h["event_id"]))
+    return {"workflow_id": workflow_id, "phase": state.get("phase"), "reason": state.get("reason", ""),
+            "session_id": state.get("session_id", ""), "history": history}
+
+
+def audit_timeline(es_url: str, index: str, workflow_id: str, size: int = 1000) -> list[dict[str, Any]]:
+    es = Elasticsearch([es_url], request_timeout=10)
+    try:
+        res = es.search(index=index, query={"term": {"workflow_id": workflow_id}},
+                        sort=[{"occurred_at": "asc"}, {"offset": "asc"}], size=size)
+    except EsConnectionError:
+        raise CliError(f"cannot reach Elasticsearch at {es_url} (is the stack up? `make up`)") from None
+    except NotFoundError:
+        raise CliError("no audit index yet (has the audit service run?)") from None
+    hits = [h["_source"] for h in res["hits"]["hits"]]
+    if not hits:
+        raise CliError(f"unknown workflow id {workflow_id!r}: no audit events")
+    return hits
