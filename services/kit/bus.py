@@ -69,6 +69,20 @@ async def dead_letter(producer: AIOKafkaProducer, msg: ConsumerRecord, service: 
     log.warning("dead-lettered record", extra={"reason": reason, "topic": msg.topic, "partition": msg.partition, "offset": msg.offset})
 
 
+async def by_key_concurrently(msgs: Iterable[ConsumerRecord], handle: Callable[[ConsumerRecord], Awaitable[None]]) -> None:
+    """Handle records of different keys concurrently and records of one key in order: a
+    workflow's events stay ordered while I/O-bound work (gRPC, SMTP, acks) overlaps."""
+    groups: dict[tuple[int, bytes | None], list[ConsumerRecord]] = {}
+    for m in msgs:
+        groups.setdefault((m.partition, m.key), []).append(m)
+
+    async def run(group: list[ConsumerRecord]) -> None:
+        for m in group:
+            await handle(m)
+
+    await asyncio.gather(*(run(g) for g in groups.values()))
+
+
 class ConsumeLoop:
     """At-least-once consumer: decode, handle, commit. Handlers must be idempotent.
 
@@ -141,12 +155,14 @@ class ConsumeLoop:
     async def run(self) -> None:
         while True:
             batches = await self.consumer.getmany(timeout_ms=200, max_records=200)
-            for tp, msgs in batches.items():
-                for msg in msgs:
-                    await self.handle_one(msg)
-                    self.processed += 1
-                await self.consumer.commit({tp: msgs[-1].offset + 1})
-                update_lag(self.consumer, self.service, tp, msgs[-1].offset + 1)
+            if not batches:
+                continue
+            await by_key_concurrently([m for msgs in batches.values() for m in msgs], self.handle_one)
+            offsets = {tp: msgs[-1].offset + 1 for tp, msgs in batches.items()}
+            await self.consumer.commit(offsets)
+            for tp, nxt in offsets.items():
+                self.processed += len(batches[tp])
+                update_lag(self.consumer, self.service, tp, nxt)
 
 
 def update_lag(consumer: AIOKafkaConsumer, service: str, tp: TopicPartition, next_offset: int) -> None:

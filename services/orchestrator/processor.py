@@ -11,7 +11,7 @@ import time
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 
 from services.kit import codec, telemetry, topics
-from services.kit.bus import SemanticError, dead_letter, record_key, update_lag
+from services.kit.bus import SemanticError, by_key_concurrently, dead_letter, record_key, update_lag
 from services.orchestrator.state_store import ChangelogTable
 from services.orchestrator.workflow import WorkflowEngine
 
@@ -66,11 +66,8 @@ class Processor:
                 continue
             async with self.lock:
                 async with self.producer.transaction():
-                    offsets = {}
-                    for tp, msgs in batches.items():
-                        for msg in msgs:
-                            await self._process(msg)
-                        offsets[tp] = msgs[-1].offset + 1
+                    await by_key_concurrently([m for msgs in batches.values() for m in msgs], self._process)
+                    offsets = {tp: msgs[-1].offset + 1 for tp, msgs in batches.items()}
                     await self.producer.send_offsets_to_transaction(offsets, self.group_id)
                 for tp, nxt in offsets.items():
                     update_lag(self.consumer, SERVICE, tp, nxt)

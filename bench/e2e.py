@@ -1,0 +1,171 @@
+"""End-to-end benchmark: N campaign workflows through the whole running suite, and in the same
+run the raw aiokafka produce->consume rate for records of the same size, so the suite's figure
+is read as a ratio of what Kafka alone does on this machine.
+
+    .venv/bin/python bench/e2e.py [--workflows 200] [--recipients 3]
+
+Needs the suite up (`make up`); starts it (and stops it again) when it is not.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from services.audit.__main__ import audited_topics  # noqa: E402
+from services.kit import codec, topics  # noqa: E402
+from services.kit.bus import producer_config, publish  # noqa: E402
+from services.kit.config import ServiceSettings  # noqa: E402
+from ufctl import publishing  # noqa: E402
+
+BOOTSTRAP = ServiceSettings().kafka_bootstrap
+
+
+def pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] if len(values) > 1 else values[0]
+
+
+async def end_offsets(consumer: AIOKafkaConsumer, names: list[str]) -> dict[TopicPartition, int]:
+    await consumer.topics()  # fetches metadata for every topic
+    tps = [TopicPartition(t, p) for t in names for p in consumer.partitions_for_topic(t) or []]
+    return await consumer.end_offsets(tps)
+
+
+def request_doc(tag: str, i: int, recipients: int) -> dict:
+    return {
+        "workflow_id": f"wf-bench-{tag}-{i}", "session_id": f"sess-bench-{tag}", "requester_id": f"bench-{tag}",
+        "purpose": "marketing", "auto_approve": True,
+        "campaign": {"name": "Bench", "goal": "announce", "subject": "Bench run", "sender": "bench@shop.example", "variables": {}},
+        "contacts": [{"subject_id": f"b-{tag}-{i}-{r}", "email": f"r{r}.w{i}.{tag}@example.com", "name": f"Reader {r}"}
+                     for r in range(recipients)],
+    }
+
+
+async def run_suite(n: int, recipients: int) -> dict:
+    tag = uuid.uuid4().hex[:6]
+    docs = [request_doc(tag, i, recipients) for i in range(n)]
+    producer = AIOKafkaProducer(**producer_config(BOOTSTRAP))
+    await producer.start()
+    await publish(producer, topics.SESSIONS, publishing.session_event(f"bench-{tag}", f"sess-bench-{tag}", 2.0))
+    for d in docs:
+        for c in d["contacts"]:
+            await producer.send(topics.CONSENT, codec.encode(publishing.consent_event(c["subject_id"], "marketing", True)), key=c["subject_id"].encode())
+    await producer.flush()
+
+    watcher = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, isolation_level="read_committed", enable_auto_commit=False)
+    await watcher.start()
+    before = await end_offsets(watcher, audited_topics())
+    wf_tps = [tp for tp in before if tp.topic == topics.WORKFLOW_EVENTS]
+    watcher.assign(wf_tps)
+    for tp in wf_tps:
+        watcher.seek(tp, before[tp])
+
+    events = [publishing.request_event(d) for d in docs]
+    sizes = [len(codec.encode(e)) for e in events]
+    published: dict[str, float] = {}
+    done: dict[str, tuple[float, str]] = {}
+    started = time.perf_counter()
+    for e in events:
+        published[e["envelope"]["workflow_id"]] = time.perf_counter()
+        await producer.send(topics.REQUESTS, codec.encode(e), key=e["envelope"]["workflow_id"].encode())
+    await producer.flush()
+    deadline = time.monotonic() + max(120, n * 1.0)
+    while len(done) < n and time.monotonic() < deadline:
+        for msgs in (await watcher.getmany(timeout_ms=200)).values():
+            for m in msgs:
+                rec = codec.decode(m.value).record
+                wf = rec["envelope"]["workflow_id"]
+                if wf in published and rec["to_phase"] in ("COMPLETED", "FAILED", "REJECTED"):
+                    done[wf] = (time.perf_counter(), rec["to_phase"])
+    elapsed = time.perf_counter() - started
+    after = await end_offsets(watcher, audited_topics())
+    await watcher.stop()
+    await producer.stop()
+    total_events = sum(after[tp] - before.get(tp, 0) for tp in after)
+    lat = [done[wf][0] - published[wf] for wf in done]
+    return {
+        "workflows": n, "finished": len(done), "completed": sum(1 for v in done.values() if v[1] == "COMPLETED"),
+        "elapsed_s": elapsed, "workflows_per_s": len(done) / elapsed, "events": total_events,
+        "events_per_s": total_events / elapsed, "p50_ms": pct(lat, 50) * 1000, "p95_ms": pct(lat, 95) * 1000,
+        "p99_ms": pct(lat, 99) * 1000, "avg_request_bytes": statistics.mean(sizes),
+    }
+
+
+async def run_raw(count: int, size: int) -> dict:
+    """The same number of records of the same size, produced (acks=all, idempotent, like the
+    suite) and consumed by plain aiokafka: what Kafka + client alone do on this machine."""
+    topic = f"bench.raw.{uuid.uuid4().hex[:6]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    await admin.start()
+    await admin.create_topics([NewTopic(topic, 3, 1)])
+    producer = AIOKafkaProducer(**producer_config(BOOTSTRAP))
+    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, auto_offset_reset="earliest")
+    await producer.start()
+    await consumer.start()
+    await consumer.topics()
+    consumer.assign([TopicPartition(topic, p) for p in range(3)])
+    payload = os.urandom(size)
+    try:
+        started = time.perf_counter()
+
+        async def produce() -> None:
+            for i in range(count):
+                await producer.send(topic, payload, key=f"wf-{i % 200}".encode())
+            await producer.flush()
+
+        async def consume() -> None:
+            seen = 0
+            while seen < count:
+                for msgs in (await consumer.getmany(timeout_ms=200)).values():
+                    seen += len(msgs)
+
+        await asyncio.gather(produce(), consume())
+        elapsed = time.perf_counter() - started
+    finally:
+        await consumer.stop()
+        await producer.stop()
+        await admin.delete_topics([topic])
+        await admin.close()
+    return {"records": count, "elapsed_s": elapsed, "records_per_s": count / elapsed}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workflows", type=int, default=200)
+    parser.add_argument("--recipients", type=int, default=3)
+    args = parser.parse_args()
+    was_up = subprocess.run([sys.executable, "-m", "services.launcher", "status"], cwd=ROOT, capture_output=True).returncode == 0
+    if not was_up:
+        subprocess.run(["make", "up"], cwd=ROOT, check=True)
+    try:
+        suite = asyncio.run(run_suite(args.workflows, args.recipients))
+        raw = asyncio.run(run_raw(max(suite["events"], 20_000), int(suite["avg_request_bytes"])))
+    finally:
+        if not was_up:
+            subprocess.run(["make", "down"], cwd=ROOT)
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"suite: {suite['finished']}/{suite['workflows']} workflows finished ({suite['completed']} COMPLETED), "
+          f"{args.recipients} recipients each, in {suite['elapsed_s']:.2f}s")
+    print(f"  {suite['workflows_per_s']:.1f} workflows/s, {suite['events_per_s']:.0f} events/s ({suite['events']} events)")
+    print(f"  publish->COMPLETED latency p50 {suite['p50_ms']:.0f} ms, p95 {suite['p95_ms']:.0f} ms, p99 {suite['p99_ms']:.0f} ms")
+    print(f"raw aiokafka produce->consume, {raw['records']} records of {int(suite['avg_request_bytes'])} B: "
+          f"{raw['records_per_s']:.0f} records/s")
+    print(f"ratio suite events/s : raw records/s = {suite['events_per_s'] / raw['records_per_s']:.3f}")
+    return 0 if suite["completed"] == suite["workflows"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
