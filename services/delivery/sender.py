@@ -75,4 +75,5 @@ class DeliverySender:
             await self._confirm(req, "FAILED", error=f"smtp: {exc}" if isinstance(exc, PermanentSmtpError) else f"smtp unavailable: {exc.__class__.__name__}")
             return
         await self.redis.set(key, b"sent:" + mid.encode())
+        log.info("email sent", extra={"recipient": req["recipient"], "message_id": mid, "workflow_id": req["envelope"]["workflow_id"]})
         await self._confirm(req, "SENT", message_id=mid)

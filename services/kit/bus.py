@@ -137,6 +137,8 @@ class ConsumeLoop:
             try:
                 await self.handler(decoded, msg)
                 telemetry.EVENTS.labels(self.service, handler_name, decoded.event_type, "ok").inc()
+                log.info("event handled", extra={"handler": handler_name, "event_type": decoded.event_type,
+                                                 "workflow_id": decoded.envelope["workflow_id"]})
                 return
             except SemanticError as exc:
                 telemetry.EVENTS.labels(self.service, handler_name, decoded.event_type, "invalid").inc()

@@ -95,6 +95,8 @@ class Processor:
         finally:
             telemetry.EVENTS.labels(SERVICE, "workflow", event_type, outcome).inc()
             telemetry.HANDLER_SECONDS.labels(SERVICE, "workflow").observe(time.perf_counter() - started)
+        log.info("event handled", extra={"event_type": event_type, "workflow_id": decoded.envelope["workflow_id"],
+                                         "phase": (fx.state or {}).get("phase"), "emitted": len(fx.emit)})
         for topic, record in fx.emit:
             await self.producer.send(topic, codec.encode(record), key=record_key(record))
         if fx.state is not None:

@@ -52,6 +52,8 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServicer):
         decision = validator_pb2.ValidationDecision(allowed=allowed, decision_id=decision_id, policy_version=POLICY_VERSION,
                                                     rules=outcomes, reason=first_denial)
         s = request.snapshot
+        log.info("decision", extra={"workflow_id": s.workflow_id, "actor": request.actor.user_id,
+                                    "to_phase": request.target_phase, "allowed": allowed, "reason": first_denial})
         try:
             await publish(self.kafka, topics.VALIDATION_DECISIONS, make_event(
                 "ValidationDecided", producer=self.producer, event_id=decision_id, workflow_id=s.workflow_id or "unknown",
