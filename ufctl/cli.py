@@ -12,6 +12,7 @@ from services.audit.config import AuditSettings
 from services.kit.config import ServiceSettings
 from services.kit.phases import TERMINAL, Phase
 from ufctl import publishing, queries
+from ufctl.policy_commands import add_policy_commands
 from ufctl.errors import CliError
 
 
@@ -145,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.add_argument("--redact", choices=["mask", "replace", "hash", "tokenize"])
     s.set_defaults(func=cmd_pii_scan)
+    add_policy_commands(sub, _send)
     return p
 
 

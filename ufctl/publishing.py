@@ -10,7 +10,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from services import __version__
-from services.kit import codec, topics
+from services.kit import codec, tokens, topics
 from services.kit.bus import producer_config, publish
 from services.kit.events import Producer, make_event, now_ms
 from ufctl.errors import CliError
@@ -35,11 +35,17 @@ def load_request_file(path: str) -> dict[str, Any]:
     return doc
 
 
+def local_token(user_id: str) -> str | None:
+    """A token from the local identity-provider key (var/keys), if this machine has one."""
+    return tokens.issue(user_id) if tokens.load_key() is not None else None
+
+
 def request_event(doc: dict[str, Any]) -> dict[str, Any]:
     workflow_id = doc.get("workflow_id") or f"wf-{uuid.uuid4()}"
+    token = doc.get("auth_token") or local_token(doc["requester_id"])
     event = make_event(
         "WorkflowRequested", producer=CLI, workflow_id=workflow_id, session_id=doc["session_id"],
-        correlation_id=workflow_id, requester_id=doc["requester_id"], auth_token=doc.get("auth_token"),
+        correlation_id=workflow_id, requester_id=doc["requester_id"], auth_token=token,
         purpose=doc["purpose"], campaign=doc["campaign"], contacts=doc["contacts"],
         auto_approve=bool(doc.get("auto_approve", False)))
     try:
@@ -59,9 +65,16 @@ def consent_event(subject_id: str, purpose: str, granted: bool) -> dict[str, Any
                       correlation_id=subject_id, subject_id=subject_id, purpose=purpose, granted=granted)
 
 
-def review_event(workflow_id: str, session_id: str, approved: bool, reviewer: str, reason: str) -> dict[str, Any]:
+def review_event(workflow_id: str, session_id: str, approved: bool, reviewer: str, reason: str,
+                 token: str | None = None) -> dict[str, Any]:
     return make_event("ReviewDecided", producer=CLI, workflow_id=workflow_id, session_id=session_id,
-                      correlation_id=workflow_id, approved=approved, reviewer_id=reviewer, reason=reason)
+                      correlation_id=workflow_id, approved=approved, reviewer_id=reviewer, reason=reason,
+                      auth_token=token or local_token(reviewer))
+
+
+def policy_event(version: str, sha256: str, operator: str, rollback: bool) -> dict[str, Any]:
+    return make_event("PolicyActivated", producer=CLI, workflow_id="policy", session_id="", correlation_id="policy",
+                      version=version, sha256=sha256, activated_by=operator, rollback=rollback)
 
 
 async def send_events(bootstrap: str, events: list[tuple[str, dict[str, Any]]]) -> None:
@@ -81,4 +94,5 @@ async def send_events(bootstrap: str, events: list[tuple[str, dict[str, Any]]]) 
 
 
 TOPIC_OF = {"WorkflowRequested": topics.REQUESTS, "SessionStarted": topics.SESSIONS,
-            "ConsentChanged": topics.CONSENT, "ReviewDecided": topics.REVIEW_DECISIONS}
+            "ConsentChanged": topics.CONSENT, "ReviewDecided": topics.REVIEW_DECISIONS,
+            "PolicyActivated": topics.POLICY}

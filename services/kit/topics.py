@@ -28,6 +28,7 @@ DELIVERY_REQUESTS = "uf.delivery.requests"
 DELIVERY_OUTCOMES = "uf.delivery.outcomes"
 SESSIONS = "uf.sessions"
 CONSENT = "uf.consent"
+POLICY = "uf.policy"
 ORCHESTRATOR_STATE = "uf.orchestrator.state"
 DEAD_LETTER = "uf.deadletter"
 

@@ -10,6 +10,7 @@ from services.kit.bus import ConsumeLoop, start_producer
 from services.kit.events import Producer
 from services.kit.ops import OpsServer
 from services.orchestrator.agent_runner import make_task_handler
+from services.orchestrator.circuit import CircuitBreaker
 from services.orchestrator.config import OrchestratorSettings
 from services.orchestrator.processor import Processor
 from services.orchestrator.validation import ValidatorClient
@@ -18,7 +19,8 @@ from services.orchestrator.workflow import WorkflowEngine
 
 async def body(settings: OrchestratorSettings, ops: OpsServer, stack: AsyncExitStack):
     me = Producer(settings.service_name, settings.version, settings.colour)
-    validator = ValidatorClient(settings.validator_addr, settings.validator_timeout_s, settings.validator_attempts)
+    validator = ValidatorClient(settings.validator_addr, settings.validator_timeout_s, settings.validator_attempts,
+                                breaker=CircuitBreaker("validator", settings.circuit_threshold, settings.circuit_cooldown_s))
     stack.push_async_callback(validator.close)
     processor = Processor(bootstrap=settings.kafka_bootstrap, group_id=settings.consumer_group,
                           transactional_id=f"{settings.consumer_group}-{settings.colour}",

@@ -10,5 +10,7 @@ class OrchestratorSettings(ServiceSettings):
     validator_addr: str = "127.0.0.1:50051"
     validator_timeout_s: float = 2.0
     validator_attempts: int = 3
+    circuit_threshold: int = 5  # consecutive unavailable decisions before the circuit opens
+    circuit_cooldown_s: float = 10.0
     consumer_group: str = "uf-orchestrator"
     agents_group: str = "uf-agents"

@@ -11,6 +11,7 @@ import grpc
 
 from services.kit import telemetry
 from services.kit.rpc import validator_pb2, validator_pb2_grpc
+from services.orchestrator.circuit import CircuitBreaker
 
 _RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED}
 
@@ -26,8 +27,10 @@ class Verdict:
 
 
 class ValidatorClient:
-    def __init__(self, address: str, timeout_s: float = 2.0, attempts: int = 3, backoff_s: float = 0.25) -> None:
+    def __init__(self, address: str, timeout_s: float = 2.0, attempts: int = 3, backoff_s: float = 0.25,
+                 breaker: CircuitBreaker | None = None) -> None:
         self.address, self.timeout_s, self.attempts, self.backoff_s = address, timeout_s, attempts, backoff_s
+        self.breaker = breaker or CircuitBreaker("validator")
         self._channel = grpc.aio.insecure_channel(address)
         self._stub = validator_pb2_grpc.ValidatorStub(self._channel)
 
@@ -35,6 +38,17 @@ class ValidatorClient:
         await self._channel.close()
 
     async def validate(self, request: validator_pb2.ValidateTransitionRequest) -> Verdict:
+        if not self.breaker.allow():
+            return Verdict(False, f"validator unavailable at {self.address}: circuit open after "
+                                  f"{self.breaker.failures} consecutive failures", unavailable=True)
+        verdict = await self._call(request)
+        if verdict.unavailable:
+            self.breaker.failure()
+        else:
+            self.breaker.success()
+        return verdict
+
+    async def _call(self, request: validator_pb2.ValidateTransitionRequest) -> Verdict:
         last = "no attempt made"
         for attempt in range(self.attempts):
             started = time.perf_counter()

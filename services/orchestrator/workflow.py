@@ -101,7 +101,8 @@ class WorkflowEngine:
             return
         if st["phase"] != Phase.REVIEW.value:
             raise SemanticError("review-not-pending", f"workflow is in {st['phase']}")
-        st["review"] = {"approved": ev["approved"], "reviewer_id": ev["reviewer_id"], "event_id": cause}
+        st["review"] = {"approved": ev["approved"], "reviewer_id": ev["reviewer_id"], "event_id": cause,
+                        "auth_token": ev.get("auth_token") or ""}
         if ev["approved"]:
             await self._advance(fx, Phase.DELIVERY, cause)
         else:
@@ -150,7 +151,9 @@ class WorkflowEngine:
         st["phase"] = target.value
         if target in TERMINAL:
             st["reason"] = reason
-            st["request"], st["outputs"], st["auth_token"] = None, {}, ""  # keep no PII once finished
+            st["request"], st["outputs"], st["auth_token"] = None, {}, ""  # keep no PII or secrets once finished
+            if st["review"]:
+                st["review"]["auth_token"] = ""
             return
         child = {**base, "causation_id": changed["envelope"]["event_id"]}
         if target in AGENT_PHASES:
@@ -210,6 +213,28 @@ def _agent_input(st: State, phase: Phase) -> dict[str, Any]:
             "assignments": out["STRATEGY_ANALYSIS"]["assignments"]}
 
 
+def _facts(st: State) -> dict[str, str]:
+    """What the rules inspect, as JSON strings: everything known so far (the active policy, not
+    the orchestrator, decides which rules look at what)."""
+    facts: dict[str, Any] = {"transitions": len(st["history"])}
+    req, out = st["request"], st["outputs"]
+    if req:
+        campaign = req["campaign"]
+        campaign_text = [campaign["name"], campaign["subject"], *campaign.get("variables", {}).values()]
+        facts["content"] = campaign_text + [v for c in req["contacts"] for v in (c["name"], c["email"])]
+        facts["sender_domain"] = campaign["sender"].rsplit("@", 1)[-1]
+    if "BATCH_DISCOVERY" in out:
+        facts["recipients"] = len(out["BATCH_DISCOVERY"]["recipients"])
+    if "STRATEGY_ANALYSIS" in out:
+        facts["templates"] = sorted({a["template"] for a in out["STRATEGY_ANALYSIS"]["assignments"]})
+    if "GENERATION" in out:
+        facts["emails"] = [{"recipient": e["recipient"], "subject": e["subject"], "body": e["body"]}
+                           for e in out["GENERATION"]["emails"]]
+    if st["review"] and st["review"].get("auth_token"):
+        facts["reviewer_token"] = st["review"]["auth_token"]
+    return {k: json.dumps(v) for k, v in facts.items()}
+
+
 def _validation_request(st: State, target: Phase, cause: str) -> validator_pb2.ValidateTransitionRequest:
     review = st["review"] or {}
     snapshot = validator_pb2.WorkflowSnapshot(
@@ -218,10 +243,9 @@ def _validation_request(st: State, target: Phase, cause: str) -> validator_pb2.V
         auto_approve=st["auto_approve"], review_approved=bool(review.get("approved")),
         reviewer_id=review.get("reviewer_id", ""), deliveries_expected=len(st["deliveries"]),
         deliveries_confirmed=sum(1 for v in st["deliveries"].values() if v == "SENT"),
-        correlation_id=st["correlation_id"],
+        correlation_id=st["correlation_id"], facts=_facts(st),
     )
     return validator_pb2.ValidateTransitionRequest(
         snapshot=snapshot, target_phase=target.value, causation_id=cause,
         actor=validator_pb2.Actor(user_id=st["requester_id"], auth_token=st["auth_token"]),
     )
-

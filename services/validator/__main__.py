@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from contextlib import AsyncExitStack
+from pathlib import Path
 
 import grpc
 import redis.asyncio as aioredis
@@ -13,7 +14,12 @@ from services.kit.events import Producer
 from services.kit.ops import OpsServer
 from services.kit.projection import RedisProjection
 from services.kit.rpc import validator_pb2_grpc
+from services.kit.tokens import TokenVerifier, load_key
 from services.validator.config import ValidatorSettings
+from services.validator.deps import Dependencies
+from services.validator.pii_client import PiiClient
+from services.validator.policy.loader import PolicyLibrary
+from services.validator.policy.manager import PolicyManager
 from services.validator.servicer import ValidatorServicer
 from services.validator.store import PolicyStore, project
 
@@ -21,14 +27,20 @@ from services.validator.store import PolicyStore, project
 async def body(settings: ValidatorSettings, ops: OpsServer, stack: AsyncExitStack):
     redis = aioredis.from_url(settings.redis_url)
     stack.push_async_callback(redis.aclose)
-    kafka = await start_producer(settings.kafka_bootstrap)
+    kafka = await start_producer(settings.kafka_bootstrap, linger_ms=0)
     stack.push_async_callback(kafka.stop)
     projection = RedisProjection(name="validator", service=settings.service_name, bootstrap=settings.kafka_bootstrap,
-                                 redis=redis, topics=[topics.SESSIONS, topics.CONSENT], apply=project, dlq_producer=kafka)
+                                 redis=redis, topics=[topics.SESSIONS, topics.CONSENT, topics.POLICY], apply=project,
+                                 dlq_producer=kafka)
     await projection.start()
     stack.push_async_callback(projection.stop)
-    servicer = ValidatorServicer(store=PolicyStore(redis), barrier=lambda: projection.caught_up(settings.barrier_timeout_s),
-                                 kafka=kafka, producer=Producer(settings.service_name, settings.version, settings.colour),
+    pii = PiiClient(settings.pii_addr, settings.pii_timeout_s)
+    stack.push_async_callback(pii.close)
+    policies = PolicyManager(PolicyLibrary(Path(settings.policy_dir)), redis, settings.policy_default)
+    deps = Dependencies(store=PolicyStore(redis), barrier=lambda: projection.caught_up(settings.barrier_timeout_s),
+                        pii=pii, tokens=TokenVerifier(load_key(create=True)))
+    servicer = ValidatorServicer(policies=policies, deps=deps, kafka=kafka,
+                                 producer=Producer(settings.service_name, settings.version, settings.colour),
                                  deadline_s=settings.decision_deadline_s)
     server = grpc.aio.server()
     validator_pb2_grpc.add_ValidatorServicer_to_server(servicer, server)
@@ -45,7 +57,7 @@ async def body(settings: ValidatorSettings, ops: OpsServer, stack: AsyncExitStac
 
     ops.add_check("redis", redis_ready)
     ops.add_check("projection", projection_ready)
-    return [projection.run()]
+    return [projection.run(), policies.watch()]
 
 
 def main() -> None:

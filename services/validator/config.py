@@ -1,7 +1,11 @@
 """Validator settings (UF_* environment variables)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from services.kit.config import ServiceSettings
+
+POLICIES = Path(__file__).resolve().parents[2] / "policies"
 
 
 class ValidatorSettings(ServiceSettings):
@@ -9,5 +13,9 @@ class ValidatorSettings(ServiceSettings):
     http_port: int = 18082
     grpc_host: str = "127.0.0.1"
     grpc_port: int = 50051
+    pii_addr: str = "127.0.0.1:50052"
+    pii_timeout_s: float = 1.0
+    policy_dir: str = str(POLICIES)
+    policy_default: str = ""  # version in force until a PolicyActivated says otherwise; "" = newest
     decision_deadline_s: float = 1.5  # the whole decision, look-ups included; over it = deny
     barrier_timeout_s: float = 1.0  # how long to wait for projections before denying on a miss

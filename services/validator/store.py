@@ -1,12 +1,15 @@
-"""Redis look-ups the rules need: session ownership and consent, as projected from the
-`uf.sessions` and `uf.consent` topics."""
+"""Redis look-ups the rules need - sessions, consent, the active policy (projected here from
+`uf.sessions`, `uf.consent`, `uf.policy`) and the audit trail's record of a workflow (projected
+by the audit service)."""
 from __future__ import annotations
 
 from typing import Any
 
 import redis.asyncio as aioredis
 
+from services.audit.projections import history_key, wf_key
 from services.kit.codec import Decoded
+from services.validator.policy.manager import ACTIVE_KEY, HISTORY_KEY
 
 
 def session_key(session_id: str) -> str:
@@ -23,6 +26,9 @@ def project(decoded: Decoded, pipe: Any) -> None:
         pipe.hset(session_key(rec["envelope"]["workflow_id"]), mapping={"user_id": rec["user_id"], "expires_at": str(rec["expires_at"])})
     elif decoded.event_type == "ConsentChanged":
         pipe.hset(consent_key(rec["subject_id"]), rec["purpose"], "1" if rec["granted"] else "0")
+    elif decoded.event_type == "PolicyActivated":
+        pipe.set(ACTIVE_KEY, rec["version"])
+        pipe.rpush(HISTORY_KEY, rec["version"])
 
 
 class PolicyStore:
@@ -40,3 +46,9 @@ class PolicyStore:
             pipe.hget(consent_key(s), purpose)
         values = await pipe.execute()
         return {s: v == b"1" for s, v in zip(subject_ids, values)}
+
+    async def audit_recorded(self, workflow_id: str) -> bool:
+        return bool(await self.redis.exists(wf_key(workflow_id)))
+
+    async def audit_transitions(self, workflow_id: str) -> int:
+        return int(await self.redis.hlen(history_key(workflow_id)))

@@ -1,0 +1,17 @@
+"""Everything a rule may consult, bundled so rules stay plain functions of a Context."""
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from services.kit.tokens import TokenVerifier
+from services.validator.pii_client import PiiClient
+from services.validator.store import PolicyStore
+
+
+@dataclass
+class Dependencies:
+    store: PolicyStore
+    barrier: Callable[[], Awaitable[bool]]  # True once the projections have caught up with the log
+    pii: PiiClient
+    tokens: TokenVerifier

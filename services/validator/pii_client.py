@@ -1,0 +1,21 @@
+"""The validator's synchronous line to the PII service. Errors propagate: the rule that asked
+fails, and a failing rule denies."""
+from __future__ import annotations
+
+import grpc
+
+from services.kit.rpc import pii_pb2, pii_pb2_grpc
+
+
+class PiiClient:
+    def __init__(self, address: str, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+        self._channel = grpc.aio.insecure_channel(address)
+        self._stub = pii_pb2_grpc.PiiScannerStub(self._channel)
+
+    async def scan(self, texts: list[str]) -> tuple[list[list[pii_pb2.Finding]], str]:
+        resp = await self._stub.Scan(pii_pb2.ScanRequest(texts=texts), timeout=self.timeout_s)
+        return [list(r.findings) for r in resp.results], resp.classification
+
+    async def close(self) -> None:
+        await self._channel.close()

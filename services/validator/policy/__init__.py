@@ -1,0 +1,1 @@
+"""Versioned enterprise policies: the declarative rule engine behind the validation matrix."""

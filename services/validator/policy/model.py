@@ -1,0 +1,56 @@
+"""The policy file schema. Loading is strict: an unknown rule, phase or key is an error at load
+time, never a surprise at decision time."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from services.kit.phases import Phase
+
+Classification = Literal["PUBLIC", "INTERNAL", "CONFIDENTIAL", "RESTRICTED"]
+CLASS_ORDER = {"PUBLIC": 0, "INTERNAL": 1, "CONFIDENTIAL": 2, "RESTRICTED": 3}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Thresholds(Strict):
+    max_classification: dict[Phase, Classification] = Field(default_factory=dict)
+    max_recipients: int = Field(10_000, ge=1)
+
+
+class Lists(Strict):
+    purposes_allowed: list[str] = Field(min_length=1)
+    sender_domains_denied: list[str] = Field(default_factory=list)
+    denied_terms: list[str] = Field(default_factory=list)
+    templates_allowed: list[str] = Field(default_factory=list)
+
+
+class ReviewPolicy(Strict):
+    four_eyes: bool = True
+    auto_approve_allowed: bool = False
+
+
+class Policy(Strict):
+    version: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    description: str = ""
+    rules: dict[Phase, list[str]]
+    thresholds: Thresholds = Thresholds()
+    lists: Lists
+    review: ReviewPolicy = ReviewPolicy()
+
+    @field_validator("rules")
+    @classmethod
+    def _known_rules(cls, rules: dict[Phase, list[str]]) -> dict[Phase, list[str]]:
+        from services.validator.rules import RULES  # the registry of rule plug-ins
+
+        for phase, names in rules.items():
+            unknown = [n for n in names if n not in RULES]
+            if unknown:
+                raise ValueError(f"unknown rule(s) {unknown} for {phase.value}; known: {sorted(RULES)}")
+        return rules
+
+    def rules_for(self, phase: Phase) -> list[str]:
+        return list(self.rules.get(phase, []))

@@ -1,0 +1,51 @@
+"""PII gates, decided by the PII service's engine (gRPC Scan): the request's data class must not
+exceed the policy's threshold, and each outgoing email may only carry its own recipient's
+address (or the sender organisation's) - never another person's contact data, and never
+RESTRICTED data (cards, SSNs, IBANs)."""
+from __future__ import annotations
+
+from services.kit.phases import Phase
+from services.validator.policy.model import CLASS_ORDER
+from services.validator.rules.base import Context, Outcome, rule
+
+RESTRICTED_TYPES = {"CREDIT_CARD", "US_SSN", "CA_SIN", "IBAN_CODE"}
+
+
+def _threshold(ctx: Context, phase: Phase) -> str:
+    return ctx.policy.thresholds.max_classification.get(phase, "RESTRICTED")
+
+
+@rule("pii_classification")
+async def pii_classification(ctx: Context) -> Outcome:
+    texts = ctx.fact("content", [])
+    if not texts:
+        return False, "no content to classify"
+    _, classification = await ctx.deps.pii.scan(texts)
+    limit = _threshold(ctx, Phase(ctx.request.target_phase))
+    if CLASS_ORDER[classification] > CLASS_ORDER[limit]:
+        return False, f"request data is {classification}, policy allows at most {limit}"
+    return True, f"request data is {classification} (limit {limit})"
+
+
+@rule("output_privacy")
+async def output_privacy(ctx: Context) -> Outcome:
+    emails = ctx.fact("emails", [])
+    if not emails:
+        return False, "no generated output to check"
+    per_text, classification = await ctx.deps.pii.scan([e["body"] for e in emails] + [e["subject"] for e in emails])
+    n = len(emails)
+    company = "@" + str(ctx.fact("sender_domain", "")).lower()
+    leaks = 0
+    for i, email in enumerate(emails):
+        for text, findings in ((email["body"], per_text[i]), (email["subject"], per_text[n + i])):
+            for f in findings:
+                value = text[f.start:f.end].strip().lower()
+                own_or_company = value == email["recipient"].lower() or (company != "@" and value.endswith(company))
+                if f.type in RESTRICTED_TYPES or f.type == "PHONE_NUMBER" or (f.type == "EMAIL_ADDRESS" and not own_or_company):
+                    leaks += 1
+    if leaks:
+        return False, f"{leaks} PII finding(s) in generated output beyond each recipient's own address"
+    limit = _threshold(ctx, Phase.DELIVERY)
+    if CLASS_ORDER[classification] > CLASS_ORDER[limit]:
+        return False, f"output is {classification}, policy allows at most {limit}"
+    return True, f"{n} email(s) carry no third-party PII"
