@@ -1,0 +1,123 @@
+"""What compliance costs. (1) ValidateTransition latency on loopback with the real Redis
+look-ups, token check and decision event; (2) the same end-to-end workload with validation on
+and with a bypass that exists only in this benchmark (bench/orchestrator_bypass.py), same run.
+
+    .venv/bin/python bench/validation.py [--calls 2000] [--workflows 100]
+
+Needs the suite up (`make up`). Swaps the orchestrator for the bypass and back.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import grpc
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.e2e import run_suite  # noqa: E402
+from services.kit import codec, tokens, topics  # noqa: E402
+from services.kit.bus import producer_config, publish  # noqa: E402
+from services.kit.rpc import validator_pb2, validator_pb2_grpc  # noqa: E402
+from services.launcher import http_port  # noqa: E402
+from ufctl import publishing  # noqa: E402
+from aiokafka import AIOKafkaProducer  # noqa: E402
+from services.kit.config import ServiceSettings  # noqa: E402
+
+
+def pct(values: list[float], q: int) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
+async def latency(calls: int, target: str) -> dict:
+    tag = uuid.uuid4().hex[:6]
+    user, session, subjects = f"lat-{tag}", f"sess-lat-{tag}", [f"lat-{tag}-{i}" for i in range(3)]
+    producer = AIOKafkaProducer(**producer_config(ServiceSettings().kafka_bootstrap))
+    await producer.start()
+    await publish(producer, topics.SESSIONS, publishing.session_event(user, session, 1.0))
+    for s in subjects:
+        await publish(producer, topics.CONSENT, publishing.consent_event(s, "marketing", True))
+    await producer.stop()
+    token = tokens.issue(user)
+    req = validator_pb2.ValidateTransitionRequest(
+        snapshot=validator_pb2.WorkflowSnapshot(workflow_id=f"wf-lat-{tag}", session_id=session, current_phase="",
+                                                purpose="marketing", subject_ids=subjects, requester_id=user,
+                                                correlation_id=f"wf-lat-{tag}"),
+        target_phase=target, actor=validator_pb2.Actor(user_id=user, auth_token=token))
+    samples, allowed = [], 0
+    async with grpc.aio.insecure_channel("127.0.0.1:50051") as ch:
+        stub = validator_pb2_grpc.ValidatorStub(ch)
+        for _ in range(50):  # warm-up (projection barrier, connections)
+            await stub.ValidateTransition(req, timeout=5)
+        for _ in range(calls):
+            t = time.perf_counter()
+            d = await stub.ValidateTransition(req, timeout=5)
+            samples.append((time.perf_counter() - t) * 1000)
+            allowed += d.allowed
+    return {"calls": calls, "allowed": allowed, "p50": pct(samples, 50), "p99": pct(samples, 99), "mean": statistics.mean(samples)}
+
+
+def wait_ready(port: int, timeout_s: float = 90) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except Exception:
+            pass
+        time.sleep(0.3)
+    raise SystemExit("bench: orchestrator did not become ready")
+
+
+def launcher(*args: str) -> None:
+    subprocess.run([sys.executable, "-m", "services.launcher", *args], cwd=ROOT, check=True, capture_output=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--workflows", type=int, default=100)
+    parser.add_argument("--recipients", type=int, default=3)
+    args = parser.parse_args()
+    if subprocess.run([sys.executable, "-m", "services.launcher", "status"], cwd=ROOT, capture_output=True).returncode:
+        raise SystemExit("bench: the suite is not up; run `make up` first")
+    init = asyncio.run(latency(args.calls, "INITIALIZATION"))
+    on = asyncio.run(run_suite(args.workflows, args.recipients))
+    launcher("down", "orchestrator")
+    port = http_port("orchestrator")
+    log = open(ROOT / "var" / "log" / "orchestrator-bypass.log", "ab")
+    bypass_proc = subprocess.Popen([sys.executable, "bench/orchestrator_bypass.py"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                   env={**os.environ, "UF_HTTP_PORT": str(port)}, start_new_session=True)
+    try:
+        wait_ready(port)
+        off = asyncio.run(run_suite(args.workflows, args.recipients))
+    finally:
+        os.killpg(bypass_proc.pid, signal.SIGTERM)
+        bypass_proc.wait(timeout=30)
+        launcher("up", "orchestrator")
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"ValidateTransition -> INITIALIZATION (token + session + consent look-ups + decision event), {init['calls']} calls:")
+    print(f"  p50 {init['p50']:.2f} ms, p99 {init['p99']:.2f} ms, mean {init['mean']:.2f} ms ({init['allowed']} allowed)")
+    print(f"end to end, {args.workflows} workflows x {args.recipients} recipients:")
+    for name, r in (("validation on ", on), ("bypass (bench)", off)):
+        print(f"  {name}: {r['workflows_per_s']:.1f} workflows/s, p50 {r['p50_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms "
+              f"({r['completed']}/{r['workflows']} completed)")
+    overhead = 1 - on["workflows_per_s"] / off["workflows_per_s"]
+    print(f"  throughput overhead of compliance: {overhead * 100:.1f} %; added latency p50 {on['p50_ms'] - off['p50_ms']:.0f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,211 @@
+"""The fail-closed state validator on the real stack: every (from, to) pair, tokens, consent,
+four-eyes, PII gates, a killed validator, policies hot-reloaded, activated and rolled back."""
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+import urllib.request
+from itertools import product
+from pathlib import Path
+
+import grpc
+import pytest
+import yaml
+
+from services.kit import codec, tokens, topics
+from services.kit.phases import Phase, is_legal
+from services.kit.rpc import validator_pb2, validator_pb2_grpc
+from services.validator.config import ValidatorSettings
+from tests.integration import helpers as h
+from ufctl import publishing
+
+pytestmark = pytest.mark.integration
+POLICY_DIR = Path(ValidatorSettings().policy_dir)
+BASELINE = "2026.11.1"
+
+
+def decide(target: str, current: str, doc: dict) -> validator_pb2.ValidationDecision:
+    async def go():
+        async with grpc.aio.insecure_channel("127.0.0.1:50051") as ch:
+            snapshot = validator_pb2.WorkflowSnapshot(
+                workflow_id=doc["workflow_id"], session_id=doc["session_id"], current_phase=current,
+                purpose=doc["purpose"], subject_ids=[c["subject_id"] for c in doc["contacts"]],
+                requester_id=doc["requester_id"], correlation_id=doc["workflow_id"])
+            req = validator_pb2.ValidateTransitionRequest(
+                snapshot=snapshot, target_phase=target,
+                actor=validator_pb2.Actor(user_id=doc["requester_id"], auth_token=tokens.issue(doc["requester_id"])))
+            return await validator_pb2_grpc.ValidatorStub(ch).ValidateTransition(req, timeout=5)
+
+    return asyncio.run(go())
+
+
+def ufctl(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ufctl", *args], cwd=h.ROOT, capture_output=True, text=True, timeout=60)
+
+
+def metric(service_port: int, name: str) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{service_port}/metrics", timeout=5) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith(name + " ") or line.startswith(name + "{"):
+                return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_every_phase_pair_illegal_ones_denied(suite):
+    doc = h.campaign()
+    states = [None, *Phase]
+    for current, target in product(states, Phase):
+        d = decide(target.value, current.value if current else "", doc)
+        machine = next(r for r in d.rules if r.rule == "phase_machine")
+        if is_legal(current, target):
+            assert machine.allowed, (current, target)
+        else:
+            assert not d.allowed and not machine.allowed, (current, target)
+        assert d.decision_id and d.policy_version
+    for bogus in ("BOGUS", ""):
+        assert not decide(bogus, "", doc).allowed
+    assert not decide("BATCH_DISCOVERY", "NOT_A_PHASE", doc).allowed
+
+
+def test_every_transition_in_the_log_follows_an_allow_decision(suite):
+    """100 % validation coverage, checked on the whole committed log (all workflows so far)."""
+    wf = h.publish(h.campaign())
+    assert h.wait_phase(wf)["phase"] == "COMPLETED"
+    decisions = {}
+    for m in h.read_topic(topics.VALIDATION_DECISIONS):
+        rec = codec.decode(m.value).record
+        decisions[rec["decision_id"]] = rec
+    checked = 0
+    for m in h.read_topic(topics.WORKFLOW_EVENTS):
+        ev = codec.decode(m.value).record
+        if ev["to_phase"] in ("FAILED", "REJECTED", "CANCELLED"):
+            continue  # stops are always allowed (fail-safe)
+        d = decisions.get(ev["decision_id"])
+        assert d is not None, f"transition {ev['envelope']['event_id']} has no decision event"
+        assert d["allowed"] and d["to_phase"] == ev["to_phase"] and d["envelope"]["workflow_id"] == ev["envelope"]["workflow_id"]
+        assert d["envelope"]["occurred_at"] <= ev["envelope"]["occurred_at"]
+        checked += 1
+    assert checked >= 7
+
+
+@pytest.mark.parametrize(("token", "reason"), [
+    (lambda u: tokens.issue(u, ttl_s=-3600), "token expired"),
+    (lambda u: tokens.issue(u, audience="someone-else"), "audience"),
+    (lambda u: tokens.issue(u)[:-4] + "AAAA", "signature"),
+    (lambda u: tokens.issue("somebody-else"), "subject"),
+])
+def test_bad_tokens_are_rejected(suite, token, reason):
+    doc = h.campaign()
+    doc["auth_token"] = token(doc["requester_id"])
+    st = h.wait_phase(h.publish(doc))
+    assert st["phase"] == "REJECTED" and reason in st["reason"], st
+
+
+def test_consent_withdrawn_mid_flight_denies_the_next_transition(suite):
+    doc = h.campaign(auto_approve=False)
+    wf = h.publish(doc)
+    h.wait_phase(wf, "REVIEW")
+    h.send(publishing.consent_event(doc["contacts"][1]["subject_id"], doc["purpose"], False))
+    h.send(publishing.review_event(wf, doc["session_id"], True, "reviewer-1", "ok"))
+    st = h.wait_phase(wf)
+    assert st["phase"] == "REJECTED" and "consent" in st["reason"]
+    assert h.smtp_messages(wf) == []
+
+
+def test_four_eyes_requester_cannot_approve_own_workflow(suite):
+    doc = h.campaign(auto_approve=False)
+    wf = h.publish(doc)
+    h.wait_phase(wf, "REVIEW")
+    h.send(publishing.review_event(wf, doc["session_id"], True, doc["requester_id"], "self"))
+    st = h.wait_phase(wf)
+    assert st["phase"] == "REJECTED" and "four-eyes" in st["reason"]
+
+
+def test_restricted_data_in_a_request_is_stopped_before_batch_discovery(suite):
+    doc = h.campaign()
+    doc["campaign"]["variables"]["code"] = "card 4111 1111 1111 1111"
+    st = h.wait_phase(h.publish(doc))
+    assert st["phase"] == "REJECTED" and "RESTRICTED" in st["reason"]
+    assert [e["phase"] for e in st["history"]] == ["INITIALIZATION", "REJECTED"]
+
+
+def test_third_party_contact_data_in_output_is_stopped_before_delivery(suite):
+    doc = h.campaign()
+    doc["campaign"]["variables"]["until"] = "today - questions to jane.roe@partner-mail.net"
+    st = h.wait_phase(h.publish(doc))
+    assert st["phase"] == "REJECTED" and "output_privacy" in st["reason"], st
+    assert h.smtp_messages(st["workflow_id"]) == []
+
+
+def test_validator_killed_mid_workflow_fails_it_and_delivers_nothing(suite):
+    doc = h.campaign(auto_approve=False)
+    wf = h.publish(doc)
+    h.wait_phase(wf, "REVIEW")
+    h.launcher("kill", "validator")
+    try:
+        h.send(publishing.review_event(wf, doc["session_id"], True, "reviewer-1", "ok"))
+        st = h.wait_phase(wf, timeout_s=60)
+    finally:
+        h.launcher("up", "validator")
+    assert st["phase"] == "FAILED" and "validator unavailable" in st["reason"]
+    assert h.smtp_messages(wf) == []
+
+
+@pytest.fixture
+def scratch_policies():
+    created: list[Path] = []
+    yield created
+    for p in created:
+        p.unlink(missing_ok=True)
+    h.send(publishing.policy_event(BASELINE, "restore", "tests", True))
+    time.sleep(1.0)
+
+
+def write_policy(created: list[Path], version: str, **changes) -> None:
+    doc = yaml.safe_load((POLICY_DIR / f"{BASELINE}.yaml").read_text())
+    doc["version"] = version
+    for k, v in changes.items():
+        doc[k] = v
+    path = POLICY_DIR / f"{version}.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    created.append(path)
+
+
+def last_decision_version(wf: str) -> str:
+    return h.events_of(wf, topics.VALIDATION_DECISIONS)[-1]["policy_version"]
+
+
+def test_invalid_policy_is_refused_and_the_previous_stays_in_force(suite, scratch_policies):
+    tag = h.unique("zz-invalid")
+    write_policy(scratch_policies, tag, rules={"INITIALIZATION": ["no_such_rule"]})
+    res = ufctl("policy", "activate", tag)
+    assert res.returncode == 1 and "unknown rule" in res.stderr and "no_such_rule" in res.stderr
+    errors_before = metric(18082, "uf_policy_reload_errors_total")
+    time.sleep(1.5)  # the validator's watcher sees the file
+    h.send(publishing.policy_event(tag, "forced", "attacker", False))  # bypass ufctl's check
+    doc = h.campaign()
+    wf = h.publish(doc)
+    assert h.wait_phase(wf)["phase"] == "COMPLETED"
+    assert last_decision_version(wf) == BASELINE
+    assert metric(18082, "uf_policy_reload_errors_total") > errors_before
+
+
+def test_policy_hot_load_activate_and_rollback(suite, scratch_policies):
+    tag = h.unique("zz-strict")
+    base = yaml.safe_load((POLICY_DIR / f"{BASELINE}.yaml").read_text())
+    write_policy(scratch_policies, tag, lists={**base["lists"], "purposes_allowed": ["service"]})
+    time.sleep(1.5)  # hot reload: no restart
+    assert ufctl("policy", "activate", tag).returncode == 0
+    time.sleep(0.5)
+    wf = h.publish(h.campaign())
+    st = h.wait_phase(wf)
+    assert st["phase"] == "REJECTED" and "purpose 'marketing' not allowed" in st["reason"]
+    assert last_decision_version(wf) == tag
+    res = ufctl("policy", "rollback")
+    assert res.returncode == 0 and BASELINE in res.stdout
+    time.sleep(0.5)
+    wf = h.publish(h.campaign())
+    assert h.wait_phase(wf)["phase"] == "COMPLETED"
+    assert last_decision_version(wf) == BASELINE

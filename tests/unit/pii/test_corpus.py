@@ -1,0 +1,26 @@
+"""The benchmark corpus generator is deterministic and its gold labels are consistent."""
+
+from __future__ import annotations
+
+from bench.pii_corpus import generate
+
+TYPES = {"EMAIL_ADDRESS", "PHONE_NUMBER", "US_SSN", "CA_SIN", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS", "PERSON", "LOCATION"}
+
+
+def test_deterministic_and_well_formed() -> None:
+    first, second = generate(150, 7), generate(150, 7)
+    assert first == second
+    assert generate(20, 8) != generate(20, 7)[:20]
+    seen = set()
+    for doc in first:
+        assert set(doc) >= {"id", "text", "entities"}
+        previous_end = -1
+        for entity in doc["entities"]:
+            assert entity["type"] in TYPES
+            assert 0 <= entity["start"] < entity["end"] <= len(doc["text"])
+            assert entity["start"] >= previous_end  # non-overlapping, sorted
+            previous_end = entity["end"]
+            seen.add(entity["type"])
+    assert seen == TYPES
+    kinds = {doc["kind"] for doc in first}
+    assert {"lookalike", "no_pii", "wrapped", "upper", "json", "url"} <= kinds

@@ -1,0 +1,186 @@
+"""Per-recognizer positives and look-alike negatives (structured types, no spaCy)."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.pii.engine import Finding
+from services.pii.engine.recognizers.ca_sin import CaSinRecognizer
+from services.pii.engine.recognizers.credit_card import CreditCardRecognizer
+from services.pii.engine.recognizers.email import EmailRecognizer
+from services.pii.engine.recognizers.iban import IbanRecognizer
+from services.pii.engine.recognizers.ip_address import IpAddressRecognizer
+from services.pii.engine.recognizers.phone import PhoneRecognizer
+from services.pii.engine.recognizers.us_ssn import UsSsnRecognizer
+
+RECOGNIZERS = {
+    "EMAIL_ADDRESS": EmailRecognizer(),
+    "PHONE_NUMBER": PhoneRecognizer(),
+    "US_SSN": UsSsnRecognizer(),
+    "CA_SIN": CaSinRecognizer(),
+    "CREDIT_CARD": CreditCardRecognizer(),
+    "IBAN_CODE": IbanRecognizer(),
+    "IP_ADDRESS": IpAddressRecognizer(),
+}
+
+# (type, text, expected value) -- the expected value must be found exactly.
+POSITIVES = [
+    ("EMAIL_ADDRESS", "mail jane.doe@example.com now", "jane.doe@example.com"),
+    ("EMAIL_ADDRESS", "CONTACT JOHN.DOE@EXAMPLE.CO.UK.", "JOHN.DOE@EXAMPLE.CO.UK"),
+    ("EMAIL_ADDRESS", "(o'neil+tag@mail.example.org)", "o'neil+tag@mail.example.org"),
+    ("EMAIL_ADDRESS", "'quoted@example.com'", "quoted@example.com"),
+    ("EMAIL_ADDRESS", "https://x.example/u/jane@example.com/profile", "jane@example.com"),
+    ("EMAIL_ADDRESS", "?email=jane.doe%40example.org&x=1", "jane.doe%40example.org"),
+    ("EMAIL_ADDRESS", "write to jane at example dot com please", "jane at example dot com"),
+    ("EMAIL_ADDRESS", "jane [at] example [dot] com", "jane [at] example [dot] com"),
+    ("EMAIL_ADDRESS", "jane(at)example(dot)co(dot)uk", "jane(at)example(dot)co(dot)uk"),
+    ("EMAIL_ADDRESS", "JANE AT EXAMPLE DOT COM", "JANE AT EXAMPLE DOT COM"),
+    ("EMAIL_ADDRESS", "jane [at] example.com", "jane [at] example.com"),
+    ("EMAIL_ADDRESS", "jane at\nexample dot org", "jane at\nexample dot org"),
+    ("EMAIL_ADDRESS", "请联系josé.garcía@correo.es谢谢", "josé.garcía@correo.es"),
+    ("PHONE_NUMBER", "call (415) 555-0132 today", "(415) 555-0132"),
+    ("PHONE_NUMBER", "call 415.555.0132.", "415.555.0132"),
+    ("PHONE_NUMBER", "ring +44 20 7946 0958", "+44 20 7946 0958"),
+    ("PHONE_NUMBER", "ring 020 7946 0958", "020 7946 0958"),
+    ("PHONE_NUMBER", "Tel. +49 (0)30 12345678", "+49 (0)30 12345678"),
+    ("PHONE_NUMBER", "Mobil 0151 23456789", "0151 23456789"),
+    ("PHONE_NUMBER", "tél 01 23 45 67 89", "01 23 45 67 89"),
+    ("PHONE_NUMBER", "tél 01.23.45.67.89", "01.23.45.67.89"),
+    ("PHONE_NUMBER", "tel:+14155550132", "+14155550132"),
+    ("PHONE_NUMBER", "0044 20 7946 0958", "0044 20 7946 0958"),
+    ("PHONE_NUMBER", "+1 (415) 555-0132 ext. 45", "+1 (415) 555-0132 ext. 45"),
+    ("PHONE_NUMBER", "call +44 20 7946\n0958 now", "+44 20 7946\n0958"),
+    ("PHONE_NUMBER", "?phone=%2B442079460958&x", "%2B442079460958"),
+    ("PHONE_NUMBER", "tel (+44 20 7946 0958);", "+44 20 7946 0958"),
+    ("PHONE_NUMBER", "Call the order desk at 415-555-0132.", "415-555-0132"),
+    ("PHONE_NUMBER", "Phone # 415-555-0132", "415-555-0132"),
+    ("PHONE_NUMBER", "Sheffield office 0114 496 0383", "0114 496 0383"),
+    ("PHONE_NUMBER", "from the US dial 011 44 20 7946 0958", "011 44 20 7946 0958"),
+    ("PHONE_NUMBER", "name,phone\nJane,+1 415-555-0132\n", "+1 415-555-0132"),
+    ("US_SSN", "SSN 138-73-1034.", "138-73-1034"),
+    ("US_SSN", "ssn: 138 73 1034", "138 73 1034"),
+    ("US_SSN", '{"ssn": "138731034"}', "138731034"),
+    ("US_SSN", "Social Security Number is 138731034", "138731034"),
+    ("CA_SIN", "SIN 130 692 544", "130 692 544"),
+    ("CA_SIN", "sin=130-692-544;", "130-692-544"),
+    ("CA_SIN", '{"sin": "130692544"}', "130692544"),
+    ("CREDIT_CARD", "card 4111 1111 1111 1111 exp 12/27", "4111 1111 1111 1111"),
+    ("CREDIT_CARD", "card 4111-1111-1111-1111.", "4111-1111-1111-1111"),
+    ("CREDIT_CARD", "4111111111111111,next", "4111111111111111"),
+    ("CREDIT_CARD", "amex 3782 822463 10005", "3782 822463 10005"),
+    ("CREDIT_CARD", "mc 5555 5555 5555 4444", "5555 5555 5555 4444"),
+    ("CREDIT_CARD", "mc 2-series 2221 0000 0000 0009", "2221 0000 0000 0009"),
+    ("CREDIT_CARD", "diners 3056 930902 5904", "3056 930902 5904"),
+    ("CREDIT_CARD", "card 4111 1111\n1111 1111 wrapped", "4111 1111\n1111 1111"),
+    ("CREDIT_CARD", "card,date\n1030\n4111111111111111,2025", "4111111111111111"),
+    ("IBAN_CODE", "IBAN DE89 3704 0044 0532 0130 00 and", "DE89 3704 0044 0532 0130 00"),
+    ("IBAN_CODE", "GB82 WEST 1234 5698 7654 32.", "GB82 WEST 1234 5698 7654 32"),
+    ("IBAN_CODE", "FR14 2004 1010 0505 0001 3M02 606", "FR14 2004 1010 0505 0001 3M02 606"),
+    ("IBAN_CODE", "iban=de89370400440532013000&x", "de89370400440532013000"),
+    ("IBAN_CODE", "DE89 3704 0044\n0532 0130 00", "DE89 3704 0044\n0532 0130 00"),
+    ("IBAN_CODE", "NL91ABNA0417164300", "NL91ABNA0417164300"),
+    ("IP_ADDRESS", "from 192.168.10.254, ok", "192.168.10.254"),
+    ("IP_ADDRESS", "ip:10.0.0.7", "10.0.0.7"),
+    ("IP_ADDRESS", "http://10.0.0.7:8080/health", "10.0.0.7"),
+    ("IP_ADDRESS", "v6 2001:db8::1.", "2001:db8::1"),
+    ("IP_ADDRESS", "http://[2001:db8::8a2e:370:7334]:8080/x", "2001:db8::8a2e:370:7334"),
+    ("IP_ADDRESS", "fe80::1%eth0 up", "fe80::1"),
+    ("IP_ADDRESS", "upstream 2001:db8:0:0:0:0:0:1:8443 reset", "2001:db8:0:0:0:0:0:1"),
+]
+
+# Look-alikes that must produce no finding of the given type.
+NEGATIVES = [
+    ("EMAIL_ADDRESS", "logo@2x.png"),
+    ("EMAIL_ADDRESS", "user@localhost"),
+    ("EMAIL_ADDRESS", "look at github.com for details"),
+    ("EMAIL_ADDRESS", "meet at noon"),
+    ("PHONE_NUMBER", "Order #4155550132 shipped"),
+    ("PHONE_NUMBER", "ticket #4155550132"),
+    ("PHONE_NUMBER", "ORD-2023-884512"),
+    ("PHONE_NUMBER", "tracking no: 7749 1234 5678"),
+    ("PHONE_NUMBER", "USPS 9400 1000 0000 0000 0000 00"),
+    ("PHONE_NUMBER", "epoch 1699093353123"),
+    ("PHONE_NUMBER", "due 03.08.2027"),
+    ("PHONE_NUMBER", "on 2023-11-04 at 10:22:33"),
+    ("PHONE_NUMBER", "client 0.35.87.14380"),
+    ("PHONE_NUMBER", "version 7.16.76.11959"),
+    ("PHONE_NUMBER", "Gecko/2013-04-28 00:31:09"),
+    ("PHONE_NUMBER", "Test IBAN NL12 VUSO 2734 0123 34 rejected"),
+    ("PHONE_NUMBER", "uuid 550e8400-e29b-41d4-a716-446655440000"),
+    ("PHONE_NUMBER", "price $1,299.99 or 1.234,56 €"),
+    ("US_SSN", "666-12-3456"),
+    ("US_SSN", "900-12-3456"),
+    ("US_SSN", "123-00-4567"),
+    ("US_SSN", "id 138731034"),
+    ("US_SSN", "2023-11-04"),
+    ("US_SSN", "ORD-138-73-1034"),
+    ("CA_SIN", "SIN 130 692 545"),
+    ("CA_SIN", "ref 130692544"),
+    ("CA_SIN", "SIN 046 454 286"),
+    ("CREDIT_CARD", "4111 1111 1111 1112"),
+    ("CREDIT_CARD", "USPS 9400 1000 0000 0000 0000 00"),
+    ("CREDIT_CARD", "ref 302-6642648-4819118"),
+    ("CREDIT_CARD", "epoch 1699093353123"),
+    ("CREDIT_CARD", "Order #4111111111111111"),
+    ("CREDIT_CARD", "price 4111111111111111.50"),
+    ("CREDIT_CARD", "IBAN ES88 5141 7704 4509 3872 1802"),
+    ("CREDIT_CARD", "id a4111111111111111"),
+    ("IBAN_CODE", "DE88 3704 0044 0532 0130 00"),
+    ("IBAN_CODE", "DE89 3704 0044 0532 0130 0"),
+    ("IBAN_CODE", "DE89370400440532013000X"),
+    ("IBAN_CODE", "XX89 3704 0044 0532 0130 00"),
+    ("IP_ADDRESS", "version 1.2.3.4"),
+    ("IP_ADDRESS", "v1.2.3.4"),
+    ("IP_ADDRESS", "Chrome/120.0.0.0 Safari"),
+    ("IP_ADDRESS", "rv:1.9.2.20"),
+    ("IP_ADDRESS", "10.0.19045.2965"),
+    ("IP_ADDRESS", "1.3.6.1.4.1.311"),
+    ("IP_ADDRESS", "999.1.1.1"),
+    ("IP_ADDRESS", "MAC 00:1a:2b:3c:4d:5e"),
+    ("IP_ADDRESS", "at 10:22:33"),
+    ("IP_ADDRESS", "std::vector<int>"),
+    ("IP_ADDRESS", "a :: b"),
+]
+
+
+@pytest.mark.parametrize(("type_name", "text", "expected"), POSITIVES)
+def test_positive(type_name: str, text: str, expected: str) -> None:
+    findings = RECOGNIZERS[type_name].detect(text)
+    values = [text[f.start : f.end] for f in findings]
+    assert expected in values, values
+    assert all(f.type == type_name and 0 < f.score <= 1 for f in findings)
+
+
+@pytest.mark.parametrize(("type_name", "text"), NEGATIVES)
+def test_lookalike_negative(type_name: str, text: str) -> None:
+    findings = RECOGNIZERS[type_name].detect(text)
+    assert findings == [], [text[f.start : f.end] for f in findings]
+
+
+def test_ssn_context_does_not_leak_to_nearby_numbers() -> None:
+    text = "ssn=138-73-1034 order=#250616225"
+    assert [text[f.start : f.end] for f in RECOGNIZERS["US_SSN"].detect(text)] == ["138-73-1034"]
+
+
+def test_findings_are_frozen_dataclasses() -> None:
+    finding = RECOGNIZERS["EMAIL_ADDRESS"].detect("a jane@example.com")[0]
+    assert isinstance(finding, Finding)
+    with pytest.raises(AttributeError):
+        finding.start = 0  # type: ignore[misc]
+    assert finding.recognizer == "email"
+
+
+def test_phone_regions_are_configurable() -> None:
+    us_only = PhoneRecognizer(["US"])
+    assert us_only.detect("ring 020 7946 0958") == []
+    assert PhoneRecognizer(["GB"]).detect("ring 020 7946 0958")
+    with pytest.raises(ValueError, match="unknown phone regions"):
+        PhoneRecognizer(["XX"])
+
+
+def test_unicode_offsets_are_str_indices() -> None:
+    text = "😀👍🏽 東京 Café: jane@example.com ✨ +44 20 7946 0958"
+    for type_name in ("EMAIL_ADDRESS", "PHONE_NUMBER"):
+        (finding,) = RECOGNIZERS[type_name].detect(text)
+        value = text[finding.start : finding.end]
+        assert value in ("jane@example.com", "+44 20 7946 0958")
