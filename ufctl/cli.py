@@ -8,7 +8,10 @@ import sys
 import time
 from typing import Any
 
+import redis
+
 from services.audit.config import AuditSettings
+from services.kit.subject_keys import RedisKeyStore
 from services.kit.config import ServiceSettings
 from services.kit.phases import TERMINAL, Phase
 from ufctl import publishing, queries
@@ -26,7 +29,8 @@ def _send(*events: dict[str, Any]) -> None:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    event = publishing.request_event(publishing.load_request_file(args.file))
+    keys = RedisKeyStore(_settings().redis_url)
+    event = publishing.request_event(publishing.load_request_file(args.file), keys)
     _send(event)
     print(event["envelope"]["workflow_id"])
     return 0
@@ -90,6 +94,19 @@ def cmd_consent(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gdpr_erase(args: argparse.Namespace) -> int:
+    """Crypto-shredding: delete the subject's key, then record the erasure (the validator's
+    projection drops the subject's consent; every sealed copy now reads as erased)."""
+    keys = RedisKeyStore(_settings().redis_url)
+    try:
+        existed = keys.delete(args.subject)
+    except redis.ConnectionError:
+        raise CliError("cannot reach the key store (Redis; is the stack up? `make up`)") from None
+    _send(publishing.erasure_event(args.subject, "request", args.operator))
+    print(f"erased {args.subject}" + ("" if existed else " (no key was held; erasure recorded)"))
+    return 0
+
+
 def cmd_pii_scan(args: argparse.Namespace) -> int:
     from services.pii.cli import run_scan
 
@@ -146,6 +163,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.add_argument("--redact", choices=["mask", "replace", "hash", "tokenize"])
     s.set_defaults(func=cmd_pii_scan)
+    gdpr = sub.add_parser("gdpr", help="data-subject rights").add_subparsers(dest="gdpr_command", required=True)
+    s = gdpr.add_parser("erase", help="erase a data subject (crypto-shredding)")
+    s.add_argument("subject")
+    s.add_argument("--operator", default="ufctl")
+    s.set_defaults(func=cmd_gdpr_erase)
     add_policy_commands(sub, _send)
     return p
 

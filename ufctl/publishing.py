@@ -10,7 +10,10 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from services import __version__
-from services.kit import codec, tokens, topics
+import redis
+
+from services.kit import codec, sealing, tokens, topics
+from services.kit.subject_keys import DEFAULT_RETENTION_S, KeyStore
 from services.kit.bus import producer_config, publish
 from services.kit.events import Producer, make_event, now_ms
 from ufctl.errors import CliError
@@ -40,7 +43,9 @@ def local_token(user_id: str) -> str | None:
     return tokens.issue(user_id) if tokens.load_key() is not None else None
 
 
-def request_event(doc: dict[str, Any]) -> dict[str, Any]:
+def request_event(doc: dict[str, Any], keys: KeyStore | None = None) -> dict[str, Any]:
+    """The request event; with `keys`, contacts' PII is sealed under each subject's key (the
+    inbox then holds no clear PII), keys created with the purpose's retention."""
     workflow_id = doc.get("workflow_id") or f"wf-{uuid.uuid4()}"
     token = doc.get("auth_token") or local_token(doc["requester_id"])
     event = make_event(
@@ -52,7 +57,17 @@ def request_event(doc: dict[str, Any]) -> dict[str, Any]:
         codec.encode(event)  # fail here, with the field names, rather than at the broker
     except codec.CodecError as exc:
         raise CliError(f"request does not match the WorkflowRequested schema: {exc}") from None
+    if keys is not None:
+        try:
+            event = sealing.seal_record(keys, event, retention_s=DEFAULT_RETENTION_S.get(doc["purpose"]))
+        except redis.ConnectionError:
+            raise CliError("cannot reach the key store (Redis; is the stack up? `make up`)") from None
     return event
+
+
+def erasure_event(subject_id: str, reason: str, operator: str) -> dict[str, Any]:
+    return make_event("SubjectErased", producer=CLI, workflow_id=subject_id, session_id="", correlation_id=subject_id,
+                      subject_id=subject_id, reason=reason, erased_by=operator)
 
 
 def session_event(user_id: str, session_id: str, ttl_hours: float) -> dict[str, Any]:
@@ -95,4 +110,4 @@ async def send_events(bootstrap: str, events: list[tuple[str, dict[str, Any]]]) 
 
 TOPIC_OF = {"WorkflowRequested": topics.REQUESTS, "SessionStarted": topics.SESSIONS,
             "ConsentChanged": topics.CONSENT, "ReviewDecided": topics.REVIEW_DECISIONS,
-            "PolicyActivated": topics.POLICY}
+            "PolicyActivated": topics.POLICY, "SubjectErased": topics.GDPR}

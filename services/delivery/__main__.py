@@ -13,6 +13,7 @@ from services.kit.app import run_service
 from services.kit.bus import ConsumeLoop, start_producer
 from services.kit.events import Producer
 from services.kit.ops import OpsServer
+from services.kit.subject_keys import RedisKeyStore
 
 
 async def body(settings: DeliverySettings, ops: OpsServer, stack: AsyncExitStack):
@@ -20,7 +21,8 @@ async def body(settings: DeliverySettings, ops: OpsServer, stack: AsyncExitStack
     stack.push_async_callback(redis.aclose)
     kafka = await start_producer(settings.kafka_bootstrap)
     stack.push_async_callback(kafka.stop)
-    sender = DeliverySender(settings, redis, kafka, Producer(settings.service_name, settings.version, settings.colour))
+    sender = DeliverySender(settings, redis, kafka, Producer(settings.service_name, settings.version, settings.colour),
+                            RedisKeyStore(settings.redis_url))
     loop = ConsumeLoop(service=settings.service_name, bootstrap=settings.kafka_bootstrap, group_id=settings.consumer_group,
                        topics=[topics.DELIVERY_REQUESTS], handler=sender.deliver, producer=kafka, retries=8)
     await loop.start()

@@ -20,6 +20,8 @@ from services.kit import topics
 from services.kit.bus import publish
 from services.kit.codec import Decoded
 from services.kit.events import Producer, caused_by, make_event, stable_id
+from services.kit.sealing import ERASED, open_record
+from services.kit.subject_keys import KeyStore
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +35,9 @@ def delivery_key(workflow_id: str, delivery_id: str) -> str:
 
 
 class DeliverySender:
-    def __init__(self, settings: DeliverySettings, redis: aioredis.Redis, kafka: AIOKafkaProducer, producer: Producer) -> None:
-        self.settings, self.redis, self.kafka, self.producer = settings, redis, kafka, producer
+    def __init__(self, settings: DeliverySettings, redis: aioredis.Redis, kafka: AIOKafkaProducer, producer: Producer,
+                 keys: KeyStore) -> None:
+        self.settings, self.redis, self.kafka, self.producer, self.keys = settings, redis, kafka, producer, keys
 
     async def _confirm(self, req: dict, status: str, *, message_id: str = "", duplicate: bool = False, error: str = "") -> None:
         await publish(self.kafka, topics.DELIVERY_OUTCOMES, make_event(
@@ -60,11 +63,14 @@ class DeliverySender:
         raise AssertionError("unreachable")
 
     async def deliver(self, decoded: Decoded, _: ConsumerRecord) -> None:
-        req = decoded.record
+        req = open_record(self.keys, decoded.record)
         key = delivery_key(req["envelope"]["workflow_id"], req["delivery_id"])
         state = await self.redis.get(key)
         if state is not None and state.startswith(b"sent:"):
             await self._confirm(req, "SENT", message_id=state[5:].decode(), duplicate=True)
+            return
+        if ERASED in (req["recipient"], req["body"]):
+            await self._confirm(req, "FAILED", error="data subject erased before delivery")
             return
         if not await self.redis.set(key, b"sending", nx=True, ex=self.settings.claim_ttl_s):
             raise ClaimHeld("delivery claim held")

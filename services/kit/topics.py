@@ -29,6 +29,7 @@ DELIVERY_OUTCOMES = "uf.delivery.outcomes"
 SESSIONS = "uf.sessions"
 CONSENT = "uf.consent"
 POLICY = "uf.policy"
+GDPR = "uf.gdpr"
 ORCHESTRATOR_STATE = "uf.orchestrator.state"
 DEAD_LETTER = "uf.deadletter"
 

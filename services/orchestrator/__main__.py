@@ -9,6 +9,7 @@ from services.kit.app import run_service
 from services.kit.bus import ConsumeLoop, start_producer
 from services.kit.events import Producer
 from services.kit.ops import OpsServer
+from services.kit.subject_keys import RedisKeyStore
 from services.orchestrator.agent_runner import make_task_handler
 from services.orchestrator.circuit import CircuitBreaker
 from services.orchestrator.config import OrchestratorSettings
@@ -19,18 +20,19 @@ from services.orchestrator.workflow import WorkflowEngine
 
 async def body(settings: OrchestratorSettings, ops: OpsServer, stack: AsyncExitStack):
     me = Producer(settings.service_name, settings.version, settings.colour)
+    keys = RedisKeyStore(settings.redis_url)
     validator = ValidatorClient(settings.validator_addr, settings.validator_timeout_s, settings.validator_attempts,
                                 breaker=CircuitBreaker("validator", settings.circuit_threshold, settings.circuit_cooldown_s))
     stack.push_async_callback(validator.close)
     processor = Processor(bootstrap=settings.kafka_bootstrap, group_id=settings.consumer_group,
                           transactional_id=f"{settings.consumer_group}-{settings.colour}",
-                          engine=WorkflowEngine(me, validator))
+                          engine=WorkflowEngine(me, keys, validator))
     await processor.start()
     stack.push_async_callback(processor.stop)
     kafka = await start_producer(settings.kafka_bootstrap)
     stack.push_async_callback(kafka.stop)
     agents = ConsumeLoop(service="agents", bootstrap=settings.kafka_bootstrap, group_id=settings.agents_group,
-                         topics=[topics.AGENT_TASKS], handler=make_task_handler(kafka, me), producer=kafka)
+                         topics=[topics.AGENT_TASKS], handler=make_task_handler(kafka, me, keys), producer=kafka)
     await agents.start()
     stack.push_async_callback(agents.stop)
     ops.add_check("workflow-state", processor.check_ready)

@@ -12,13 +12,17 @@ from services.kit import topics
 from services.kit.bus import publish
 from services.kit.codec import Decoded
 from services.kit.events import Producer, caused_by, make_event, stable_id
+from services.kit.sealing import open_blob, seal_blob
+from services.kit.subject_keys import KeyStore
 from services.orchestrator.agents.base import AgentError
 from services.orchestrator.agents.registry import available_agents
 
 log = logging.getLogger(__name__)
 
 
-def make_task_handler(kafka: AIOKafkaProducer, producer: Producer):
+def make_task_handler(kafka: AIOKafkaProducer, producer: Producer, keys: KeyStore):
+    """Agents see clear values (opened from the task's sealed tokens); their output is sealed
+    again before it leaves, so agent topics never carry clear PII."""
     agents = available_agents()
 
     async def run_agent_task(decoded: Decoded, _: ConsumerRecord) -> None:
@@ -28,8 +32,9 @@ def make_task_handler(kafka: AIOKafkaProducer, producer: Producer):
         try:
             if agent is None:
                 raise AgentError(f"agent {task['agent']!r} is not installed")
-            result = await asyncio.to_thread(agent.run, json.loads(task["input_json"]))
-            output = json.dumps(result)
+            task_input = open_blob(keys, json.loads(task["input_json"]))
+            result = await asyncio.to_thread(agent.run, task_input)
+            output = json.dumps(seal_blob(keys, result))
         except AgentError as exc:
             ok, error = False, str(exc)
         except Exception as exc:  # a plug-in bug fails the workflow, not the runner

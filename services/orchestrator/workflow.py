@@ -18,6 +18,8 @@ from services.kit.codec import Decoded
 from services.kit.events import Producer, make_event, stable_id
 from services.kit.phases import AGENT_PHASES, TERMINAL, Phase, next_phase
 from services.kit.rpc import validator_pb2
+from services.kit.sealing import open_blob, open_record, seal_blob, seal_record
+from services.kit.subject_keys import KeyStore
 from services.orchestrator.agents.registry import agent_for_phase
 from services.orchestrator.agents.strategy import RULES
 from services.orchestrator.validation import ValidatorClient
@@ -34,8 +36,11 @@ class Effects:
 
 
 class WorkflowEngine:
-    def __init__(self, producer: Producer, validator: ValidatorClient) -> None:
-        self.producer, self.validator = producer, validator
+    """Contacts' PII is kept sealed under each subject's key (state, agent tasks and results hold
+    tokens, never clear values) and opened only where it is used."""
+
+    def __init__(self, producer: Producer, keys: KeyStore, validator: ValidatorClient) -> None:
+        self.producer, self.validator, self.keys = producer, validator, keys
 
     # -- entry point -----------------------------------------------------------------------
     async def handle(self, decoded: Decoded, current: State | None) -> Effects:
@@ -59,6 +64,7 @@ class WorkflowEngine:
                 fx.state = None  # redelivery of the request we already run: nothing to do
                 return
             raise SemanticError("duplicate-workflow-id", "a workflow with this id already exists")
+        ev = open_record(self.keys, ev)
         _check_request(ev)
         fx.state = {
             "workflow_id": env["workflow_id"], "session_id": env["session_id"],
@@ -66,7 +72,7 @@ class WorkflowEngine:
             "requester_id": ev["requester_id"], "auth_token": ev.get("auth_token") or "",
             "purpose": ev["purpose"], "auto_approve": ev["auto_approve"],
             "subject_ids": [c["subject_id"] for c in ev["contacts"]],
-            "request": {"campaign": ev["campaign"], "contacts": ev["contacts"]},
+            "request": {"campaign": ev["campaign"], "contacts": seal_blob(self.keys, ev["contacts"])},
             "phase": None, "history": [], "outputs": {}, "summary": {},
             "task_id": None, "review": None, "deliveries": {}, "reason": "",
         }
@@ -130,7 +136,7 @@ class WorkflowEngine:
         FAILED when no decision could be had). Returns whether the transition happened."""
         st = fx.state
         assert st is not None
-        verdict = await self.validator.validate(_validation_request(st, target, cause))
+        verdict = await self.validator.validate(_validation_request(st, target, cause, self.keys))
         if verdict.allowed:
             self._enter(fx, target, cause, reason="allowed", decision_id=verdict.decision_id)
             return True
@@ -168,12 +174,13 @@ class WorkflowEngine:
                 "ReviewDecided", **child, event_id=stable_id(wf, "auto-review"), approved=True,
                 reviewer_id="policy:auto-approve", reason="request policy auto_approve")))
         elif target is Phase.DELIVERY:
-            for email in st["outputs"][Phase.GENERATION.value]["emails"]:
+            for sealed in st["outputs"][Phase.GENERATION.value]["emails"]:
+                email = open_blob(self.keys, sealed)
                 st["deliveries"][email["delivery_id"]] = "PENDING"
-                fx.emit.append((topics.DELIVERY_REQUESTS, make_event(
+                fx.emit.append((topics.DELIVERY_REQUESTS, seal_record(self.keys, make_event(
                     "DeliveryRequested", **child, event_id=stable_id(email["delivery_id"], "request"),
                     delivery_id=email["delivery_id"], subject_id=email["subject_id"], recipient=email["recipient"],
-                    sender=email["sender"], subject=email["subject"], body=email["body"])))
+                    sender=email["sender"], subject=email["subject"], body=email["body"]))))
 
 
 def _require(fx: Effects) -> State:
@@ -213,7 +220,7 @@ def _agent_input(st: State, phase: Phase) -> dict[str, Any]:
             "assignments": out["STRATEGY_ANALYSIS"]["assignments"]}
 
 
-def _facts(st: State) -> dict[str, str]:
+def _facts(st: State, keys: KeyStore) -> dict[str, str]:
     """What the rules inspect, as JSON strings: everything known so far (the active policy, not
     the orchestrator, decides which rules look at what)."""
     facts: dict[str, Any] = {"transitions": len(st["history"])}
@@ -221,7 +228,8 @@ def _facts(st: State) -> dict[str, str]:
     if req:
         campaign = req["campaign"]
         campaign_text = [campaign["name"], campaign["subject"], *campaign.get("variables", {}).values()]
-        facts["content"] = campaign_text + [v for c in req["contacts"] for v in (c["name"], c["email"])]
+        contacts = open_blob(keys, req["contacts"])
+        facts["content"] = campaign_text + [v for c in contacts for v in (c["name"], c["email"])]
         facts["sender_domain"] = campaign["sender"].rsplit("@", 1)[-1]
     if "BATCH_DISCOVERY" in out:
         facts["recipients"] = len(out["BATCH_DISCOVERY"]["recipients"])
@@ -229,13 +237,13 @@ def _facts(st: State) -> dict[str, str]:
         facts["templates"] = sorted({a["template"] for a in out["STRATEGY_ANALYSIS"]["assignments"]})
     if "GENERATION" in out:
         facts["emails"] = [{"recipient": e["recipient"], "subject": e["subject"], "body": e["body"]}
-                           for e in out["GENERATION"]["emails"]]
+                           for e in open_blob(keys, out["GENERATION"]["emails"])]
     if st["review"] and st["review"].get("auth_token"):
         facts["reviewer_token"] = st["review"]["auth_token"]
     return {k: json.dumps(v) for k, v in facts.items()}
 
 
-def _validation_request(st: State, target: Phase, cause: str) -> validator_pb2.ValidateTransitionRequest:
+def _validation_request(st: State, target: Phase, cause: str, keys: KeyStore) -> validator_pb2.ValidateTransitionRequest:
     review = st["review"] or {}
     snapshot = validator_pb2.WorkflowSnapshot(
         workflow_id=st["workflow_id"], session_id=st["session_id"], current_phase=st["phase"] or "",
@@ -243,7 +251,7 @@ def _validation_request(st: State, target: Phase, cause: str) -> validator_pb2.V
         auto_approve=st["auto_approve"], review_approved=bool(review.get("approved")),
         reviewer_id=review.get("reviewer_id", ""), deliveries_expected=len(st["deliveries"]),
         deliveries_confirmed=sum(1 for v in st["deliveries"].values() if v == "SENT"),
-        correlation_id=st["correlation_id"], facts=_facts(st),
+        correlation_id=st["correlation_id"], facts=_facts(st, keys),
     )
     return validator_pb2.ValidateTransitionRequest(
         snapshot=snapshot, target_phase=target.value, causation_id=cause,

@@ -3,12 +3,15 @@ and offsets only; metrics count findings by type, never values."""
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import grpc
 
 from services.kit import telemetry
 from services.kit.rpc import pii_pb2, pii_pb2_grpc
 from services.pii.engine import Engine
+
+log = logging.getLogger(__name__)
 
 
 class PiiServicer(pii_pb2_grpc.PiiScannerServicer):
@@ -21,6 +24,9 @@ class PiiServicer(pii_pb2_grpc.PiiScannerServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                                 f"at most {self.max_texts} texts of at most {self.max_chars} characters per call")
         wanted = set(request.types)
+        unknown = wanted - self.engine.known_types()
+        if unknown:
+            log.warning("unknown entity types requested; they never match", extra={"types": ", ".join(sorted(unknown))})
         per_text = await asyncio.to_thread(self.engine.scan_many, texts)
         results, every = [], []
         for findings in per_text:

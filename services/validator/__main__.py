@@ -30,7 +30,7 @@ async def body(settings: ValidatorSettings, ops: OpsServer, stack: AsyncExitStac
     kafka = await start_producer(settings.kafka_bootstrap, linger_ms=0)
     stack.push_async_callback(kafka.stop)
     projection = RedisProjection(name="validator", service=settings.service_name, bootstrap=settings.kafka_bootstrap,
-                                 redis=redis, topics=[topics.SESSIONS, topics.CONSENT, topics.POLICY], apply=project,
+                                 redis=redis, topics=[topics.SESSIONS, topics.CONSENT, topics.POLICY, topics.GDPR], apply=project,
                                  dlq_producer=kafka)
     await projection.start()
     stack.push_async_callback(projection.stop)

@@ -26,6 +26,8 @@ def project(decoded: Decoded, pipe: Any) -> None:
         pipe.hset(session_key(rec["envelope"]["workflow_id"]), mapping={"user_id": rec["user_id"], "expires_at": str(rec["expires_at"])})
     elif decoded.event_type == "ConsentChanged":
         pipe.hset(consent_key(rec["subject_id"]), rec["purpose"], "1" if rec["granted"] else "0")
+    elif decoded.event_type == "SubjectErased":
+        pipe.delete(consent_key(rec["subject_id"]))
     elif decoded.event_type == "PolicyActivated":
         pipe.set(ACTIVE_KEY, rec["version"])
         pipe.rpush(HISTORY_KEY, rec["version"])

@@ -12,15 +12,16 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import redis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from services.kit import codec, topics
 from services.kit.config import ServiceSettings
+from services.kit.subject_keys import RedisKeyStore
 from ufctl import publishing, queries
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = ServiceSettings()
+KEYS = RedisKeyStore(SETTINGS.redis_url)
 EXAMPLE = json.loads((ROOT / "examples" / "campaign.json").read_text())
 TERMINAL = {"COMPLETED", "FAILED", "REJECTED", "CANCELLED"}
 
@@ -55,7 +56,7 @@ def send(*events: dict[str, Any]) -> None:
 
 
 def publish(doc: dict[str, Any]) -> str:
-    event = publishing.request_event(doc)
+    event = publishing.request_event(doc, KEYS)
     send(event)
     return event["envelope"]["workflow_id"]
 

@@ -6,14 +6,19 @@ import json
 
 import pytest
 
+from services.kit import codec
 from services.kit.bus import SemanticError
 from services.kit.codec import Decoded
 from services.kit.events import Producer, caused_by, make_event
+from services.kit.sealing import open_blob, seal_blob
 from services.orchestrator.agents.registry import agent_for_phase
 from services.orchestrator.validation import Verdict
 from services.orchestrator.workflow import WorkflowEngine
 from ufctl import publishing
 from tests.integration.helpers import EXAMPLE
+from tests.unit.memory_keys import MemoryKeys
+
+KEYS = MemoryKeys()
 
 P = Producer("test", "0", "blue")
 
@@ -38,7 +43,7 @@ async def drive(engine, decoded, state):
 
 
 def agent_result(task):
-    out = agent_for_phase(task["phase"]).run(json.loads(task["input_json"]))
+    out = seal_blob(KEYS, agent_for_phase(task["phase"]).run(open_blob(KEYS, json.loads(task["input_json"]))))
     return Decoded("AgentTaskCompleted", 1, make_event(
         "AgentTaskCompleted", producer=P, **caused_by(task), task_id=task["task_id"], phase=task["phase"],
         agent=task["agent"], ok=True, output_json=json.dumps(out), error=""))
@@ -46,35 +51,42 @@ def agent_result(task):
 
 async def test_happy_path_asks_the_validator_before_every_transition():
     v = ScriptedValidator()
-    engine = WorkflowEngine(P, v)
+    engine = WorkflowEngine(P, KEYS, v)
     state, emitted = await drive(engine, request(), None)
+    every = list(emitted)
     for _ in range(3):
         task = next(e for t, e in emitted if t == "uf.agent.tasks")
         state, emitted = await drive(engine, agent_result(task), state)
+        every += emitted
     review = next(e for t, e in emitted if t == "uf.review.decisions")
     state, emitted = await drive(engine, Decoded("ReviewDecided", 1, review), state)
+    every += emitted
     deliveries = [e for t, e in emitted if t == "uf.delivery.requests"]
     assert len(deliveries) == 3  # the opted-out contact is not discovered
     for d in deliveries:
         outcome = make_event("DeliveryOutcome", producer=P, **caused_by(d), delivery_id=d["delivery_id"], status="SENT")
         state, emitted = await drive(engine, Decoded("DeliveryOutcome", 1, outcome), state)
     assert state["phase"] == "COMPLETED"
+    for _, event in every:
+        wire = codec.encode(event)
+        for c in EXAMPLE["contacts"]:
+            assert c["email"].encode() not in wire and c["name"].encode() not in wire, event["envelope"]["event_type"]
     assert v.asked == ["INITIALIZATION", "BATCH_DISCOVERY", "STRATEGY_ANALYSIS", "GENERATION", "REVIEW", "DELIVERY", "COMPLETED"]
     assert state["request"] is None and state["outputs"] == {}, "no PII kept in state once finished"
 
 
 async def test_denial_rejects_and_unavailability_fails():
-    engine = WorkflowEngine(P, ScriptedValidator({"INITIALIZATION": Verdict(False, "session_ownership: not owned", decision_id="d")}))
+    engine = WorkflowEngine(P, KEYS, ScriptedValidator({"INITIALIZATION": Verdict(False, "session_ownership: not owned", decision_id="d")}))
     state, emitted = await drive(engine, request(), None)
     assert state["phase"] == "REJECTED" and "not owned" in state["reason"]
     assert [t for t, _ in emitted] == ["uf.workflow.events"]
-    engine = WorkflowEngine(P, ScriptedValidator({"INITIALIZATION": Verdict(False, "validator unavailable at x", unavailable=True)}))
+    engine = WorkflowEngine(P, KEYS, ScriptedValidator({"INITIALIZATION": Verdict(False, "validator unavailable at x", unavailable=True)}))
     state, _ = await drive(engine, request(), None)
     assert state["phase"] == "FAILED" and "validator" in state["reason"]
 
 
 async def test_redelivered_request_is_a_no_op_and_a_reused_id_is_refused():
-    engine = WorkflowEngine(P, ScriptedValidator())
+    engine = WorkflowEngine(P, KEYS, ScriptedValidator())
     decoded = request()
     state, _ = await drive(engine, decoded, None)
     fx = await engine.handle(decoded, state)
@@ -91,12 +103,12 @@ async def test_redelivered_request_is_a_no_op_and_a_reused_id_is_refused():
 ])
 async def test_semantically_invalid_requests_are_refused(change):
     with pytest.raises(SemanticError) as exc:
-        await WorkflowEngine(P, ScriptedValidator()).handle(request(**change), None)
+        await WorkflowEngine(P, KEYS, ScriptedValidator()).handle(request(**change), None)
     assert exc.value.reason == "invalid-request"
 
 
 async def test_review_decision_outside_review_is_refused():
-    engine = WorkflowEngine(P, ScriptedValidator())
+    engine = WorkflowEngine(P, KEYS, ScriptedValidator())
     state, _ = await drive(engine, request(), None)
     review = make_event("ReviewDecided", producer=P, workflow_id="wf-1", session_id="s", correlation_id="wf-1", approved=True, reviewer_id="r")
     with pytest.raises(SemanticError) as exc:

@@ -8,7 +8,7 @@ import asyncio
 from services.validator.rules.base import Context, Outcome, rule
 
 
-async def _wait_for(ctx: Context, predicate, attempts: int = 20, pause_s: float = 0.05) -> bool:
+async def _wait_for(ctx: Context, predicate, attempts: int = 100, pause_s: float = 0.01) -> bool:
     for _ in range(attempts):
         if await predicate():
             return True

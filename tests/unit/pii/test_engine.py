@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 from services.pii.engine import DataClass, Engine, Replace
 
@@ -71,7 +73,9 @@ def test_structured_engine_never_imports_spacy() -> None:
         "assert e.scan('mail a@example.com')\n"
         "assert 'spacy' not in sys.modules, 'spaCy imported'\n"
     )
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    repo_root = Path(__file__).resolve().parents[3]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(repo_root), os.environ.get("PYTHONPATH")]))}
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60, env=env, cwd=repo_root)
 
 
 def test_unicode_redaction_round_trip(structured_engine: Engine) -> None:

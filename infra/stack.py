@@ -1,0 +1,1090 @@
+#!/usr/bin/env python3
+"""Local infrastructure for Universal Framework: Kafka, Elasticsearch, Redis and an SMTP sink.
+
+Stdlib-only (runs before the project's virtualenv exists). Everything binds to 127.0.0.1.
+
+    python3 infra/stack.py install                 # apt redis-server, Maven-resolve Kafka + ES jars (idempotent)
+    python3 infra/stack.py up [COMPONENT...]       # start in the background, return once every one is READY
+    python3 infra/stack.py down [COMPONENT...]     # SIGTERM the process group, SIGKILL after a timeout
+    python3 infra/stack.py status [--json]         # one line per component; exit 1 unless all are ready
+    python3 infra/stack.py reset                   # down + delete var/data and var/smtp
+    python3 infra/stack.py logs COMPONENT [-n N]   # tail a component's log
+
+Components: kafka, elasticsearch (alias es), redis, smtp. Default: all.
+
+Layout (relative to the repo root, which is derived from this file's location):
+    var/run/<c>.pid  var/log/<c>.log  var/data/<c>/  var/conf/<c>/  var/smtp/{messages/,index.jsonl}
+Jars live outside git in ${UF_CACHE_DIR:-~/.cache/universal-framework}/<component>-<version>/.
+Versions of the non-Python components: infra/versions.env (the only place they are recorded).
+
+Environment (defaults in infra/local.env; set them to run a second stack on other ports):
+    UF_KAFKA_BOOTSTRAP=127.0.0.1:19092   (or UF_KAFKA_PORT)  UF_KAFKA_CONTROLLER_PORT (default: kafka port + 1)
+    UF_ES_URL=http://127.0.0.1:19200     (or UF_ES_PORT)     UF_ES_TRANSPORT_PORT (default: es port + 100)
+    UF_REDIS_URL=redis://127.0.0.1:16379/0 (or UF_REDIS_PORT)
+    UF_SMTP_HOST=127.0.0.1  UF_SMTP_PORT=10025
+    UF_VAR_DIR (default <repo>/var)   UF_CACHE_DIR   UF_PYTHON (interpreter for the SMTP sink, default <repo>/.venv/bin/python)
+    UF_KAFKA_HEAP=768m  UF_ES_HEAP=512m  UF_STACK_TIMEOUT (seconds to wait for readiness, per component)
+    UF_STACK_STOP_TIMEOUT (seconds between SIGTERM and SIGKILL, default 30)
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import signal
+import smtplib
+import socket
+import struct
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
+
+ROOT = Path(__file__).resolve().parent.parent
+INFRA = ROOT / "infra"
+HOST = "127.0.0.1"  # the only address anything here binds to
+
+COMPONENTS = ("kafka", "elasticsearch", "redis", "smtp")
+ALIASES = {"es": "elasticsearch", "elastic": "elasticsearch", "mail": "smtp", "mailsink": "smtp"}
+
+# Fixed KRaft cluster id (22 chars of url-safe base64 = 16 bytes): base64("UniversalFramewk").
+KAFKA_CLUSTER_ID = "VW5pdmVyc2FsRnJhbWV3aw"
+KAFKA_NODE_ID = 1
+
+# Elasticsearch module plugins loaded from the classpath (see infra/elasticsearch/pom.xml).
+ES_MODULES = (
+    "org.elasticsearch.transport.Netty4Plugin",
+    "org.elasticsearch.index.mapper.MapperExtrasPlugin",
+    "org.elasticsearch.analysis.common.CommonAnalysisPlugin",
+    "org.elasticsearch.index.reindex.ReindexPlugin",
+    "org.elasticsearch.painless.PainlessPlugin",
+)
+
+DEFAULT_START_TIMEOUT = {"kafka": 120.0, "elasticsearch": 180.0, "redis": 30.0, "smtp": 30.0}
+
+
+class StackError(Exception):
+    pass
+
+
+# ----------------------------------------------------------------------------------------------
+# configuration
+# ----------------------------------------------------------------------------------------------
+
+
+def log(msg: str) -> None:
+    print(f"[stack] {msg}", flush=True)
+
+
+def read_versions() -> Dict[str, str]:
+    path = Path(os.environ.get("UF_VERSIONS_FILE") or INFRA / "versions.env")
+    out: Dict[str, str] = {}
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, value = line.split("=", 1)
+        out[key.strip()] = value.strip().strip('"').strip("'")
+    for key in ("KAFKA_VERSION", "SCALA_VERSION", "ES_RUNNER_VERSION"):
+        if not out.get(key):
+            raise StackError(f"{path}: {key} is not set")
+    return out
+
+
+def _env_port(port_var: str, url_var: Optional[str], default: int) -> int:
+    value = os.environ.get(port_var)
+    if value:
+        return int(value)
+    if url_var and os.environ.get(url_var):
+        url = os.environ[url_var].split(",")[0].strip()
+        if "://" not in url:
+            url = "tcp://" + url
+        port = urllib.parse.urlsplit(url).port
+        if port:
+            return port
+    return default
+
+
+class Config:
+    def __init__(self) -> None:
+        self.var = Path(os.environ.get("UF_VAR_DIR") or ROOT / "var").resolve()
+        self.run = self.var / "run"
+        self.logs = self.var / "log"
+        self.data = self.var / "data"
+        self.conf = self.var / "conf"
+        self.smtp_dir = self.var / "smtp"
+        self.cache = Path(
+            os.environ.get("UF_CACHE_DIR") or Path.home() / ".cache" / "universal-framework"
+        ).expanduser().resolve()
+        self.versions = read_versions()
+
+        self.kafka_port = _env_port("UF_KAFKA_PORT", "UF_KAFKA_BOOTSTRAP", 19092)
+        self.kafka_controller_port = int(
+            os.environ.get("UF_KAFKA_CONTROLLER_PORT") or (19093 if self.kafka_port == 19092 else self.kafka_port + 1)
+        )
+        self.es_port = _env_port("UF_ES_PORT", "UF_ES_URL", 19200)
+        self.es_transport_port = int(os.environ.get("UF_ES_TRANSPORT_PORT") or self.es_port + 100)
+        self.redis_port = _env_port("UF_REDIS_PORT", "UF_REDIS_URL", 16379)
+        self.smtp_port = int(os.environ.get("UF_SMTP_PORT") or 10025)
+
+        self.kafka_heap = os.environ.get("UF_KAFKA_HEAP", "768m")
+        self.es_heap = os.environ.get("UF_ES_HEAP", "512m")
+        self.stop_timeout = float(os.environ.get("UF_STACK_STOP_TIMEOUT") or 30)
+
+    # cache layout --------------------------------------------------------------------------
+    @property
+    def kafka_home(self) -> Path:
+        return self.cache / f"kafka-{self.versions['KAFKA_VERSION']}"
+
+    @property
+    def es_home(self) -> Path:
+        return self.cache / f"elasticsearch-{self.versions['ES_RUNNER_VERSION']}"
+
+    def port_of(self, comp: str) -> int:
+        return {
+            "kafka": self.kafka_port,
+            "elasticsearch": self.es_port,
+            "redis": self.redis_port,
+            "smtp": self.smtp_port,
+        }[comp]
+
+    def extra_ports(self, comp: str) -> List[int]:
+        return {"kafka": [self.kafka_controller_port], "elasticsearch": [self.es_transport_port]}.get(comp, [])
+
+    def endpoint(self, comp: str) -> str:
+        return {
+            "kafka": f"{HOST}:{self.kafka_port}",
+            "elasticsearch": f"http://{HOST}:{self.es_port}",
+            "redis": f"redis://{HOST}:{self.redis_port}/0",
+            "smtp": f"smtp://{HOST}:{self.smtp_port}",
+        }[comp]
+
+    def pid_file(self, comp: str) -> Path:
+        return self.run / f"{comp}.pid"
+
+    def log_file(self, comp: str) -> Path:
+        return self.logs / f"{comp}.log"
+
+    def start_timeout(self, comp: str) -> float:
+        value = os.environ.get("UF_STACK_TIMEOUT")
+        return float(value) if value else DEFAULT_START_TIMEOUT[comp]
+
+
+def normalise(names: List[str]) -> List[str]:
+    if not names:
+        return list(COMPONENTS)
+    out: List[str] = []
+    for name in names:
+        comp = ALIASES.get(name.lower(), name.lower())
+        if comp not in COMPONENTS:
+            raise StackError(f"unknown component {name!r}; choose from {', '.join(COMPONENTS)}")
+        if comp not in out:
+            out.append(comp)
+    # canonical order, whatever order they were named in
+    return [c for c in COMPONENTS if c in out]
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+# ----------------------------------------------------------------------------------------------
+# install
+# ----------------------------------------------------------------------------------------------
+
+
+def _run(cmd: List[str], *, env: Optional[Dict[str, str]] = None, cwd: Optional[Path] = None) -> None:
+    """Run a command, streaming nothing; on failure raise with the tail of its output."""
+    proc = subprocess.run(
+        cmd,
+        env=env,
+        cwd=str(cwd) if cwd else None,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stdout.splitlines()[-40:])
+        raise StackError(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{tail}")
+
+
+def _apt_install(packages: List[str]) -> None:
+    if not shutil.which("apt-get"):
+        raise StackError(f"need {', '.join(packages)} but apt-get is not available; install them manually")
+    prefix: List[str] = []
+    if os.geteuid() != 0:
+        if not shutil.which("sudo"):
+            raise StackError(f"need root (or sudo) to apt-get install {' '.join(packages)}")
+        prefix = ["sudo", "-n"]  # -n: never prompt (CI has no stdin)
+    env_prefix = ["env", "DEBIAN_FRONTEND=noninteractive", "NEEDRESTART_MODE=a"]
+    install = prefix + env_prefix + [
+        "apt-get", "install", "-y", "-q", "--no-install-recommends",
+        "-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold",
+    ] + packages
+    log(f"apt-get install {' '.join(packages)}")
+    try:
+        _run(install)
+    except StackError:
+        # a fresh machine often has no (or stale) package lists
+        log("apt-get install failed; running apt-get update and retrying")
+        _run(prefix + env_prefix + ["apt-get", "update", "-q"])
+        _run(install)
+
+
+def redis_server_bin() -> Optional[str]:
+    return shutil.which("redis-server") or next(
+        (p for p in ("/usr/bin/redis-server", "/usr/sbin/redis-server", "/usr/local/bin/redis-server")
+         if os.access(p, os.X_OK)),
+        None,
+    )
+
+
+def java_bin(tool: str = "java") -> Optional[str]:
+    home = os.environ.get("JAVA_HOME")
+    if home and os.access(os.path.join(home, "bin", tool), os.X_OK):
+        return os.path.join(home, "bin", tool)
+    return shutil.which(tool)
+
+
+def smtp_python() -> Path:
+    return Path(os.environ.get("UF_PYTHON") or ROOT / ".venv" / "bin" / "python")
+
+
+def _fingerprint(cfg: Config, files: List[Path]) -> str:
+    h = hashlib.sha256()
+    for key in sorted(cfg.versions):
+        h.update(f"{key}={cfg.versions[key]}\n".encode())
+    for f in files:
+        h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def _stamp_ok(home: Path, fingerprint: str) -> bool:
+    stamp = home / ".installed"
+    return stamp.is_file() and stamp.read_text().strip() == fingerprint and (home / "lib").is_dir()
+
+
+def _maven_copy(cfg: Config, pom: Path, home: Path) -> None:
+    mvn = shutil.which("mvn")
+    if not mvn:
+        _apt_install(["maven"])
+        mvn = shutil.which("mvn")
+        if not mvn:
+            raise StackError("mvn not found after installing maven")
+    lib_tmp = home / "lib.partial"
+    shutil.rmtree(lib_tmp, ignore_errors=True)
+    lib_tmp.mkdir(parents=True)
+    cmd = [
+        mvn, "-q", "-B", "--no-transfer-progress", "-Dstyle.color=never",
+        "-f", str(pom), "dependency:copy-dependencies", f"-DoutputDirectory={lib_tmp}",
+    ] + [f"-D{k}={v}" for k, v in sorted(cfg.versions.items())]
+    log(f"resolving {pom.relative_to(ROOT)} from Maven Central -> {home}/lib")
+    started = time.monotonic()
+    _run(cmd, cwd=pom.parent)
+    if not any(lib_tmp.glob("*.jar")):
+        raise StackError(f"maven resolved no jars for {pom}")
+    shutil.rmtree(home / "lib", ignore_errors=True)
+    lib_tmp.rename(home / "lib")
+    log(f"  {len(list((home / 'lib').glob('*.jar')))} jars in {time.monotonic() - started:.1f}s")
+
+
+def install_kafka(cfg: Config, force: bool = False) -> None:
+    pom = INFRA / "kafka" / "pom.xml"
+    fp = _fingerprint(cfg, [pom])
+    home = cfg.kafka_home
+    if not force and _stamp_ok(home, fp):
+        log(f"kafka {cfg.versions['KAFKA_VERSION']}: cached in {home}")
+        return
+    _maven_copy(cfg, pom, home)
+    (home / ".installed").write_text(fp + "\n")
+
+
+def install_elasticsearch(cfg: Config, force: bool = False) -> None:
+    pom = INFRA / "elasticsearch" / "pom.xml"
+    src = INFRA / "elasticsearch" / "EsNode.java"
+    fp = _fingerprint(cfg, [pom, src])
+    home = cfg.es_home
+    if not force and _stamp_ok(home, fp) and (home / "classes" / "EsNode.class").is_file():
+        log(f"elasticsearch {cfg.versions.get('ES_VERSION', '?')} (runner {cfg.versions['ES_RUNNER_VERSION']}): cached in {home}")
+        return
+    _maven_copy(cfg, pom, home)
+    javac = java_bin("javac")
+    if not javac:
+        _apt_install(["openjdk-17-jdk-headless"])
+        javac = java_bin("javac")
+        if not javac:
+            raise StackError("javac not found; install a JDK (17+)")
+    classes = home / "classes"
+    shutil.rmtree(classes, ignore_errors=True)
+    classes.mkdir(parents=True)
+    log("compiling infra/elasticsearch/EsNode.java")
+    _run([javac, "--release", "11", "-nowarn", "-d", str(classes), "-cp", str(home / "lib" / "*"), str(src)])
+    (home / ".installed").write_text(fp + "\n")
+
+
+def install_redis(cfg: Config, force: bool = False) -> None:
+    if redis_server_bin() and not force:
+        log(f"redis: {redis_server_bin()}")
+        return
+    _apt_install([cfg.versions.get("REDIS_PACKAGE") or "redis-server"])
+    if not redis_server_bin():
+        raise StackError("redis-server still not found after apt-get install")
+
+
+def check_smtp_python(cfg: Config) -> None:
+    py = smtp_python()
+    if not os.access(py, os.X_OK):
+        raise StackError(
+            f"the SMTP sink runs with {py}, which does not exist: create the project venv first "
+            "(it needs aiosmtpd) or point UF_PYTHON at an interpreter that has aiosmtpd"
+        )
+    res = subprocess.run([str(py), "-c", "import aiosmtpd"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if res.returncode != 0:
+        raise StackError(f"{py} cannot import aiosmtpd: `{py} -m pip install aiosmtpd` (or install the project deps)")
+    log(f"smtp: {py} (aiosmtpd ok)")
+
+
+INSTALLERS: Dict[str, Callable[[Config, bool], None]] = {
+    "kafka": install_kafka,
+    "elasticsearch": install_elasticsearch,
+    "redis": install_redis,
+    "smtp": lambda cfg, force: check_smtp_python(cfg),
+}
+
+
+def needs_install(cfg: Config, comp: str) -> bool:
+    if comp == "kafka":
+        return not _stamp_ok(cfg.kafka_home, _fingerprint(cfg, [INFRA / "kafka" / "pom.xml"]))
+    if comp == "elasticsearch":
+        fp = _fingerprint(cfg, [INFRA / "elasticsearch" / "pom.xml", INFRA / "elasticsearch" / "EsNode.java"])
+        return not (_stamp_ok(cfg.es_home, fp) and (cfg.es_home / "classes" / "EsNode.class").is_file())
+    if comp == "redis":
+        return redis_server_bin() is None
+    return False  # smtp: nothing to install (checked when starting)
+
+
+def install(cfg: Config, comps: List[str], force: bool = False) -> None:
+    if not java_bin() and any(c in comps for c in ("kafka", "elasticsearch")):
+        _apt_install(["openjdk-17-jdk-headless"])
+    with file_lock(cfg.cache / ".install.lock"):
+        for comp in comps:
+            INSTALLERS[comp](cfg, force)
+
+
+# ----------------------------------------------------------------------------------------------
+# readiness probes (real protocol round-trips, stdlib only)
+# ----------------------------------------------------------------------------------------------
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise ConnectionError("connection closed")
+        buf += chunk
+    return bytes(buf)
+
+
+def _kafka_call(sock: socket.socket, api_key: int, version: int, corr: int, body: bytes) -> bytes:
+    client_id = b"uf-stack-probe"
+    header = struct.pack(">hhih", api_key, version, corr, len(client_id)) + client_id
+    payload = header + body
+    sock.sendall(struct.pack(">i", len(payload)) + payload)
+    (size,) = struct.unpack(">i", _recv_exact(sock, 4))
+    resp = _recv_exact(sock, size)
+    (rcorr,) = struct.unpack_from(">i", resp, 0)
+    if rcorr != corr:
+        raise ConnectionError("kafka: correlation id mismatch")
+    return resp[4:]
+
+
+def kafka_probe(port: int, timeout: float = 3.0) -> Tuple[bool, str]:
+    """ApiVersions v0, then a Metadata request: ready when the broker lists itself."""
+    try:
+        with socket.create_connection((HOST, port), timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            resp = _kafka_call(sock, 18, 0, 1, b"")
+            (err, n) = struct.unpack_from(">hi", resp, 0)
+            if err != 0:
+                return False, f"ApiVersions error {err}"
+            versions = {}
+            for i in range(n):
+                key, lo, hi = struct.unpack_from(">hhh", resp, 6 + 6 * i)
+                versions[key] = (lo, hi)
+            if 3 not in versions:
+                return False, "broker does not advertise Metadata"
+            lo, hi = versions[3]
+            v = max(lo, 1)
+            if v > min(hi, 8):  # only non-flexible versions are encoded here
+                return True, "ApiVersions ok (Metadata version not probed)"
+            body = struct.pack(">i", 0)  # empty topic list: brokers/controller only
+            if v >= 4:
+                body += b"\x00"  # allow_auto_topic_creation=false
+            if v >= 8:
+                body += b"\x00\x00"  # include_*_authorized_operations=false
+            resp = _kafka_call(sock, 3, v, 2, body)
+            off = 4 if v >= 3 else 0  # throttle_time_ms
+            (nbrokers,) = struct.unpack_from(">i", resp, off)
+            off += 4
+            brokers = []
+            for _ in range(nbrokers):
+                node_id, hlen = struct.unpack_from(">ih", resp, off)
+                off += 6
+                host = resp[off:off + hlen].decode()
+                off += hlen
+                (bport, rlen) = struct.unpack_from(">ih", resp, off)
+                off += 6 + max(rlen, 0)
+                brokers.append((node_id, host, bport))
+            if v >= 2:
+                (clen,) = struct.unpack_from(">h", resp, off)
+                off += 2 + max(clen, 0)
+            (controller,) = struct.unpack_from(">i", resp, off)
+            if not brokers:
+                return False, "metadata lists no brokers yet"
+            if controller < 0:
+                return False, "no controller yet"
+            return True, f"broker(s) {brokers}, controller {controller}, Metadata v{v}"
+    except (OSError, ConnectionError, struct.error) as exc:
+        return False, f"{type(exc).__name__}: {exc}"
+
+
+def es_probe(port: int, timeout: float = 3.0) -> Tuple[bool, str]:
+    url = f"http://{HOST}:{port}/_cluster/health"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            health = json.loads(resp.read().decode())
+    except urllib.error.HTTPError as exc:  # 503 while no master yet
+        return False, f"HTTP {exc.code}"
+    except (OSError, ValueError) as exc:
+        return False, f"{type(exc).__name__}: {exc}"
+    status = health.get("status")
+    return status in ("yellow", "green"), f"cluster {health.get('cluster_name')} status {status}"
+
+
+def redis_probe(port: int, timeout: float = 3.0) -> Tuple[bool, str]:
+    try:
+        with socket.create_connection((HOST, port), timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            sock.sendall(b"*1\r\n$4\r\nPING\r\n")
+            line = b""
+            while not line.endswith(b"\r\n"):
+                chunk = sock.recv(256)
+                if not chunk:
+                    break
+                line += chunk
+    except OSError as exc:
+        return False, f"{type(exc).__name__}: {exc}"
+    text = line.decode(errors="replace").strip()
+    return text == "+PONG", text or "no reply"  # '-LOADING ...' while the AOF is replayed
+
+
+def smtp_probe(port: int, timeout: float = 3.0) -> Tuple[bool, str]:
+    try:
+        with smtplib.SMTP(HOST, port, timeout=timeout, local_hostname="uf-stack-probe") as smtp:
+            code, msg = smtp.ehlo()
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                smtp.quit()
+    except (OSError, smtplib.SMTPException) as exc:
+        return False, f"{type(exc).__name__}: {exc}"
+    return code == 250, f"EHLO {code} {msg.decode(errors='replace').splitlines()[0] if msg else ''}"
+
+
+PROBES: Dict[str, Callable[[int], Tuple[bool, str]]] = {
+    "kafka": kafka_probe,
+    "elasticsearch": es_probe,
+    "redis": redis_probe,
+    "smtp": smtp_probe,
+}
+
+
+def port_open(port: int) -> bool:
+    try:
+        with socket.create_connection((HOST, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+# ----------------------------------------------------------------------------------------------
+# process bookkeeping
+# ----------------------------------------------------------------------------------------------
+
+
+def _proc_state(pid: int) -> Optional[Tuple[str, int]]:
+    """(state, pgrp) from /proc/<pid>/stat, or None when the pid does not exist."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    except OSError:
+        return None
+    rest = stat[stat.rindex(")") + 2:].split()
+    return rest[0], int(rest[2])
+
+
+def pid_alive(pid: int) -> bool:
+    if Path("/proc").is_dir():
+        st = _proc_state(pid)
+        return st is not None and st[0] not in ("Z", "X")
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def group_members(pgid: int) -> List[int]:
+    """Live (non-zombie) processes in process group pgid."""
+    if not Path("/proc").is_dir():
+        return [pgid] if pid_alive(pgid) else []
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            st = _proc_state(int(entry))
+            if st and st[1] == pgid and st[0] not in ("Z", "X"):
+                out.append(int(entry))
+    return out
+
+
+def _start_ticks(pid: int) -> Optional[str]:
+    """Process start time (clock ticks since boot, /proc/<pid>/stat field 22); readable for zombies too."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat[stat.rindex(")") + 2:].split()[19]
+
+
+def read_pid(cfg: Config, comp: str) -> Tuple[Optional[int], Optional[str]]:
+    """(pid, start ticks) from var/run/<comp>.pid (first line: the pid, as usual; second: start=<ticks>)."""
+    try:
+        lines = cfg.pid_file(comp).read_text().split()
+        pid = int(lines[0])
+    except (FileNotFoundError, ValueError, IndexError):
+        return None, None
+    ticks = next((x.split("=", 1)[1] for x in lines[1:] if x.startswith("start=")), None)
+    return pid, ticks
+
+
+def write_pid(cfg: Config, comp: str, pid: int) -> None:
+    ticks = _start_ticks(pid)
+    _write(cfg.pid_file(comp), f"{pid}\n" + (f"start={ticks}\n" if ticks else ""))
+
+
+def running_pid(cfg: Config, comp: str) -> Optional[int]:
+    """The pid (= process group id) of our live process for comp; removes a stale pid file.
+
+    Guards against pid reuse by comparing the process start time recorded at launch."""
+    pid, ticks = read_pid(cfg, comp)
+    if pid is None:
+        return None
+    current = _start_ticks(pid)
+    if current is None:
+        # no such process (not even a zombie), or no /proc: is its process group still around?
+        if group_members(pid):
+            return pid
+    elif ticks is None or current == ticks:
+        if pid_alive(pid) or group_members(pid):
+            return pid
+    # else: the pid now belongs to an unrelated process (pid reuse) -> stale
+    with contextlib.suppress(FileNotFoundError):
+        cfg.pid_file(comp).unlink()
+    return None
+
+
+def tail(path: Path, n: int = 20) -> str:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - 64 * 1024))
+            lines = fh.read().decode(errors="replace").splitlines()
+    except FileNotFoundError:
+        return "(no log file)"
+    return "\n".join(lines[-n:])
+
+
+# ----------------------------------------------------------------------------------------------
+# component launch commands
+# ----------------------------------------------------------------------------------------------
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def kafka_command(cfg: Config) -> List[str]:
+    home = cfg.kafka_home
+    data = cfg.data / "kafka"
+    conf = cfg.conf / "kafka"
+    data.mkdir(parents=True, exist_ok=True)
+    props = f"""# generated by infra/stack.py on every `up`; edit stack.py, not this file
+process.roles=broker,controller
+node.id={KAFKA_NODE_ID}
+controller.quorum.voters={KAFKA_NODE_ID}@{HOST}:{cfg.kafka_controller_port}
+listeners=PLAINTEXT://{HOST}:{cfg.kafka_port},CONTROLLER://{HOST}:{cfg.kafka_controller_port}
+advertised.listeners=PLAINTEXT://{HOST}:{cfg.kafka_port}
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs={data}
+
+# topics are created explicitly by the services (as in production)
+auto.create.topics.enable=false
+num.partitions=1
+default.replication.factor=1
+min.insync.replicas=1
+
+# single node: internal topics cannot have more than one replica
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=10
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=10
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+
+# sized for a 2-core dev box / CI runner
+num.network.threads=2
+num.io.threads=4
+num.recovery.threads.per.data.dir=1
+log.retention.hours=168
+log.segment.bytes=268435456
+"""
+    _write(conf / "server.properties", props)
+    java = java_bin()
+    if not java:
+        raise StackError("java not found (need a JRE 17+): run `python3 infra/stack.py install`")
+    log4j = INFRA / "kafka" / "log4j2.properties"
+    common = [
+        java,
+        "-Djava.awt.headless=true",
+        f"-Dlog4j2.configurationFile={log4j}",
+        "-cp", str(home / "lib" / "*"),
+    ]
+    if not (data / "meta.properties").is_file():
+        log(f"kafka: formatting KRaft storage in {data} (cluster id {KAFKA_CLUSTER_ID})")
+        fmt = [common[0], "-Xmx256m"] + common[1:] + [
+            "kafka.tools.StorageTool", "format", "--ignore-formatted",
+            "-t", KAFKA_CLUSTER_ID, "-c", str(conf / "server.properties"),
+        ]
+        _run(fmt)
+    return [
+        common[0],
+        "-Xms256m", f"-Xmx{cfg.kafka_heap}",
+        "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-XX:InitiatingHeapOccupancyPercent=35",
+        "-XX:+ExplicitGCInvokesConcurrent", "-XX:+ExitOnOutOfMemoryError",
+    ] + common[1:] + ["kafka.Kafka", str(conf / "server.properties")]
+
+
+def es_command(cfg: Config) -> List[str]:
+    home = cfg.es_home
+    base = cfg.data / "elasticsearch"
+    conf = cfg.conf / "elasticsearch"
+    tmp = base / "tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    _write(conf / "elasticsearch.yml", "# settings are passed on the command line by infra/stack.py\n")
+    shutil.copyfile(INFRA / "elasticsearch" / "log4j2.properties", conf / "log4j2.properties")
+    java = java_bin()
+    if not java:
+        raise StackError("java not found (need a JRE 17+): run `python3 infra/stack.py install`")
+    settings = {
+        "cluster.name": "uf-local",
+        "node.name": "uf-local-es",
+        "network.host": HOST,
+        "http.port": str(cfg.es_port),
+        "transport.port": str(cfg.es_transport_port),
+        "discovery.type": "single-node",
+        # a nearly-full dev disk must not flip every index to read-only
+        "cluster.routing.allocation.disk.threshold_enabled": "false",
+        "bootstrap.memory_lock": "false",
+        "action.auto_create_index": "true",
+    }
+    return [
+        java,
+        f"-Xms{cfg.es_heap}", f"-Xmx{cfg.es_heap}",
+        "-XX:+UseG1GC", "-XX:G1ReservePercent=25", "-XX:InitiatingHeapOccupancyPercent=30",
+        "-XX:+ExitOnOutOfMemoryError", "-XX:-OmitStackTraceInFastThrow", "-Xss1m",
+        # what bin/elasticsearch + jvm.options set for 7.10 on JDK 9+
+        "-Djava.locale.providers=SPI,COMPAT",
+        "-Dfile.encoding=UTF-8", "-Djna.nosys=true", "-Djava.awt.headless=true",
+        "-Dio.netty.noUnsafe=true", "-Dio.netty.noKeySetOptimization=true",
+        "-Dio.netty.recycler.maxCapacityPerThread=0", "-Dio.netty.allocator.numDirectArenas=0",
+        "-Dlog4j.shutdownHookEnabled=false", "-Dlog4j2.disable.jmx=true", "-Dlog4j2.formatMsgNoLookups=true",
+        "-Des.networkaddress.cache.ttl=60", "-Des.networkaddress.cache.negative.ttl=10",
+        # elasticsearch-py >= 7.14 refuses servers whose build_flavor is not "default" (its product check);
+        # ES 7.10 reads the flavor from this property (normally set by the tarball's launcher script).
+        "-Des.distribution.flavor=default", "-Des.distribution.type=tar",
+        f"-Djava.io.tmpdir={tmp}",
+        "-cp", f"{home / 'lib' / '*'}{os.pathsep}{home / 'classes'}",
+        "EsNode",
+        "--base", str(base),
+        "--conf", str(conf),
+        "--data", str(base / "data"),
+        "--logs", str(cfg.logs / "elasticsearch"),
+        "--modules", ",".join(ES_MODULES),
+    ] + [f"{k}={v}" for k, v in settings.items()]
+
+
+def redis_command(cfg: Config) -> List[str]:
+    data = cfg.data / "redis"
+    data.mkdir(parents=True, exist_ok=True)
+    conf = cfg.conf / "redis" / "redis.conf"
+    _write(conf, f"""# generated by infra/stack.py on every `up`
+bind {HOST}
+protected-mode yes
+port {cfg.redis_port}
+daemonize no
+supervised no
+logfile ""
+loglevel notice
+databases 16
+dir {data}
+# persistence: AOF (fsync every second) + RDB snapshots
+appendonly yes
+appendfsync everysec
+appendfilename "appendonly.aof"
+save 3600 1 300 100 60 10000
+dbfilename dump.rdb
+stop-writes-on-bgsave-error yes
+""")
+    binary = redis_server_bin()
+    if not binary:
+        raise StackError("redis-server not found: run `python3 infra/stack.py install`")
+    return [binary, str(conf)]
+
+
+def smtp_command(cfg: Config) -> List[str]:
+    check_smtp_python(cfg)
+    return [
+        str(smtp_python()), "-u", str(INFRA / "smtp_sink.py"),
+        "--host", HOST, "--port", str(cfg.smtp_port), "--dir", str(cfg.smtp_dir),
+    ]
+
+
+COMMANDS: Dict[str, Callable[[Config], List[str]]] = {
+    "kafka": kafka_command,
+    "elasticsearch": es_command,
+    "redis": redis_command,
+    "smtp": smtp_command,
+}
+
+PORT_VARS = {
+    "kafka": "UF_KAFKA_BOOTSTRAP or UF_KAFKA_PORT, UF_KAFKA_CONTROLLER_PORT",
+    "elasticsearch": "UF_ES_URL or UF_ES_PORT, UF_ES_TRANSPORT_PORT",
+    "redis": "UF_REDIS_URL or UF_REDIS_PORT",
+    "smtp": "UF_SMTP_PORT",
+}
+
+LOG_ROTATE_BYTES = 32 * 1024 * 1024
+LOG_OFFSETS: Dict[str, int] = {}  # where this invocation's output starts in each log
+
+HINTS = {
+    "kafka": "check the log above; `python3 infra/stack.py reset` wipes var/data (e.g. after a version change "
+             "or corrupt metadata); a port clash can be avoided with UF_KAFKA_PORT / UF_KAFKA_CONTROLLER_PORT",
+    "elasticsearch": "check the log above; `python3 infra/stack.py reset` wipes var/data; "
+                     "ports via UF_ES_PORT / UF_ES_TRANSPORT_PORT; heap via UF_ES_HEAP",
+    "redis": "check the log above (a corrupt AOF: `reset`); port via UF_REDIS_PORT",
+    "smtp": "check the log above; the sink needs aiosmtpd in the project venv (.venv); port via UF_SMTP_PORT",
+}
+
+
+def after_ready(cfg: Config, comp: str) -> None:
+    if comp == "elasticsearch":
+        # single node: replicas can never be assigned, so default them to 0 (index health green, not yellow).
+        # Lowest priority legacy template; any template of the services overrides it.
+        body = json.dumps({"index_patterns": ["*"], "order": -1000, "settings": {"number_of_replicas": 0}})
+        req = urllib.request.Request(
+            f"http://{HOST}:{cfg.es_port}/_template/uf-local-single-node",
+            data=body.encode(), method="PUT", headers={"Content-Type": "application/json"},
+        )
+        try:
+            urllib.request.urlopen(req, timeout=10).read()
+        except (OSError, urllib.error.HTTPError) as exc:
+            log(f"elasticsearch: could not install the replicas=0 template: {exc}")
+
+
+# ----------------------------------------------------------------------------------------------
+# commands
+# ----------------------------------------------------------------------------------------------
+
+
+def errors_since(path: Path, offset: int, limit: int = 12) -> List[str]:
+    """ERROR/FATAL/exception lines written to a log since byte offset (i.e. by this start)."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(offset)
+            text = fh.read(8 * 1024 * 1024).decode(errors="replace")
+    except FileNotFoundError:
+        return []
+    keys = ("ERROR", "FATAL", "Exception", "Caused by", "# ", "Error:")
+    return [line for line in text.splitlines() if any(k in line for k in keys)][:limit]
+
+
+def start(cfg: Config, comp: str) -> subprocess.Popen:
+    cmd = COMMANDS[comp](cfg)
+    logf = cfg.log_file(comp)
+    logf.parent.mkdir(parents=True, exist_ok=True)
+    if logf.exists() and logf.stat().st_size > LOG_ROTATE_BYTES:
+        logf.replace(logf.with_name(logf.name + ".1"))  # keep one previous generation
+    cfg.run.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    with open(logf, "ab") as out:
+        out.seek(0, os.SEEK_END)
+        LOG_OFFSETS[comp] = out.tell()
+        out.write(f"\n===== infra/stack.py up {comp} at {time.strftime('%Y-%m-%d %H:%M:%S')} =====\n".encode())
+        out.write(("$ " + " ".join(cmd) + "\n").encode())
+        out.flush()
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=str(ROOT),
+            env=env,
+            start_new_session=True,  # own process group: `down` kills the whole group
+            close_fds=True,
+        )
+    write_pid(cfg, comp, proc.pid)
+    return proc
+
+
+def stop_many(cfg: Config, comps: List[str]) -> List[str]:
+    """SIGTERM every running component's process group, wait, SIGKILL stragglers. Returns what was running."""
+    pids = {}
+    for comp in comps:
+        pid = running_pid(cfg, comp)
+        if pid is not None:
+            pids[comp] = pid
+    started = time.monotonic()
+    for comp, pid in pids.items():
+        log(f"{comp}: stopping (pid {pid}, SIGTERM to its process group)")
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGTERM)
+    pending = dict(pids)
+    deadline = started + cfg.stop_timeout
+    while pending:
+        for comp, pid in list(pending.items()):
+            if not group_members(pid):
+                log(f"{comp}: stopped in {time.monotonic() - started:.1f}s")
+                del pending[comp]
+        if not pending:
+            break
+        if time.monotonic() > deadline:
+            for comp, pid in pending.items():
+                log(f"{comp}: still alive after {cfg.stop_timeout:.0f}s, sending SIGKILL")
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, signal.SIGKILL)
+            kill_deadline = time.monotonic() + 10
+            while time.monotonic() < kill_deadline and any(group_members(p) for p in pending.values()):
+                time.sleep(0.1)
+            for comp, pid in pending.items():
+                if group_members(pid):
+                    log(f"{comp}: WARNING: process group {pid} survived SIGKILL")
+                else:
+                    log(f"{comp}: killed after {time.monotonic() - started:.1f}s")
+            break
+        time.sleep(0.2)
+    for comp in pids:
+        with contextlib.suppress(FileNotFoundError):
+            cfg.pid_file(comp).unlink()
+    return list(pids)
+
+
+def stop(cfg: Config, comp: str) -> bool:
+    return bool(stop_many(cfg, [comp]))
+
+
+def cmd_install(cfg: Config, comps: List[str], force: bool) -> int:
+    install(cfg, comps, force)
+    return 0
+
+
+def cmd_up(cfg: Config, comps: List[str]) -> int:
+    t0 = time.monotonic()
+    missing = [c for c in comps if needs_install(cfg, c)]
+    if missing:
+        log(f"not installed yet: {', '.join(missing)} -> running install")
+        install(cfg, missing)
+    with file_lock(cfg.run / "stack.lock"):
+        procs: Dict[str, Optional[subprocess.Popen]] = {}
+        conflicts: List[Tuple[str, List[int]]] = []
+        for comp in comps:
+            pid = running_pid(cfg, comp)
+            if pid is not None:
+                ok, detail = PROBES[comp](cfg.port_of(comp))
+                log(f"{comp}: already running (pid {pid}){', ready' if ok else ', waiting for readiness'}")
+                procs[comp] = None
+                continue
+            clash = [port for port in [cfg.port_of(comp)] + cfg.extra_ports(comp) if port_open(port)]
+            if clash:
+                conflicts.append((comp, clash))
+                continue
+            procs[comp] = start(cfg, comp)
+            log(f"{comp}: started pid {procs[comp].pid}, log {cfg.log_file(comp)}")
+
+        pending = [c for c in comps if c in procs]
+        started_at = {c: time.monotonic() for c in comps}
+        failed: List[Tuple[str, str]] = []
+        while pending:
+            for comp in list(pending):
+                proc = procs[comp]
+                if proc is not None and proc.poll() is not None:
+                    failed.append((comp, f"process exited with code {proc.returncode} before becoming ready"))
+                    pending.remove(comp)
+                    continue
+                if proc is None and running_pid(cfg, comp) is None:
+                    failed.append((comp, "process (started earlier) died before becoming ready"))
+                    pending.remove(comp)
+                    continue
+                ok, detail = PROBES[comp](cfg.port_of(comp))
+                if ok:
+                    after_ready(cfg, comp)
+                    took = time.monotonic() - started_at[comp]
+                    log(f"{comp}: READY at {cfg.endpoint(comp)} ({took:.1f}s; {detail})")
+                    pending.remove(comp)
+                elif time.monotonic() - started_at[comp] > cfg.start_timeout(comp):
+                    failed.append((comp, f"not ready after {cfg.start_timeout(comp):.0f}s (last probe: {detail})"))
+                    pending.remove(comp)
+            if pending:
+                time.sleep(0.5)
+
+        for comp, ports in conflicts:
+            print(
+                f"\n[stack] FAILED: {comp}: port(s) {', '.join(f'{HOST}:{p}' for p in ports)} already in use by a "
+                f"process this stack does not manage (no live pid file in {cfg.run}).\n"
+                f"[stack] what to do: stop that process (e.g. `ss -ltnp | grep {ports[0]}` shows it), or run this "
+                f"stack on other ports ({PORT_VARS[comp]}) with its own UF_VAR_DIR.",
+                file=sys.stderr,
+            )
+        if failed or conflicts:
+            for comp, why in failed:
+                print(f"\n[stack] FAILED: {comp}: {why}", file=sys.stderr)
+                print(f"[stack] last 20 lines of {cfg.log_file(comp)}:", file=sys.stderr)
+                print(tail(cfg.log_file(comp), 20), file=sys.stderr)
+                errors = errors_since(cfg.log_file(comp), LOG_OFFSETS.get(comp, 0))
+                if errors:
+                    print("[stack] error lines logged by this start:", file=sys.stderr)
+                    print("\n".join(errors), file=sys.stderr)
+                print(f"[stack] what to do: {HINTS[comp]}", file=sys.stderr)
+                # do not leave a half-started process behind
+                stop(cfg, comp)
+            bad = [c for c in comps if c in {x for x, _ in failed} | {x for x, _ in conflicts}]
+            print(f"\n[stack] up failed for: {', '.join(bad)}", file=sys.stderr)
+            return 1
+    log(f"all ready in {time.monotonic() - t0:.1f}s: " + ", ".join(f"{c}={cfg.endpoint(c)}" for c in comps))
+    return 0
+
+
+def cmd_down(cfg: Config, comps: List[str]) -> int:
+    with file_lock(cfg.run / "stack.lock"):
+        # all SIGTERMs first, then wait: the JVMs shut down in parallel
+        if not stop_many(cfg, list(reversed(comps))):
+            log("nothing running")
+    return 0
+
+
+def component_status(cfg: Config, comp: str) -> Dict[str, object]:
+    pid = running_pid(cfg, comp)
+    port = cfg.port_of(comp)
+    if pid is None:
+        foreign = port_open(port)
+        state = "down" + (f" (port {port} is in use by an unmanaged process)" if foreign else "")
+        return {"component": comp, "state": "down", "detail": state, "pid": None, "endpoint": cfg.endpoint(comp),
+                "ready": False}
+    ok, detail = PROBES[comp](port)
+    return {"component": comp, "state": "ready" if ok else "running", "detail": detail, "pid": pid,
+            "endpoint": cfg.endpoint(comp), "ready": ok}
+
+
+def cmd_status(cfg: Config, comps: List[str], as_json: bool) -> int:
+    rows = [component_status(cfg, c) for c in comps]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+    else:
+        for r in rows:
+            pid = f"pid {r['pid']}" if r["pid"] else "-"
+            print(f"{r['component']:<14} {r['state']:<8} {pid:<11} {r['endpoint']:<28} {r['detail']}")
+    return 0 if all(r["ready"] for r in rows) else 1
+
+
+def cmd_reset(cfg: Config) -> int:
+    cmd_down(cfg, list(COMPONENTS))
+    with file_lock(cfg.run / "stack.lock"):
+        for path in (cfg.data, cfg.smtp_dir):
+            if path.exists():
+                log(f"deleting {path}")
+                shutil.rmtree(path)
+    return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="infra/stack.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("install", help="install redis-server, resolve Kafka/ES jars into the cache (idempotent)")
+    p.add_argument("components", nargs="*")
+    p.add_argument("--force", action="store_true", help="re-resolve even when the cache looks complete")
+    p = sub.add_parser("up", help="start components and wait until they are ready")
+    p.add_argument("components", nargs="*")
+    p = sub.add_parser("down", help="stop components")
+    p.add_argument("components", nargs="*")
+    p = sub.add_parser("status", help="show component state; exit 1 unless all are ready")
+    p.add_argument("components", nargs="*")
+    p.add_argument("--json", action="store_true")
+    sub.add_parser("reset", help="down + delete var/data and var/smtp")
+    p = sub.add_parser("logs", help="print the last lines of a component's log")
+    p.add_argument("component")
+    p.add_argument("-n", type=int, default=50)
+    args = parser.parse_args(argv)
+
+    try:
+        cfg = Config()
+        if args.cmd == "install":
+            return cmd_install(cfg, normalise(args.components), args.force)
+        if args.cmd == "up":
+            return cmd_up(cfg, normalise(args.components))
+        if args.cmd == "down":
+            return cmd_down(cfg, normalise(args.components))
+        if args.cmd == "status":
+            return cmd_status(cfg, normalise(args.components), args.json)
+        if args.cmd == "reset":
+            return cmd_reset(cfg)
+        if args.cmd == "logs":
+            print(tail(cfg.log_file(normalise([args.component])[0]), args.n))
+            return 0
+    except StackError as exc:
+        print(f"[stack] error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("[stack] interrupted; started components keep running (use `down`)", file=sys.stderr)
+        return 130
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

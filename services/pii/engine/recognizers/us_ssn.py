@@ -1,0 +1,58 @@
+"""US_SSN: US Social Security Numbers in SSA-valid ranges.
+
+Why range checks: an SSN has no checksum, so the only structural signal is
+the SSA issuance rules (area 001-665/667-899, group 01-99, serial
+0001-9999).  Delimited forms (123-45-6789, 123 45 6789, 123.45.6789) are
+distinctive enough on their own; a bare nine-digit run is only reported when
+SSN context ("SSN", "social security", "ss#") is nearby, because otherwise it
+is indistinguishable from an order or account number.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..checksums import us_ssn_valid
+from ..context import has_context, label_before, preceded_by_identifier_label
+from ..finding import Finding
+from ..recognizer import BaseRecognizer
+from ..textview import has_digit, structured_view
+
+_DELIMITED = re.compile(r"(?<![0-9A-Za-z.\-/_])([0-9]{3})([\- .])([0-9]{2})\2([0-9]{4})(?![0-9A-Za-z\-/_]|\.[0-9])")
+_BARE = re.compile(r"(?<![0-9A-Za-z.\-/_])[0-9]{9}(?![0-9A-Za-z\-/_]|\.[0-9])")
+CONTEXT = ("ssn", "ssns", "social security", "ss#", "ss #", "ss no", "soc sec", "social sec", "ssn#", "tin")
+# A bare nine-digit run must be *labelled* as an SSN right before it:
+# "SSN 123456789", "ssn=123456789", '"ssn": "123456789"', "social security number is 123456789".
+LABEL = re.compile(
+    r"(?:(?<![a-z])ssn|social[\s_-]*security(?:[\s_-]*(?:number|no\.?|nr\.?|#))?|ss#|soc\.?\s*sec\.?(?:\s*no\.?)?)"
+    r"[\"']?\s*(?:is|was|of|:|=|#|-)?\s*[\"']?\s*[:=]?\s*[\"']?\s*$",
+    re.IGNORECASE,
+)
+
+
+class UsSsnRecognizer(BaseRecognizer):
+    """Detects US SSNs; undelimited ones only with context."""
+
+    name = "us_ssn"
+    type_name = "US_SSN"
+
+    DELIMITED_SCORE = 0.85
+    BARE_WITH_CONTEXT_SCORE = 0.8
+    CONTEXT_BOOST = 0.1
+
+    def detect(self, text: str) -> list[Finding]:
+        if not has_digit(text, 9):
+            return []
+        view = structured_view(text)
+        findings: list[Finding] = []
+        for match in _DELIMITED.finditer(view):
+            if not us_ssn_valid(match.group(0)) or preceded_by_identifier_label(view, match.start()):
+                continue
+            score = self.DELIMITED_SCORE
+            if has_context(view, match.start(), match.end(), CONTEXT):
+                score += self.CONTEXT_BOOST
+            findings.append(self._finding(match.start(), match.end(), score))
+        for match in _BARE.finditer(view):
+            if us_ssn_valid(match.group(0)) and label_before(view, match.start(), LABEL):
+                findings.append(self._finding(match.start(), match.end(), self.BARE_WITH_CONTEXT_SCORE))
+        return findings
