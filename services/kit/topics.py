@@ -30,6 +30,8 @@ SESSIONS = "uf.sessions"
 CONSENT = "uf.consent"
 POLICY = "uf.policy"
 GDPR = "uf.gdpr"
+PII_SCAN_REQUESTS = "uf.pii.scan.requests"
+PII_SCAN_RESULTS = "uf.pii.scan.results"
 ORCHESTRATOR_STATE = "uf.orchestrator.state"
 DEAD_LETTER = "uf.deadletter"
 

@@ -6,11 +6,15 @@ from contextlib import AsyncExitStack
 
 import grpc
 
+from services.kit import topics
 from services.kit.app import run_service
+from services.kit.bus import ConsumeLoop, start_producer
+from services.kit.events import Producer
 from services.kit.ops import OpsServer
 from services.kit.rpc import pii_pb2_grpc
 from services.pii.config import PiiSettings
 from services.pii.engine import Engine, default_registry, load_custom_patterns
+from services.pii.scan_worker import make_scan_handler
 from services.pii.servicer import PiiServicer
 
 
@@ -32,11 +36,21 @@ async def body(settings: PiiSettings, ops: OpsServer, stack: AsyncExitStack):
     await server.start()
     stack.push_async_callback(server.stop, 2.0)
 
+    kafka = await start_producer(settings.kafka_bootstrap)
+    stack.push_async_callback(kafka.stop)
+    worker = ConsumeLoop(service=settings.service_name, bootstrap=settings.kafka_bootstrap, group_id=settings.consumer_group,
+                         topics=[topics.PII_SCAN_REQUESTS], producer=kafka,
+                         handler=make_scan_handler(engine, kafka, Producer(settings.service_name, settings.version, settings.colour),
+                                                   settings.max_texts_per_call, settings.max_chars_per_text))
+    await worker.start()
+    stack.push_async_callback(worker.stop)
+
     async def engine_ready() -> None:
         await asyncio.to_thread(engine.scan, "ready?")
 
     ops.add_check("engine", engine_ready)
-    return [server.wait_for_termination()]
+    ops.add_check("kafka", worker.ready)
+    return [server.wait_for_termination(), worker.run()]
 
 
 def main() -> None:

@@ -13,3 +13,4 @@ class PiiSettings(ServiceSettings):
     custom_patterns: str = ""  # path to an enterprise patterns YAML file
     max_texts_per_call: int = 256
     max_chars_per_text: int = 100_000
+    consumer_group: str = "uf-pii"

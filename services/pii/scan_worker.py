@@ -1,0 +1,36 @@
+"""The asynchronous side of the PII service: consume `PiiScanRequested`, emit `PiiScanCompleted`
+with types, offsets, counts and classification - never the values. The result's event id is
+derived from the request id, so a redelivered request yields the same result event."""
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+from aiokafka import AIOKafkaProducer, ConsumerRecord
+
+from services.kit import telemetry, topics
+from services.kit.bus import SemanticError, publish
+from services.kit.codec import Decoded
+from services.kit.events import Producer, caused_by, make_event, stable_id
+from services.pii.engine import Engine
+
+
+def make_scan_handler(engine: Engine, kafka: AIOKafkaProducer, producer: Producer, max_texts: int, max_chars: int):
+    async def scan_request(decoded: Decoded, _: ConsumerRecord) -> None:
+        req = decoded.record
+        texts, wanted = req["texts"], set(req["types"])
+        if len(texts) > max_texts or any(len(t) > max_chars for t in texts):
+            raise SemanticError("scan-too-large", f"at most {max_texts} texts of at most {max_chars} characters")
+        per_text = await asyncio.to_thread(engine.scan_many, texts)
+        kept = [[f for f in findings if not wanted or f.type in wanted] for findings in per_text]
+        counts = Counter(f.type for findings in kept for f in findings)
+        for t, n in counts.items():
+            telemetry.PII_FINDINGS.labels("pii", t).inc(n)
+        await publish(kafka, topics.PII_SCAN_RESULTS, make_event(
+            "PiiScanCompleted", producer=producer, **caused_by(req), event_id=stable_id(req["request_id"], "scan-result"),
+            request_id=req["request_id"], counts=dict(counts),
+            classification=engine.classify([f for findings in kept for f in findings]).name,
+            results=[{"findings": [{"type": f.type, "start": f.start, "end": f.end, "score": f.score} for f in findings]}
+                     for findings in kept]))
+
+    return scan_request
