@@ -44,6 +44,7 @@ def campaign(*, auto_approve: bool = True, owner: str | None = None, requester: 
     for c in doc["contacts"]:
         c["subject_id"] = f"{c['subject_id']}-{tag}"
         c["email"] = c["email"].replace("@", f"+{tag}@")
+        c["name"] = f"{c['name']} {tag.upper()}"
     events = [publishing.session_event(owner or doc["requester_id"], doc["session_id"], 1.0)]
     if grant:
         events += [publishing.consent_event(c["subject_id"], doc["purpose"], True) for c in doc["contacts"]]

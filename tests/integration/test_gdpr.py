@@ -1,0 +1,79 @@
+"""GDPR erasure by crypto-shredding on the real stack: after `ufctl gdpr erase`, no clear value
+of the subject is left in Kafka, Redis, Elasticsearch or the logs; the log is unchanged and its
+sealed fields read as erased; the subject cannot be processed again."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from services.kit import codec, sealing, topics
+from services.kit.subject_keys import KEY_PREFIX
+from services.launcher import SERVICES
+from services.validator.store import consent_key
+from tests.integration import helpers as h
+
+pytestmark = pytest.mark.integration
+
+
+def all_topics() -> list[str]:
+    from services.kit.topics import load_topics
+
+    return sorted(load_topics())
+
+
+def es_contains(text: str) -> bool:
+    body = json.dumps({"query": {"query_string": {"query": json.dumps(text)}}}).encode()
+    req = urllib.request.Request(f"{h.SETTINGS.es_url}/_all/_search", data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read())["hits"]["total"]["value"] > 0
+
+
+def test_erasure_leaves_no_clear_value_and_the_log_intact(suite):
+    doc = h.campaign()
+    wf = h.publish(doc)
+    assert h.wait_phase(wf)["phase"] == "COMPLETED"
+    erased, kept = doc["contacts"][0], doc["contacts"][1]
+    res = subprocess.run([sys.executable, "-m", "ufctl", "gdpr", "erase", erased["subject_id"]], cwd=h.ROOT,
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    time.sleep(1.5)
+
+    r = __import__("redis").Redis.from_url(h.SETTINGS.redis_url)
+    assert r.get(KEY_PREFIX + erased["subject_id"]) is None, "the key is gone"
+    assert not r.exists(consent_key(erased["subject_id"])), "consent purged from the projection"
+    assert any(codec.decode(m.value).record["subject_id"] == erased["subject_id"] for m in h.read_topic(topics.GDPR)), \
+        "the erasure is itself in the audit trail"
+
+    secrets = [erased["email"].encode(), erased["name"].encode()]
+    for topic in all_topics():
+        for m in h.read_topic(topic, timeout_s=20):
+            blob = (m.value or b"") + (m.key or b"") + b"".join(v for _, v in (m.headers or []))
+            for s in secrets:
+                assert s not in blob, f"clear value in {topic}@{m.partition}:{m.offset}"
+    for key in r.scan_iter(count=1000):
+        kind = r.type(key)
+        values = [r.get(key)] if kind == b"string" else list(r.hgetall(key).values()) if kind == b"hash" else []
+        for v in values:
+            assert not any(s in (v or b"") for s in secrets), f"clear value in Redis key {key!r}"
+    assert not es_contains(erased["email"]) and not es_contains(erased["name"])
+    for name in SERVICES:
+        text = (h.ROOT / "var" / "log" / f"{name}.log").read_bytes()
+        assert not any(s in text for s in secrets), f"clear value in {name}.log"
+
+    # The log is untouched; its sealed fields now read as erased, the other subjects' do not.
+    request = next(codec.decode(m.value).record for m in h.read_topic(topics.REQUESTS) if m.key == wf.encode())
+    opened = sealing.open_record(h.KEYS, request)
+    by_subject = {c["subject_id"]: c for c in opened["contacts"]}
+    assert by_subject[erased["subject_id"]]["email"] == sealing.ERASED
+    assert by_subject[kept["subject_id"]]["email"] == kept["email"]
+
+    # The erased subject cannot be processed again: its consent is gone.
+    again = h.campaign(contacts=[{**erased}], grant=False)
+    again["contacts"][0]["subject_id"] = erased["subject_id"]
+    st = h.wait_phase(h.publish(again))
+    assert st["phase"] == "REJECTED" and "consent" in st["reason"]
