@@ -36,6 +36,9 @@ from aiokafka import AIOKafkaProducer  # noqa: E402
 from services.kit.config import ServiceSettings  # noqa: E402
 
 
+BYPASS_COLOUR = "bench-bypass"  # stamped on every event the bypass writes, so audits can tell
+
+
 def pct(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
@@ -99,7 +102,7 @@ def main() -> int:
     port = http_port("orchestrator")
     log = open(ROOT / "var" / "log" / "orchestrator-bypass.log", "ab")
     bypass_proc = subprocess.Popen([sys.executable, "bench/orchestrator_bypass.py"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                   env={**os.environ, "UF_HTTP_PORT": str(port)}, start_new_session=True)
+                                   env={**os.environ, "UF_HTTP_PORT": str(port), "UF_COLOUR": BYPASS_COLOUR}, start_new_session=True)
     try:
         wait_ready(port)
         off = asyncio.run(run_suite(args.workflows, args.recipients))

@@ -33,19 +33,21 @@ def rules_for(policy: Policy, target_phase: str) -> list[str]:
 
 
 async def evaluate(request: validator_pb2.ValidateTransitionRequest, policy: Policy, deps: Dependencies) -> list[validator_pb2.RuleOutcome]:
+    """Rules are independent: they run concurrently (a decision takes as long as its slowest
+    rule, not the sum), and their outcomes are reported in policy order."""
     ctx = Context(request, policy, deps)
-    outcomes = []
-    for name in rules_for(policy, request.target_phase):
+
+    async def run(name: str) -> validator_pb2.RuleOutcome:
         rule = RULES.get(name)
         if rule is None:
-            outcomes.append(validator_pb2.RuleOutcome(rule=name, allowed=False, reason="unknown rule"))
-            continue
+            return validator_pb2.RuleOutcome(rule=name, allowed=False, reason="unknown rule")
         try:
             allowed, reason = await rule(ctx)
         except Exception as exc:  # a broken rule or an unreachable dependency denies
             allowed, reason = False, f"rule error: {exc.__class__.__name__}"
-        outcomes.append(validator_pb2.RuleOutcome(rule=name, allowed=allowed, reason=reason))
-    return outcomes
+        return validator_pb2.RuleOutcome(rule=name, allowed=allowed, reason=reason)
+
+    return list(await asyncio.gather(*(run(name) for name in rules_for(policy, request.target_phase))))
 
 
 class ValidatorServicer(validator_pb2_grpc.ValidatorServicer):

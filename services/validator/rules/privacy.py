@@ -20,7 +20,9 @@ async def pii_classification(ctx: Context) -> Outcome:
     texts = ctx.fact("content", [])
     if not texts:
         return False, "no content to classify"
-    _, classification = await ctx.deps.pii.scan(texts)
+    # One document instead of many: only the class matters here, and the NER pipeline's cost
+    # is dominated by per-document overhead on short texts.
+    _, classification = await ctx.deps.pii.scan(["\n".join(texts)])
     limit = _threshold(ctx, Phase(ctx.request.target_phase))
     if CLASS_ORDER[classification] > CLASS_ORDER[limit]:
         return False, f"request data is {classification}, policy allows at most {limit}"
@@ -32,17 +34,17 @@ async def output_privacy(ctx: Context) -> Outcome:
     emails = ctx.fact("emails", [])
     if not emails:
         return False, "no generated output to check"
-    per_text, classification = await ctx.deps.pii.scan([e["body"] for e in emails] + [e["subject"] for e in emails])
+    texts = [f"{e['subject']}\n{e['body']}" for e in emails]  # one document per email
+    per_text, classification = await ctx.deps.pii.scan(texts)
     n = len(emails)
     company = "@" + str(ctx.fact("sender_domain", "")).lower()
     leaks = 0
-    for i, email in enumerate(emails):
-        for text, findings in ((email["body"], per_text[i]), (email["subject"], per_text[n + i])):
-            for f in findings:
-                value = text[f.start:f.end].strip().lower()
-                own_or_company = value == email["recipient"].lower() or (company != "@" and value.endswith(company))
-                if f.type in RESTRICTED_TYPES or f.type == "PHONE_NUMBER" or (f.type == "EMAIL_ADDRESS" and not own_or_company):
-                    leaks += 1
+    for email, text, findings in zip(emails, texts, per_text):
+        for f in findings:
+            value = text[f.start:f.end].strip().lower()
+            own_or_company = value == email["recipient"].lower() or (company != "@" and value.endswith(company))
+            if f.type in RESTRICTED_TYPES or f.type == "PHONE_NUMBER" or (f.type == "EMAIL_ADDRESS" and not own_or_company):
+                leaks += 1
     if leaks:
         return False, f"{leaks} PII finding(s) in generated output beyond each recipient's own address"
     limit = _threshold(ctx, Phase.DELIVERY)
