@@ -8,7 +8,7 @@ class OrchestratorSettings(ServiceSettings):
     service_name: str = "orchestrator"
     http_port: int = 18081
     validator_addr: str = "127.0.0.1:50051"
-    validator_timeout_s: float = 2.0
+    validator_timeout_s: float = 3.0  # above the validator's own decision deadline
     validator_attempts: int = 3
     circuit_threshold: int = 5  # consecutive unavailable decisions before the circuit opens
     circuit_cooldown_s: float = 10.0

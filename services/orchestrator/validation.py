@@ -42,7 +42,7 @@ class ValidatorClient:
             return Verdict(False, f"validator unavailable at {self.address}: circuit open after "
                                   f"{self.breaker.failures} consecutive failures", unavailable=True)
         verdict = await self._call(request)
-        if verdict.unavailable:
+        if verdict.unavailable and verdict.decision_id is None:  # no answer at all: the validator is down
             self.breaker.failure()
         else:
             self.breaker.success()
@@ -65,6 +65,13 @@ class ValidatorClient:
                 last = exc.__class__.__name__
                 break
             telemetry.VALIDATION_SECONDS.labels(request.target_phase, "allow" if d.allowed else "deny").observe(time.perf_counter() - started)
+            if d.retryable and attempt < self.attempts - 1:
+                last = f"rule could not be evaluated ({d.reason})"
+                await asyncio.sleep(self.backoff_s * 2**attempt)
+                continue
+            if d.retryable:
+                return Verdict(False, f"validator could not decide: {d.reason}", decision_id=d.decision_id or None,
+                               policy_version=d.policy_version, unavailable=True)
             return Verdict(
                 allowed=d.allowed, reason=d.reason, decision_id=d.decision_id or None,
                 policy_version=d.policy_version, rules=[(r.rule, r.allowed, r.reason) for r in d.rules],

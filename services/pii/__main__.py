@@ -13,25 +13,26 @@ from services.kit.events import Producer
 from services.kit.ops import OpsServer
 from services.kit.rpc import pii_pb2_grpc
 from services.pii.config import PiiSettings
-from services.pii.engine import Engine, default_registry, load_custom_patterns
+from services.pii.engine import Engine, default_registry
+from services.pii.batcher import BatchingScanner
 from services.pii.scan_worker import make_scan_handler
 from services.pii.servicer import PiiServicer
 
 
 def build_engine(settings: PiiSettings) -> Engine:
-    registry = default_registry()
-    if settings.custom_patterns:
-        for recognizer in load_custom_patterns(settings.custom_patterns).recognizers():
-            registry.add(recognizer)
-    return Engine(registry, nlp=settings.nlp)
+    """Enterprise patterns (UF_CUSTOM_PATTERNS) load here, so a bad pattern stops the service at
+    start with a clear error - never at scan time."""
+    return Engine(default_registry(custom_patterns=settings.custom_patterns or None), nlp=settings.nlp)
 
 
 async def body(settings: PiiSettings, ops: OpsServer, stack: AsyncExitStack):
     engine = await asyncio.to_thread(build_engine, settings)
     await asyncio.to_thread(engine.scan_many, ["warm-up for Jane Doe in Berlin"])
+    scanner = BatchingScanner(engine)
+    stack.callback(scanner.close)
     server = grpc.aio.server()
     pii_pb2_grpc.add_PiiScannerServicer_to_server(
-        PiiServicer(engine, max_texts=settings.max_texts_per_call, max_chars=settings.max_chars_per_text), server)
+        PiiServicer(engine, scanner, max_texts=settings.max_texts_per_call, max_chars=settings.max_chars_per_text), server)
     server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
     await server.start()
     stack.push_async_callback(server.stop, 2.0)
@@ -40,17 +41,17 @@ async def body(settings: PiiSettings, ops: OpsServer, stack: AsyncExitStack):
     stack.push_async_callback(kafka.stop)
     worker = ConsumeLoop(service=settings.service_name, bootstrap=settings.kafka_bootstrap, group_id=settings.consumer_group,
                          topics=[topics.PII_SCAN_REQUESTS], producer=kafka,
-                         handler=make_scan_handler(engine, kafka, Producer(settings.service_name, settings.version, settings.colour),
+                         handler=make_scan_handler(engine, scanner, kafka, Producer(settings.service_name, settings.version, settings.colour),
                                                    settings.max_texts_per_call, settings.max_chars_per_text))
     await worker.start()
     stack.push_async_callback(worker.stop)
 
     async def engine_ready() -> None:
-        await asyncio.to_thread(engine.scan, "ready?")
+        await scanner.scan(["ready?"])
 
     ops.add_check("engine", engine_ready)
     ops.add_check("kafka", worker.ready)
-    return [server.wait_for_termination(), worker.run()]
+    return [server.wait_for_termination(), worker.run(), scanner.run()]
 
 
 def main() -> None:

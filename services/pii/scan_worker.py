@@ -3,7 +3,6 @@ with types, offsets, counts and classification - never the values. The result's 
 derived from the request id, so a redelivered request yields the same result event."""
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
@@ -12,16 +11,18 @@ from services.kit import telemetry, topics
 from services.kit.bus import SemanticError, publish
 from services.kit.codec import Decoded
 from services.kit.events import Producer, caused_by, make_event, stable_id
+from services.pii.batcher import BatchingScanner
 from services.pii.engine import Engine
 
 
-def make_scan_handler(engine: Engine, kafka: AIOKafkaProducer, producer: Producer, max_texts: int, max_chars: int):
+def make_scan_handler(engine: Engine, scanner: BatchingScanner, kafka: AIOKafkaProducer, producer: Producer,
+                      max_texts: int, max_chars: int):
     async def scan_request(decoded: Decoded, _: ConsumerRecord) -> None:
         req = decoded.record
         texts, wanted = req["texts"], set(req["types"])
         if len(texts) > max_texts or any(len(t) > max_chars for t in texts):
             raise SemanticError("scan-too-large", f"at most {max_texts} texts of at most {max_chars} characters")
-        per_text = await asyncio.to_thread(engine.scan_many, texts)
+        per_text = await scanner.scan(texts)
         kept = [[f for f in findings if not wanted or f.type in wanted] for findings in per_text]
         counts = Counter(f.type for findings in kept for f in findings)
         for t, n in counts.items():

@@ -2,21 +2,21 @@
 and offsets only; metrics count findings by type, never values."""
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import grpc
 
 from services.kit import telemetry
 from services.kit.rpc import pii_pb2, pii_pb2_grpc
+from services.pii.batcher import BatchingScanner
 from services.pii.engine import Engine
 
 log = logging.getLogger(__name__)
 
 
 class PiiServicer(pii_pb2_grpc.PiiScannerServicer):
-    def __init__(self, engine: Engine, *, max_texts: int, max_chars: int) -> None:
-        self.engine, self.max_texts, self.max_chars = engine, max_texts, max_chars
+    def __init__(self, engine: Engine, scanner: BatchingScanner, *, max_texts: int, max_chars: int) -> None:
+        self.engine, self.scanner, self.max_texts, self.max_chars = engine, scanner, max_texts, max_chars
 
     async def Scan(self, request: pii_pb2.ScanRequest, context: grpc.aio.ServicerContext) -> pii_pb2.ScanResponse:
         texts = list(request.texts)
@@ -27,7 +27,7 @@ class PiiServicer(pii_pb2_grpc.PiiScannerServicer):
         unknown = wanted - self.engine.known_types()
         if unknown:
             log.warning("unknown entity types requested; they never match", extra={"types": ", ".join(sorted(unknown))})
-        per_text = await asyncio.to_thread(self.engine.scan_many, texts)
+        per_text = await self.scanner.scan(texts)
         results, every = [], []
         for findings in per_text:
             kept = [f for f in findings if not wanted or f.type in wanted]

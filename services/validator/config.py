@@ -14,8 +14,8 @@ class ValidatorSettings(ServiceSettings):
     grpc_host: str = "127.0.0.1"
     grpc_port: int = 50051
     pii_addr: str = "127.0.0.1:50052"
-    pii_timeout_s: float = 1.0
+    pii_timeout_s: float = 2.0
     policy_dir: str = str(POLICIES)
     policy_default: str = ""  # version in force until a PolicyActivated says otherwise; "" = newest
-    decision_deadline_s: float = 1.5  # the whole decision, look-ups included; over it = deny
+    decision_deadline_s: float = 2.5  # the whole decision, look-ups included; over it = deny
     barrier_timeout_s: float = 1.0  # how long to wait for projections before denying on a miss

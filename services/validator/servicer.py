@@ -44,7 +44,7 @@ async def evaluate(request: validator_pb2.ValidateTransitionRequest, policy: Pol
         try:
             allowed, reason = await rule(ctx)
         except Exception as exc:  # a broken rule or an unreachable dependency denies
-            allowed, reason = False, f"rule error: {exc.__class__.__name__}"
+            return validator_pb2.RuleOutcome(rule=name, allowed=False, reason=f"rule error: {exc.__class__.__name__}", error=True)
         return validator_pb2.RuleOutcome(rule=name, allowed=allowed, reason=reason)
 
     return list(await asyncio.gather(*(run(name) for name in rules_for(policy, request.target_phase))))
@@ -63,13 +63,18 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServicer):
             version = policy.version
             outcomes = await asyncio.wait_for(evaluate(request, policy, self.deps), self.deadline_s)
         except asyncio.TimeoutError:
-            outcomes = [validator_pb2.RuleOutcome(rule="deadline", allowed=False, reason=f"decision took over {self.deadline_s}s")]
+            outcomes = [validator_pb2.RuleOutcome(rule="deadline", allowed=False, error=True,
+                                                  reason=f"decision took over {self.deadline_s}s")]
         except Exception as exc:
-            outcomes = [validator_pb2.RuleOutcome(rule="validator", allowed=False, reason=f"validator error: {exc.__class__.__name__}")]
-        allowed = bool(outcomes) and all(o.allowed for o in outcomes)
-        first_denial = next((f"{o.rule}: {o.reason}" for o in outcomes if not o.allowed), "allowed")
-        return validator_pb2.ValidationDecision(allowed=allowed, decision_id=decision_id, policy_version=version,
-                                                rules=outcomes, reason=first_denial)
+            outcomes = [validator_pb2.RuleOutcome(rule="validator", allowed=False, error=True,
+                                                  reason=f"validator error: {exc.__class__.__name__}")]
+        denials = [o for o in outcomes if not o.allowed]
+        allowed = bool(outcomes) and not denials
+        first_denial = next((f"{o.rule}: {o.reason}" for o in denials if not o.error), None) \
+            or next((f"{o.rule}: {o.reason}" for o in denials), "allowed")
+        return validator_pb2.ValidationDecision(
+            allowed=allowed, decision_id=decision_id, policy_version=version, rules=outcomes, reason=first_denial,
+            retryable=bool(denials) and all(o.error for o in denials))
 
     async def ValidateTransition(self, request, context: grpc.aio.ServicerContext) -> validator_pb2.ValidationDecision:
         decision = await self.decide(request)

@@ -77,3 +77,17 @@ def test_erasure_leaves_no_clear_value_and_the_log_intact(suite):
     again["contacts"][0]["subject_id"] = erased["subject_id"]
     st = h.wait_phase(h.publish(again))
     assert st["phase"] == "REJECTED" and "consent" in st["reason"]
+
+
+def test_retention_deadline_erases_the_subject_by_itself(suite):
+    subject = h.unique("ret")
+    h.KEYS.get_or_create(subject, retention_s=1)
+    since = h.end_offsets(topics.GDPR)
+    deadline = time.monotonic() + 30
+    erased = []
+    while time.monotonic() < deadline and not erased:
+        time.sleep(1.0)
+        erased = [codec.decode(m.value).record for m in h.read_topic(topics.GDPR, since=since)
+                  if m.key == subject.encode()]
+    assert erased and erased[0]["reason"] == "retention"
+    assert h.KEYS.get(subject) is None

@@ -64,25 +64,29 @@ class ValidateTransitionRequest(_message.Message):
     def __init__(self, snapshot: _Optional[_Union[WorkflowSnapshot, _Mapping]] = ..., target_phase: _Optional[str] = ..., actor: _Optional[_Union[Actor, _Mapping]] = ..., causation_id: _Optional[str] = ...) -> None: ...
 
 class RuleOutcome(_message.Message):
-    __slots__ = ("rule", "allowed", "reason")
+    __slots__ = ("rule", "allowed", "reason", "error")
     RULE_FIELD_NUMBER: _ClassVar[int]
     ALLOWED_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
     rule: str
     allowed: bool
     reason: str
-    def __init__(self, rule: _Optional[str] = ..., allowed: _Optional[bool] = ..., reason: _Optional[str] = ...) -> None: ...
+    error: bool
+    def __init__(self, rule: _Optional[str] = ..., allowed: _Optional[bool] = ..., reason: _Optional[str] = ..., error: _Optional[bool] = ...) -> None: ...
 
 class ValidationDecision(_message.Message):
-    __slots__ = ("allowed", "decision_id", "policy_version", "rules", "reason")
+    __slots__ = ("allowed", "decision_id", "policy_version", "rules", "reason", "retryable")
     ALLOWED_FIELD_NUMBER: _ClassVar[int]
     DECISION_ID_FIELD_NUMBER: _ClassVar[int]
     POLICY_VERSION_FIELD_NUMBER: _ClassVar[int]
     RULES_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    RETRYABLE_FIELD_NUMBER: _ClassVar[int]
     allowed: bool
     decision_id: str
     policy_version: str
     rules: _containers.RepeatedCompositeFieldContainer[RuleOutcome]
     reason: str
-    def __init__(self, allowed: _Optional[bool] = ..., decision_id: _Optional[str] = ..., policy_version: _Optional[str] = ..., rules: _Optional[_Iterable[_Union[RuleOutcome, _Mapping]]] = ..., reason: _Optional[str] = ...) -> None: ...
+    retryable: bool
+    def __init__(self, allowed: _Optional[bool] = ..., decision_id: _Optional[str] = ..., policy_version: _Optional[str] = ..., rules: _Optional[_Iterable[_Union[RuleOutcome, _Mapping]]] = ..., reason: _Optional[str] = ..., retryable: _Optional[bool] = ...) -> None: ...
