@@ -12,7 +12,7 @@ from services.kit import topics
 from services.kit.app import run_service
 from services.kit.bus import ConsumeLoop, start_producer
 from services.kit.events import Producer
-from services.kit.ops import OpsServer
+from services.kit.ops import OpsServer, redis_check
 from services.kit.subject_keys import RedisKeyStore
 
 
@@ -28,14 +28,11 @@ async def body(settings: DeliverySettings, ops: OpsServer, stack: AsyncExitStack
     await loop.start()
     stack.push_async_callback(loop.stop)
 
-    async def redis_ready() -> None:
-        await redis.ping()
-
     async def smtp_ready() -> None:
         _, writer = await asyncio.open_connection(settings.smtp_host, settings.smtp_port)
         writer.close()
 
-    ops.add_check("redis", redis_ready)
+    ops.add_check("redis", redis_check(redis))
     ops.add_check("smtp", smtp_ready)
     ops.add_check("kafka", loop.ready)
     return [loop.run()]

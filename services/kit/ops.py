@@ -5,12 +5,22 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 ReadinessCheck = Callable[[], Awaitable[None]]  # raises when not ready
 log = logging.getLogger(__name__)
+
+
+def redis_check(redis: Any) -> ReadinessCheck:
+    """Readiness of a Redis dependency: it answers PING."""
+
+    async def check() -> None:
+        await redis.ping()
+
+    return check
 
 
 class OpsServer:

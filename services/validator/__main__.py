@@ -11,7 +11,7 @@ from services.kit import topics
 from services.kit.app import run_service
 from services.kit.bus import start_producer
 from services.kit.events import Producer
-from services.kit.ops import OpsServer
+from services.kit.ops import OpsServer, redis_check
 from services.kit.projection import RedisProjection
 from services.kit.rpc import validator_pb2_grpc
 from services.kit.tokens import TokenVerifier, load_key
@@ -48,14 +48,11 @@ async def body(settings: ValidatorSettings, ops: OpsServer, stack: AsyncExitStac
     await server.start()
     stack.push_async_callback(server.stop, 2.0)
 
-    async def redis_ready() -> None:
-        await redis.ping()
-
     async def projection_ready() -> None:
         if not await projection.caught_up(1.0):
             raise RuntimeError("projection lagging")
 
-    ops.add_check("redis", redis_ready)
+    ops.add_check("redis", redis_check(redis))
     ops.add_check("projection", projection_ready)
     return [projection.run(), policies.watch()]
 
