@@ -15,6 +15,7 @@ from services.kit.subject_keys import RedisKeyStore
 from services.kit.config import ServiceSettings
 from services.kit.phases import TERMINAL, Phase
 from ufctl import publishing, queries
+from ufctl.audit_commands import add_audit_commands
 from ufctl.policy_commands import add_policy_commands
 from ufctl.errors import CliError
 
@@ -143,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("workflow_id")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_audit_show)
+    add_audit_commands(audit)
 
     session = sub.add_parser("session", help="sessions (normally from your identity provider)").add_subparsers(dest="session_command", required=True)
     s = session.add_parser("start", help="open a session for a user; prints its id")

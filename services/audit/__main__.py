@@ -1,5 +1,6 @@
-"""Audit service: consumes every audited topic into Elasticsearch (searchable trail) and Redis
-(current state of each workflow)."""
+"""Audit service: consumes every audited topic into Elasticsearch (searchable trail, monthly
+indices behind a read alias) and Redis (current state of each workflow), and - with its own
+reader - chains every audited partition and publishes signed Merkle checkpoints."""
 from __future__ import annotations
 
 from contextlib import AsyncExitStack
@@ -7,18 +8,26 @@ from contextlib import AsyncExitStack
 import redis.asyncio as aioredis
 from elasticsearch import AsyncElasticsearch
 
+from services.audit.checkpoint_store import CheckpointStore
+from services.audit.checkpointer import Checkpointer
 from services.audit.config import AuditSettings
+from services.audit.generation import ProjectionGate
 from services.audit.projections import AuditProjector
-from services.kit import topics
+from services.audit.retention import run_retention
+from services.audit.sigpolicy import load_policy
+from services.audit.topicset import NOT_AUDITED, declared_audited
 from services.kit.app import run_service
 from services.kit.bus import ConsumeLoop, start_producer
+from services.kit.events import Producer
 from services.kit.ops import OpsServer
+from services.kit.signing import TrustStore, load_signer
+from services.kit.subject_keys import RedisKeyStore
 
-NOT_AUDITED = {topics.DEAD_LETTER, topics.ORCHESTRATOR_STATE}  # raw bytes / internal state, not events
+__all__ = ["NOT_AUDITED", "audited_topics", "main"]
 
 
 def audited_topics() -> list[str]:
-    return sorted(t for t in topics.load_topics() if t not in NOT_AUDITED)
+    return declared_audited()
 
 
 async def body(settings: AuditSettings, ops: OpsServer, stack: AsyncExitStack):
@@ -26,14 +35,25 @@ async def body(settings: AuditSettings, ops: OpsServer, stack: AsyncExitStack):
     stack.push_async_callback(redis.aclose)
     es = AsyncElasticsearch([settings.es_url])
     stack.push_async_callback(es.close)
-    projector = AuditProjector(es, redis, settings.es_index)
+    gate = ProjectionGate(redis)
+    projector = AuditProjector(es, redis, settings.es_index, gate)
     await projector.ensure_index()
+    store = CheckpointStore(redis, es, settings.checkpoint_index)
+    await store.ensure_index()
     kafka = await start_producer(settings.kafka_bootstrap)
     stack.push_async_callback(kafka.stop)
     loop = ConsumeLoop(service=settings.service_name, bootstrap=settings.kafka_bootstrap, group_id=settings.consumer_group,
                        topics=audited_topics(), handler=projector.project, producer=kafka)
     await loop.start()
     stack.push_async_callback(loop.stop)
+    checkpointer = Checkpointer(
+        bootstrap=settings.kafka_bootstrap, store=store, producer=kafka, signer=load_signer(settings.service_name),
+        me=Producer(settings.service_name, settings.version, settings.colour), checkpoint_topic=settings.checkpoint_topic,
+        every=settings.checkpoint_every, interval_s=settings.checkpoint_interval_s,
+        extra_pattern=settings.extra_topic_pattern, refresh_s=settings.topic_refresh_s,
+        policy=load_policy(settings.policy_file or None), trust=TrustStore())
+    await checkpointer.start()
+    stack.push_async_callback(checkpointer.stop)
 
     async def es_ready() -> None:
         await es.cluster.health(wait_for_status="yellow", timeout="1s")
@@ -44,7 +64,10 @@ async def body(settings: AuditSettings, ops: OpsServer, stack: AsyncExitStack):
     ops.add_check("elasticsearch", es_ready)
     ops.add_check("redis", redis_ready)
     ops.add_check("kafka", loop.ready)
-    return [loop.run()]
+    ops.add_check("checkpointer", checkpointer.ready)
+    retention = run_retention(RedisKeyStore(settings.redis_url), kafka,
+                              Producer(settings.service_name, settings.version, settings.colour), settings.retention_sweep_s)
+    return [loop.run(), checkpointer.run(), gate.run(), retention]
 
 
 def main() -> None:

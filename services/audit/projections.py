@@ -1,7 +1,12 @@
 """The audit projections: the searchable trail in Elasticsearch (one document per event, id =
-event id, so re-processing is idempotent) and each workflow's current state in Redis.
+event id, so re-processing is idempotent; monthly indices behind the read alias) and each
+workflow's current state in Redis.
 
-Only fields the schemas do not mark as PII reach these long-lived stores."""
+Only fields the schemas do not mark as PII reach these long-lived stores.
+
+The Redis state is *order-insensitive*: a phase change only overwrites the current phase if
+its log position is later than the one recorded (`phase_pos`), so the live projector and a
+replay, or a redelivery, can apply events in any order and end in the same state."""
 from __future__ import annotations
 
 import json
@@ -11,40 +16,45 @@ import redis.asyncio as aioredis
 from aiokafka import ConsumerRecord
 from elasticsearch import AsyncElasticsearch
 
+from services.audit import es_layout
+from services.audit.generation import ProjectionGate
 from services.kit.catalog import default_catalog, strip_pii
 from services.kit.codec import Decoded
+from services.kit.phases import TERMINAL
 
-MAPPING = {
-    "dynamic": False,
-    "properties": {
-        "event_id": {"type": "keyword"},
-        "event_type": {"type": "keyword"},
-        "workflow_id": {"type": "keyword"},
-        "session_id": {"type": "keyword"},
-        "correlation_id": {"type": "keyword"},
-        "causation_id": {"type": "keyword"},
-        "occurred_at": {"type": "date", "format": "epoch_millis"},
-        "producer": {"properties": {"service": {"type": "keyword"}, "version": {"type": "keyword"}, "colour": {"type": "keyword"}}},
-        "topic": {"type": "keyword"},
-        "partition": {"type": "integer"},
-        "offset": {"type": "long"},
-        "phase": {"type": "keyword"},
-        "summary": {"type": "text"},
-        "data": {"type": "object", "enabled": False},
-    },
-}
+TERMINAL_PHASES = frozenset(p.value for p in TERMINAL)
+
+MAPPING = es_layout.MAPPING  # kept for importers of the old name
+LIVE_PREFIX = "uf:"
+
+# KEYS: state hash, history hash. ARGV: position, workflow id, phase, updated_at, reason, event id, entry JSON
+_PHASE_LUA = """
+local cur = redis.call('HGET', KEYS[1], 'phase_pos')
+if (not cur) or cur < ARGV[1] then
+  redis.call('HSET', KEYS[1], 'workflow_id', ARGV[2], 'phase', ARGV[3], 'updated_at', ARGV[4], 'reason', ARGV[5], 'phase_pos', ARGV[1])
+end
+redis.call('HSET', KEYS[2], ARGV[6], ARGV[7])
+return 1
+"""
 
 
-def wf_key(workflow_id: str) -> str:
-    return f"uf:wf:{workflow_id}"
+def wf_key(workflow_id: str, prefix: str = LIVE_PREFIX) -> str:
+    return f"{prefix}wf:{workflow_id}"
 
 
-def history_key(workflow_id: str) -> str:
-    return f"uf:wf:{workflow_id}:history"
+def history_key(workflow_id: str, prefix: str = LIVE_PREFIX) -> str:
+    return f"{prefix}wf:{workflow_id}:history"
 
 
 def summarize(event_type: str, data: dict[str, Any]) -> str:
     """One readable line per event for the timeline (PII-free: built from stripped data)."""
+    try:
+        return _summary(event_type, data)
+    except (KeyError, TypeError):
+        return event_type
+
+
+def _summary(event_type: str, data: dict[str, Any]) -> str:
     if event_type == "WorkflowPhaseChanged":
         return f"{data.get('from_phase') or 'START'} -> {data['to_phase']}: {data.get('reason', '')}"
     if event_type == "ValidationDecided":
@@ -65,40 +75,110 @@ def summarize(event_type: str, data: dict[str, Any]) -> str:
     return event_type
 
 
+def subject_ids(value: Any, found: set[str] | None = None, depth: int = 0) -> set[str]:
+    """Every `subject_id` field in a (PII-stripped) record: the pseudonyms an event concerns."""
+    found = set() if found is None else found
+    if depth > 8:
+        return found
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if k == "subject_id" and isinstance(v, str) and v:
+                found.add(v)
+            else:
+                subject_ids(v, found, depth + 1)
+    elif isinstance(value, list):
+        for v in value:
+            subject_ids(v, found, depth + 1)
+    return found
+
+
 def document(decoded: Decoded, msg: ConsumerRecord) -> dict[str, Any]:
     data = strip_pii(decoded.record, default_catalog().latest(decoded.event_type).pii_paths)
     env = data.pop("envelope")
     return {
         "event_id": env["event_id"], "event_type": decoded.event_type, "workflow_id": env["workflow_id"],
         "session_id": env["session_id"], "correlation_id": env["correlation_id"], "causation_id": env["causation_id"],
+        "subject_ids": sorted(subject_ids(data)),
         "occurred_at": env["occurred_at"], "producer": env["producer"], "topic": msg.topic,
         "partition": msg.partition, "offset": msg.offset, "phase": data.get("to_phase") or data.get("phase"),
         "summary": summarize(decoded.event_type, data), "data": data,
     }
 
 
+def with_subject_ids(doc: dict[str, Any]) -> dict[str, Any]:
+    """Fill `subject_ids` on a document written before the field existed (index migration)."""
+    if "subject_ids" not in doc:
+        doc = {**doc, "subject_ids": sorted(subject_ids(doc.get("data") or {}))}
+    return doc
+
+
+def redis_ops(pipe: Any, doc: dict[str, Any], prefix: str = LIVE_PREFIX) -> None:
+    """Queue the Redis state changes of one event on a pipeline (live or replay namespace)."""
+    wf = doc["workflow_id"]
+    if doc["event_type"] == "WorkflowRequested":
+        pipe.hsetnx(wf_key(wf, prefix), "phase", "REQUESTED")
+        pipe.hset(wf_key(wf, prefix), mapping={"workflow_id": wf, "session_id": doc["session_id"],
+                                               "requester_id": doc["data"]["requester_id"]})
+    elif doc["event_type"] == "WorkflowPhaseChanged":
+        d = doc["data"]
+        entry = {"from": d.get("from_phase"), "phase": d["to_phase"], "at": doc["occurred_at"],
+                 "reason": d.get("reason", ""), "decision_id": d.get("decision_id"), "event_id": doc["event_id"]}
+        args = [f"{doc['offset']:020d}", wf, d["to_phase"], str(doc["occurred_at"]), d.get("reason", ""),
+                doc["event_id"], json.dumps(entry)]
+        keys = [wf_key(wf, prefix), history_key(wf, prefix)]
+        pipe.eval(_PHASE_LUA, 2, *keys, *args)  # EVAL, not EVALSHA: survives a Redis script flush
+
+
+def touches_redis(event_type: str) -> bool:
+    return event_type in ("WorkflowRequested", "WorkflowPhaseChanged")
+
+
 class AuditProjector:
-    def __init__(self, es: AsyncElasticsearch, redis: aioredis.Redis, index: str) -> None:
-        self.es, self.redis, self.index = es, redis, index
+    def __init__(self, es: AsyncElasticsearch, redis: aioredis.Redis, index: str, gate: ProjectionGate | None = None) -> None:
+        self.es, self.redis, self.index = es, redis, index  # `index` is the read alias
+        self.gate = gate
+        self._known: set[str] = set()
 
     async def ensure_index(self) -> None:
-        if not await self.es.indices.exists(index=self.index):
-            await self.es.indices.create(index=self.index, body={"settings": {"number_of_shards": 1, "number_of_replicas": 0}, "mappings": MAPPING}, ignore=400)
+        """Template, one-time move of an old concrete index behind the alias, current month."""
+        await es_layout.ensure_template(self.es, self.index)
+        await es_layout.migrate_concrete_index(self.es, self.index, with_subject_ids)
+        gen = await self.gate_generation()
+        if not await es_layout.alias_indices(self.es, self.index):
+            await es_layout.ensure_index(self.es, es_layout.index_name(self.index, _now_ms(), gen), self.index)
+
+    async def gate_generation(self) -> int:
+        if self.gate is None:
+            return 0
+        await self.gate.refresh()
+        return self.gate.generation
+
+    async def _index_for(self, doc: dict[str, Any], generation: int) -> str:
+        name = es_layout.index_name(self.index, doc["occurred_at"], generation)
+        if name not in self._known:
+            await es_layout.ensure_index(self.es, name, self.index)
+            self._known.add(name)
+        return name
 
     async def project(self, decoded: Decoded, msg: ConsumerRecord) -> None:
-        doc = document(decoded, msg)
-        await self.es.index(index=self.index, id=doc["event_id"], body=doc)
-        wf = doc["workflow_id"]
-        if decoded.event_type == "WorkflowRequested":
-            await self.redis.hsetnx(wf_key(wf), "phase", "REQUESTED")
-            await self.redis.hset(wf_key(wf), mapping={"workflow_id": wf, "session_id": doc["session_id"],
-                                                       "requester_id": doc["data"]["requester_id"]})
-        elif decoded.event_type == "WorkflowPhaseChanged":
-            d = doc["data"]
-            entry = {"from": d.get("from_phase"), "phase": d["to_phase"], "at": doc["occurred_at"],
-                     "reason": d.get("reason", ""), "decision_id": d.get("decision_id"), "event_id": doc["event_id"]}
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.hset(wf_key(wf), mapping={"workflow_id": wf, "phase": d["to_phase"], "updated_at": str(doc["occurred_at"]),
-                                               "reason": d.get("reason", "")})
-                pipe.hset(history_key(wf), doc["event_id"], json.dumps(entry))
-                await pipe.execute()
+        generation = await self.gate.enter() if self.gate else 0
+        try:
+            doc = document(decoded, msg)
+            # Readers poll Redis for a terminal phase, then read the trail: make the trail visible
+            # first (one wait per workflow; other writes rely on the 1 s refresh).
+            terminal = decoded.event_type == "WorkflowPhaseChanged" and doc["phase"] in TERMINAL_PHASES
+            await self.es.index(index=await self._index_for(doc, generation), id=doc["event_id"], body=doc,
+                                **({"refresh": "wait_for"} if terminal else {}))
+            if touches_redis(decoded.event_type):
+                async with self.redis.pipeline(transaction=True) as pipe:
+                    redis_ops(pipe, doc)
+                    await pipe.execute()
+        finally:
+            if self.gate:
+                self.gate.leave()
+
+
+def _now_ms() -> int:
+    import time
+
+    return int(time.time() * 1000)

@@ -11,6 +11,7 @@ from contextlib import AsyncExitStack
 from services.kit.config import ServiceSettings
 from services.kit.logs import configure_logging
 from services.kit.ops import OpsServer
+from services.kit.signing import configure_signing
 
 log = logging.getLogger(__name__)
 ServiceBody = Callable[[ServiceSettings, OpsServer, AsyncExitStack], Awaitable[list[Awaitable[None]]]]
@@ -42,4 +43,5 @@ async def _serve(settings: ServiceSettings, body: ServiceBody) -> None:
 
 def run_service(settings: ServiceSettings, body: ServiceBody) -> None:
     configure_logging(settings.service_name, settings.log_level)
+    configure_signing(settings.service_name)  # every record this service produces is signed
     asyncio.run(_serve(settings, body))

@@ -14,6 +14,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from services.kit import codec, telemetry
+from services.kit.signing import SigningError, signing_headers
 from services.kit.topics import DEAD_LETTER
 
 log = logging.getLogger(__name__)
@@ -43,9 +44,20 @@ def record_key(record: dict[str, Any]) -> bytes:
     return record["envelope"]["workflow_id"].encode()
 
 
+def signed(topic: str, key: bytes | None, value: bytes) -> list[tuple[str, bytes]]:
+    """Signature headers when this process signs (every service does, from its start); tools
+    such as ufctl that have no service key produce unsigned records, which the audit's per-topic
+    policy accepts only on inbox topics."""
+    try:
+        return signing_headers(topic, key, value)
+    except SigningError:
+        return []
+
+
 async def publish(producer: AIOKafkaProducer, topic: str, record: dict[str, Any]) -> None:
-    """Encode and send, awaiting the broker's ack (acks=all)."""
-    await producer.send_and_wait(topic, codec.encode(record), key=record_key(record))
+    """Encode, sign and send, awaiting the broker's ack (acks=all)."""
+    value, key = codec.encode(record), record_key(record)
+    await producer.send_and_wait(topic, value, key=key, headers=signed(topic, key, value))
 
 
 def dead_letter_headers(msg: ConsumerRecord, service: str, reason: str, detail: str) -> list[tuple[str, bytes]]:

@@ -11,7 +11,7 @@ import time
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 
 from services.kit import codec, telemetry, topics
-from services.kit.bus import SemanticError, by_key_concurrently, dead_letter, record_key, update_lag
+from services.kit.bus import SemanticError, by_key_concurrently, dead_letter, record_key, signed, update_lag
 from services.orchestrator.state_store import ChangelogTable
 from services.orchestrator.workflow import WorkflowEngine
 
@@ -98,6 +98,7 @@ class Processor:
         log.info("event handled", extra={"event_type": event_type, "workflow_id": decoded.envelope["workflow_id"],
                                          "phase": (fx.state or {}).get("phase"), "emitted": len(fx.emit)})
         for topic, record in fx.emit:
-            await self.producer.send(topic, codec.encode(record), key=record_key(record))
+            value, key = codec.encode(record), record_key(record)
+            await self.producer.send(topic, value, key=key, headers=signed(topic, key, value))
         if fx.state is not None:
             await self.table.put(self.producer, msg.partition, fx.state["workflow_id"], fx.state)

@@ -1,0 +1,74 @@
+"""Reading audited partitions from the log, bounded: from given (or the earliest) offsets up to
+the end offsets taken when reading starts, with an overall deadline and a stall guard. Shared by
+verify, prove, replay, report and the benchmark."""
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterable
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+
+
+class ReadIncomplete(Exception):
+    """The deadline passed (or the log stopped advancing) before the end offsets were reached."""
+
+
+def new_consumer(bootstrap: str, **overrides) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, isolation_level="read_committed",
+                            auto_offset_reset="earliest", max_partition_fetch_bytes=4 * 1024 * 1024,
+                            fetch_max_bytes=16 * 1024 * 1024, **overrides)
+
+
+async def partitions_of(consumer: AIOKafkaConsumer, topics: Iterable[str]) -> list[TopicPartition]:
+    cluster = await consumer._client.fetch_all_metadata()  # noqa: SLF001 - every topic, whatever is assigned
+    return sorted(TopicPartition(t, p) for t in topics for p in (cluster.partitions_for_topic(t) or ()))
+
+
+async def existing_topics(consumer: AIOKafkaConsumer) -> set[str]:
+    return set((await consumer._client.fetch_all_metadata()).topics())  # noqa: SLF001
+
+
+async def bounds(consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
+    """(log start offsets, end offsets) - end = last stable offset under read_committed."""
+    if not tps:
+        return {}, {}
+    return await consumer.beginning_offsets(tps), await consumer.end_offsets(tps)
+
+
+async def read_batches(consumer: AIOKafkaConsumer, tps: list[TopicPartition], *, end: dict[TopicPartition, int],
+                       start: dict[TopicPartition, int] | None = None, timeout_s: float = 600.0,
+                       stall_s: float = 15.0, max_records: int = 5000) -> AsyncIterator[dict[TopicPartition, list[ConsumerRecord]]]:
+    """Yield batches until every partition's position reaches `end`. Raises ReadIncomplete when
+    the deadline or the stall guard trips (never loops forever)."""
+    todo = [tp for tp in tps if end.get(tp, 0) > (start or {}).get(tp, 0)]
+    if not todo:
+        return
+    consumer.assign(todo)
+    for tp in todo:
+        if start and tp in start:
+            consumer.seek(tp, start[tp])
+        else:
+            await consumer.seek_to_beginning(tp)
+    deadline = time.monotonic() + timeout_s
+    last_progress, last_positions = time.monotonic(), -1
+    while True:
+        positions = {tp: await consumer.position(tp) for tp in todo}
+        pending = [tp for tp in todo if positions[tp] < end[tp]]
+        if not pending:
+            return
+        if sum(positions.values()) != last_positions:
+            last_positions, last_progress = sum(positions.values()), time.monotonic()
+        now = time.monotonic()
+        if now >= deadline or now - last_progress >= stall_s:
+            raise ReadIncomplete(f"{len(pending)} partition(s) not read to the end in time")
+        done = set(todo) - set(pending)
+        if done:
+            consumer.pause(*done)
+        batches = await consumer.getmany(timeout_ms=500, max_records=max_records)
+        out: dict[TopicPartition, list[ConsumerRecord]] = {}
+        for tp, msgs in batches.items():
+            keep = [m for m in msgs if m.offset < end[tp]]
+            if keep:
+                out[tp] = keep
+        if out:
+            yield out

@@ -1,0 +1,361 @@
+"""Tamper evidence on the real stack: forged and altered records, a topic recreated without some
+records, replayed projections equal to the live ones, inclusion proofs, the compliance report.
+
+Scratch topics are named `uf.scratch.audit.*` (the audit service's configured extra pattern):
+the running audit service chains and checkpoints them within seconds; each test deletes its
+topics and their stored checkpoints afterwards."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import shutil
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from elasticsearch import AsyncElasticsearch, Elasticsearch
+
+import redis as syncredis
+from services.audit.checkpoint_store import CheckpointStore
+from services.audit.config import AuditSettings
+from services.kit import codec, topics
+from services.kit.events import Producer, make_event
+from services.kit.signing import DEFAULT_KEYS_DIR, Signer
+from tests.integration import helpers as h
+from ufctl.cli import main as ufctl_main
+
+pytestmark = pytest.mark.integration
+S = AuditSettings()
+HAPPY = ["INITIALIZATION", "BATCH_DISCOVERY", "STRATEGY_ANALYSIS", "GENERATION", "REVIEW", "DELIVERY", "COMPLETED"]
+TESTER = Producer("audit-test", "0", "test")
+
+
+def ufctl(*args: str) -> tuple[int, str]:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        rc = ufctl_main(list(args))
+    return rc, out.getvalue()
+
+
+async def _admin(action: str, topic: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=h.SETTINGS.kafka_bootstrap, request_timeout_ms=15000)
+    await admin.start()
+    try:
+        if action == "create":
+            await admin.create_topics([NewTopic(topic, 1, 1, topic_configs={"retention.ms": "-1"})])
+        else:
+            await admin.delete_topics([topic])
+    finally:
+        await admin.close()
+
+
+def create_topic(topic: str, timeout_s: float = 30) -> None:
+    """Create (retrying while a deletion of the same name is still in progress)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            asyncio.run(_admin("create", topic))
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def delete_topic(topic: str, timeout_s: float = 30) -> None:
+    with contextlib.suppress(Exception):
+        asyncio.run(_admin("delete", topic))
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and h.end_offsets(topic):
+        time.sleep(0.5)
+
+
+def forget_checkpoints(topic: str) -> None:
+    async def go() -> None:
+        r, es = aioredis.from_url(S.redis_url), AsyncElasticsearch([S.es_url])
+        try:
+            await CheckpointStore(r, es, S.checkpoint_index).forget_topic(topic)
+        finally:
+            await es.close()
+            await r.aclose()
+
+    asyncio.run(go())
+
+
+def produce(topic: str, records: list[tuple[bytes, bytes, list[tuple[str, bytes]], int | None]]) -> None:
+    """(key, value, headers, timestamp_ms or None) in order, one partition."""
+
+    async def go() -> None:
+        p = AIOKafkaProducer(bootstrap_servers=h.SETTINGS.kafka_bootstrap, acks="all", enable_idempotence=True)
+        await p.start()
+        try:
+            for key, value, headers, ts in records:
+                await p.send_and_wait(topic, value, key=key, headers=headers, timestamp_ms=ts, partition=0)
+        finally:
+            await p.stop()
+
+    asyncio.run(go())
+
+
+def attested_through(topic: str) -> int:
+    raw = syncredis.Redis.from_url(S.redis_url).hget("uf:audit:ckpt:heads", f"{topic}:0")
+    return json.loads(raw)["last_offset"] if raw else -1
+
+
+def wait_checkpointed(topic: str, last_offset: int, timeout_s: float = 45) -> None:
+    deadline = time.monotonic() + timeout_s
+    while attested_through(topic) < last_offset:
+        assert time.monotonic() < deadline, f"audit service did not checkpoint {topic} through {last_offset}"
+        time.sleep(0.5)
+
+
+def phase_event(workflow_id: str, to_phase: str, n: int) -> bytes:
+    return codec.encode(make_event("WorkflowPhaseChanged", producer=TESTER, workflow_id=workflow_id, session_id="s",
+                                   correlation_id=workflow_id, from_phase=None, to_phase=to_phase, reason=f"step {n}"))
+
+
+@pytest.fixture
+def scratch():
+    made: list[str] = []
+
+    def new(kind: str) -> str:
+        name = f"uf.scratch.audit.{kind}-{uuid.uuid4().hex[:8]}"
+        create_topic(name)
+        made.append(name)
+        return name
+
+    yield new
+    for name in made:
+        delete_topic(name)
+        forget_checkpoints(name)
+
+
+@pytest.fixture
+def trusted(tmp_path):
+    """A trust directory: this machine's service keys plus a test signer's key."""
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    for pub in DEFAULT_KEYS_DIR.glob("*.pub"):
+        shutil.copy(pub, keys / pub.name)
+    signer = Signer("tester", Ed25519PrivateKey.generate())
+    signer.write_public(keys)
+    return keys, signer
+
+
+def real_record():
+    """A real phase change of a completed workflow, as it sits on uf.workflow.events."""
+    wf = h.publish(h.campaign())
+    assert h.wait_phase(wf)["phase"] == "COMPLETED"
+    for m in h.read_topic(topics.WORKFLOW_EVENTS, since={p: max(0, o - 60) for p, o in h.end_offsets(topics.WORKFLOW_EVENTS).items()}):
+        if m.key == wf.encode():
+            return m
+    raise AssertionError("no phase change of the new workflow on uf.workflow.events")
+
+
+def test_forged_and_altered_records_are_reported_with_their_offsets(suite, scratch, trusted, tmp_path):
+    keys, signer = trusted
+    topic = scratch("forge")
+    real = real_record()
+    record = codec.decode(real.value).record
+    record["to_phase"] = "COMPLETED" if record["to_phase"] != "COMPLETED" else "FAILED"
+    altered = codec.encode(record)
+    outsider = Signer("tester", Ed25519PrivateKey.generate())  # not in the trust directory
+    key = real.key
+    produce(topic, [
+        (key, real.value, signer.headers(topic, key, real.value), None),        # 0 genuine (trusted signer)
+        (key, real.value, [], None),                                            # 1 unsigned
+        (key, altered, signer.headers(topic, key, real.value), None),           # 2 altered copy, original signature
+        (key, real.value, outsider.headers(topic, key, real.value), None),      # 3 signed by an unknown key
+        (key, real.value, list(real.headers or ()), None),                      # 4 verbatim copy from another topic
+        (key, altered, signer.headers(topic, key, altered), None),              # 5 genuine
+    ])
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("default: chain\nrules:\n  - {topic: 'uf.scratch.audit.forge-*', mode: signed}\n")
+    wait_checkpointed(topic, 5)
+    rc, out = ufctl("audit", "verify", "--topic", topic, "--json", "--policy", str(policy), "--trusted-keys", str(keys))
+    res = json.loads(out)
+    assert rc == 1 and not res["ok"]
+    part = res["partitions"][0]
+    forged = {f["offset"]: f["reason"] for f in part["forged"]}
+    assert forged[1] == "unsigned"
+    assert forged[2] == "bad-signature"
+    assert forged[3] == "unknown-key"
+    assert forged[4] in {"unsigned", "bad-signature"}, "a record copied from another topic never verifies here"
+    assert 0 not in forged and 5 not in forged
+    assert not (part["modified"] or part["deleted"] or part["inserted"] or part["reordered"] or part["checkpoint_errors"])
+    assert part["checkpoints_verified"] == part["checkpoints"] >= 1
+    # the human output names them too
+    rc, text = ufctl("audit", "verify", "--topic", topic, "--policy", str(policy), "--trusted-keys", str(keys))
+    assert rc == 1 and f"FORGED     {topic}[0]@2  bad-signature" in text
+
+
+def test_recreated_topic_missing_altered_and_shuffled_records_is_named_by_offset(suite, scratch):
+    topic = scratch("recreate")
+    base = int(time.time() * 1000) - 60_000
+    wf = h.unique("wf-scratch")
+    originals = [(wf.encode(), phase_event(wf, HAPPY[i % len(HAPPY)], i), [("trace", b"%d" % i)], base + i) for i in range(30)]
+    produce(topic, originals[:20])
+    wait_checkpointed(topic, 19)
+    produce(topic, originals[20:])
+    wait_checkpointed(topic, 29)
+    rc, out = ufctl("audit", "verify", "--topic", topic, "--json")
+    assert rc == 0, out
+    assert json.loads(out)["summary"]["checkpoints"] >= 2
+
+    # an operator with broker access "fixes" the topic: recreates it from a doctored copy
+    copy = list(originals)
+    copy[3] = (copy[3][0], phase_event(wf, "FAILED", 3), copy[3][2], copy[3][3])     # modified at 3
+    copy[12], copy[13] = copy[13], copy[12]                                              # reordered 12/13
+    copy.insert(26, (wf.encode(), phase_event(wf, "COMPLETED", 99), [], base + 99))      # inserted before old 26
+    copy = [r for n, r in enumerate(copy) if n not in (7, 8, 20)]                        # deleted 7, 8, 20
+    delete_topic(topic)
+    create_topic(topic)
+    produce(topic, copy)
+
+    rc, out = ufctl("audit", "verify", "--topic", topic, "--json")
+    assert rc == 1
+    part = json.loads(out)["partitions"][0]
+    assert [d["offset"] for d in part["deleted"]] == [7, 8, 20]
+    assert [m["offset"] for m in part["modified"]] == [3]
+    assert len(part["reordered"]) == 1 and part["reordered"][0]["offset"] in (12, 13)
+    assert len(part["inserted"]) == 1
+    assert part["checkpoints_mismatched"], "the recomputed roots no longer match the signed ones"
+    assert not part["checkpoint_errors"], "the checkpoints themselves are intact (out of band)"
+
+
+def _snapshot(workflows: list[str]) -> dict:
+    es = Elasticsearch([S.es_url])
+    r = syncredis.Redis.from_url(S.redis_url)
+    es.indices.refresh(index=S.es_index)
+    res = es.search(index=S.es_index, query={"terms": {"workflow_id": workflows}}, size=1000, sort=[{"event_id": "asc"}])
+    return {
+        "es": [hit["_source"] for hit in res["hits"]["hits"]],
+        "redis": {wf: (r.hgetall(f"uf:wf:{wf}"), r.hgetall(f"uf:wf:{wf}:history")) for wf in workflows},
+    }
+
+
+def _settled(workflows: list[str], timeout_s: float = 20) -> dict:
+    """Snapshot once the live projection stops changing (late deliveries, outcomes)."""
+    deadline = time.monotonic() + timeout_s
+    last = _snapshot(workflows)
+    while time.monotonic() < deadline:
+        time.sleep(1.5)
+        now = _snapshot(workflows)
+        if now == last:
+            return now
+        last = now
+    return last
+
+
+def test_replay_rebuilds_projections_equal_to_the_live_ones_and_resumes(suite):
+    docs = [h.campaign() for _ in range(2)]
+    ids = [h.publish(d) for d in docs]
+    for wf in ids:
+        assert h.wait_phase(wf)["phase"] == "COMPLETED"
+    before = _settled(ids)
+    assert len(before["es"]) > 20 and all(before["redis"][wf][0] for wf in ids)
+    # damage the live projections: the replay must put them back from the log
+    syncredis.Redis.from_url(S.redis_url).hset(f"uf:wf:{ids[0]}", "phase", "BOGUS")
+    es = Elasticsearch([S.es_url])
+    victim = es.search(index=S.es_index, query={"term": {"workflow_id": ids[1]}}, size=1)["hits"]["hits"][0]
+    es.delete(index=victim["_index"], id=victim["_id"], refresh=True)
+
+    rc, _ = ufctl("audit", "replay", "--stop-after", "300")
+    assert rc == 1, "interrupted on purpose"
+    rc, out = ufctl("audit", "replay", "--resume", "--json")
+    assert rc == 0, out
+    res = json.loads(out)
+    assert res["documents_rebuilt"] > 0 and any("resuming" in n for n in res["notes"])
+    after = _snapshot(ids)
+    assert after == before
+    assert h.status(ids[0])["phase"] == "COMPLETED"
+    # readers keep working through the alias
+    rc, out = ufctl("audit", "show", ids[1], "--json")
+    assert rc == 0 and [e["phase"] for e in json.loads(out) if e["event_type"] == "WorkflowPhaseChanged"] == HAPPY
+
+
+def test_filtered_replay_of_one_workflow(suite):
+    wf = h.publish(h.campaign())
+    assert h.wait_phase(wf)["phase"] == "COMPLETED"
+    before = _settled([wf])
+    syncredis.Redis.from_url(S.redis_url).hset(f"uf:wf:{wf}", "phase", "BOGUS")
+    rc, out = ufctl("audit", "replay", "--workflow", wf, "--json")
+    assert rc == 0, out
+    assert json.loads(out)["workflows_replaced"] == 1
+    assert _snapshot([wf]) == before
+
+
+def test_inclusion_proof_of_a_real_event_verifies_and_a_tampered_one_fails(suite, tmp_path):
+    wf = h.publish(h.campaign())
+    assert h.wait_phase(wf)["phase"] == "COMPLETED"
+    from ufctl.queries import audit_timeline
+
+    from ufctl.errors import CliError
+
+    deadline = time.monotonic() + 20
+    events: list[dict] = []
+    while len(events) < len(HAPPY) and time.monotonic() < deadline:  # ES makes writes visible within ~1 s
+        with contextlib.suppress(CliError):
+            events = [e for e in audit_timeline(S.es_url, S.es_index, wf) if e["event_type"] == "WorkflowPhaseChanged"]
+        time.sleep(0.5)
+    assert len(events) == len(HAPPY)
+    event_id = events[-1]["event_id"]
+    proof_file = tmp_path / "proof.json"
+    deadline = time.monotonic() + 30
+    while True:  # the last records are attested within the checkpoint interval
+        rc, out = ufctl("audit", "prove", event_id, "--json", "--out", str(proof_file))
+        if rc == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert rc == 0, out
+    proof = json.loads(out)
+    assert proof["verified"] and proof["event_id"] == event_id and proof["topic"] == topics.WORKFLOW_EVENTS
+    assert ufctl("audit", "prove", "--check", str(proof_file))[0] == 0
+
+    def tampered(change) -> list[str]:
+        p = json.loads(proof_file.read_text())
+        change(p)
+        bad = tmp_path / "bad.json"
+        bad.write_text(json.dumps(p))
+        rc, out = ufctl("audit", "prove", "--check", str(bad), "--json")
+        assert rc == 1
+        return json.loads(out)["failed_checks"]
+
+    flip = lambda hx: ("0" if hx[0] != "0" else "1") + hx[1:]  # noqa: E731
+    assert tampered(lambda p: p.update(content_hash=flip(p["content_hash"])))
+    assert tampered(lambda p: p.update(offset=p["offset"] + 1))
+    if proof["audit_path"]:
+        assert tampered(lambda p: p["audit_path"].__setitem__(0, flip(p["audit_path"][0])))
+
+    def forge_root(p):
+        p["checkpoint"]["merkle_root"] = flip(p["checkpoint"]["merkle_root"])
+        p["root"] = p["checkpoint"]["merkle_root"]
+
+    assert any("signature" in f for f in tampered(forge_root))
+
+
+def test_compliance_report_lists_transitions_decisions_approvals_and_deliveries(suite, tmp_path):
+    doc = h.campaign()
+    wf = h.publish(doc)
+    assert h.wait_phase(wf)["phase"] == "COMPLETED"
+    time.sleep(1.5)
+    rc, out = ufctl("audit", "report", wf, "--out", str(tmp_path / "r"))
+    assert rc == 0
+    rep = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert [t["to"] for t in rep["transitions"]] == HAPPY
+    assert all(t["decision"] and t["decision"]["allowed"] and t["decision"]["rules"] and t["decision"]["policy_version"]
+               for t in rep["transitions"])
+    assert rep["approvals"] and rep["approvals"][0]["approved"]
+    assert rep["delivery_summary"].get("SENT", 0) >= 1
+    md = (tmp_path / "r" / "report.md").read_text()
+    assert "## Transitions" in md and wf in md
+    flat = json.dumps(rep) + md
+    for c in doc["contacts"]:
+        assert c["email"] not in flat and c["name"] not in flat, "no clear PII in the report"

@@ -1,0 +1,98 @@
+"""Record signatures: canonical bytes, key files, trust store, verification reasons, policy."""
+from __future__ import annotations
+
+import pytest
+
+from services.audit.sigpolicy import CHAIN, SIGNED, Rule, SignaturePolicy, load_policy, PolicyError
+from services.kit import signing
+
+
+@pytest.fixture
+def keys(tmp_path, monkeypatch):
+    monkeypatch.delenv("UF_SIGNING_KEY", raising=False)
+    return tmp_path
+
+
+def test_key_file_is_created_once_private_and_its_public_key_is_trusted(keys):
+    s1 = signing.load_signer("orchestrator", keys)
+    s2 = signing.load_signer("orchestrator", keys)
+    assert s1.key_id == s2.key_id and s1.key_id.startswith("orchestrator-")
+    assert (keys / "orchestrator.ed25519").stat().st_mode & 0o077 == 0
+    trust = signing.TrustStore(keys)
+    hdrs = s1.headers("uf.workflow.events", b"wf-1", b"value")
+    assert signing.verify_record("uf.workflow.events", b"wf-1", b"value", hdrs, trust) == (True, "ok")
+
+
+def test_env_seed_wins(keys, monkeypatch):
+    monkeypatch.setenv("UF_SIGNING_KEY", "11" * 32)
+    a = signing.load_signer("delivery", keys)
+    b = signing.load_signer("delivery", keys / "other")
+    assert a.key_id == b.key_id
+    monkeypatch.setenv("UF_SIGNING_KEY", "zz")
+    with pytest.raises(signing.SigningError):
+        signing.load_signer("delivery", keys)
+
+
+def test_signature_covers_topic_key_and_value(keys):
+    s = signing.load_signer("validator", keys)
+    trust = signing.TrustStore(keys)
+    h = s.headers("uf.validation.decisions", b"wf", b"v")
+    assert signing.verify_record("uf.validation.decisions", b"wf", b"v2", h, trust) == (False, "bad-signature")
+    assert signing.verify_record("uf.validation.decisions", b"wf2", b"v", h, trust) == (False, "bad-signature")
+    assert signing.verify_record("uf.workflow.events", b"wf", b"v", h, trust) == (False, "bad-signature")
+    assert signing.verify_record("uf.validation.decisions", None, b"v", h, trust) == (False, "bad-signature")
+
+
+def test_reasons(keys):
+    s = signing.load_signer("validator", keys)
+    trust = signing.TrustStore(keys)
+    h = s.headers("t", b"k", b"v")
+    assert signing.verify_record("t", b"k", b"v", [], trust) == (False, "unsigned")
+    assert signing.verify_record("t", b"k", b"v", h + h, trust) == (False, "malformed-signature")
+    assert signing.verify_record("t", b"k", b"v", [(signing.KEY_HEADER, b"../../etc/passwd"), h[1]], trust) == (False, "malformed-signature")
+    assert signing.verify_record("t", b"k", b"v", [(signing.KEY_HEADER, b"x-0000000000000000"), h[1]], trust) == (False, "unknown-key")
+    assert signing.verify_record("t", b"k", b"v", [h[0], (signing.SIG_HEADER, b"short")], trust) == (False, "malformed-signature")
+
+
+def test_pub_file_whose_name_does_not_pin_its_key_is_ignored(keys):
+    s = signing.load_signer("audit", keys)
+    (keys / f"{s.key_id}.pub").rename(keys / "audit-0000000000000000.pub")
+    assert signing.TrustStore(keys).key_ids == []
+
+
+def test_default_signer_needs_configuration(keys, monkeypatch):
+    monkeypatch.setattr(signing, "_default_signer", None)
+    monkeypatch.delenv("UF_SIGNING_SERVICE", raising=False)
+    monkeypatch.delenv("UF_SERVICE_NAME", raising=False)
+    with pytest.raises(signing.SigningError):
+        signing.signing_headers("t", b"k", b"v")
+    signing.configure_signing("delivery", keys)
+    names = [n for n, _ in signing.signing_headers("t", b"k", b"v")]
+    assert names == [signing.KEY_HEADER, signing.SIG_HEADER]
+    monkeypatch.setattr(signing, "_default_signer", None)
+
+
+def test_policy_modes():
+    p = SignaturePolicy()
+    assert p.rule_for("uf.agent.tasks").mode == SIGNED
+    assert p.rule_for("uf.consent").mode == CHAIN
+    assert p.rule_for("uf.unknown").mode == CHAIN
+    assert p.judge("uf.workflow.events", 5, False, "unsigned", "") == "unsigned"
+    assert p.judge("uf.consent", 5, False, "unsigned", "") == ""
+    assert p.judge("uf.consent", 5, False, "bad-signature", "x") == "bad-signature", "a wrong signature is forged anywhere"
+    grandfathered = SignaturePolicy((Rule("t", SIGNED, signed_since_ms=100),))
+    assert grandfathered.judge("t", 99, False, "unsigned", "") == ""
+    assert grandfathered.judge("t", 100, False, "unsigned", "") == "unsigned"
+    only = SignaturePolicy((Rule("t", SIGNED, signers=("orchestrator",)),))
+    assert only.judge("t", 1, True, "ok", "delivery-0123456789abcdef") == "signer-not-allowed"
+    assert only.judge("t", 1, True, "ok", "orchestrator-0123456789abcdef") == ""
+
+
+def test_policy_file(tmp_path):
+    f = tmp_path / "p.yaml"
+    f.write_text("default: signed\nrules:\n  - {topic: 'uf.consent', mode: chain}\n")
+    p = load_policy(f)
+    assert p.rule_for("uf.consent").mode == CHAIN and p.rule_for("x").mode == SIGNED
+    f.write_text("rules:\n  - {topic: x, mode: maybe}\n")
+    with pytest.raises(PolicyError):
+        load_policy(f)

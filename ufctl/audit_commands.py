@@ -1,0 +1,301 @@
+"""`ufctl audit verify | prove | replay | report`: what an auditor runs against the trail.
+
+Mounted by `ufctl/cli.py` with `add_audit_commands(audit_subparsers)` next to `audit show`.
+Exit codes: 0 fine, 1 a problem was found or the command could not run (one line on stderr)."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aioredis
+from elasticsearch import AsyncElasticsearch
+from elasticsearch.exceptions import ConnectionError as EsConnectionError
+
+from services.audit.checkpoint_store import CheckpointStore
+from services.audit.config import AuditSettings
+from services.audit.logreader import ReadIncomplete
+from services.audit.proofs import ProofError, check_proof, make_proof
+from services.audit.replay import Replayer, ReplayError, ReplayInterrupted
+from services.audit.replay_filter import ReplayFilter
+from services.audit.report import ReportError, build_report, render_markdown
+from services.audit.sigpolicy import PolicyError, load_policy
+from services.audit.verify import verify
+from services.kit.signing import TrustStore
+from ufctl.errors import CliError
+
+
+class ProgressBar:
+    """One line on stderr, redrawn at most 10 times a second (a plain line every 2 s when stderr
+    is not a terminal, so logs stay readable)."""
+
+    def __init__(self, stream=sys.stderr, width: int = 30) -> None:
+        self.stream, self.width = stream, width
+        self.tty = stream.isatty()
+        self._last = 0.0
+        self._label = ""
+        self._t0 = time.monotonic()
+
+    def __call__(self, label: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if label != self._label:
+            if self._label and self.tty:
+                self.stream.write("\n")
+            self._label = label
+            self._t0 = self._t0 if label == "verify" else now
+        if now - self._last < (0.1 if self.tty else 2.0) and done < total:
+            return
+        self._last = now
+        frac = done / total if total else 1.0
+        elapsed = now - self._t0
+        rate = done / elapsed if elapsed > 0.5 else 0.0
+        eta = f"ETA {(total - done) / rate:,.0f}s" if rate > 0 else ""
+        bar = "#" * int(frac * self.width)
+        line = f"{label:<9} [{bar:<{self.width}}] {frac * 100:5.1f}% {done}/{total} records {rate:,.0f}/s {eta}"
+        self.stream.write(("\r" + line) if self.tty else line + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty and self._label:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _verify_progress(bar: ProgressBar):
+    return lambda done, total: bar("verify", done, total)
+
+
+async def _clients(s: AuditSettings) -> tuple[aioredis.Redis, AsyncElasticsearch]:
+    return aioredis.from_url(s.redis_url, socket_timeout=10), AsyncElasticsearch([s.es_url], request_timeout=60)
+
+
+async def _with_clients(fn):
+    s = AuditSettings()
+    r, es = await _clients(s)
+    try:
+        return await fn(s, r, es)
+    except (aioredis.ConnectionError, OSError) as exc:
+        raise CliError(f"cannot reach Redis at {s.redis_url} (is the stack up? `make up`): {exc.__class__.__name__}") from None
+    except EsConnectionError:
+        raise CliError(f"cannot reach Elasticsearch at {s.es_url} (is the stack up? `make up`)") from None
+    finally:
+        await es.close()
+        await r.aclose()
+
+
+def _trust(args: argparse.Namespace) -> TrustStore:
+    return TrustStore(Path(args.trusted_keys)) if getattr(args, "trusted_keys", None) else TrustStore()
+
+
+# --- verify -------------------------------------------------------------------------------------
+def _runs(forged: list[dict[str, Any]]) -> list[tuple[int, int, str, int]]:
+    """Consecutive forged records with the same reason, as (first, last, reason, count)."""
+    runs: list[list[Any]] = []
+    for x in forged:
+        reason = x["reason"] + (f" (key {x['key_id']})" if "key_id" in x else "")
+        if runs and runs[-1][2] == reason and runs[-1][3] == len(runs[-1][4]) and x["offset"] > runs[-1][1]:
+            runs[-1][1] = x["offset"]
+            runs[-1][3] += 1
+            runs[-1][4].append(x["offset"])
+        else:
+            runs.append([x["offset"], x["offset"], reason, 1, [x["offset"]]])
+    return [(a, b, r, n) for a, b, r, n, _ in runs]
+
+
+def _print_verify(res: dict[str, Any]) -> None:
+    for p in res["partitions"]:
+        where = f"{p['topic']}[{p['partition']}]"
+        for kind in ("modified", "deleted", "inserted", "reordered"):
+            for x in p[kind]:
+                extra = f" (now at offset {x['now_at']})" if "now_at" in x and x["now_at"] != x["offset"] else ""
+                print(f"{kind.upper():<10} {where}@{x['offset']}{extra}")
+        for first, last, reason, n in _runs(p["forged"]):
+            at = f"@{first}" if n == 1 else f"@{first}..{last} ({n} records)"
+            print(f"{'FORGED':<10} {where}{at}  {reason}")
+        if p["forged_count"] > len(p["forged"]):
+            print(f"{'FORGED':<10} {where}: ... {p['forged_count'] - len(p['forged'])} more")
+        for c in p["checkpoint_errors"]:
+            print(f"{'CHECKPOINT':<10} {where} seq {c['seq']}: {c['problem']}")
+        if p["checkpoints_mismatched"]:
+            print(f"{'ROOT':<10} {where}: checkpoint(s) {p['checkpoints_mismatched']} no longer match the log")
+        if p["renumbered"]["count"]:
+            a, b = p["renumbered"]["first"]
+            print(f"{'note':<10} {where}: {p['renumbered']['count']} attested record(s) renumbered (first: {a} -> {b})")
+    s = res["summary"]
+    print(f"{'OK' if res['ok'] else 'FAILED'}: {s['records']} records in {len(res['partitions'])} partitions, "
+          f"{s['checkpoints_verified']}/{s['checkpoints']} checkpoints verified, {s['pending']} not yet checkpointed, "
+          f"{s['expired']} expired; modified {s['modified']}, deleted {s['deleted']}, inserted {s['inserted']}, "
+          f"reordered {s['reordered']}, forged {s['forged']}, checkpoint errors {s['checkpoint_errors']} "
+          f"({res['seconds']:.1f}s)")
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    try:
+        policy = load_policy(args.policy or None)
+    except PolicyError as exc:
+        raise CliError(f"signature policy: {exc}") from None
+    bar = ProgressBar()
+
+    async def go(s: AuditSettings, r, es):
+        return await verify(bootstrap=s.kafka_bootstrap, store=CheckpointStore(r, es, s.checkpoint_index), policy=policy,
+                            trust=_trust(args), topics=args.topic or None, extra_pattern=s.extra_topic_pattern,
+                            progress=None if args.json else _verify_progress(bar), timeout_s=args.timeout)
+
+    try:
+        res = asyncio.run(_with_clients(go))
+    except ReadIncomplete as exc:
+        raise CliError(f"could not read the log to the end: {exc}") from None
+    finally:
+        bar.close()
+    if args.json:
+        print(json.dumps(res))
+    else:
+        _print_verify(res)
+    return 0 if res["ok"] else 1
+
+
+# --- prove --------------------------------------------------------------------------------------
+def cmd_prove(args: argparse.Namespace) -> int:
+    trust = _trust(args)
+    if args.check:
+        try:
+            proof = json.loads(Path(args.check).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise CliError(f"{args.check}: not a readable proof ({exc.__class__.__name__})") from None
+    else:
+        if not args.event_id:
+            raise CliError("prove needs EVENT_ID (or --check FILE)")
+
+        async def go(s: AuditSettings, r, es):
+            return await make_proof(bootstrap=s.kafka_bootstrap, es=es, alias=s.es_index,
+                                    store=CheckpointStore(r, es, s.checkpoint_index), event_id=args.event_id)
+
+        try:
+            proof = asyncio.run(_with_clients(go))
+        except ProofError as exc:
+            raise CliError(str(exc)) from None
+    ok, failed = check_proof(proof, trust)
+    proof = {**proof, "verified": ok, "failed_checks": failed}
+    if args.out:
+        Path(args.out).write_text(json.dumps(proof, indent=2))
+    if args.json:
+        print(json.dumps(proof))
+    else:
+        cp = proof.get("checkpoint", {})
+        print(f"event      {proof.get('event_id')}\nrecord     {proof.get('topic')}[{proof.get('partition')}]@{proof.get('offset')}")
+        print(f"leaf       {proof.get('leaf')} (index {proof.get('leaf_index')} of {proof.get('tree_size')})")
+        for i, h in enumerate(proof.get("audit_path", [])):
+            print(f"path[{i:>2}]   {h}")
+        print(f"root       {proof.get('root')}")
+        print(f"checkpoint {cp.get('checkpoint_id')} offsets {cp.get('first_offset')}..{cp.get('last_offset')} "
+              f"signed by {cp.get('key_id')}")
+        print("VERIFIED" if ok else "NOT VERIFIED: " + "; ".join(failed))
+    return 0 if ok else 1
+
+
+# --- replay -------------------------------------------------------------------------------------
+def parse_time(text: str | None) -> int | None:
+    """Epoch milliseconds, or ISO 8601 (UTC unless an offset is given)."""
+    if text is None:
+        return None
+    if text.isdigit():
+        return int(text)
+    try:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise CliError(f"bad time {text!r} (use ISO 8601, e.g. 2026-11-24T08:00:00Z, or epoch milliseconds)") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return int(dt.timestamp() * 1000)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    flt = ReplayFilter(parse_time(args.from_time), parse_time(args.to_time), tuple(args.workflow or ()), tuple(args.subject or ()))
+    bar = ProgressBar()
+
+    async def go(s: AuditSettings, r, es):
+        rp = Replayer(bootstrap=s.kafka_bootstrap, redis=r, es=es, alias=s.es_index, consumer_group=s.consumer_group,
+                      progress=bar)
+        if args.abort:
+            return {"message": await rp.abort()}
+        return await rp.run(flt, resume=args.resume, keep_old=args.keep_old, stop_after=args.stop_after)
+
+    try:
+        res = asyncio.run(_with_clients(go))
+    except ReplayInterrupted as exc:
+        bar.close()
+        print(f"ufctl: replay interrupted: {exc}", file=sys.stderr)
+        return 1
+    except (ReplayError, ReadIncomplete) as exc:
+        raise CliError(f"replay: {exc}") from None
+    finally:
+        bar.close()
+    if args.json:
+        print(json.dumps(res))
+    elif "message" in res:
+        print(res["message"])
+    else:
+        for note in res["notes"]:
+            print(f"note: {note}")
+        print(f"replay {res['replay']}: {res['records_read']} records read, {res['documents_rebuilt']} documents rebuilt, "
+              f"{res['workflows_replaced']} workflow state(s) replaced; alias -> {', '.join(res['indices'])} "
+              f"({res['seconds']:.1f}s)")
+    return 0
+
+
+# --- report -------------------------------------------------------------------------------------
+def cmd_report(args: argparse.Namespace) -> int:
+    async def go(s: AuditSettings, r, es):
+        return await build_report(es, s.es_index, args.workflow_id)
+
+    try:
+        rep = asyncio.run(_with_clients(go))
+    except ReportError as exc:
+        raise CliError(str(exc)) from None
+    out = Path(args.out or f"audit-report-{args.workflow_id}")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps(rep, indent=2))
+    (out / "report.md").write_text(render_markdown(rep))
+    print(f"{out / 'report.json'}\n{out / 'report.md'}")
+    return 0
+
+
+def add_audit_commands(audit: argparse._SubParsersAction) -> None:
+    """Add verify / prove / replay / report to the `ufctl audit` subcommands."""
+    s = audit.add_parser("verify", help="check the log against the signed checkpoints and record signatures")
+    s.add_argument("--topic", action="append", help="only this topic (repeatable)")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--policy", help="signature policy YAML (default: UF_AUDIT_POLICY_FILE or built-in)")
+    s.add_argument("--trusted-keys", help="directory of <key_id>.pub files (default: UF_TRUSTED_KEYS_DIR or var/keys)")
+    s.add_argument("--timeout", type=float, default=1800.0, help="give up reading the log after N seconds")
+    s.set_defaults(func=cmd_verify)
+
+    s = audit.add_parser("prove", help="inclusion proof of an event in a signed checkpoint")
+    s.add_argument("event_id", nargs="?")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--out", help="also write the proof (JSON) to this file")
+    s.add_argument("--check", metavar="FILE", help="verify a saved proof instead (offline)")
+    s.add_argument("--trusted-keys")
+    s.set_defaults(func=cmd_prove)
+
+    s = audit.add_parser("replay", help="rebuild the Elasticsearch and Redis projections from the log and swap them in")
+    s.add_argument("--from", dest="from_time", help="only events at/after TIME (ISO 8601 or epoch ms)")
+    s.add_argument("--to", dest="to_time", help="only events before TIME")
+    s.add_argument("--workflow", action="append", help="only this workflow (repeatable)")
+    s.add_argument("--subject", action="append", help="only events concerning this subject pseudonym (repeatable)")
+    s.add_argument("--resume", action="store_true", help="continue an interrupted replay")
+    s.add_argument("--abort", action="store_true", help="discard an unfinished replay")
+    s.add_argument("--keep-old", action="store_true", help="keep the retired indices")
+    s.add_argument("--stop-after", type=int, help=argparse.SUPPRESS)  # tests: simulate an interruption
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_replay)
+
+    s = audit.add_parser("report", help="compliance report of a workflow (JSON + Markdown)")
+    s.add_argument("workflow_id")
+    s.add_argument("--out", help="directory (default ./audit-report-ID)")
+    s.set_defaults(func=cmd_report)
