@@ -31,7 +31,10 @@ class ValidatorClient:
                  breaker: CircuitBreaker | None = None) -> None:
         self.address, self.timeout_s, self.attempts, self.backoff_s = address, timeout_s, attempts, backoff_s
         self.breaker = breaker or CircuitBreaker("validator")
-        self._channel = grpc.aio.insecure_channel(address)
+        # Reconnect quickly after a validator restart (gRPC's default backoff grows to minutes).
+        self._channel = grpc.aio.insecure_channel(address, options=[
+            ("grpc.initial_reconnect_backoff_ms", 100), ("grpc.min_reconnect_backoff_ms", 100),
+            ("grpc.max_reconnect_backoff_ms", 1000)])
         self._stub = validator_pb2_grpc.ValidatorStub(self._channel)
 
     async def close(self) -> None:
@@ -53,7 +56,9 @@ class ValidatorClient:
         for attempt in range(self.attempts):
             started = time.perf_counter()
             try:
-                d = await self._stub.ValidateTransition(request, timeout=self.timeout_s)
+                # wait_for_ready: a channel still reconnecting waits (within the deadline) instead
+                # of failing at once; a validator that stays down still fails the call.
+                d = await self._stub.ValidateTransition(request, timeout=self.timeout_s, wait_for_ready=True)
             except grpc.aio.AioRpcError as exc:
                 telemetry.VALIDATION_SECONDS.labels(request.target_phase, "error").observe(time.perf_counter() - started)
                 last = exc.code().name

@@ -10,11 +10,13 @@ from services.kit.rpc import pii_pb2, pii_pb2_grpc
 class PiiClient:
     def __init__(self, address: str, timeout_s: float) -> None:
         self.timeout_s = timeout_s
-        self._channel = grpc.aio.insecure_channel(address)
+        self._channel = grpc.aio.insecure_channel(address, options=[
+            ("grpc.initial_reconnect_backoff_ms", 100), ("grpc.min_reconnect_backoff_ms", 100),
+            ("grpc.max_reconnect_backoff_ms", 1000)])
         self._stub = pii_pb2_grpc.PiiScannerStub(self._channel)
 
     async def scan(self, texts: list[str]) -> tuple[list[list[pii_pb2.Finding]], str]:
-        resp = await self._stub.Scan(pii_pb2.ScanRequest(texts=texts), timeout=self.timeout_s)
+        resp = await self._stub.Scan(pii_pb2.ScanRequest(texts=texts), timeout=self.timeout_s, wait_for_ready=True)
         return [list(r.findings) for r in resp.results], resp.classification
 
     async def close(self) -> None:

@@ -272,7 +272,7 @@ def test_replay_rebuilds_projections_equal_to_the_live_ones_and_resumes(suite):
     rc, out = ufctl("audit", "replay", "--resume", "--json")
     assert rc == 0, out
     res = json.loads(out)
-    assert res["documents_rebuilt"] > 0 and any("resuming" in n for n in res["notes"])
+    assert any("resuming" in n for n in res["notes"]), "the second run continued the first"
     after = _snapshot(ids)
     assert after == before
     assert h.status(ids[0])["phase"] == "COMPLETED"
