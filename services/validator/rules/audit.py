@@ -1,6 +1,7 @@
 """The audit trail must already hold the workflow's request before its data is touched, and every
 committed transition before review (read from the audit service's Redis projection, waiting up
-to a second for it: an audit service that falls further behind stops workflows - fail closed)."""
+to two seconds for it). An audit service that falls further behind makes the rule undecidable:
+the denial is retryable, and a workflow that still cannot pass ends FAILED - fail closed."""
 from __future__ import annotations
 
 import asyncio
@@ -8,7 +9,12 @@ import asyncio
 from services.validator.rules.base import Context, Outcome, rule
 
 
-async def _wait_for(ctx: Context, predicate, attempts: int = 100, pause_s: float = 0.01) -> bool:
+class AuditTrailBehind(Exception):
+    """The audit projection has not caught up yet: the rule cannot be evaluated (a retryable
+    denial), which is not the same as the trail lacking the record (a policy denial)."""
+
+
+async def _wait_for(ctx: Context, predicate, attempts: int = 200, pause_s: float = 0.01) -> bool:
     for _ in range(attempts):
         if await predicate():
             return True
@@ -25,7 +31,7 @@ async def audit_record_exists(ctx: Context) -> Outcome:
 
     if await _wait_for(ctx, recorded):
         return True, "workflow recorded in the audit trail"
-    return False, "workflow not yet in the audit trail"
+    raise AuditTrailBehind()
 
 
 @rule("audit_checkpoint")
@@ -35,6 +41,8 @@ async def audit_checkpoint(ctx: Context) -> Outcome:
     async def complete() -> bool:
         return await ctx.deps.store.audit_transitions(wf) >= expected
 
-    if expected and await _wait_for(ctx, complete):
+    if not expected:
+        return False, "no transitions to check"
+    if await _wait_for(ctx, complete):
         return True, f"all {expected} transitions recorded in the audit trail"
-    return False, f"audit trail incomplete (expected {expected} transitions)"
+    raise AuditTrailBehind()
