@@ -9,9 +9,11 @@ PII type names, anything with digits, "@" or "://").
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Any, Iterable
 
 from ..finding import Finding
+from ..nlp import SpacyBackend, shared_backend
+from ..recognizer import BaseRecognizer
 
 _STRIP = " \t\n\"'`“”‘’()[]{}<>,;:.!?*|/\\=-_"
 _LEADING_WORDS = ("the ", "The ", "THE ")
@@ -76,3 +78,23 @@ def entity_findings(
         if span is not None:
             findings.append(Finding(type_name, span[0], span[1], score, recognizer))
     return findings
+
+
+class NerRecognizer(BaseRecognizer):
+    """A recognizer for spaCy entity labels. Subclasses set `name`, `type_name` and `LABELS`;
+    they share one backend so each text is parsed once, and `detect_doc` lets the engine batch
+    parsing through `nlp.pipe`."""
+
+    requires_nlp = True
+    LABELS: tuple[str, ...] = ()
+    SCORE = 0.85
+
+    def __init__(self, backend: SpacyBackend | None = None) -> None:
+        self.backend = backend or shared_backend()
+
+    def detect(self, text: str) -> list[Finding]:
+        return self.detect_doc(text, self.backend.parse(text))
+
+    def detect_doc(self, text: str, doc: Any) -> list[Finding]:
+        """``doc`` is the backend's ``(label, start, end)`` entity list for ``text``."""
+        return entity_findings(text, doc, self.LABELS, self.type_name, self.name, self.SCORE)

@@ -12,10 +12,7 @@ from __future__ import annotations
 import re
 
 from ..checksums import ca_sin_valid
-from ..context import has_context, label_before, preceded_by_identifier_label
-from ..finding import Finding
-from ..recognizer import BaseRecognizer
-from ..textview import has_digit, structured_view
+from ._national_id import NationalIdRecognizer
 
 _DELIMITED = re.compile(r"(?<![0-9A-Za-z.\-/_])([0-9]{3})([\- ])([0-9]{3})\2([0-9]{3})(?![0-9A-Za-z\-/_]|\.[0-9])")
 _BARE = re.compile(r"(?<![0-9A-Za-z.\-/_])[0-9]{9}(?![0-9A-Za-z\-/_]|\.[0-9])")
@@ -32,29 +29,11 @@ LABEL = re.compile(
 )
 
 
-class CaSinRecognizer(BaseRecognizer):
+class CaSinRecognizer(NationalIdRecognizer):
     """Detects Canadian SINs; undelimited ones only with context."""
 
     name = "ca_sin"
     type_name = "CA_SIN"
-
-    DELIMITED_SCORE = 0.85
+    DELIMITED, BARE, LABEL, CONTEXT = _DELIMITED, _BARE, LABEL, CONTEXT
     BARE_WITH_CONTEXT_SCORE = 0.85
-    CONTEXT_BOOST = 0.1
-
-    def detect(self, text: str) -> list[Finding]:
-        if not has_digit(text, 9):
-            return []
-        view = structured_view(text)
-        findings: list[Finding] = []
-        for match in _DELIMITED.finditer(view):
-            if not ca_sin_valid(match.group(0)) or preceded_by_identifier_label(view, match.start()):
-                continue
-            score = self.DELIMITED_SCORE
-            if has_context(view, match.start(), match.end(), CONTEXT):
-                score += self.CONTEXT_BOOST
-            findings.append(self._finding(match.start(), match.end(), score))
-        for match in _BARE.finditer(view):
-            if ca_sin_valid(match.group(0)) and label_before(view, match.start(), LABEL):
-                findings.append(self._finding(match.start(), match.end(), self.BARE_WITH_CONTEXT_SCORE))
-        return findings
+    valid = staticmethod(ca_sin_valid)
