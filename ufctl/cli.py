@@ -16,6 +16,7 @@ from services.kit.config import ServiceSettings
 from services.kit.phases import TERMINAL, Phase
 from ufctl import publishing, queries
 from ufctl.audit_commands import add_audit_commands
+from services.pii.cli import add_arguments as add_pii_scan_arguments
 from ufctl.policy_commands import add_policy_commands
 from ufctl.errors import CliError
 
@@ -108,12 +109,6 @@ def cmd_gdpr_erase(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_pii_scan(args: argparse.Namespace) -> int:
-    from services.pii.cli import run_scan
-
-    return run_scan(args.jsonl, args.out, args.redact)
-
-
 def _ts(ms: int) -> str:
     return time.strftime("%H:%M:%S", time.gmtime(ms / 1000)) + f".{ms % 1000:03d}"
 
@@ -160,11 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_consent)
 
     pii = sub.add_parser("pii", help="PII detection").add_subparsers(dest="pii_command", required=True)
-    s = pii.add_parser("scan", help="scan a JSONL file of {id, text}")
-    s.add_argument("--jsonl", required=True)
-    s.add_argument("--out", required=True)
-    s.add_argument("--redact", choices=["mask", "replace", "hash", "tokenize"])
-    s.set_defaults(func=cmd_pii_scan)
+    add_pii_scan_arguments(pii.add_parser("scan", help="scan a JSONL file of {id, text}"))
     gdpr = sub.add_parser("gdpr", help="data-subject rights").add_subparsers(dest="gdpr_command", required=True)
     s = gdpr.add_parser("erase", help="erase a data subject (crypto-shredding)")
     s.add_argument("subject")
