@@ -71,6 +71,22 @@ async def latency(calls: int, target: str) -> dict:
     return {"calls": calls, "allowed": allowed, "p50": pct(samples, 50), "p99": pct(samples, 99), "mean": statistics.mean(samples)}
 
 
+def validator_breakdown() -> dict[str, tuple[float, float]]:
+    """(sum, count) of the validator's own evaluate/record histograms, from its /metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{http_port('validator')}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    out = {}
+    for key, name in (("evaluate", "uf_validator_evaluate_seconds"), ("record", "uf_validator_record_seconds")):
+        total = count = 0.0
+        for line in text.splitlines():
+            if line.startswith(f"{name}_sum"):
+                total += float(line.rsplit(" ", 1)[1])
+            elif line.startswith(f"{name}_count"):
+                count += float(line.rsplit(" ", 1)[1])
+        out[key] = (total, count)
+    return out
+
+
 def wait_ready(port: int, timeout_s: float = 90) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -96,7 +112,10 @@ def main() -> int:
     args = parser.parse_args()
     if subprocess.run([sys.executable, "-m", "services.launcher", "status"], cwd=ROOT, capture_output=True).returncode:
         raise SystemExit("bench: the suite is not up; run `make up` first")
+    before = validator_breakdown()
     init = asyncio.run(latency(args.calls, "INITIALIZATION"))
+    after = validator_breakdown()
+    parts = {k: (after[k][0] - before[k][0]) / max(1, after[k][1] - before[k][1]) * 1000 for k in after}
     on = asyncio.run(run_suite(args.workflows, args.recipients))
     launcher("down", "orchestrator")
     port = http_port("orchestrator")
@@ -113,6 +132,7 @@ def main() -> int:
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(f"ValidateTransition -> INITIALIZATION (token + session + consent look-ups + decision event), {init['calls']} calls:")
     print(f"  p50 {init['p50']:.2f} ms, p99 {init['p99']:.2f} ms, mean {init['mean']:.2f} ms ({init['allowed']} allowed)")
+    print(f"  inside the validator (means): rules {parts['evaluate']:.2f} ms, recording the decision event {parts['record']:.2f} ms")
     print(f"end to end, {args.workflows} workflows x {args.recipients} recipients:")
     for name, r in (("validation on ", on), ("bypass (bench)", off)):
         print(f"  {name}: {r['workflows_per_s']:.1f} workflows/s, p50 {r['p50_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms "

@@ -9,6 +9,7 @@ import uuid
 
 import grpc
 from aiokafka import AIOKafkaProducer
+from prometheus_client import Histogram
 
 from services.kit import topics
 from services.kit.bus import publish
@@ -22,6 +23,9 @@ from services.validator.rules import RULES, Context
 
 log = logging.getLogger(__name__)
 NO_POLICY = "none"
+_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 2.5)
+EVALUATE_SECONDS = Histogram("uf_validator_evaluate_seconds", "Rule evaluation of one decision", ["to_phase"], buckets=_BUCKETS)
+RECORD_SECONDS = Histogram("uf_validator_record_seconds", "Writing the decision event (acks=all) before answering", buckets=_BUCKETS)
 
 
 def rules_for(policy: Policy, target_phase: str) -> list[str]:
@@ -61,7 +65,8 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServicer):
         try:
             policy = await self.policies.current()
             version = policy.version
-            outcomes = await asyncio.wait_for(evaluate(request, policy, self.deps), self.deadline_s)
+            with EVALUATE_SECONDS.labels(request.target_phase or "?").time():
+                outcomes = await asyncio.wait_for(evaluate(request, policy, self.deps), self.deadline_s)
         except asyncio.TimeoutError:
             outcomes = [validator_pb2.RuleOutcome(rule="deadline", allowed=False, error=True,
                                                   reason=f"decision took over {self.deadline_s}s")]
@@ -81,15 +86,17 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServicer):
         s = request.snapshot
         log.info("decision", extra={"workflow_id": s.workflow_id, "actor": request.actor.user_id,
                                     "to_phase": request.target_phase, "allowed": decision.allowed, "reason": decision.reason})
+        event = make_event(
+            "ValidationDecided", producer=self.producer, event_id=decision.decision_id,
+            workflow_id=s.workflow_id or "unknown", session_id=s.session_id,
+            correlation_id=s.correlation_id or s.workflow_id or decision.decision_id,
+            causation_id=request.causation_id or None, decision_id=decision.decision_id,
+            from_phase=s.current_phase or None, to_phase=request.target_phase or "?",
+            actor_id=request.actor.user_id, allowed=decision.allowed, policy_version=decision.policy_version,
+            rules=[{"rule": o.rule, "allowed": o.allowed, "reason": o.reason} for o in decision.rules])
         try:
-            await publish(self.kafka, topics.VALIDATION_DECISIONS, make_event(
-                "ValidationDecided", producer=self.producer, event_id=decision.decision_id,
-                workflow_id=s.workflow_id or "unknown", session_id=s.session_id,
-                correlation_id=s.correlation_id or s.workflow_id or decision.decision_id,
-                causation_id=request.causation_id or None, decision_id=decision.decision_id,
-                from_phase=s.current_phase or None, to_phase=request.target_phase or "?",
-                actor_id=request.actor.user_id, allowed=decision.allowed, policy_version=decision.policy_version,
-                rules=[{"rule": o.rule, "allowed": o.allowed, "reason": o.reason} for o in decision.rules]))
+            with RECORD_SECONDS.time():
+                await publish(self.kafka, topics.VALIDATION_DECISIONS, event)
         except Exception as exc:
             log.error("decision could not be recorded; denying", extra={"error": exc.__class__.__name__})
             return validator_pb2.ValidationDecision(allowed=False, decision_id="", policy_version=decision.policy_version,
