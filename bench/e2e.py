@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from services.audit.__main__ import audited_topics  # noqa: E402
-from services.kit import codec, topics  # noqa: E402
+from services.kit import codec, logreader, topics  # noqa: E402
 from services.kit.bus import producer_config, publish  # noqa: E402
 from services.kit.config import ServiceSettings  # noqa: E402
 from ufctl import publishing  # noqa: E402
@@ -39,29 +39,19 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def end_offsets(consumer: AIOKafkaConsumer, names: list[str]) -> dict[TopicPartition, int]:
-    await consumer._client.force_metadata_update()  # noqa: SLF001 - metadata for every topic
-    tps = [TopicPartition(t, p) for t in names for p in consumer.partitions_for_topic(t) or []]
-    return await consumer.end_offsets(tps)
+    _, end = await logreader.bounds(consumer, await logreader.partitions_of(consumer, names))
+    return end
 
 
 async def count_events(before: dict[TopicPartition, int], after: dict[TopicPartition, int], keys: set[str]) -> int:
     """Records (not offsets: transaction markers take offsets too) of these workflows."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, isolation_level="read_committed", enable_auto_commit=False)
+    consumer = logreader.new_consumer(BOOTSTRAP)
     await consumer.start()
     try:
-        tps = [tp for tp in after if after[tp] > before.get(tp, 0)]
-        consumer.assign(tps)
-        for tp in tps:
-            consumer.seek(tp, before.get(tp, 0))
         wanted = {k.encode() for k in keys}
-        count, pending = 0, set(tps)
-        deadline = time.monotonic() + 60
-        while pending and time.monotonic() < deadline:
-            for tp, msgs in (await consumer.getmany(*pending, timeout_ms=300)).items():
-                count += sum(1 for m in msgs if m.offset < after[tp] and m.key in wanted)
-            for tp in list(pending):
-                if await consumer.position(tp) >= after[tp]:
-                    pending.discard(tp)
+        count = 0
+        async for batch in logreader.read_batches(consumer, list(after), end=after, start=before, timeout_s=60):
+            count += sum(1 for msgs in batch.values() for m in msgs if m.key in wanted)
         return count
     finally:
         await consumer.stop()

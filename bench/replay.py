@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 import redis.asyncio as aioredis  # noqa: E402
 from elasticsearch import AsyncElasticsearch  # noqa: E402
 
-from services.audit import logreader  # noqa: E402
+from services.kit import logreader  # noqa: E402
 from services.audit.checkpoint_store import CheckpointStore  # noqa: E402
 from services.audit.config import AuditSettings  # noqa: E402
 from services.audit.replay import Replayer  # noqa: E402

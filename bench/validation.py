@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.e2e import run_suite  # noqa: E402
-from services.kit import codec, tokens, topics  # noqa: E402
+from services.kit import tokens, topics  # noqa: E402
 from services.kit.bus import producer_config, publish  # noqa: E402
 from services.kit.rpc import validator_pb2, validator_pb2_grpc  # noqa: E402
 from services.launcher import http_port  # noqa: E402

@@ -19,7 +19,7 @@ from elasticsearch.exceptions import ConnectionError as EsConnectionError
 
 from services.audit.checkpoint_store import CheckpointStore
 from services.audit.config import AuditSettings
-from services.audit.logreader import ReadIncomplete
+from services.kit.logreader import ReadIncomplete
 from services.audit.proofs import ProofError, check_proof, make_proof
 from services.audit.replay import Replayer, ReplayError, ReplayInterrupted
 from services.audit.replay_filter import ReplayFilter

@@ -10,7 +10,8 @@ from aiokafka import TopicPartition
 from elasticsearch import AsyncElasticsearch
 from elasticsearch.exceptions import NotFoundError
 
-from services.audit import logreader, merkle
+from services.audit import merkle
+from services.kit import logreader
 from services.audit.checkpoint import Checkpoint, signature_problem
 from services.audit.checkpoint_store import CheckpointStore
 from services.audit.hashing import content_hash, leaf_hash

@@ -27,7 +27,8 @@ from aiokafka import TopicPartition
 from elasticsearch import AsyncElasticsearch
 from elasticsearch.helpers import async_bulk, async_scan
 
-from services.audit import es_layout, logreader
+from services.audit import es_layout
+from services.kit import logreader
 from services.audit.generation import ACTIVE, PAUSE, PAUSE_ACK
 from services.audit.projections import LIVE_PREFIX, document, history_key, redis_ops, touches_redis, wf_key
 from services.audit.replay_filter import ReplayFilter

@@ -108,7 +108,7 @@ async def build_report(es: AsyncElasticsearch, alias: str, workflow_id: str) -> 
         "delivery_summary": dict(Counter(o["status"] for d in deliveries for o in d["outcomes"] if not o["duplicate"])),
         "data_subjects": sorted(subjects), "consent_changes": consent, "erasures": erasures,
         "event_counts": {k: len(v) for k, v in sorted(by_type.items())},
-        "integrity": {"how_to_verify": f"ufctl audit verify; ufctl audit prove EVENT_ID for any event_id listed here"},
+        "integrity": {"how_to_verify": "ufctl audit verify; ufctl audit prove EVENT_ID for any event_id listed here"},
     }
 
 

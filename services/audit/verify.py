@@ -12,7 +12,7 @@ from typing import Any
 
 from aiokafka import TopicPartition
 
-from services.audit import logreader
+from services.kit import logreader
 from services.audit.checkpoint import ZERO, Checkpoint, Entry, self_check
 from services.audit.checkpoint_store import CheckpointStore
 from services.audit.diff import compare

@@ -66,6 +66,8 @@ def encode(record: dict[str, Any], catalog: Catalog | None = None) -> bytes:
     except (KeyError, TypeError, CatalogError) as exc:
         raise InvalidRecord(f"record has no known envelope.event_type: {exc.__class__.__name__}") from None
     try:
+        # Not "write, and validate only on failure": the writer silently coerces ("yes" -> true,
+        # 1.5 -> 1); validation is strict and its errors name fields, never values.
         validate(record, sv.parsed, raise_errors=True)
     except ValidationError as exc:
         raise InvalidRecord(f"{sv.key}: invalid fields: {_field_paths(exc)}") from None

@@ -86,7 +86,21 @@ def seal_blob(keys: KeyStore, blob: Any) -> Any:
     return _walk_blob(blob, lambda subject, k, v: seal_token(keys, subject, v, k))
 
 
+class _CallKeys:
+    """Key look-ups memoised for one open call: a record or blob names the same subject in
+    several fields (email, name, body...), and each look-up is a key-store round trip."""
+
+    def __init__(self, keys: KeyStore) -> None:
+        self.keys, self.seen = keys, {}
+
+    def get(self, subject_id: str) -> tuple[str, bytes] | None:
+        if subject_id not in self.seen:
+            self.seen[subject_id] = self.keys.get(subject_id)
+        return self.seen[subject_id]
+
+
 def open_blob(keys: KeyStore, blob: Any) -> Any:
+    keys = keys if isinstance(keys, _CallKeys) else _CallKeys(keys)  # type: ignore[assignment]
     return _walk_blob(blob, lambda subject, k, v: open_token(keys, v, k))
 
 
@@ -135,6 +149,7 @@ def seal_record(keys: KeyStore, record: dict[str, Any], owner: str | None = None
 
 def open_record(keys: KeyStore, record: dict[str, Any]) -> dict[str, Any]:
     """Restore sealed fields; a field whose subject was erased reads `ERASED`."""
+    keys = _CallKeys(keys)  # type: ignore[assignment]
     out = copy.deepcopy(record)
     env = out["envelope"]
     for ef in env["encrypted_fields"]:

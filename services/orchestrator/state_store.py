@@ -8,7 +8,9 @@ import json
 import logging
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
+
+from services.kit import logreader
 
 log = logging.getLogger(__name__)
 
@@ -37,29 +39,22 @@ class ChangelogTable:
         """Read the changelog partitions from the start up to the last stable offset."""
         if not partitions:
             return 0
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, isolation_level="read_committed")
+        consumer = logreader.new_consumer(self.bootstrap)
         await consumer.start()
         restored = 0
         try:
             tps = [TopicPartition(self.topic, p) for p in partitions]
-            consumer.assign(tps)
-            await consumer.seek_to_beginning(*tps)
-            end = await consumer.end_offsets(tps)
+            _, end = await logreader.bounds(consumer, tps)
             for tp in tps:
                 self._data[tp.partition] = {}
-            pending = {tp for tp in tps if end[tp] > 0}
-            while pending:
-                batches = await consumer.getmany(*pending, timeout_ms=500)
-                for tp, msgs in batches.items():
+            async for batch in logreader.read_batches(consumer, tps, end=end):
+                for tp, msgs in batch.items():
                     for m in msgs:
                         if m.value is None:
                             self._data[tp.partition].pop(m.key.decode(), None)
                         else:
                             self._data[tp.partition][m.key.decode()] = json.loads(m.value)
                         restored += 1
-                for tp in list(pending):
-                    if await consumer.position(tp) >= end[tp]:
-                        pending.discard(tp)
         finally:
             await consumer.stop()
         log.info("state restored", extra={"partitions": sorted(partitions), "records": restored})

@@ -12,9 +12,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
-from services.kit import codec, topics
+from services.kit import codec, logreader
 from services.kit.config import ServiceSettings
 from services.kit.subject_keys import RedisKeyStore
 from ufctl import publishing, queries
@@ -102,29 +102,20 @@ def smtp_messages(workflow_id: str) -> list[email.message.Message]:
     return msgs
 
 
-def read_topic(topic: str, *, since: dict[int, int] | None = None, timeout_s: float = 5.0) -> list[Any]:
-    """Every record of `topic` (from `since` offsets if given) up to its end, read_committed."""
+def read_topic(topic: str, *, since: dict[int, int] | None = None, timeout_s: float = 30.0) -> list[Any]:
+    """Every record of `topic` (from `since` offsets if given) up to its end, read_committed.
+    Raises when the end is not reached in time: a check over "every record" never sees a part."""
 
     async def go() -> list[Any]:
-        c = AIOKafkaConsumer(bootstrap_servers=SETTINGS.kafka_bootstrap, enable_auto_commit=False, isolation_level="read_committed")
+        c = logreader.new_consumer(SETTINGS.kafka_bootstrap)
         await c.start()
         try:
-            parts = c.partitions_for_topic(topic) or set()
-            if not parts:
-                await c._client.force_metadata_update()  # noqa: SLF001
-                parts = c.partitions_for_topic(topic) or set()
-            tps = [TopicPartition(topic, p) for p in parts]
-            c.assign(tps)
-            for tp in tps:
-                if since and tp.partition in since:
-                    c.seek(tp, since[tp.partition])
-                else:
-                    await c.seek_to_beginning(tp)
-            end = await c.end_offsets(tps)
+            tps = await logreader.partitions_of(c, [topic])
+            _, end = await logreader.bounds(c, tps)
+            start = {tp: since[tp.partition] for tp in tps if since and tp.partition in since}
             out: list[Any] = []
-            deadline = time.monotonic() + timeout_s
-            while time.monotonic() < deadline and any([await c.position(tp) < end[tp] for tp in tps]):
-                for msgs in (await c.getmany(timeout_ms=300)).values():
+            async for batch in logreader.read_batches(c, tps, end=end, start=start, timeout_s=timeout_s):
+                for msgs in batch.values():
                     out.extend(msgs)
             return out
         finally:
@@ -135,12 +126,11 @@ def read_topic(topic: str, *, since: dict[int, int] | None = None, timeout_s: fl
 
 def end_offsets(topic: str) -> dict[int, int]:
     async def go() -> dict[int, int]:
-        c = AIOKafkaConsumer(bootstrap_servers=SETTINGS.kafka_bootstrap)
+        c = logreader.new_consumer(SETTINGS.kafka_bootstrap)
         await c.start()
         try:
-            await c._client.force_metadata_update()  # noqa: SLF001
-            tps = [TopicPartition(topic, p) for p in c.partitions_for_topic(topic) or set()]
-            return {tp.partition: off for tp, off in (await c.end_offsets(tps)).items()}
+            _, end = await logreader.bounds(c, await logreader.partitions_of(c, [topic]))
+            return {tp.partition: off for tp, off in end.items()}
         finally:
             await c.stop()
 

@@ -13,7 +13,6 @@ import json
 import shutil
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis

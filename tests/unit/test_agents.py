@@ -7,7 +7,7 @@ from services.orchestrator.agents.base import AgentError
 from services.orchestrator.agents.discovery import DiscoveryAgent
 from services.orchestrator.agents.generation import GenerationAgent, render
 from services.orchestrator.agents.registry import agent_for_phase
-from services.orchestrator.agents.strategy import StrategyAgent, choose_template
+from services.orchestrator.agents.strategy import choose_template
 
 CONTACTS = [
     {"subject_id": "a", "email": "A@Example.com", "name": "A", "opted_in": True},

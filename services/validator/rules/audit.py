@@ -14,7 +14,7 @@ class AuditTrailBehind(Exception):
     denial), which is not the same as the trail lacking the record (a policy denial)."""
 
 
-async def _wait_for(ctx: Context, predicate, attempts: int = 200, pause_s: float = 0.01) -> bool:
+async def _wait_for(predicate, attempts: int = 200, pause_s: float = 0.01) -> bool:
     for _ in range(attempts):
         if await predicate():
             return True
@@ -29,7 +29,7 @@ async def audit_record_exists(ctx: Context) -> Outcome:
     async def recorded() -> bool:
         return await ctx.deps.store.audit_recorded(wf)
 
-    if await _wait_for(ctx, recorded):
+    if await _wait_for(recorded):
         return True, "workflow recorded in the audit trail"
     raise AuditTrailBehind()
 
@@ -43,6 +43,6 @@ async def audit_checkpoint(ctx: Context) -> Outcome:
 
     if not expected:
         return False, "no transitions to check"
-    if await _wait_for(ctx, complete):
+    if await _wait_for(complete):
         return True, f"all {expected} transitions recorded in the audit trail"
     raise AuditTrailBehind()

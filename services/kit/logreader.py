@@ -1,6 +1,7 @@
-"""Reading audited partitions from the log, bounded: from given (or the earliest) offsets up to
-the end offsets taken when reading starts, with an overall deadline and a stall guard. Shared by
-verify, prove, replay, report and the benchmark."""
+"""Reading partitions from the log, bounded: from given (or the earliest) offsets up to the end
+offsets taken when reading starts, with an overall deadline and a stall guard - never a silent
+partial read. Shared by the orchestrator's state restore, audit verify/prove/replay/report, the
+tests and the benchmarks."""
 from __future__ import annotations
 
 import time
