@@ -2,17 +2,17 @@
 PY      := .venv/bin/python
 STACK   := python3 infra/stack.py
 
-.PHONY: help install venv run up down status test test-unit test-integration bench \
+.PHONY: help install venv lint run up down status test test-unit test-integration bench \
         protos protos-check schemas-check schemas-lock topics lock clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
 
 venv: $(PY)  ## Python deps into .venv (pinned: pyproject.toml + constraints.txt)
-$(PY): pyproject.toml constraints.txt
+$(PY): pyproject.toml constraints.txt libs/uf-pii/pyproject.toml
 	python3 -m venv .venv
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
+	$(PY) -m pip install -q -c constraints.txt -e "libs/uf-pii[nlp]" -e ".[dev]"
 	@touch $(PY)
 
 install: venv  ## everything: Python deps, Debian packages, Kafka and Elasticsearch jars
@@ -20,7 +20,7 @@ install: venv  ## everything: Python deps, Debian packages, Kafka and Elasticsea
 
 up: install  ## start Kafka, Elasticsearch, Redis, SMTP sink and the five services; returns when all are ready
 	$(STACK) up
-	$(PY) -m services.kit.topics
+	$(PY) -m services.kit.contracts.topics
 	$(PY) -m services.launcher up
 
 down:  ## stop the services and the stack (by PID, idempotent)
@@ -34,6 +34,10 @@ status:  ## what is running
 run: install  ## bring up the suite, run the example campaign end to end, stop what it started
 	$(PY) examples/run_example.py
 
+lint: venv  ## ruff (style, imports, bugbear) + mypy (strict on the kit and the PII library)
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+
 test: install  ## unit + integration tests (starts and stops the local stack itself)
 	$(PY) -m pytest -q -ra
 
@@ -44,19 +48,19 @@ bench: install  ## end-to-end benchmark against raw aiokafka (see docs/benchmark
 	$(PY) bench/e2e.py
 
 protos: venv  ## regenerate gRPC stubs from protos/
-	$(PY) -m services.kit.gen_protos
+	$(PY) -m tools.gen_protos
 
 protos-check: venv  ## fail if the committed stubs are stale
-	$(PY) -m services.kit.gen_protos --check
+	$(PY) -m tools.gen_protos --check
 
 schemas-check: venv  ## reject incompatible or edited event schemas
-	$(PY) -m services.kit.schemas_check
+	$(PY) -m tools.schemas_check
 
 schemas-lock: venv  ## record new schema versions in schemas/catalog.lock
-	$(PY) -m services.kit.schemas_check --update-lock
+	$(PY) -m tools.schemas_check --update-lock
 
 topics: venv  ## apply infra/topics.yaml to the running cluster
-	$(PY) -m services.kit.topics
+	$(PY) -m services.kit.contracts.topics
 
 lock: venv  ## re-pin transitive Python dependencies
 	$(PY) -m pip freeze --exclude-editable | grep -v '^-e' > constraints.txt

@@ -25,10 +25,13 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from services.audit.__main__ import audited_topics  # noqa: E402
-from services.kit import codec, logreader, topics  # noqa: E402
-from services.kit.bus import producer_config, publish  # noqa: E402
-from services.kit.config import ServiceSettings  # noqa: E402
+from services.kit.contracts import (
+    codec,
+    topics,  # noqa: E402
+)
+from services.kit.messaging import logreader
+from services.kit.messaging.bus import producer_config, publish  # noqa: E402
+from services.kit.runtime.config import ServiceSettings  # noqa: E402
 from ufctl import publishing  # noqa: E402
 
 BOOTSTRAP = ServiceSettings().kafka_bootstrap
@@ -75,12 +78,13 @@ async def run_suite(n: int, recipients: int) -> dict:
     await publish(producer, topics.SESSIONS, publishing.session_event(f"bench-{tag}", f"sess-bench-{tag}", 2.0))
     for d in docs:
         for c in d["contacts"]:
-            await producer.send(topics.CONSENT, codec.encode(publishing.consent_event(c["subject_id"], "marketing", True)), key=c["subject_id"].encode())
+            event = publishing.consent_event(c["subject_id"], "marketing", True)
+            await producer.send(topics.CONSENT, codec.encode(event), key=c["subject_id"].encode())
     await producer.flush()
 
     offsets = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, isolation_level="read_committed", enable_auto_commit=False)
     await offsets.start()
-    before = await end_offsets(offsets, audited_topics())
+    before = await end_offsets(offsets, topics.audited_topics())
     watcher = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, isolation_level="read_committed", enable_auto_commit=False)
     await watcher.start()
     wf_tps = [tp for tp in before if tp.topic == topics.WORKFLOW_EVENTS]
@@ -107,7 +111,7 @@ async def run_suite(n: int, recipients: int) -> dict:
                     done[wf] = (time.perf_counter(), rec["to_phase"])
     elapsed = time.perf_counter() - started
     await asyncio.sleep(1.0)  # let trailing confirmations land before counting
-    after = await end_offsets(offsets, audited_topics())
+    after = await end_offsets(offsets, topics.audited_topics())
     await offsets.stop()
     await watcher.stop()
     await producer.stop()

@@ -35,8 +35,9 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 from bench.pii_corpus import generate
 
@@ -113,7 +114,7 @@ def evaluate(docs: Sequence[dict], predictions: Sequence[Iterable[Span]]) -> tup
 
 
 def build_ours() -> Callable[[list[str], int], list[list[Span]]]:
-    from services.pii.engine import Engine, default_registry
+    from uf_pii import Engine, default_registry
 
     engine = Engine(default_registry(regions=REGIONS, entry_point_group=None), nlp=True)
 

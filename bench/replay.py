@@ -26,15 +26,15 @@ sys.path.insert(0, str(ROOT))
 import redis.asyncio as aioredis  # noqa: E402
 from elasticsearch import AsyncElasticsearch  # noqa: E402
 
-from services.kit import logreader  # noqa: E402
-from services.audit.checkpoint_store import CheckpointStore  # noqa: E402
 from services.audit.config import AuditSettings  # noqa: E402
-from services.audit.replay import Replayer  # noqa: E402
-from services.audit.replay_filter import ReplayFilter  # noqa: E402
-from services.audit.sigpolicy import load_policy  # noqa: E402
-from services.audit.topicset import declared_audited  # noqa: E402
-from services.audit.verify import verify  # noqa: E402
-from services.kit.signing import TrustStore  # noqa: E402
+from services.audit.evidence.sigpolicy import load_policy  # noqa: E402
+from services.audit.live.checkpoint_store import CheckpointStore  # noqa: E402
+from services.audit.live.topicset import declared_audited  # noqa: E402
+from services.audit.tools.replay import Replayer  # noqa: E402
+from services.audit.tools.replay_filter import ReplayFilter  # noqa: E402
+from services.audit.tools.verify import verify  # noqa: E402
+from services.kit.messaging import logreader  # noqa: E402
+from services.kit.security.signing import TrustStore  # noqa: E402
 
 S = AuditSettings()
 

@@ -47,7 +47,7 @@ def main() -> int:
         if sh(PY, "infra/stack.py", "up", check=False).returncode != 0:
             print("run: the local stack did not start; see var/log/ and `python3 infra/stack.py status`", file=sys.stderr)
             return 1
-        if sh(PY, "-m", "services.kit.topics", check=False).returncode != 0:
+        if sh(PY, "-m", "services.kit.contracts.topics", check=False).returncode != 0:
             return 1
         if sh(PY, "-m", "services.launcher", "up", check=False).returncode != 0:
             print("run: services did not become ready; see var/log/<service>.log", file=sys.stderr)

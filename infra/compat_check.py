@@ -45,7 +45,6 @@ import time
 import traceback
 import uuid
 from pathlib import Path
-from typing import Optional
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -270,7 +269,7 @@ def _faust_outputs(path: Path) -> list[dict]:
 
 
 def _run_faust_until(workdir: Path, env: dict, out: Path, want: dict, timeout: float, logname: str,
-                     first: Optional[dict] = None) -> list[dict]:
+                     first: dict | None = None) -> list[dict]:
     """Run a worker until every key in `want` reached at least its count (+ a grace period for stragglers).
 
     `first`: expected first count written per key; stop early (without raising) when one differs."""

@@ -23,7 +23,7 @@ import os
 import signal
 import threading
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
@@ -62,7 +62,7 @@ class SinkHandler:
         except Exception:  # undecodable header: keep the raw value
             subject = str(msg.get_all("Subject", [""])[0])
 
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         name = f"{now.strftime('%Y%m%dT%H%M%S.%fZ')}-{uuid.uuid4().hex[:8]}.eml"
         path = self.messages / name
         tmp = path.with_suffix(".eml.tmp")

@@ -45,8 +45,8 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 INFRA = ROOT / "infra"
@@ -84,9 +84,9 @@ def log(msg: str) -> None:
     print(f"[stack] {msg}", flush=True)
 
 
-def read_versions() -> Dict[str, str]:
+def read_versions() -> dict[str, str]:
     path = Path(os.environ.get("UF_VERSIONS_FILE") or INFRA / "versions.env")
-    out: Dict[str, str] = {}
+    out: dict[str, str] = {}
     for raw in path.read_text().splitlines():
         line = raw.strip()
         if not line or line.startswith("#") or "=" not in line:
@@ -99,7 +99,7 @@ def read_versions() -> Dict[str, str]:
     return out
 
 
-def _env_port(port_var: str, url_var: Optional[str], default: int) -> int:
+def _env_port(port_var: str, url_var: str | None, default: int) -> int:
     value = os.environ.get(port_var)
     if value:
         return int(value)
@@ -156,7 +156,7 @@ class Config:
             "smtp": self.smtp_port,
         }[comp]
 
-    def extra_ports(self, comp: str) -> List[int]:
+    def extra_ports(self, comp: str) -> list[int]:
         return {"kafka": [self.kafka_controller_port], "elasticsearch": [self.es_transport_port]}.get(comp, [])
 
     def endpoint(self, comp: str) -> str:
@@ -178,10 +178,10 @@ class Config:
         return float(value) if value else DEFAULT_START_TIMEOUT[comp]
 
 
-def normalise(names: List[str]) -> List[str]:
+def normalise(names: list[str]) -> list[str]:
     if not names:
         return list(COMPONENTS)
-    out: List[str] = []
+    out: list[str] = []
     for name in names:
         comp = ALIASES.get(name.lower(), name.lower())
         if comp not in COMPONENTS:
@@ -208,7 +208,7 @@ def file_lock(path: Path) -> Iterator[None]:
 # ----------------------------------------------------------------------------------------------
 
 
-def _run(cmd: List[str], *, env: Optional[Dict[str, str]] = None, cwd: Optional[Path] = None) -> None:
+def _run(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None) -> None:
     """Run a command, streaming nothing; on failure raise with the tail of its output."""
     proc = subprocess.run(
         cmd,
@@ -224,10 +224,10 @@ def _run(cmd: List[str], *, env: Optional[Dict[str, str]] = None, cwd: Optional[
         raise StackError(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{tail}")
 
 
-def _apt_install(packages: List[str]) -> None:
+def _apt_install(packages: list[str]) -> None:
     if not shutil.which("apt-get"):
         raise StackError(f"need {', '.join(packages)} but apt-get is not available; install them manually")
-    prefix: List[str] = []
+    prefix: list[str] = []
     if os.geteuid() != 0:
         if not shutil.which("sudo"):
             raise StackError(f"need root (or sudo) to apt-get install {' '.join(packages)}")
@@ -247,7 +247,7 @@ def _apt_install(packages: List[str]) -> None:
         _run(install)
 
 
-def redis_server_bin() -> Optional[str]:
+def redis_server_bin() -> str | None:
     return shutil.which("redis-server") or next(
         (p for p in ("/usr/bin/redis-server", "/usr/sbin/redis-server", "/usr/local/bin/redis-server")
          if os.access(p, os.X_OK)),
@@ -255,7 +255,7 @@ def redis_server_bin() -> Optional[str]:
     )
 
 
-def java_bin(tool: str = "java") -> Optional[str]:
+def java_bin(tool: str = "java") -> str | None:
     home = os.environ.get("JAVA_HOME")
     if home and os.access(os.path.join(home, "bin", tool), os.X_OK):
         return os.path.join(home, "bin", tool)
@@ -266,7 +266,7 @@ def smtp_python() -> Path:
     return Path(os.environ.get("UF_PYTHON") or ROOT / ".venv" / "bin" / "python")
 
 
-def _fingerprint(cfg: Config, files: List[Path]) -> str:
+def _fingerprint(cfg: Config, files: list[Path]) -> str:
     h = hashlib.sha256()
     for key in sorted(cfg.versions):
         h.update(f"{key}={cfg.versions[key]}\n".encode())
@@ -360,7 +360,7 @@ def check_smtp_python(cfg: Config) -> None:
     log(f"smtp: {py} (aiosmtpd ok)")
 
 
-INSTALLERS: Dict[str, Callable[[Config, bool], None]] = {
+INSTALLERS: dict[str, Callable[[Config, bool], None]] = {
     "kafka": install_kafka,
     "elasticsearch": install_elasticsearch,
     "redis": install_redis,
@@ -379,7 +379,7 @@ def needs_install(cfg: Config, comp: str) -> bool:
     return False  # smtp: nothing to install (checked when starting)
 
 
-def install(cfg: Config, comps: List[str], force: bool = False) -> None:
+def install(cfg: Config, comps: list[str], force: bool = False) -> None:
     if not java_bin() and any(c in comps for c in ("kafka", "elasticsearch")):
         _apt_install(["openjdk-17-jdk-headless"])
     with file_lock(cfg.cache / ".install.lock"):
@@ -415,7 +415,7 @@ def _kafka_call(sock: socket.socket, api_key: int, version: int, corr: int, body
     return resp[4:]
 
 
-def kafka_probe(port: int, timeout: float = 3.0) -> Tuple[bool, str]:
+def kafka_probe(port: int, timeout: float = 3.0) -> tuple[bool, str]:
     """ApiVersions v0, then a Metadata request: ready when the broker lists itself."""
     try:
         with socket.create_connection((HOST, port), timeout=timeout) as sock:
@@ -465,7 +465,7 @@ def kafka_probe(port: int, timeout: float = 3.0) -> Tuple[bool, str]:
         return False, f"{type(exc).__name__}: {exc}"
 
 
-def es_probe(port: int, timeout: float = 3.0) -> Tuple[bool, str]:
+def es_probe(port: int, timeout: float = 3.0) -> tuple[bool, str]:
     url = f"http://{HOST}:{port}/_cluster/health"
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:
@@ -478,7 +478,7 @@ def es_probe(port: int, timeout: float = 3.0) -> Tuple[bool, str]:
     return status in ("yellow", "green"), f"cluster {health.get('cluster_name')} status {status}"
 
 
-def redis_probe(port: int, timeout: float = 3.0) -> Tuple[bool, str]:
+def redis_probe(port: int, timeout: float = 3.0) -> tuple[bool, str]:
     try:
         with socket.create_connection((HOST, port), timeout=timeout) as sock:
             sock.settimeout(timeout)
@@ -495,7 +495,7 @@ def redis_probe(port: int, timeout: float = 3.0) -> Tuple[bool, str]:
     return text == "+PONG", text or "no reply"  # '-LOADING ...' while the AOF is replayed
 
 
-def smtp_probe(port: int, timeout: float = 3.0) -> Tuple[bool, str]:
+def smtp_probe(port: int, timeout: float = 3.0) -> tuple[bool, str]:
     try:
         with smtplib.SMTP(HOST, port, timeout=timeout, local_hostname="uf-stack-probe") as smtp:
             code, msg = smtp.ehlo()
@@ -506,7 +506,7 @@ def smtp_probe(port: int, timeout: float = 3.0) -> Tuple[bool, str]:
     return code == 250, f"EHLO {code} {msg.decode(errors='replace').splitlines()[0] if msg else ''}"
 
 
-PROBES: Dict[str, Callable[[int], Tuple[bool, str]]] = {
+PROBES: dict[str, Callable[[int], tuple[bool, str]]] = {
     "kafka": kafka_probe,
     "elasticsearch": es_probe,
     "redis": redis_probe,
@@ -527,7 +527,7 @@ def port_open(port: int) -> bool:
 # ----------------------------------------------------------------------------------------------
 
 
-def _proc_state(pid: int) -> Optional[Tuple[str, int]]:
+def _proc_state(pid: int) -> tuple[str, int] | None:
     """(state, pgrp) from /proc/<pid>/stat, or None when the pid does not exist."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -552,7 +552,7 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def group_members(pgid: int) -> List[int]:
+def group_members(pgid: int) -> list[int]:
     """Live (non-zombie) processes in process group pgid."""
     if not Path("/proc").is_dir():
         return [pgid] if pid_alive(pgid) else []
@@ -565,7 +565,7 @@ def group_members(pgid: int) -> List[int]:
     return out
 
 
-def _start_ticks(pid: int) -> Optional[str]:
+def _start_ticks(pid: int) -> str | None:
     """Process start time (clock ticks since boot, /proc/<pid>/stat field 22); readable for zombies too."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -574,7 +574,7 @@ def _start_ticks(pid: int) -> Optional[str]:
     return stat[stat.rindex(")") + 2:].split()[19]
 
 
-def read_pid(cfg: Config, comp: str) -> Tuple[Optional[int], Optional[str]]:
+def read_pid(cfg: Config, comp: str) -> tuple[int | None, str | None]:
     """(pid, start ticks) from var/run/<comp>.pid (first line: the pid, as usual; second: start=<ticks>)."""
     try:
         lines = cfg.pid_file(comp).read_text().split()
@@ -590,7 +590,7 @@ def write_pid(cfg: Config, comp: str, pid: int) -> None:
     _write(cfg.pid_file(comp), f"{pid}\n" + (f"start={ticks}\n" if ticks else ""))
 
 
-def running_pid(cfg: Config, comp: str) -> Optional[int]:
+def running_pid(cfg: Config, comp: str) -> int | None:
     """The pid (= process group id) of our live process for comp; removes a stale pid file.
 
     Guards against pid reuse by comparing the process start time recorded at launch."""
@@ -602,9 +602,8 @@ def running_pid(cfg: Config, comp: str) -> Optional[int]:
         # no such process (not even a zombie), or no /proc: is its process group still around?
         if group_members(pid):
             return pid
-    elif ticks is None or current == ticks:
-        if pid_alive(pid) or group_members(pid):
-            return pid
+    elif (ticks is None or current == ticks) and (pid_alive(pid) or group_members(pid)):
+        return pid
     # else: the pid now belongs to an unrelated process (pid reuse) -> stale
     with contextlib.suppress(FileNotFoundError):
         cfg.pid_file(comp).unlink()
@@ -635,7 +634,7 @@ def _write(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
-def kafka_command(cfg: Config) -> List[str]:
+def kafka_command(cfg: Config) -> list[str]:
     home = cfg.kafka_home
     data = cfg.data / "kafka"
     conf = cfg.conf / "kafka"
@@ -700,7 +699,7 @@ log.segment.bytes=268435456
     ] + common[1:] + ["kafka.Kafka", str(conf / "server.properties")]
 
 
-def es_command(cfg: Config) -> List[str]:
+def es_command(cfg: Config) -> list[str]:
     home = cfg.es_home
     base = cfg.data / "elasticsearch"
     conf = cfg.conf / "elasticsearch"
@@ -749,7 +748,7 @@ def es_command(cfg: Config) -> List[str]:
     ] + [f"{k}={v}" for k, v in settings.items()]
 
 
-def redis_command(cfg: Config) -> List[str]:
+def redis_command(cfg: Config) -> list[str]:
     data = cfg.data / "redis"
     data.mkdir(parents=True, exist_ok=True)
     conf = cfg.conf / "redis" / "redis.conf"
@@ -777,7 +776,7 @@ stop-writes-on-bgsave-error yes
     return [binary, str(conf)]
 
 
-def smtp_command(cfg: Config) -> List[str]:
+def smtp_command(cfg: Config) -> list[str]:
     check_smtp_python(cfg)
     return [
         str(smtp_python()), "-u", str(INFRA / "smtp_sink.py"),
@@ -785,7 +784,7 @@ def smtp_command(cfg: Config) -> List[str]:
     ]
 
 
-COMMANDS: Dict[str, Callable[[Config], List[str]]] = {
+COMMANDS: dict[str, Callable[[Config], list[str]]] = {
     "kafka": kafka_command,
     "elasticsearch": es_command,
     "redis": redis_command,
@@ -800,7 +799,7 @@ PORT_VARS = {
 }
 
 LOG_ROTATE_BYTES = 32 * 1024 * 1024
-LOG_OFFSETS: Dict[str, int] = {}  # where this invocation's output starts in each log
+LOG_OFFSETS: dict[str, int] = {}  # where this invocation's output starts in each log
 
 HINTS = {
     "kafka": "check the log above; `python3 infra/stack.py reset` wipes var/data (e.g. after a version change "
@@ -832,7 +831,7 @@ def after_ready(cfg: Config, comp: str) -> None:
 # ----------------------------------------------------------------------------------------------
 
 
-def errors_since(path: Path, offset: int, limit: int = 12) -> List[str]:
+def errors_since(path: Path, offset: int, limit: int = 12) -> list[str]:
     """ERROR/FATAL/exception lines written to a log since byte offset (i.e. by this start)."""
     try:
         with open(path, "rb") as fh:
@@ -872,7 +871,7 @@ def start(cfg: Config, comp: str) -> subprocess.Popen:
     return proc
 
 
-def stop_many(cfg: Config, comps: List[str]) -> List[str]:
+def stop_many(cfg: Config, comps: list[str]) -> list[str]:
     """SIGTERM every running component's process group, wait, SIGKILL stragglers. Returns what was running."""
     pids = {}
     for comp in comps:
@@ -918,20 +917,20 @@ def stop(cfg: Config, comp: str) -> bool:
     return bool(stop_many(cfg, [comp]))
 
 
-def cmd_install(cfg: Config, comps: List[str], force: bool) -> int:
+def cmd_install(cfg: Config, comps: list[str], force: bool) -> int:
     install(cfg, comps, force)
     return 0
 
 
-def cmd_up(cfg: Config, comps: List[str]) -> int:
+def cmd_up(cfg: Config, comps: list[str]) -> int:
     t0 = time.monotonic()
     missing = [c for c in comps if needs_install(cfg, c)]
     if missing:
         log(f"not installed yet: {', '.join(missing)} -> running install")
         install(cfg, missing)
     with file_lock(cfg.run / "stack.lock"):
-        procs: Dict[str, Optional[subprocess.Popen]] = {}
-        conflicts: List[Tuple[str, List[int]]] = []
+        procs: dict[str, subprocess.Popen | None] = {}
+        conflicts: list[tuple[str, list[int]]] = []
         for comp in comps:
             pid = running_pid(cfg, comp)
             if pid is not None:
@@ -948,7 +947,7 @@ def cmd_up(cfg: Config, comps: List[str]) -> int:
 
         pending = [c for c in comps if c in procs]
         started_at = {c: time.monotonic() for c in comps}
-        failed: List[Tuple[str, str]] = []
+        failed: list[tuple[str, str]] = []
         while pending:
             for comp in list(pending):
                 proc = procs[comp]
@@ -999,7 +998,7 @@ def cmd_up(cfg: Config, comps: List[str]) -> int:
     return 0
 
 
-def cmd_down(cfg: Config, comps: List[str]) -> int:
+def cmd_down(cfg: Config, comps: list[str]) -> int:
     with file_lock(cfg.run / "stack.lock"):
         # all SIGTERMs first, then wait: the JVMs shut down in parallel
         if not stop_many(cfg, list(reversed(comps))):
@@ -1007,7 +1006,7 @@ def cmd_down(cfg: Config, comps: List[str]) -> int:
     return 0
 
 
-def component_status(cfg: Config, comp: str) -> Dict[str, object]:
+def component_status(cfg: Config, comp: str) -> dict[str, object]:
     pid = running_pid(cfg, comp)
     port = cfg.port_of(comp)
     if pid is None:
@@ -1020,7 +1019,7 @@ def component_status(cfg: Config, comp: str) -> Dict[str, object]:
             "endpoint": cfg.endpoint(comp), "ready": ok}
 
 
-def cmd_status(cfg: Config, comps: List[str], as_json: bool) -> int:
+def cmd_status(cfg: Config, comps: list[str], as_json: bool) -> int:
     rows = [component_status(cfg, c) for c in comps]
     if as_json:
         print(json.dumps(rows, indent=2))
@@ -1041,7 +1040,7 @@ def cmd_reset(cfg: Config) -> int:
     return 0
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="infra/stack.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -13,8 +13,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-VAR = Path(os.environ.get("UF_VAR_DIR", ROOT / "var"))
+from services.kit.runtime.paths import ROOT, VAR  # noqa: E402
+
 # Start order: what others call first.
 SERVICES: dict[str, int] = {"pii": 18083, "validator": 18082, "audit": 18084, "delivery": 18085, "orchestrator": 18081}
 

@@ -9,7 +9,7 @@ import asyncio
 import json
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +17,16 @@ import redis.asyncio as aioredis
 from elasticsearch import AsyncElasticsearch
 from elasticsearch.exceptions import ConnectionError as EsConnectionError
 
-from services.audit.checkpoint_store import CheckpointStore
 from services.audit.config import AuditSettings
-from services.kit.logreader import ReadIncomplete
-from services.audit.proofs import ProofError, check_proof, make_proof
-from services.audit.replay import Replayer, ReplayError, ReplayInterrupted
-from services.audit.replay_filter import ReplayFilter
-from services.audit.report import ReportError, build_report, render_markdown
-from services.audit.sigpolicy import PolicyError, load_policy
-from services.audit.verify import verify
-from services.kit.signing import TrustStore
+from services.audit.evidence.sigpolicy import PolicyError, load_policy
+from services.audit.live.checkpoint_store import CheckpointStore
+from services.audit.tools.proofs import ProofError, check_proof, make_proof
+from services.audit.tools.replay import Replayer, ReplayError, ReplayInterrupted
+from services.audit.tools.replay_filter import ReplayFilter
+from services.audit.tools.report import ReportError, build_report, render_markdown
+from services.audit.tools.verify import verify
+from services.kit.messaging.logreader import ReadIncomplete
+from services.kit.security.signing import TrustStore
 from ufctl.errors import CliError
 
 
@@ -210,7 +210,7 @@ def parse_time(text: str | None) -> int | None:
     except ValueError:
         raise CliError(f"bad time {text!r} (use ISO 8601, e.g. 2026-11-24T08:00:00Z, or epoch milliseconds)") from None
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     return int(dt.timestamp() * 1000)
 
 

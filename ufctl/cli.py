@@ -11,14 +11,14 @@ from typing import Any
 import redis
 
 from services.audit.config import AuditSettings
-from services.kit.subject_keys import RedisKeyStore
-from services.kit.config import ServiceSettings
-from services.kit.phases import TERMINAL, Phase
+from services.kit.contracts.phases import TERMINAL, Phase
+from services.kit.runtime.config import ServiceSettings
+from services.kit.security.subject_keys import RedisKeyStore
+from uf_pii.cli import add_arguments as add_pii_scan_arguments
 from ufctl import publishing, queries
 from ufctl.audit_commands import add_audit_commands
-from services.pii.cli import add_arguments as add_pii_scan_arguments
-from ufctl.policy_commands import add_policy_commands
 from ufctl.errors import CliError
+from ufctl.policy_commands import add_policy_commands
 
 
 def _settings() -> ServiceSettings:

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import redis
 
-from services.kit import tokens
-from services.kit.config import ServiceSettings
+from services.kit.contracts.keys import POLICY_ACTIVE as ACTIVE_KEY
+from services.kit.contracts.keys import POLICY_HISTORY as HISTORY_KEY
+from services.kit.runtime.config import ServiceSettings
+from services.kit.security import jwt_tokens as tokens
 from services.validator.config import ValidatorSettings
 from services.validator.policy.loader import PolicyError, PolicyLibrary, load_policy_file
-from services.validator.policy.manager import ACTIVE_KEY, HISTORY_KEY
 from ufctl import publishing
 from ufctl.errors import CliError
 

@@ -6,16 +6,17 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import redis
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from services import __version__
-import redis
-
-from services.kit import codec, sealing, tokens, topics
-from services.kit.subject_keys import DEFAULT_RETENTION_S, KeyStore
-from services.kit.bus import producer_config, publish
-from services.kit.events import Producer, make_event, now_ms
+from services.kit.contracts import codec, topics
+from services.kit.contracts.events import Producer, make_event, now_ms
+from services.kit.messaging.bus import producer_config, publish
+from services.kit.security import jwt_tokens as tokens
+from services.kit.security import sealing
+from services.kit.security.subject_keys import DEFAULT_RETENTION_S, KeyStore
 from ufctl.errors import CliError
 
 CLI = Producer("ufctl", __version__, "cli")

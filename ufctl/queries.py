@@ -9,7 +9,7 @@ from elasticsearch import Elasticsearch
 from elasticsearch.exceptions import ConnectionError as EsConnectionError
 from elasticsearch.exceptions import NotFoundError
 
-from services.audit.projections import history_key, wf_key
+from services.kit.contracts.keys import history_key, wf_key
 from ufctl.errors import CliError
 
 

@@ -8,26 +8,20 @@ from contextlib import AsyncExitStack
 import redis.asyncio as aioredis
 from elasticsearch import AsyncElasticsearch
 
-from services.audit.checkpoint_store import CheckpointStore
-from services.audit.checkpointer import Checkpointer
 from services.audit.config import AuditSettings
-from services.audit.generation import ProjectionGate
-from services.audit.projections import AuditProjector
-from services.audit.retention import run_retention
-from services.audit.sigpolicy import load_policy
-from services.audit.topicset import NOT_AUDITED, declared_audited
-from services.kit.app import run_service
-from services.kit.bus import ConsumeLoop, start_producer
-from services.kit.events import Producer
-from services.kit.ops import OpsServer
-from services.kit.signing import TrustStore, load_signer
-from services.kit.subject_keys import RedisKeyStore
-
-__all__ = ["NOT_AUDITED", "audited_topics", "main"]
-
-
-def audited_topics() -> list[str]:
-    return declared_audited()
+from services.audit.evidence.sigpolicy import load_policy
+from services.audit.live.checkpoint_store import CheckpointStore
+from services.audit.live.checkpointer import Checkpointer
+from services.audit.live.projection_gate import ProjectionGate
+from services.audit.live.projections import AuditProjector
+from services.audit.live.retention import run_retention
+from services.audit.live.topicset import declared_audited
+from services.kit.contracts.events import Producer
+from services.kit.messaging.bus import ConsumeLoop, start_producer
+from services.kit.runtime.app import run_service
+from services.kit.runtime.ops import OpsServer
+from services.kit.security.signing import TrustStore, load_signer
+from services.kit.security.subject_keys import RedisKeyStore
 
 
 async def body(settings: AuditSettings, ops: OpsServer, stack: AsyncExitStack):
@@ -43,7 +37,7 @@ async def body(settings: AuditSettings, ops: OpsServer, stack: AsyncExitStack):
     kafka = await start_producer(settings.kafka_bootstrap)
     stack.push_async_callback(kafka.stop)
     loop = ConsumeLoop(service=settings.service_name, bootstrap=settings.kafka_bootstrap, group_id=settings.consumer_group,
-                       topics=audited_topics(), handler=projector.project, producer=kafka)
+                       topics=declared_audited(), handler=projector.project, producer=kafka)
     await loop.start()
     stack.push_async_callback(loop.stop)
     checkpointer = Checkpointer(

@@ -1,7 +1,7 @@
 """Audit settings (UF_* environment variables)."""
 from __future__ import annotations
 
-from services.kit.config import ServiceSettings
+from services.kit.runtime.config import ServiceSettings
 
 
 class AuditSettings(ServiceSettings):

@@ -8,12 +8,12 @@ import redis.asyncio as aioredis
 
 from services.delivery.config import DeliverySettings
 from services.delivery.sender import DeliverySender
-from services.kit import topics
-from services.kit.app import run_service
-from services.kit.bus import ConsumeLoop, start_producer
-from services.kit.events import Producer
-from services.kit.ops import OpsServer, redis_check
-from services.kit.subject_keys import RedisKeyStore
+from services.kit.contracts import topics
+from services.kit.contracts.events import Producer
+from services.kit.messaging.bus import ConsumeLoop, start_producer
+from services.kit.runtime.app import run_service
+from services.kit.runtime.ops import OpsServer, redis_check
+from services.kit.security.subject_keys import RedisKeyStore
 
 
 async def body(settings: DeliverySettings, ops: OpsServer, stack: AsyncExitStack):

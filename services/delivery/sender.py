@@ -16,22 +16,19 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from services.delivery.config import DeliverySettings
 from services.delivery.smtp import PermanentSmtpError, send_email
-from services.kit import topics
-from services.kit.bus import publish
-from services.kit.codec import Decoded
-from services.kit.events import Producer, caused_by, make_event, stable_id
-from services.kit.sealing import ERASED, open_record
-from services.kit.subject_keys import KeyStore
+from services.kit.contracts import topics
+from services.kit.contracts.codec import Decoded
+from services.kit.contracts.events import Producer, caused_by, make_event, stable_id
+from services.kit.contracts.keys import delivery_key
+from services.kit.messaging.bus import publish
+from services.kit.security.sealing import ERASED, open_record
+from services.kit.security.subject_keys import KeyStore
 
 log = logging.getLogger(__name__)
 
 
 class ClaimHeld(Exception):
     """Another attempt is sending this email right now (or crashed mid-send): retry later."""
-
-
-def delivery_key(workflow_id: str, delivery_id: str) -> str:
-    return f"uf:delivery:{workflow_id}:{delivery_id}"
 
 
 class DeliverySender:
@@ -78,7 +75,8 @@ class DeliverySender:
             mid = await self._send_with_retries(req)
         except Exception as exc:
             await self.redis.delete(key)
-            await self._confirm(req, "FAILED", error=f"smtp: {exc}" if isinstance(exc, PermanentSmtpError) else f"smtp unavailable: {exc.__class__.__name__}")
+            reason = f"smtp: {exc}" if isinstance(exc, PermanentSmtpError) else f"smtp unavailable: {exc.__class__.__name__}"
+            await self._confirm(req, "FAILED", error=reason)
             return
         await self.redis.set(key, b"sent:" + mid.encode())
         log.info("email sent", extra={"recipient": req["recipient"], "message_id": mid, "workflow_id": req["envelope"]["workflow_id"]})

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from contextlib import AsyncExitStack
 
-from services.kit import topics
-from services.kit.app import run_service
-from services.kit.bus import ConsumeLoop, start_producer
-from services.kit.events import Producer
-from services.kit.ops import OpsServer
-from services.kit.subject_keys import RedisKeyStore
+from services.kit.contracts import topics
+from services.kit.contracts.events import Producer
+from services.kit.messaging.bus import ConsumeLoop, start_producer
+from services.kit.runtime.app import run_service
+from services.kit.runtime.ops import OpsServer
+from services.kit.security.subject_keys import RedisKeyStore
 from services.orchestrator.agent_runner import make_task_handler
 from services.orchestrator.circuit import CircuitBreaker
 from services.orchestrator.config import OrchestratorSettings

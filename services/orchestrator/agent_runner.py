@@ -8,12 +8,12 @@ import logging
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
-from services.kit import topics
-from services.kit.bus import publish
-from services.kit.codec import Decoded
-from services.kit.events import Producer, caused_by, make_event, stable_id
-from services.kit.sealing import open_blob, seal_blob
-from services.kit.subject_keys import KeyStore
+from services.kit.contracts import topics
+from services.kit.contracts.codec import Decoded
+from services.kit.contracts.events import Producer, caused_by, make_event, stable_id
+from services.kit.messaging.bus import publish
+from services.kit.security.sealing import open_blob, seal_blob
+from services.kit.security.subject_keys import KeyStore
 from services.orchestrator.agents.base import AgentError
 from services.orchestrator.agents.registry import available_agents
 

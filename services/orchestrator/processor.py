@@ -10,8 +10,9 @@ import time
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 
-from services.kit import codec, telemetry, topics
-from services.kit.bus import SemanticError, by_key_concurrently, dead_letter, record_key, signed, update_lag
+from services.kit.contracts import codec, topics
+from services.kit.messaging.bus import SemanticError, by_key_concurrently, dead_letter, record_key, signed, update_lag
+from services.kit.runtime import telemetry
 from services.orchestrator.state_store import ChangelogTable
 from services.orchestrator.workflow import WorkflowEngine
 
@@ -21,7 +22,7 @@ SERVICE = "orchestrator"
 
 
 class _Rebalance(ConsumerRebalanceListener):
-    def __init__(self, proc: "Processor") -> None:
+    def __init__(self, proc: Processor) -> None:
         self.proc = proc
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:

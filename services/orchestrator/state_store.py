@@ -10,7 +10,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer, TopicPartition
 
-from services.kit import logreader
+from services.kit.messaging import logreader
 
 log = logging.getLogger(__name__)
 

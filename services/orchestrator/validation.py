@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 
 import grpc
 
-from services.kit import telemetry
 from services.kit.rpc import validator_pb2, validator_pb2_grpc
+from services.kit.runtime import telemetry
 from services.orchestrator.circuit import CircuitBreaker
 
 _RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED}

@@ -12,14 +12,14 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.kit import topics
-from services.kit.bus import SemanticError
-from services.kit.codec import Decoded
-from services.kit.events import Producer, make_event, stable_id
-from services.kit.phases import AGENT_PHASES, TERMINAL, Phase, next_phase
+from services.kit.contracts import topics
+from services.kit.contracts.codec import Decoded
+from services.kit.contracts.events import Producer, make_event, stable_id
+from services.kit.contracts.phases import AGENT_PHASES, TERMINAL, Phase, next_phase
+from services.kit.messaging.bus import SemanticError
 from services.kit.rpc import validator_pb2
-from services.kit.sealing import open_blob, open_record, seal_blob, seal_record
-from services.kit.subject_keys import KeyStore
+from services.kit.security.sealing import open_blob, open_record, seal_blob, seal_record
+from services.kit.security.subject_keys import KeyStore
 from services.orchestrator.agents.registry import agent_for_phase
 from services.orchestrator.agents.strategy import RULES
 from services.orchestrator.validation import ValidatorClient

@@ -6,17 +6,17 @@ from contextlib import AsyncExitStack
 
 import grpc
 
-from services.kit import topics
-from services.kit.app import run_service
-from services.kit.bus import ConsumeLoop, start_producer
-from services.kit.events import Producer
-from services.kit.ops import OpsServer
+from services.kit.contracts import topics
+from services.kit.contracts.events import Producer
+from services.kit.messaging.bus import ConsumeLoop, start_producer
 from services.kit.rpc import pii_pb2_grpc
-from services.pii.config import PiiSettings
-from services.pii.engine import Engine, default_registry
+from services.kit.runtime.app import run_service
+from services.kit.runtime.ops import OpsServer
 from services.pii.batcher import BatchingScanner
+from services.pii.config import PiiSettings
 from services.pii.scan_worker import make_scan_handler
 from services.pii.servicer import PiiServicer
+from uf_pii import Engine, default_registry
 
 
 def build_engine(settings: PiiSettings) -> Engine:

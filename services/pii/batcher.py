@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
-from services.pii.engine import Engine, Finding
+from uf_pii import Engine, Finding
 
 
 class BatchingScanner:
@@ -29,7 +29,7 @@ class BatchingScanner:
             while sum(len(t) for t, _ in batch) < self.max_texts:
                 try:
                     batch.append(await asyncio.wait_for(self._queue.get(), max(0.0, deadline - loop.time())))
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     break
             texts = [t for ts, _ in batch for t in ts]
             try:

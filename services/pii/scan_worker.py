@@ -7,12 +7,13 @@ from collections import Counter
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
-from services.kit import telemetry, topics
-from services.kit.bus import SemanticError, publish
-from services.kit.codec import Decoded
-from services.kit.events import Producer, caused_by, make_event, stable_id
+from services.kit.contracts import topics
+from services.kit.contracts.codec import Decoded
+from services.kit.contracts.events import Producer, caused_by, make_event, stable_id
+from services.kit.messaging.bus import SemanticError, publish
+from services.kit.runtime import telemetry
 from services.pii.batcher import BatchingScanner
-from services.pii.engine import Engine
+from uf_pii import Engine
 
 
 def make_scan_handler(engine: Engine, scanner: BatchingScanner, kafka: AIOKafkaProducer, producer: Producer,

@@ -6,10 +6,10 @@ import logging
 
 import grpc
 
-from services.kit import telemetry
 from services.kit.rpc import pii_pb2, pii_pb2_grpc
+from services.kit.runtime import telemetry
 from services.pii.batcher import BatchingScanner
-from services.pii.engine import Engine
+from uf_pii import Engine
 
 log = logging.getLogger(__name__)
 

@@ -7,21 +7,21 @@ from pathlib import Path
 import grpc
 import redis.asyncio as aioredis
 
-from services.kit import topics
-from services.kit.app import run_service
-from services.kit.bus import start_producer
-from services.kit.events import Producer
-from services.kit.ops import OpsServer, redis_check
-from services.kit.projection import RedisProjection
+from services.kit.contracts import topics
+from services.kit.contracts.events import Producer
+from services.kit.messaging.bus import start_producer
+from services.kit.messaging.projection import RedisProjection
 from services.kit.rpc import validator_pb2_grpc
-from services.kit.tokens import TokenVerifier, load_key
+from services.kit.runtime.app import run_service
+from services.kit.runtime.ops import OpsServer, redis_check
+from services.kit.security.jwt_tokens import TokenVerifier, load_key
 from services.validator.config import ValidatorSettings
 from services.validator.deps import Dependencies
 from services.validator.pii_client import PiiClient
 from services.validator.policy.loader import PolicyLibrary
 from services.validator.policy.manager import PolicyManager
 from services.validator.servicer import ValidatorServicer
-from services.validator.store import PolicyStore, project
+from services.validator.store import FactStore, project
 
 
 async def body(settings: ValidatorSettings, ops: OpsServer, stack: AsyncExitStack):
@@ -37,7 +37,7 @@ async def body(settings: ValidatorSettings, ops: OpsServer, stack: AsyncExitStac
     pii = PiiClient(settings.pii_addr, settings.pii_timeout_s)
     stack.push_async_callback(pii.close)
     policies = PolicyManager(PolicyLibrary(Path(settings.policy_dir)), redis, settings.policy_default)
-    deps = Dependencies(store=PolicyStore(redis), barrier=lambda: projection.caught_up(settings.barrier_timeout_s),
+    deps = Dependencies(store=FactStore(redis), barrier=lambda: projection.caught_up(settings.barrier_timeout_s),
                         pii=pii, tokens=TokenVerifier(load_key(create=True)))
     servicer = ValidatorServicer(policies=policies, deps=deps, kafka=kafka,
                                  producer=Producer(settings.service_name, settings.version, settings.colour),

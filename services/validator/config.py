@@ -1,11 +1,10 @@
 """Validator settings (UF_* environment variables)."""
 from __future__ import annotations
 
-from pathlib import Path
+from services.kit.runtime import paths
+from services.kit.runtime.config import ServiceSettings
 
-from services.kit.config import ServiceSettings
-
-POLICIES = Path(__file__).resolve().parents[2] / "policies"
+POLICIES = paths.POLICIES
 
 
 class ValidatorSettings(ServiceSettings):

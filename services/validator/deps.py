@@ -4,14 +4,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from services.kit.tokens import TokenVerifier
+from services.kit.security.jwt_tokens import TokenVerifier
 from services.validator.pii_client import PiiClient
-from services.validator.store import PolicyStore
+from services.validator.store import FactStore
 
 
 @dataclass
 class Dependencies:
-    store: PolicyStore
+    store: FactStore
     barrier: Callable[[], Awaitable[bool]]  # True once the projections have caught up with the log
     pii: PiiClient
     tokens: TokenVerifier

@@ -11,10 +11,10 @@ import grpc
 from aiokafka import AIOKafkaProducer
 from prometheus_client import Histogram
 
-from services.kit import topics
-from services.kit.bus import publish
-from services.kit.events import Producer, make_event
-from services.kit.phases import Phase
+from services.kit.contracts import topics
+from services.kit.contracts.events import Producer, make_event
+from services.kit.contracts.phases import Phase
+from services.kit.messaging.bus import publish
 from services.kit.rpc import validator_pb2, validator_pb2_grpc
 from services.validator.deps import Dependencies
 from services.validator.policy.manager import PolicyManager
@@ -67,7 +67,7 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServicer):
             version = policy.version
             with EVALUATE_SECONDS.labels(request.target_phase or "?").time():
                 outcomes = await asyncio.wait_for(evaluate(request, policy, self.deps), self.deadline_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             outcomes = [validator_pb2.RuleOutcome(rule="deadline", allowed=False, error=True,
                                                   reason=f"decision took over {self.deadline_s}s")]
         except Exception as exc:

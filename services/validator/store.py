@@ -7,17 +7,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from services.audit.projections import history_key, wf_key
-from services.kit.codec import Decoded
-from services.validator.policy.manager import ACTIVE_KEY, HISTORY_KEY
-
-
-def session_key(session_id: str) -> str:
-    return f"uf:session:{session_id}"
-
-
-def consent_key(subject_id: str) -> str:
-    return f"uf:consent:{subject_id}"
+from services.kit.contracts.codec import Decoded
+from services.kit.contracts.keys import POLICY_ACTIVE, POLICY_HISTORY, consent_key, history_key, session_key, wf_key
 
 
 def project(decoded: Decoded, pipe: Any) -> None:
@@ -29,11 +20,11 @@ def project(decoded: Decoded, pipe: Any) -> None:
     elif decoded.event_type == "SubjectErased":
         pipe.delete(consent_key(rec["subject_id"]))
     elif decoded.event_type == "PolicyActivated":
-        pipe.set(ACTIVE_KEY, rec["version"])
-        pipe.rpush(HISTORY_KEY, rec["version"])
+        pipe.set(POLICY_ACTIVE, rec["version"])
+        pipe.rpush(POLICY_HISTORY, rec["version"])
 
 
-class PolicyStore:
+class FactStore:
     def __init__(self, redis: aioredis.Redis) -> None:
         self.redis = redis
 

@@ -6,11 +6,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from services.kit.runtime.paths import ROOT  # noqa: E402
 
 
 def _ok(*cmd: str) -> bool:
@@ -29,7 +28,7 @@ def stack():
     infra_was_up = _ok(sys.executable, "infra/stack.py", "status")
     if not infra_was_up:
         _run(sys.executable, "infra/stack.py", "up")
-    _run(sys.executable, "-m", "services.kit.topics")
+    _run(sys.executable, "-m", "services.kit.contracts.topics")
     yield
     if not infra_was_up and not os.environ.get("UF_KEEP_STACK"):
         subprocess.run([sys.executable, "infra/stack.py", "down"], cwd=ROOT, capture_output=True)

@@ -9,17 +9,17 @@ import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from services.kit import codec, logreader
-from services.kit.config import ServiceSettings
-from services.kit.subject_keys import RedisKeyStore
+from services.kit.contracts import codec
+from services.kit.messaging import logreader
+from services.kit.runtime.config import ServiceSettings
+from services.kit.runtime.paths import ROOT  # noqa: E402
+from services.kit.security.subject_keys import RedisKeyStore
 from ufctl import publishing, queries
 
-ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = ServiceSettings()
 KEYS = RedisKeyStore(SETTINGS.redis_url)
 EXAMPLE = json.loads((ROOT / "examples" / "campaign.json").read_text())

@@ -15,18 +15,18 @@ import time
 import uuid
 
 import pytest
+import redis as syncredis
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from elasticsearch import AsyncElasticsearch, Elasticsearch
 
-import redis as syncredis
-from services.audit.checkpoint_store import CheckpointStore
 from services.audit.config import AuditSettings
-from services.kit import codec, topics
-from services.kit.events import Producer, make_event
-from services.kit.signing import DEFAULT_KEYS_DIR, Signer
+from services.audit.live.checkpoint_store import CheckpointStore
+from services.kit.contracts import codec, topics
+from services.kit.contracts.events import Producer, make_event
+from services.kit.security.signing import DEFAULT_KEYS_DIR, Signer
 from tests.integration import helpers as h
 from ufctl.cli import main as ufctl_main
 
@@ -294,9 +294,8 @@ def test_filtered_replay_of_one_workflow(suite):
 def test_inclusion_proof_of_a_real_event_verifies_and_a_tampered_one_fails(suite, tmp_path):
     wf = h.publish(h.campaign())
     assert h.wait_phase(wf)["phase"] == "COMPLETED"
-    from ufctl.queries import audit_timeline
-
     from ufctl.errors import CliError
+    from ufctl.queries import audit_timeline
 
     deadline = time.monotonic() + 20
     events: list[dict] = []

@@ -11,17 +11,18 @@ import urllib.request
 
 import pytest
 
-from services.kit import codec, sealing, topics
-from services.kit.subject_keys import KEY_PREFIX
+from services.kit.contracts import codec, topics
+from services.kit.contracts.keys import consent_key
+from services.kit.security import sealing
+from services.kit.security.subject_keys import KEY_PREFIX
 from services.launcher import SERVICES
-from services.validator.store import consent_key
 from tests.integration import helpers as h
 
 pytestmark = pytest.mark.integration
 
 
 def all_topics() -> list[str]:
-    from services.kit.topics import load_topics
+    from services.kit.contracts.topics import load_topics
 
     return sorted(load_topics())
 

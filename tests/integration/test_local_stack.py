@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from services.kit.runtime.paths import ROOT  # noqa: E402
+
 STACK = ROOT / "infra" / "stack.py"
 VAR = Path(os.environ.get("UF_VAR_DIR") or ROOT / "var")
 

@@ -8,8 +8,8 @@ import time
 import grpc
 import pytest
 
-from services.kit import codec, topics
-from services.kit.events import Producer, make_event
+from services.kit.contracts import codec, topics
+from services.kit.contracts.events import Producer, make_event
 from services.kit.rpc import pii_pb2, pii_pb2_grpc
 from tests.integration import helpers as h
 

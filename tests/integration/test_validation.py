@@ -14,9 +14,10 @@ import grpc
 import pytest
 import yaml
 
-from services.kit import codec, tokens, topics
-from services.kit.phases import Phase, is_legal
+from services.kit.contracts import codec, topics
+from services.kit.contracts.phases import Phase, is_legal
 from services.kit.rpc import validator_pb2, validator_pb2_grpc
+from services.kit.security import jwt_tokens as tokens
 from services.validator.config import ValidatorSettings
 from tests.integration import helpers as h
 from ufctl import publishing

@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from services.kit import codec, topics
+from services.kit.contracts import codec, topics
 from tests.integration import helpers as h
 
 pytestmark = pytest.mark.integration
@@ -40,8 +40,8 @@ def test_example_campaign_completes_and_each_email_arrives_once(suite):
 
 
 def test_audit_timeline_in_elasticsearch_has_every_transition_and_no_pii(suite):
-    from ufctl.queries import audit_timeline
     from services.audit.config import AuditSettings
+    from ufctl.queries import audit_timeline
 
     doc = h.campaign()
     wf = h.publish(doc)
@@ -84,7 +84,7 @@ def test_orchestrator_killed_while_many_workflows_in_flight(suite):
     h.launcher("kill", "orchestrator")
     time.sleep(0.5)
     h.launcher("up", "orchestrator")
-    for wf, doc in zip(ids, docs):
+    for wf in ids:
         st = h.wait_phase(wf, timeout_s=90)
         assert st["phase"] == "COMPLETED", st
         assert [e["phase"] for e in st["history"]] == HAPPY, "no transition lost or repeated"

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from services.kit import codec
-from services.kit.catalog import default_catalog
-from services.kit.events import Producer, make_event
+from services.kit.contracts import codec
+from services.kit.contracts.catalog import default_catalog
+from services.kit.contracts.events import Producer, make_event
 
 HERE = Path(__file__).parent / "java"
 

@@ -8,9 +8,9 @@ import pytest
 from fastavro import schemaless_writer
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
-from services.kit import codec
-from services.kit.catalog import default_catalog
-from services.kit.events import Producer, make_event
+from services.kit.contracts import codec
+from services.kit.contracts.catalog import default_catalog
+from services.kit.contracts.events import Producer, make_event
 
 P = Producer("test", "0", "blue")
 
@@ -76,7 +76,7 @@ def test_old_writer_version_is_read_with_the_latest_reader(tmp_path):
     """A v2 that adds a defaulted field still reads v1 bytes (resolution against the latest)."""
     import shutil
 
-    from services.kit.catalog import SCHEMAS_DIR, load_catalog
+    from services.kit.contracts.catalog import SCHEMAS_DIR, load_catalog
 
     root = tmp_path / "schemas"
     shutil.copytree(SCHEMAS_DIR, root)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import time
 
-from services.kit import tokens
 from services.kit.rpc import validator_pb2
+from services.kit.security import jwt_tokens as tokens
 from services.orchestrator.circuit import CircuitBreaker
 from services.validator.rules import RULES
 
@@ -41,10 +41,11 @@ def test_token_verifier_reasons(tmp_path, monkeypatch):
 
 
 async def test_a_rule_that_raises_denies():
+    from pathlib import Path
+
+    from services.validator.config import ValidatorSettings
     from services.validator.policy.loader import load_policy_file
     from services.validator.servicer import evaluate
-    from services.validator.config import ValidatorSettings
-    from pathlib import Path
 
     class Broken:
         async def session(self, _):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from itertools import product
 
-from services.kit.phases import HAPPY_PATH, STOP_PHASES, TERMINAL, Phase, is_legal
+from services.kit.contracts.phases import HAPPY_PATH, STOP_PHASES, TERMINAL, Phase, is_legal
 
 
 def test_exactly_the_happy_path_steps_and_stops_are_legal():

@@ -6,9 +6,9 @@ import shutil
 
 import pytest
 
-from services.kit import schemas_check
-from services.kit.catalog import SCHEMAS_DIR, CatalogError, load_catalog
-from services.kit.compat import full_incompatibilities, incompatibilities
+from services.kit.contracts.catalog import SCHEMAS_DIR, CatalogError, load_catalog
+from tools import schemas_check
+from tools.schema_compat import full_incompatibilities, incompatibilities
 
 BASE = {"type": "record", "name": "E", "fields": [{"name": "a", "type": "string"}]}
 
@@ -99,8 +99,9 @@ def test_pii_marks_are_read_from_the_schemas():
 
 
 def test_generated_grpc_stubs_are_fresh():
-    from services.kit import gen_protos
     import sys
+
+    from tools import gen_protos
 
     argv = sys.argv
     sys.argv = ["gen_protos", "--check"]

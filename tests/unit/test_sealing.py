@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from services.kit import sealing
-from services.kit.events import Producer, make_event
+from services.kit.contracts.events import Producer, make_event
+from services.kit.security import sealing
 from tests.unit.memory_keys import MemoryKeys
 
 

@@ -6,17 +6,19 @@ import json
 
 import pytest
 
-from services.kit import codec
-from services.kit.bus import SemanticError
-from services.kit.codec import Decoded
-from services.kit.events import Producer, caused_by, make_event
-from services.kit.sealing import open_blob, seal_blob
+from services.kit.contracts import codec
+from services.kit.contracts.codec import Decoded
+from services.kit.contracts.events import Producer, caused_by, make_event
+from services.kit.messaging.bus import SemanticError
+from services.kit.runtime.paths import ROOT
+from services.kit.security.sealing import open_blob, seal_blob
 from services.orchestrator.agents.registry import agent_for_phase
 from services.orchestrator.validation import Verdict
 from services.orchestrator.workflow import WorkflowEngine
-from ufctl import publishing
-from tests.integration.helpers import EXAMPLE
 from tests.unit.memory_keys import MemoryKeys
+from ufctl import publishing
+
+EXAMPLE = json.loads((ROOT / "examples" / "campaign.json").read_text())
 
 KEYS = MemoryKeys()
 

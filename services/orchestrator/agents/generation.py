@@ -8,7 +8,7 @@ from typing import Any
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
-from services.kit.events import stable_id
+from services.kit.contracts.events import stable_id
 from services.orchestrator.agents.base import AgentError
 
 TEMPLATES = Path(__file__).parent / "templates"

@@ -18,8 +18,8 @@ RULES: list[tuple[str, str, str, str]] = [
 
 
 def choose_template(goal: str, segment: str, locale: str) -> str:
-    for g, s, l, template in RULES:
-        if g == goal and s in ("*", segment) and l in ("*", locale):
+    for g, seg, loc, template in RULES:
+        if g == goal and seg in ("*", segment) and loc in ("*", locale):
             return template
     raise AgentError(f"no template rule for goal {goal!r}")
 

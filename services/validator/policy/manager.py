@@ -9,12 +9,11 @@ import logging
 import redis.asyncio as aioredis
 from prometheus_client import Counter, Gauge
 
+from services.kit.contracts.keys import POLICY_ACTIVE as ACTIVE_KEY
 from services.validator.policy.loader import PolicyLibrary
 from services.validator.policy.model import Policy
 
 log = logging.getLogger(__name__)
-ACTIVE_KEY = "uf:policy:active"
-HISTORY_KEY = "uf:policy:history"
 RELOAD_ERRORS = Counter("uf_policy_reload_errors_total", "Policy files or activations refused")
 ACTIVE_INFO = Gauge("uf_policy_active", "1 for the policy version in force", ["version"])
 

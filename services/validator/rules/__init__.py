@@ -5,8 +5,8 @@ Importing this package registers the built-in rules. A third-party rule register
 """
 from importlib.metadata import entry_points
 
+from services.validator.rules import audit, consent, content, delivery, identity, machine, privacy, review  # noqa: F401
 from services.validator.rules.base import RULES, Context, Outcome, rule
-from services.validator.rules import audit, content, identity, consent, delivery, machine, privacy, review  # noqa: F401
 
 for _ep in entry_points(group="universal_framework.rules"):
     _ep.load()

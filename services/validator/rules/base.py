@@ -30,8 +30,8 @@ def rule(name: str) -> Callable[[Rule], Rule]:
 @dataclass
 class Context:
     request: validator_pb2.ValidateTransitionRequest
-    policy: "Policy"
-    deps: "Dependencies"
+    policy: Policy
+    deps: Dependencies
 
     @property
     def snapshot(self) -> validator_pb2.WorkflowSnapshot:

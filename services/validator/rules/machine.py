@@ -1,7 +1,7 @@
 """The phase machine guards every transition (not configurable by policy)."""
 from __future__ import annotations
 
-from services.kit.phases import is_legal, parse_phase
+from services.kit.contracts.phases import is_legal, parse_phase
 from services.validator.rules.base import Context, Outcome, rule
 
 

@@ -4,7 +4,7 @@ address (or the sender organisation's) - never another person's contact data, an
 RESTRICTED data (cards, SSNs, IBANs)."""
 from __future__ import annotations
 
-from services.kit.phases import Phase
+from services.kit.contracts.phases import Phase
 from services.validator.policy.model import CLASS_ORDER
 from services.validator.rules.base import Context, Outcome, rule
 

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from services.audit import checkpoint as ck
-from services.audit.hashing import chain_next, chain_over, content_hash, genesis, leaf_hash
-from services.kit.signing import Signer, TrustStore
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from services.audit.evidence import checkpoint as ck
+from services.audit.evidence.hashing import chain_next, chain_over, content_hash, genesis, leaf_hash
+from services.kit.security.signing import Signer, TrustStore
 
 
 def signer(service: str = "audit") -> Signer:

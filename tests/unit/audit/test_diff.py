@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import hashlib
 
-from services.audit.checkpoint import Entry
-from services.audit.diff import compare
+from services.audit.evidence.checkpoint import Entry
+from services.audit.evidence.diff import compare
 
 
 def c(i: int) -> bytes:

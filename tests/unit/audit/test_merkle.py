@@ -5,7 +5,7 @@ import hashlib
 
 import pytest
 
-from services.audit import merkle
+from services.audit.evidence import merkle
 
 
 def leaf(i: int) -> bytes:

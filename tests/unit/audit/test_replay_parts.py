@@ -1,9 +1,9 @@
 """Pure parts of replay: filter semantics and index naming."""
 from __future__ import annotations
 
-from services.audit import es_layout
-from services.audit.projections import subject_ids
-from services.audit.replay_filter import ReplayFilter
+from services.audit.live import es_layout
+from services.audit.live.projections import subject_ids
+from services.audit.tools.replay_filter import ReplayFilter
 
 
 def doc(**kw):

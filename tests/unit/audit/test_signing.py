@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from services.audit.sigpolicy import CHAIN, SIGNED, Rule, SignaturePolicy, load_policy, PolicyError
-from services.kit import signing
+from services.audit.evidence.sigpolicy import CHAIN, SIGNED, PolicyError, Rule, SignaturePolicy, load_policy
+from services.kit.security import signing
 
 
 @pytest.fixture

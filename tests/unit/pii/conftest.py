@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.pii.engine import Engine, default_registry
+from uf_pii import Engine, default_registry
 
 
 @pytest.fixture(scope="session")

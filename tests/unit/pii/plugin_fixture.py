@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from services.pii.engine import Finding
+from uf_pii import Finding
 
 _BADGE = re.compile(r"\bBADGE-[0-9]{5}\b")
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.pii.engine.checksums import (
+from uf_pii.checksums import (
     VALIDATORS,
     ca_sin_valid,
     get_validator,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.pii.engine import DataClass, Finding, classify
+from uf_pii import DataClass, Finding, classify
 
 
 def _f(type_name: str) -> Finding:

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from services.pii import cli
-from services.pii.engine import Engine, detokenize, static_key_lookup
+from uf_pii import Engine, cli, detokenize, static_key_lookup
 
 KEY_HEX = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from services.pii.engine import CustomPatternError, DataClass, Engine, RecognizerRegistry, load_custom_patterns
+from uf_pii import CustomPatternError, DataClass, Engine, RecognizerRegistry, load_custom_patterns
 
 GOOD = """
 allow_list: ["support@universal.example"]
@@ -42,7 +42,7 @@ def good_file(tmp_path: Path) -> Path:
 def engine(good_file: Path) -> Engine:
     registry = RecognizerRegistry()
     registry.load_custom_patterns(good_file)
-    from services.pii.engine.recognizers.email import EmailRecognizer
+    from uf_pii.recognizers.email import EmailRecognizer
 
     registry.register(EmailRecognizer())
     return Engine(registry, nlp=False)

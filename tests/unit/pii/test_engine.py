@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from services.pii.engine import DataClass, Engine, Replace
+from uf_pii import DataClass, Engine, Replace
 
 from .conftest import spans
 
@@ -68,7 +68,7 @@ def test_structured_mode_has_no_nlp(structured_engine: Engine) -> None:
 def test_structured_engine_never_imports_spacy() -> None:
     code = (
         "import sys\n"
-        "from services.pii.engine import Engine\n"
+        "from uf_pii import Engine\n"
         "e = Engine.structured()\n"
         "assert e.scan('mail a@example.com')\n"
         "assert 'spacy' not in sys.modules, 'spaCy imported'\n"

@@ -6,11 +6,11 @@ import io
 import json
 import logging
 import sys
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
-from services.pii.log_filter import PiiRedactingFilter, PrivacyFilter, StructlogPiiRedactor, install, redact_event_dict
+from uf_pii.log_filter import PiiRedactingFilter, PrivacyFilter, StructlogPiiRedactor, install, redact_event_dict
 
 EMAIL = "jane.doe@example.com"
 PHONE = "+1 415-555-0132"
@@ -117,7 +117,7 @@ def test_structlog_processor() -> None:
 
 
 def test_structlog_processor_custom_operator() -> None:
-    from services.pii.engine import Mask
+    from uf_pii import Mask
 
     processor = StructlogPiiRedactor(operator=Mask())
     assert processor(None, "info", {"event": f"mail {EMAIL}"})["event"] == "mail ****.***@*******.***"

@@ -7,7 +7,7 @@ import hmac
 
 import pytest
 
-from services.pii.engine import (
+from uf_pii import (
     Finding,
     KeyedHash,
     Mask,

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from services.pii.engine import Finding
-from services.pii.engine.recognizers.ca_sin import CaSinRecognizer
-from services.pii.engine.recognizers.credit_card import CreditCardRecognizer
-from services.pii.engine.recognizers.email import EmailRecognizer
-from services.pii.engine.recognizers.iban import IbanRecognizer
-from services.pii.engine.recognizers.ip_address import IpAddressRecognizer
-from services.pii.engine.recognizers.phone import PhoneRecognizer
-from services.pii.engine.recognizers.us_ssn import UsSsnRecognizer
+from uf_pii import Finding
+from uf_pii.recognizers.ca_sin import CaSinRecognizer
+from uf_pii.recognizers.credit_card import CreditCardRecognizer
+from uf_pii.recognizers.email import EmailRecognizer
+from uf_pii.recognizers.iban import IbanRecognizer
+from uf_pii.recognizers.ip_address import IpAddressRecognizer
+from uf_pii.recognizers.phone import PhoneRecognizer
+from uf_pii.recognizers.us_ssn import UsSsnRecognizer
 
 RECOGNIZERS = {
     "EMAIL_ADDRESS": EmailRecognizer(),

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from services.pii.engine import ENTRY_POINT_GROUP, Engine, RecognizerRegistry, RegistryError, default_registry
+from uf_pii import ENTRY_POINT_GROUP, Engine, RecognizerRegistry, RegistryError, default_registry
 
 from .plugin_fixture import BadgeRecognizer
 

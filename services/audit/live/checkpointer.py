@@ -1,0 +1,240 @@
+"""The checkpointer: reads every audited partition in order with its own consumer (no group:
+its position is *derived from the last stored checkpoint*, never from a committed offset), feeds
+each record into the partition's hash chain and emits a signed checkpoint every N records or T
+seconds.
+
+Why a separate reader from the projection loop: the chain must see every record, decodable or
+not, strictly in offset order, and must resume exactly after the last attested record. A record
+at or below the last attested offset is skipped, so redelivery, restarts and rebalances never
+count a record twice; unattested records are simply read again after a restart.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+
+from services.audit.evidence.checkpoint import ZERO, Checkpoint, Entry, build
+from services.audit.evidence.hashing import content_hash, genesis
+from services.audit.evidence.sigpolicy import SignaturePolicy
+from services.audit.live import metrics
+from services.audit.live.checkpoint_store import CheckpointConflict, CheckpointStore
+from services.audit.live.topicset import audited
+from services.kit.contracts import codec
+from services.kit.contracts.events import Producer, make_event, now_ms, stable_id
+from services.kit.security.signing import Signer, TrustStore, verify_signature
+
+log = logging.getLogger(__name__)
+MAX_PENDING_FACTOR = 10  # pause a partition when this many checkpoints' worth is unattested
+
+
+@dataclass
+class PartitionState:
+    """Where a partition's chain stands: after `last_offset` (attested), plus what is pending."""
+
+    seq: int = 0
+    last_offset: int = -1
+    chain: bytes = b""
+    prev_hash: bytes = ZERO
+    pending: list[Entry] = field(default_factory=list)
+    first_pending_at: float = 0.0
+
+    @classmethod
+    def after(cls, cp: Checkpoint) -> PartitionState:
+        return cls(seq=cp.seq + 1, last_offset=cp.last_offset, chain=cp.chain_head, prev_hash=cp.hash)
+
+    def next_offset(self) -> int:
+        return (self.pending[-1].offset if self.pending else self.last_offset) + 1
+
+
+def checkpoint_event(cp: Checkpoint, producer: Producer) -> dict:
+    """The AuditCheckpoint event published to uf.audit.checkpoints."""
+    stream = f"{cp.topic}:{cp.partition}"
+    j = cp.to_json()
+    return make_event(
+        "AuditCheckpoint", producer=producer, workflow_id=stream, session_id="", correlation_id=stream,
+        event_id=stable_id("audit-checkpoint", cp.checkpoint_id), occurred_at=cp.created_at,
+        checkpoint_id=cp.checkpoint_id, topic=cp.topic, partition=cp.partition, seq=cp.seq,
+        first_offset=cp.first_offset, last_offset=cp.last_offset, record_count=cp.record_count,
+        merkle_root=j["merkle_root"], chain_head=j["chain_head"], prev_chain_head=j["prev_chain_head"],
+        prev_checkpoint_hash=j["prev_checkpoint_hash"], manifest_sha256=j["manifest_sha256"], manifest=cp.manifest,
+        created_at=cp.created_at, key_id=cp.key_id, signature=j["signature"])
+
+
+class Checkpointer:
+    def __init__(self, *, bootstrap: str, store: CheckpointStore, producer: AIOKafkaProducer, signer: Signer,
+                 me: Producer, checkpoint_topic: str, every: int = 100, interval_s: float = 5.0,
+                 extra_pattern: str = "", refresh_s: float = 5.0, policy: SignaturePolicy | None = None,
+                 trust: TrustStore | None = None) -> None:
+        self.store, self.producer, self.signer, self.me = store, producer, signer, me
+        self.checkpoint_topic, self.every, self.interval_s = checkpoint_topic, max(1, every), max(0.1, interval_s)
+        self.extra_pattern, self.refresh_s = extra_pattern, refresh_s
+        self.policy, self.trust = policy, trust
+        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                         isolation_level="read_committed", auto_offset_reset="earliest",
+                                         metadata_max_age_ms=int(max(1.0, refresh_s) * 1000))
+        self.states: dict[TopicPartition, PartitionState] = {}
+        self.assigned: set[TopicPartition] = set()
+        self.paused: set[TopicPartition] = set()
+        self._last_refresh = 0.0
+        self._last_retry = 0.0
+
+    async def start(self) -> None:
+        await self.consumer.start()
+        await self.republish()
+        heads = await self.store.heads()
+        for (topic, partition), cp in heads.items():
+            self.states[TopicPartition(topic, partition)] = PartitionState.after(cp)
+        await self.refresh_assignment(force=True)
+
+    async def stop(self) -> None:
+        await self.consumer.stop()
+
+    async def ready(self) -> None:
+        if not self.assigned:
+            raise RuntimeError("no audited partitions assigned yet")
+
+    async def refresh_assignment(self, force: bool = False) -> None:
+        """Follow topics appearing/disappearing (scratch topics, new declared ones)."""
+        self._last_refresh = time.monotonic()
+        # every topic, not only the assigned ones (what a plain metadata refresh would return)
+        cluster = await self.consumer._client.fetch_all_metadata()  # noqa: SLF001 - no public call for this
+        wanted = {TopicPartition(t, p) for t in audited(cluster.topics(), self.extra_pattern)
+                  for p in (cluster.partitions_for_topic(t) or ())}
+        if wanted == self.assigned and not force:
+            return
+        self.consumer.assign(sorted(wanted))
+        self.assigned, self.paused = wanted, set()
+        for tp in sorted(wanted):
+            if tp not in self.states:  # new to this process: resume after its stored head, if any
+                head = await self.store.head(tp.topic, tp.partition)
+                self.states[tp] = PartitionState.after(head) if head else PartitionState(chain=genesis(tp.topic, tp.partition))
+            st = self.states[tp]
+            st.pending.clear()  # re-read from the last attested record: deterministic again
+            if st.last_offset < 0:
+                await self.consumer.seek_to_beginning(tp)
+            else:
+                self.consumer.seek(tp, st.last_offset + 1)
+        # A vanished topic keeps its state: if it comes back (recreated), records at or below the
+        # last attested offset are not attested again - the verifier judges them against the old ones.
+        log.info("checkpointer assignment", extra={"partitions": len(wanted)})
+
+    def observe(self, tp: TopicPartition, msg: ConsumerRecord) -> None:
+        st = self.states.get(tp)
+        if st is None or msg.offset < st.next_offset():
+            return  # already attested or already pending: never counted twice
+        headers = list(msg.headers or ())
+        st.pending.append(Entry(msg.offset, int(msg.timestamp), content_hash(msg.timestamp, msg.key, msg.value, headers)))
+        if len(st.pending) == 1:
+            st.first_pending_at = time.monotonic()
+        if self.policy is not None and self.trust is not None:
+            ok, reason, key_id = verify_signature(tp.topic, msg.key, msg.value, headers, self.trust)
+            verdict = self.policy.judge(tp.topic, msg.timestamp, ok, reason, key_id)
+            if verdict:
+                metrics.SIGNATURE_FAILURES.labels(tp.topic, verdict).inc()
+
+    async def emit(self, tp: TopicPartition, st: PartitionState, n: int) -> Checkpoint:
+        entries = st.pending[:n]
+        cp = build(topic=tp.topic, partition=tp.partition, seq=st.seq, entries=entries, prev_chain_head=st.chain,
+                   prev_checkpoint_hash=st.prev_hash, created_at=now_ms(), signer=self.signer)
+        try:
+            await self.store.save_redis(cp)  # the point of no return: from here the range is attested
+        except CheckpointConflict:
+            head = await self.store.head(tp.topic, tp.partition)  # another writer got further: follow it
+            self.states[tp] = PartitionState.after(head) if head else PartitionState(chain=genesis(tp.topic, tp.partition))
+            if tp in self.assigned:
+                self.consumer.seek(tp, self.states[tp].last_offset + 1)
+            log.error("checkpoint conflict: resumed after the stored head", extra={"topic": tp.topic, "partition": tp.partition})
+            raise
+        st.seq, st.last_offset, st.chain, st.prev_hash = cp.seq + 1, cp.last_offset, cp.chain_head, cp.hash
+        del st.pending[:n]
+        st.first_pending_at = time.monotonic() if st.pending else 0.0
+        metrics.CHECKPOINTS.labels(tp.topic).inc()
+        await self.publish(cp)
+        return cp
+
+    async def publish(self, cp: Checkpoint) -> bool:
+        """Second and third copies (Elasticsearch, Kafka); retried later if either fails."""
+        try:
+            await self.store.save_es(cp)
+        except Exception as exc:
+            metrics.CHECKPOINT_FAILURES.labels("elasticsearch").inc()
+            log.warning("checkpoint not yet in Elasticsearch", extra={"error": exc.__class__.__name__})
+            return False
+        try:
+            value = codec.encode(checkpoint_event(cp, self.me))
+            key = f"{cp.topic}:{cp.partition}".encode()
+            await self.producer.send_and_wait(self.checkpoint_topic, value, key=key,
+                                              headers=self.signer.headers(self.checkpoint_topic, key, value))
+        except Exception as exc:
+            metrics.CHECKPOINT_FAILURES.labels("kafka").inc()
+            log.warning("checkpoint not yet on Kafka", extra={"error": exc.__class__.__name__})
+            return False
+        await self.store.mark_published(cp)
+        return True
+
+    async def republish(self) -> None:
+        for cp in (await self.store.unpublished())[:1000]:
+            if not await self.publish(cp):
+                break
+
+    async def emit_due(self) -> None:
+        now = time.monotonic()
+        for tp, st in list(self.states.items()):
+            for _ in range(MAX_PENDING_FACTOR * 10):  # bounded: a burst yields several full checkpoints
+                if tp not in self.assigned:
+                    break  # topic gone: attest nothing more until it is back
+                if len(st.pending) >= self.every:
+                    await self.emit(tp, st, self.every)
+                elif st.pending and now - st.first_pending_at >= self.interval_s:
+                    await self.emit(tp, st, len(st.pending))
+                else:
+                    break
+            if tp in self.assigned:
+                metrics.UNATTESTED.labels(tp.topic, str(tp.partition)).set(len(st.pending))
+            self._flow_control(tp, st)
+
+    def _flow_control(self, tp: TopicPartition, st: PartitionState) -> None:
+        """Bound memory while a store is down: stop fetching a partition with too much pending."""
+        if tp not in self.assigned:
+            return
+        if len(st.pending) >= MAX_PENDING_FACTOR * self.every and tp not in self.paused:
+            self.consumer.pause(tp)
+            self.paused.add(tp)
+        elif len(st.pending) < MAX_PENDING_FACTOR * self.every // 2 and tp in self.paused:
+            self.consumer.resume(tp)
+            self.paused.discard(tp)
+
+    async def step(self) -> int:
+        """One bounded iteration: fetch, chain, checkpoint what is due. Returns records seen."""
+        seen = 0
+        batches = await self.consumer.getmany(timeout_ms=200, max_records=1000)
+        for tp, msgs in batches.items():
+            for msg in msgs:
+                self.observe(tp, msg)
+            seen += len(msgs)
+        await self.emit_due()
+        now = time.monotonic()
+        if now - self._last_refresh >= self.refresh_s:
+            await self.refresh_assignment()
+        if now - self._last_retry >= 30:
+            self._last_retry = now
+            await self.republish()
+        return seen
+
+    async def run(self) -> None:
+        backoff = 0.5
+        while True:
+            try:
+                await self.step()
+                backoff = 0.5
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a store outage must not kill the service: retry, bounded backoff
+                metrics.CHECKPOINT_FAILURES.labels("step").inc()
+                log.warning("checkpointer step failed", extra={"error": exc.__class__.__name__})
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)

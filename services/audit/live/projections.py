@@ -1,0 +1,175 @@
+"""The audit projections: the searchable trail in Elasticsearch (one document per event, id =
+event id, so re-processing is idempotent; monthly indices behind the read alias) and each
+workflow's current state in Redis.
+
+Only fields the schemas do not mark as PII reach these long-lived stores.
+
+The Redis state is *order-insensitive*: a phase change only overwrites the current phase if
+its log position is later than the one recorded (`phase_pos`), so the live projector and a
+replay, or a redelivery, can apply events in any order and end in the same state."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import redis.asyncio as aioredis
+from aiokafka import ConsumerRecord
+from elasticsearch import AsyncElasticsearch
+
+from services.audit.live import es_layout
+from services.audit.live.projection_gate import ProjectionGate
+from services.kit.contracts.catalog import default_catalog, strip_pii
+from services.kit.contracts.codec import Decoded
+from services.kit.contracts.keys import LIVE_PREFIX, history_key, wf_key
+from services.kit.contracts.phases import TERMINAL
+
+TERMINAL_PHASES = frozenset(p.value for p in TERMINAL)
+
+
+# KEYS: state hash, history hash. ARGV: position, workflow id, phase, updated_at, reason, event id, entry JSON
+_PHASE_LUA = """
+local cur = redis.call('HGET', KEYS[1], 'phase_pos')
+if (not cur) or cur < ARGV[1] then
+  redis.call('HSET', KEYS[1], 'workflow_id', ARGV[2], 'phase', ARGV[3], 'updated_at', ARGV[4], 'reason', ARGV[5], 'phase_pos', ARGV[1])
+end
+redis.call('HSET', KEYS[2], ARGV[6], ARGV[7])
+return 1
+"""
+
+
+def summarize(event_type: str, data: dict[str, Any]) -> str:
+    """One readable line per event for the timeline (PII-free: built from stripped data)."""
+    try:
+        return _summary(event_type, data)
+    except (KeyError, TypeError):
+        return event_type
+
+
+def _summary(event_type: str, data: dict[str, Any]) -> str:
+    if event_type == "WorkflowPhaseChanged":
+        return f"{data.get('from_phase') or 'START'} -> {data['to_phase']}: {data.get('reason', '')}"
+    if event_type == "ValidationDecided":
+        verdict = "ALLOW" if data["allowed"] else "DENY"
+        return f"{verdict} {data.get('from_phase') or 'START'} -> {data['to_phase']} (policy {data['policy_version']})"
+    if event_type == "AgentTaskAssigned":
+        return f"task for {data['agent']} in {data['phase']}"
+    if event_type == "AgentTaskCompleted":
+        return f"{data['agent']} {'succeeded' if data['ok'] else 'failed'} in {data['phase']}"
+    if event_type == "ReviewDecided":
+        return f"review {'approved' if data['approved'] else 'rejected'} by {data['reviewer_id']}"
+    if event_type == "DeliveryRequested":
+        return f"delivery {data['delivery_id']} requested for subject {data['subject_id']}"
+    if event_type == "DeliveryOutcome":
+        return f"delivery {data['delivery_id']} {data['status']}{' (duplicate confirmed)' if data.get('duplicate') else ''}"
+    if event_type == "WorkflowRequested":
+        return f"requested by {data['requester_id']} for {data['purpose']}: {len(data.get('contacts', []))} contact(s)"
+    return event_type
+
+
+def subject_ids(value: Any, found: set[str] | None = None, depth: int = 0) -> set[str]:
+    """Every `subject_id` field in a (PII-stripped) record: the pseudonyms an event concerns."""
+    found = set() if found is None else found
+    if depth > 8:
+        return found
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if k == "subject_id" and isinstance(v, str) and v:
+                found.add(v)
+            else:
+                subject_ids(v, found, depth + 1)
+    elif isinstance(value, list):
+        for v in value:
+            subject_ids(v, found, depth + 1)
+    return found
+
+
+def document(decoded: Decoded, msg: ConsumerRecord) -> dict[str, Any]:
+    data = strip_pii(decoded.record, default_catalog().latest(decoded.event_type).pii_paths)
+    env = data.pop("envelope")
+    return {
+        "event_id": env["event_id"], "event_type": decoded.event_type, "workflow_id": env["workflow_id"],
+        "session_id": env["session_id"], "correlation_id": env["correlation_id"], "causation_id": env["causation_id"],
+        "subject_ids": sorted(subject_ids(data)),
+        "occurred_at": env["occurred_at"], "producer": env["producer"], "topic": msg.topic,
+        "partition": msg.partition, "offset": msg.offset, "phase": data.get("to_phase") or data.get("phase"),
+        "summary": summarize(decoded.event_type, data), "data": data,
+    }
+
+
+def with_subject_ids(doc: dict[str, Any]) -> dict[str, Any]:
+    """Fill `subject_ids` on a document written before the field existed (index migration)."""
+    if "subject_ids" not in doc:
+        doc = {**doc, "subject_ids": sorted(subject_ids(doc.get("data") or {}))}
+    return doc
+
+
+def redis_ops(pipe: Any, doc: dict[str, Any], prefix: str = LIVE_PREFIX) -> None:
+    """Queue the Redis state changes of one event on a pipeline (live or replay namespace)."""
+    wf = doc["workflow_id"]
+    if doc["event_type"] == "WorkflowRequested":
+        pipe.hsetnx(wf_key(wf, prefix), "phase", "REQUESTED")
+        pipe.hset(wf_key(wf, prefix), mapping={"workflow_id": wf, "session_id": doc["session_id"],
+                                               "requester_id": doc["data"]["requester_id"]})
+    elif doc["event_type"] == "WorkflowPhaseChanged":
+        d = doc["data"]
+        entry = {"from": d.get("from_phase"), "phase": d["to_phase"], "at": doc["occurred_at"],
+                 "reason": d.get("reason", ""), "decision_id": d.get("decision_id"), "event_id": doc["event_id"]}
+        args = [f"{doc['offset']:020d}", wf, d["to_phase"], str(doc["occurred_at"]), d.get("reason", ""),
+                doc["event_id"], json.dumps(entry)]
+        keys = [wf_key(wf, prefix), history_key(wf, prefix)]
+        pipe.eval(_PHASE_LUA, 2, *keys, *args)  # EVAL, not EVALSHA: survives a Redis script flush
+
+
+def touches_redis(event_type: str) -> bool:
+    return event_type in ("WorkflowRequested", "WorkflowPhaseChanged")
+
+
+class AuditProjector:
+    def __init__(self, es: AsyncElasticsearch, redis: aioredis.Redis, index: str, gate: ProjectionGate | None = None) -> None:
+        self.es, self.redis, self.index = es, redis, index  # `index` is the read alias
+        self.gate = gate
+        self._known: set[str] = set()
+
+    async def ensure_index(self) -> None:
+        """Template, one-time move of an old concrete index behind the alias, current month."""
+        await es_layout.ensure_template(self.es, self.index)
+        await es_layout.migrate_concrete_index(self.es, self.index, with_subject_ids)
+        gen = await self.gate_generation()
+        if not await es_layout.alias_indices(self.es, self.index):
+            await es_layout.ensure_index(self.es, es_layout.index_name(self.index, _now_ms(), gen), self.index)
+
+    async def gate_generation(self) -> int:
+        if self.gate is None:
+            return 0
+        await self.gate.refresh()
+        return self.gate.generation
+
+    async def _index_for(self, doc: dict[str, Any], generation: int) -> str:
+        name = es_layout.index_name(self.index, doc["occurred_at"], generation)
+        if name not in self._known:
+            await es_layout.ensure_index(self.es, name, self.index)
+            self._known.add(name)
+        return name
+
+    async def project(self, decoded: Decoded, msg: ConsumerRecord) -> None:
+        generation = await self.gate.enter() if self.gate else 0
+        try:
+            doc = document(decoded, msg)
+            # Readers poll Redis for a terminal phase, then read the trail: make the trail visible
+            # first (one wait per workflow; other writes rely on the 1 s refresh).
+            terminal = decoded.event_type == "WorkflowPhaseChanged" and doc["phase"] in TERMINAL_PHASES
+            await self.es.index(index=await self._index_for(doc, generation), id=doc["event_id"], body=doc,
+                                **({"refresh": "wait_for"} if terminal else {}))
+            if touches_redis(decoded.event_type):
+                async with self.redis.pipeline(transaction=True) as pipe:
+                    redis_ops(pipe, doc)
+                    await pipe.execute()
+        finally:
+            if self.gate:
+                self.gate.leave()
+
+
+def _now_ms() -> int:
+    import time
+
+    return int(time.time() * 1000)

@@ -1,0 +1,360 @@
+"""Rebuilding the audit projections from the log into fresh targets and swapping them in.
+
+Targets: a new generation N of ES indices (`<alias>-YYYY.MM-rN`, built with refresh off) and
+Redis keys under `uf:replay:rN:`. Swap: one `_aliases` call moves the read alias, then one
+MULTI/EXEC renames the rebuilt Redis keys over the live ones, records generation N as active
+and releases the live projector. Readers see the old state or the new one, never a mix.
+
+Sequence: pass 1 to the end offsets taken at the start (stored, so an interrupted replay resumes
+from its last flushed batch), pass 2 catches up, then the live projector is paused (Redis flag
+with a TTL; it acknowledges once idle), pass 3 applies the last records, what is not rebuilt is
+carried over from the live index (documents outside the filter, and documents whose records
+retention already removed from the log), and the swap happens. The pause lasts pass 3 plus the
+swap. A filtered replay rebuilds only matching documents and the Redis state of the workflows
+they belong to (from all of those workflows' events: state is cumulative).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import redis.asyncio as aioredis
+from aiokafka import TopicPartition
+from elasticsearch import AsyncElasticsearch
+from elasticsearch.helpers import async_bulk, async_scan
+
+from services.audit.live import es_layout
+from services.audit.live.projection_gate import ACTIVE, PAUSE, PAUSE_ACK
+from services.audit.live.projections import LIVE_PREFIX, document, history_key, redis_ops, touches_redis, wf_key
+from services.audit.live.topicset import declared_audited
+from services.audit.tools.replay_filter import ReplayFilter
+from services.kit.contracts import codec
+from services.kit.contracts.keys import REPLAY_LOCK as LOCK
+from services.kit.contracts.keys import REPLAY_SEQ as SEQ
+from services.kit.contracts.keys import REPLAY_STATE as STATE
+from services.kit.contracts.keys import replay_prefix as ns_prefix
+from services.kit.messaging import logreader
+
+LOCK_TTL_S = 120
+PAUSE_TTL_S = 60
+Progress = Callable[[str, int, int], None]
+
+
+class ReplayError(Exception):
+    """The replay cannot start or continue (no PII in messages)."""
+
+
+class ReplayInterrupted(ReplayError):
+    """Stopped on purpose (`stop_after`): progress is stored, `--resume` continues."""
+
+
+def _tp_key(tp: TopicPartition) -> str:
+    return f"{tp.topic}:{tp.partition}"
+
+
+def _tp_of(key: str) -> TopicPartition:
+    topic, partition = key.rsplit(":", 1)
+    return TopicPartition(topic, int(partition))
+
+
+class Replayer:
+    def __init__(self, *, bootstrap: str, redis: aioredis.Redis, es: AsyncElasticsearch, alias: str,
+                 consumer_group: str, progress: Progress | None = None, pause_wait_s: float = 15.0,
+                 bulk_size: int = 2000) -> None:
+        self.bootstrap, self.redis, self.es, self.alias = bootstrap, redis, es, alias
+        self.consumer_group, self.progress, self.pause_wait_s, self.bulk_size = consumer_group, progress, pause_wait_s, bulk_size
+        self.token = uuid.uuid4().hex
+        self.state: dict[str, Any] = {}
+        self._created: set[str] = set()
+        self.notes: list[str] = []
+
+    # --- state -------------------------------------------------------------------------------
+    async def load_state(self) -> dict[str, Any]:
+        raw = await self.redis.hgetall(STATE)
+        return {k.decode(): json.loads(v) for k, v in raw.items()}
+
+    async def save(self, **fields: Any) -> None:
+        self.state.update(fields)
+        await self.redis.hset(STATE, mapping={k: json.dumps(v) for k, v in fields.items()})
+
+    async def _lock(self) -> None:
+        if not await self.redis.set(LOCK, self.token, nx=True, ex=LOCK_TTL_S):
+            raise ReplayError("another replay is running (lock held); wait or let its lock expire")
+
+    async def _keep_lock(self) -> None:
+        if (await self.redis.get(LOCK) or b"").decode() != self.token:
+            raise ReplayError("replay lock lost (another replay took over)")
+        await self.redis.expire(LOCK, LOCK_TTL_S)
+
+    async def _unlock(self) -> None:
+        if (await self.redis.get(LOCK) or b"").decode() == self.token:
+            await self.redis.delete(LOCK)
+
+    async def abort(self) -> str:
+        """Discard an unfinished replay: its Redis namespace and ES indices; the live state stays."""
+        await self._lock()
+        try:
+            st = await self.load_state()
+            if not st or st.get("phase") == "done":
+                return "no unfinished replay"
+            n = int(st["id"])
+            await self._drop_namespace(n)
+            await self.es.indices.delete(index=f"{self.alias}-*-r{n}", ignore=[404])
+            await self.redis.delete(STATE)
+            if (await self.redis.get(PAUSE) or b"").decode() == str(n):
+                await self.redis.delete(PAUSE)
+            return f"replay r{n} aborted"
+        finally:
+            await self._unlock()
+
+    # --- main ----------------------------------------------------------------------------------
+    async def run(self, flt: ReplayFilter, *, resume: bool = False, keep_old: bool = False,
+                  stop_after: int | None = None) -> dict[str, Any]:
+        await self._lock()
+        try:
+            return await self._run(flt, resume, keep_old, stop_after)
+        finally:
+            await self._unlock()
+
+    async def _run(self, flt: ReplayFilter, resume: bool, keep_old: bool, stop_after: int | None) -> dict[str, Any]:
+        started = time.monotonic()
+        st = await self.load_state()
+        if st and st.get("phase") != "done":
+            same = ReplayFilter.from_json(st["filter"]) == flt
+            if not (resume or same):
+                raise ReplayError(f"replay r{st['id']} is unfinished with another filter: use --resume or --abort")
+            self.state = st
+            flt = ReplayFilter.from_json(st["filter"])
+            self.notes.append(f"resuming replay r{st['id']}")
+        elif resume:
+            raise ReplayError("no unfinished replay to resume")
+        else:
+            active = int(await self.redis.get(ACTIVE) or 0)
+            n = int(await self.redis.incr(SEQ))
+            if n <= active:
+                n = active + 1
+                await self.redis.set(SEQ, n)
+            self.state = {}
+            await self.redis.delete(STATE)
+            await self.save(id=n, filter=flt.to_json(), phase="build", positions={}, end={}, carried=False,
+                            committed={}, started_at=int(time.time() * 1000))
+        n = int(self.state["id"])
+        prefix = ns_prefix(n)
+        consumer = logreader.new_consumer(self.bootstrap)
+        await consumer.start()
+        counted = {"rebuilt": 0, "read": 0}
+        try:
+            tps = await logreader.partitions_of(consumer, declared_audited())
+            starts, ends = await logreader.bounds(consumer, tps)
+            if not self.state["end"]:
+                await self.save(end={_tp_key(tp): ends[tp] for tp in tps})
+            if self.state["phase"] == "build":
+                end1 = {tp: int(self.state["end"].get(_tp_key(tp), ends[tp])) for tp in tps}
+                await self._pass(consumer, tps, end1, flt, n, prefix, "rebuild", counted, stop_after)
+                _, end2 = await logreader.bounds(consumer, tps)
+                await self._pass(consumer, tps, end2, flt, n, prefix, "catch-up", counted, None)
+                if not self.state.get("carried"):
+                    committed = await self._live_committed(tps)
+                    await self.save(committed={_tp_key(tp): o for tp, o in committed.items()})
+                    await self._carry_over(flt, n, starts, tps, delta=None)
+                    await self.save(carried=True)
+                await self.save(phase="swap")
+            # --- pause the live projector, apply the tail, swap ---
+            acked = await self._pause(n)
+            if not acked:
+                self.notes.append("live projector did not acknowledge the pause (not running?); swapping anyway")
+            _, end3 = await logreader.bounds(consumer, tps)
+            await self._pass(consumer, tps, end3, flt, n, prefix, "final", counted, None)
+            if not flt.is_full:
+                committed = {_tp_of(k): int(v) for k, v in (self.state.get("committed") or {}).items()}
+                await self._carry_over(flt, n, starts, tps, delta=committed)
+            swapped = await self._swap(n, flt, prefix, keep_old)
+        finally:
+            await consumer.stop()
+        return {"replay": f"r{n}", "generation": n, "filter": flt.to_json(), "records_read": counted["read"],
+                "documents_rebuilt": counted["rebuilt"], "seconds": round(time.monotonic() - started, 3),
+                "notes": self.notes, **swapped}
+
+    # --- passes ----------------------------------------------------------------------------------
+    async def _pass(self, consumer, tps: list[TopicPartition], end: dict[TopicPartition, int], flt: ReplayFilter,
+                    n: int, prefix: str, label: str, counted: dict[str, int], stop_after: int | None) -> None:
+        positions = {tp: int(self.state["positions"].get(_tp_key(tp), 0)) for tp in tps}
+        todo = [tp for tp in tps if positions[tp] < end.get(tp, 0)]
+        if not todo:
+            return
+        start = {tp: positions[tp] for tp in todo if positions[tp] > 0}
+        total = sum(end[tp] - positions[tp] for tp in todo)
+        done = 0
+        pending_flush: asyncio.Task | None = None
+        async for batch in logreader.read_batches(consumer, todo, end=end, start=start, timeout_s=3600):
+            actions, pipe_ops, wfs = [], [], set()
+            for tp, msgs in batch.items():
+                for m in msgs:
+                    try:
+                        decoded = codec.decode(m.value)
+                        doc = document(decoded, m)
+                    except (codec.CodecError, KeyError, TypeError, ValueError):
+                        continue  # the live path dead-letters these: not in the projection either
+                    if touches_redis(decoded.event_type):
+                        pipe_ops.append(doc)
+                    if flt.matches(doc):
+                        actions.append({"_index": await self._target(doc, n), "_id": doc["event_id"], "_source": doc})
+                        wfs.add(doc["workflow_id"])
+                positions[tp] = msgs[-1].offset + 1
+                done += len(msgs)
+            if pending_flush is not None:
+                await pending_flush  # at most one batch in flight: reading overlaps writing
+            snapshot = {_tp_key(tp): o for tp, o in positions.items()}
+            pending_flush = asyncio.ensure_future(self._flush(actions, pipe_ops, wfs, prefix, snapshot))
+            counted["rebuilt"] += len(actions)
+            counted["read"] += sum(len(v) for v in batch.values())
+            if self.progress:
+                self.progress(label, done, total)
+            if stop_after is not None and counted["read"] >= stop_after:
+                await pending_flush
+                raise ReplayInterrupted(f"stopped after {counted['read']} records; resume with --resume")
+        if pending_flush is not None:
+            await pending_flush
+
+    async def _flush(self, actions: list[dict[str, Any]], docs: list[dict[str, Any]], wfs: set[str], prefix: str,
+                     positions: dict[str, int]) -> None:
+        if actions:
+            # two bulk requests at a time: indexing into one shard still uses both write threads
+            step = max(1, min(self.bulk_size, (len(actions) + 1) // 2))
+            results = await asyncio.gather(*(async_bulk(self.es, actions[i:i + step], chunk_size=step, raise_on_error=False,
+                                                        max_retries=3) for i in range(0, len(actions), step)))
+            errors = sum(len(e) for _, e in results)
+            if errors:
+                raise ReplayError(f"{errors} document(s) refused by Elasticsearch")
+        if docs or wfs:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for d in docs:
+                    redis_ops(pipe, d, prefix=prefix)
+                if wfs:
+                    pipe.sadd(f"{prefix}workflows", *wfs)
+                await pipe.execute()
+        positions = {**self.state["positions"], **positions}
+        await self.save(positions=positions)
+        await self._keep_lock()
+
+    async def _target(self, doc: dict[str, Any], n: int) -> str:
+        name = es_layout.index_name(self.alias, doc["occurred_at"], n)
+        if name not in self._created:
+            await es_layout.ensure_index(self.es, name, None, refresh_interval="-1")
+            self._created.add(name)
+        return name
+
+    # --- carry-over ------------------------------------------------------------------------------
+    async def _live_committed(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+        """Where the live projector had got to: documents it writes later have offsets >= these."""
+        c = logreader.new_consumer(self.bootstrap, group_id=self.consumer_group)
+        await c.start()
+        try:
+            return {tp: int(await c.committed(tp) or 0) for tp in tps}
+        finally:
+            await c.stop()
+
+    def _carry_query(self, flt: ReplayFilter, starts: dict[TopicPartition, int], tps: list[TopicPartition],
+                     delta: dict[TopicPartition, int] | None) -> dict[str, Any]:
+        expired = [{"bool": {"filter": [{"term": {"topic": tp.topic}}, {"term": {"partition": tp.partition}},
+                                        {"range": {"offset": {"lt": starts[tp]}}}]}} for tp in tps if starts.get(tp, 0) > 0]
+        expired.append({"bool": {"must_not": [{"terms": {"topic": sorted({tp.topic for tp in tps})}}]}})
+        if delta is None:
+            should = expired if flt.is_full else [*expired, {"bool": {"must_not": [flt.es_query()]}}]
+            return {"bool": {"should": should, "minimum_should_match": 1}}
+        recent = [{"bool": {"filter": [{"term": {"topic": tp.topic}}, {"term": {"partition": tp.partition}},
+                                       {"range": {"offset": {"gte": off}}}]}} for tp, off in delta.items()]
+        return {"bool": {"must_not": [flt.es_query()], "should": recent, "minimum_should_match": 1}}
+
+    async def _carry_over(self, flt: ReplayFilter, n: int, starts: dict[TopicPartition, int], tps: list[TopicPartition],
+                          delta: dict[TopicPartition, int] | None) -> None:
+        if not await es_layout.alias_indices(self.es, self.alias):
+            return
+        query = self._carry_query(flt, starts, tps, delta)
+
+        async def actions():
+            async for hit in async_scan(self.es, index=self.alias, query={"query": query}, size=2000):
+                doc = hit["_source"]
+                yield {"_index": await self._target(doc, n), "_id": hit["_id"], "_source": doc}
+
+        ok, errors = await async_bulk(self.es, actions(), chunk_size=self.bulk_size, raise_on_error=False)
+        if errors:
+            raise ReplayError(f"{len(errors)} document(s) refused while carrying over")
+        if ok:
+            self.notes.append(f"carried over {ok} document(s) from the live index ({'delta' if delta else 'not rebuilt'})")
+
+    # --- pause and swap ----------------------------------------------------------------------------
+    async def _pause(self, n: int) -> bool:
+        await self.redis.delete(PAUSE_ACK)
+        await self.redis.set(PAUSE, str(n), ex=PAUSE_TTL_S)
+        deadline = time.monotonic() + self.pause_wait_s
+        while time.monotonic() < deadline:
+            if (await self.redis.get(PAUSE_ACK) or b"").decode() == str(n):
+                return True
+            await asyncio.sleep(0.05)
+        return False
+
+    async def _swap(self, n: int, flt: ReplayFilter, prefix: str, keep_old: bool) -> dict[str, Any]:
+        await self.redis.expire(PAUSE, PAUSE_TTL_S)
+        res = await self.es.indices.get(index=f"{self.alias}-*-r{n}", ignore=[404])
+        new_indices = sorted(k for k in res if isinstance(res.get(k), dict) and k.endswith(f"-r{n}"))
+        if not new_indices:
+            name = es_layout.index_name(self.alias, int(time.time() * 1000), n)
+            await es_layout.ensure_index(self.es, name, None)
+            new_indices = [name]
+        await self.es.indices.put_settings(index=",".join(new_indices), body={"index": {"refresh_interval": es_layout.SETTINGS["refresh_interval"]}})
+        await self.es.indices.refresh(index=",".join(new_indices))
+        left = await es_layout.swap_alias(self.es, self.alias, new_indices)
+        # Redis: the workflows to replace
+        rebuilt = {m.decode() for m in await self.redis.smembers(f"{prefix}workflows")}
+        renames: list[tuple[str, str]] = []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            ids = sorted(rebuilt)
+            for wf in ids:
+                pipe.exists(wf_key(wf, prefix))
+                pipe.exists(history_key(wf, prefix))
+                pipe.hgetall(wf_key(wf, LIVE_PREFIX))
+                pipe.hgetall(wf_key(wf, prefix))
+            answers = await pipe.execute()
+        fills: dict[str, dict[bytes, bytes]] = {}
+        for i, wf in enumerate(ids):
+            has_state, has_hist, live, fresh = answers[4 * i: 4 * i + 4]
+            if has_state:
+                renames.append((wf_key(wf, prefix), wf_key(wf, LIVE_PREFIX)))
+                missing = {k: v for k, v in live.items() if k not in fresh}  # e.g. requester after retention
+                if missing:
+                    fills[wf] = missing
+            if has_hist:
+                renames.append((history_key(wf, prefix), history_key(wf, LIVE_PREFIX)))
+        if fills:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for wf, missing in fills.items():
+                    pipe.hset(wf_key(wf, prefix), mapping=missing)
+                await pipe.execute()
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for src, dst in renames:
+                pipe.rename(src, dst)
+            pipe.set(ACTIVE, n)
+            pipe.hset(STATE, mapping={"phase": json.dumps("done"), "finished_at": json.dumps(int(time.time() * 1000))})
+            pipe.delete(PAUSE)
+            await pipe.execute()
+        await self._drop_namespace(n)
+        if left and not keep_old:
+            await asyncio.sleep(1.0)  # let a write that raced the swap land before dropping its index
+            await self.es.indices.delete(index=",".join(left), ignore=[404])
+        return {"indices": new_indices, "retired_indices": left, "deleted_retired": bool(left and not keep_old),
+                "workflows_replaced": len({d.split("wf:", 1)[1].removesuffix(":history") for _, d in renames})}
+
+    async def _drop_namespace(self, n: int) -> None:
+        batch: list[bytes] = []
+        async for key in self.redis.scan_iter(match=f"{ns_prefix(n)}*", count=1000):
+            batch.append(key)
+            if len(batch) >= 1000:
+                await self.redis.delete(*batch)
+                batch = []
+        if batch:
+            await self.redis.delete(*batch)

@@ -1,0 +1,73 @@
+"""The Redis key layout: a contract between services, like topic names.
+
+Every reader and writer builds its keys here, so a service that reads another's projection
+(the validator reading the audit trail's progress, `ufctl status` reading a workflow) cannot
+drift from the writer. All keys start with `uf:`; replays write under a namespaced prefix and
+swap it in (`replay_prefix`)."""
+from __future__ import annotations
+
+LIVE_PREFIX = "uf:"
+
+# --- workflow projection (writer: audit; readers: validator audit gates, ufctl) --------------
+def wf_key(workflow_id: str, prefix: str = LIVE_PREFIX) -> str:
+    """Hash: the workflow's current phase, session, reason, phase position."""
+    return f"{prefix}wf:{workflow_id}"
+
+
+def history_key(workflow_id: str, prefix: str = LIVE_PREFIX) -> str:
+    """Hash: event id -> timeline entry JSON (one field per recorded transition)."""
+    return f"{prefix}wf:{workflow_id}:history"
+
+
+def replay_prefix(generation: int) -> str:
+    """Prefix of a replay's fresh projection before it is swapped in."""
+    return f"uf:replay:r{generation}:"
+
+
+# --- identity and consent facts (writer: validator projection of uf.sessions/uf.consent) -------
+def session_key(session_id: str) -> str:
+    return f"uf:session:{session_id}"
+
+
+def consent_key(subject_id: str) -> str:
+    return f"uf:consent:{subject_id}"
+
+
+# --- policy in force (writer: validator projection of uf.policy; reader: ufctl) --------------
+POLICY_ACTIVE = "uf:policy:active"
+POLICY_HISTORY = "uf:policy:history"
+
+# --- per-subject encryption keys (crypto-shredding, ADR 0003) ---------------------------------
+SUBJECT_KEY_PREFIX = "uf:subject-key:"
+SUBJECT_KEY_EXPIRY = "uf:subject-key-expiry"  # sorted set: subject -> retention deadline (epoch s)
+
+
+def subject_key(subject_id: str) -> str:
+    return SUBJECT_KEY_PREFIX + subject_id
+
+
+# --- exactly-once projections: input offsets stored with the projected state -----------------
+def projection_offsets_key(name: str) -> str:
+    return f"uf:projection:{name}:offsets"
+
+
+# --- delivery claims (one email per workflow and recipient) -----------------------------------
+def delivery_key(workflow_id: str, delivery_id: str) -> str:
+    return f"uf:delivery:{workflow_id}:{delivery_id}"
+
+
+# --- audit trail: checkpoint copies, projection generation, replays ---------------------------
+CHECKPOINT_HEADS = "uf:audit:ckpt:heads"
+CHECKPOINT_UNPUBLISHED = "uf:audit:ckpt:unpublished"
+
+
+def checkpoint_key(topic: str, partition: int) -> str:
+    return f"uf:audit:ckpt:{topic}:{partition}"
+
+
+PROJECTION_GENERATION = "uf:audit:projection:generation"
+PROJECTION_PAUSE = "uf:audit:projection:pause"
+PROJECTION_PAUSE_ACK = "uf:audit:projection:pause-ack"
+REPLAY_STATE = "uf:audit:replay:state"
+REPLAY_LOCK = "uf:audit:replay:lock"
+REPLAY_SEQ = "uf:audit:replay:seq"

@@ -1,0 +1,186 @@
+"""Kafka I/O shared by every service: an idempotent producer that encodes events, the
+dead-letter path, and a consume loop that never crashes on bad input and never drops it.
+
+Record key = workflow id, so one workflow's events stay ordered in one partition.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+
+from services.kit.contracts import codec
+from services.kit.contracts.topics import DEAD_LETTER
+from services.kit.runtime import telemetry
+from services.kit.security.signing import SigningError, signing_headers
+
+log = logging.getLogger(__name__)
+Handler = Callable[[codec.Decoded, ConsumerRecord], Awaitable[None]]
+
+
+class SemanticError(Exception):
+    """Decodes fine but makes no sense (e.g. no recipients). Dead-lettered with `reason`.
+    The message must not contain field values (they may be PII)."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason, self.detail = reason, detail
+
+
+def producer_config(bootstrap: str, **overrides: Any) -> dict[str, Any]:
+    return {"bootstrap_servers": bootstrap, "acks": "all", "enable_idempotence": True, "linger_ms": 2, **overrides}
+
+
+async def start_producer(bootstrap: str, **overrides: Any) -> AIOKafkaProducer:
+    producer = AIOKafkaProducer(**producer_config(bootstrap, **overrides))
+    await producer.start()
+    return producer
+
+
+def record_key(record: dict[str, Any]) -> bytes:
+    return record["envelope"]["workflow_id"].encode()
+
+
+def signed(topic: str, key: bytes | None, value: bytes) -> list[tuple[str, bytes]]:
+    """Signature headers when this process signs (every service does, from its start); tools
+    such as ufctl that have no service key produce unsigned records, which the audit's per-topic
+    policy accepts only on inbox topics."""
+    try:
+        return signing_headers(topic, key, value)
+    except SigningError:
+        return []
+
+
+async def publish(producer: AIOKafkaProducer, topic: str, record: dict[str, Any]) -> None:
+    """Encode, sign and send, awaiting the broker's ack (acks=all)."""
+    value, key = codec.encode(record), record_key(record)
+    await producer.send_and_wait(topic, value, key=key, headers=signed(topic, key, value))
+
+
+def dead_letter_headers(msg: ConsumerRecord, service: str, reason: str, detail: str) -> list[tuple[str, bytes]]:
+    return [
+        ("uf.dlq.reason", reason.encode()),
+        ("uf.dlq.detail", detail[:500].encode()),
+        ("uf.dlq.service", service.encode()),
+        ("uf.dlq.source.topic", msg.topic.encode()),
+        ("uf.dlq.source.partition", str(msg.partition).encode()),
+        ("uf.dlq.source.offset", str(msg.offset).encode()),
+        ("uf.dlq.at", str(int(time.time() * 1000)).encode()),
+    ]
+
+
+async def dead_letter(producer: AIOKafkaProducer, msg: ConsumerRecord, service: str, reason: str, detail: str = "") -> None:
+    """Park the original bytes with the reason. Awaited: a record is only skipped once parked."""
+    await producer.send_and_wait(
+        DEAD_LETTER, msg.value, key=msg.key, headers=dead_letter_headers(msg, service, reason, detail)
+    )
+    telemetry.DEAD_LETTERS.labels(service, msg.topic, reason).inc()
+    log.warning("dead-lettered record", extra={"reason": reason, "topic": msg.topic, "partition": msg.partition, "offset": msg.offset})
+
+
+async def by_key_concurrently(msgs: Iterable[ConsumerRecord], handle: Callable[[ConsumerRecord], Awaitable[None]]) -> None:
+    """Handle records of different keys concurrently and records of one key in order: a
+    workflow's events stay ordered while I/O-bound work (gRPC, SMTP, acks) overlaps."""
+    groups: dict[tuple[int, bytes | None], list[ConsumerRecord]] = {}
+    for m in msgs:
+        groups.setdefault((m.partition, m.key), []).append(m)
+
+    async def run(group: list[ConsumerRecord]) -> None:
+        for m in group:
+            await handle(m)
+
+    await asyncio.gather(*(run(g) for g in groups.values()))
+
+
+class ConsumeLoop:
+    """At-least-once consumer: decode, handle, commit. Handlers must be idempotent.
+
+    Bad bytes and SemanticError go to the dead-letter topic at once. Any other handler
+    exception is retried `retries` times with backoff (transient outages), then dead-lettered
+    with reason `handler-error` - the loop never stops on one record.
+    """
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        bootstrap: str,
+        group_id: str,
+        topics: Iterable[str],
+        handler: Handler,
+        producer: AIOKafkaProducer,
+        retries: int = 5,
+        from_beginning: bool = True,
+    ) -> None:
+        self.service, self.handler, self.producer, self.retries = service, handler, producer, retries
+        self.topics = list(topics)
+        self.consumer = AIOKafkaConsumer(
+            *self.topics,
+            bootstrap_servers=bootstrap,
+            group_id=group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest" if from_beginning else "latest",
+            isolation_level="read_committed",
+        )
+        self.processed = 0
+
+    async def start(self) -> None:
+        await self.consumer.start()
+
+    async def stop(self) -> None:
+        await self.consumer.stop()
+
+    async def ready(self) -> None:
+        if not self.consumer.assignment():
+            raise RuntimeError("no partitions assigned yet")
+
+    async def handle_one(self, msg: ConsumerRecord) -> None:
+        try:
+            decoded = codec.decode(msg.value)
+        except codec.CodecError as exc:
+            await dead_letter(self.producer, msg, self.service, exc.reason, str(exc))
+            return
+        handler_name = getattr(self.handler, "__name__", "handler")
+        for attempt in range(self.retries + 1):
+            started = time.perf_counter()
+            try:
+                await self.handler(decoded, msg)
+                telemetry.EVENTS.labels(self.service, handler_name, decoded.event_type, "ok").inc()
+                log.info("event handled", extra={"handler": handler_name, "event_type": decoded.event_type,
+                                                 "workflow_id": decoded.envelope["workflow_id"]})
+                return
+            except SemanticError as exc:
+                telemetry.EVENTS.labels(self.service, handler_name, decoded.event_type, "invalid").inc()
+                await dead_letter(self.producer, msg, self.service, exc.reason, exc.detail)
+                return
+            except Exception as exc:
+                log.warning("handler failed", extra={"error": exc.__class__.__name__, "attempt": attempt, "topic": msg.topic, "offset": msg.offset})
+                if attempt == self.retries:
+                    telemetry.EVENTS.labels(self.service, handler_name, decoded.event_type, "error").inc()
+                    await dead_letter(self.producer, msg, self.service, "handler-error", exc.__class__.__name__)
+                    return
+                await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
+            finally:
+                telemetry.HANDLER_SECONDS.labels(self.service, handler_name).observe(time.perf_counter() - started)
+
+    async def run(self) -> None:
+        while True:
+            batches = await self.consumer.getmany(timeout_ms=200, max_records=200)
+            if not batches:
+                continue
+            await by_key_concurrently([m for msgs in batches.values() for m in msgs], self.handle_one)
+            offsets = {tp: msgs[-1].offset + 1 for tp, msgs in batches.items()}
+            await self.consumer.commit(offsets)
+            for tp, nxt in offsets.items():
+                self.processed += len(batches[tp])
+                update_lag(self.consumer, self.service, tp, nxt)
+
+
+def update_lag(consumer: AIOKafkaConsumer, service: str, tp: TopicPartition, next_offset: int) -> None:
+    hw = consumer.highwater(tp)
+    if hw is not None:
+        telemetry.CONSUMER_LAG.labels(service, tp.topic, str(tp.partition)).set(max(0, hw - next_offset))

@@ -1,0 +1,95 @@
+"""Redis projections of Kafka topics, exactly-once: each batch's writes and the consumed
+offsets go to Redis in one MULTI/EXEC, so a restart resumes where the projection really is.
+
+Every instance reads all partitions (no consumer group): projections are idempotent and an
+instance can answer "have I caught up with the log as of now?" - the read barrier a validator
+needs before it denies for a session or consent it has not seen yet.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+import redis.asyncio as aioredis
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from services.kit.contracts import codec
+from services.kit.contracts.keys import projection_offsets_key
+from services.kit.messaging.bus import dead_letter
+from services.kit.runtime import telemetry
+
+log = logging.getLogger(__name__)
+Apply = Callable[[codec.Decoded, "aioredis.client.Pipeline"], Awaitable[None] | None]
+
+
+class RedisProjection:
+    def __init__(self, *, name: str, service: str, bootstrap: str, redis: aioredis.Redis, topics: list[str],
+                 apply: Apply, dlq_producer: AIOKafkaProducer) -> None:
+        self.name, self.service, self.redis, self.topics, self.apply = name, service, redis, topics, apply
+        self.dlq_producer = dlq_producer
+        self.offsets_key = projection_offsets_key(name)
+        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, isolation_level="read_committed")
+        self.positions: dict[TopicPartition, int] = {}
+        self._progress = asyncio.Condition()
+
+    async def start(self) -> None:
+        await self.consumer.start()
+        tps = [TopicPartition(t, p) for t in self.topics for p in sorted(self.consumer.partitions_for_topic(t) or [])]
+        if not tps:
+            await self.consumer._client.force_metadata_update()  # noqa: SLF001 - first metadata fetch
+            tps = [TopicPartition(t, p) for t in self.topics for p in sorted(self.consumer.partitions_for_topic(t) or [])]
+        self.consumer.assign(tps)
+        stored = await self.redis.hgetall(self.offsets_key)
+        for tp in tps:
+            off = stored.get(f"{tp.topic}:{tp.partition}".encode())
+            if off is None:
+                await self.consumer.seek_to_beginning(tp)
+                self.positions[tp] = 0
+            else:
+                self.consumer.seek(tp, int(off))
+                self.positions[tp] = int(off)
+
+    async def stop(self) -> None:
+        await self.consumer.stop()
+
+    async def run(self) -> None:
+        while True:
+            batches = await self.consumer.getmany(timeout_ms=100, max_records=500)
+            if not batches:
+                continue
+            async with self.redis.pipeline(transaction=True) as pipe:
+                for tp, msgs in batches.items():
+                    for msg in msgs:
+                        try:
+                            result = self.apply(codec.decode(msg.value), pipe)
+                            if asyncio.iscoroutine(result):
+                                await result
+                        except codec.CodecError as exc:
+                            await dead_letter(self.dlq_producer, msg, self.service, exc.reason, str(exc))
+                    pipe.hset(self.offsets_key, f"{tp.topic}:{tp.partition}", msgs[-1].offset + 1)
+                await pipe.execute()
+            async with self._progress:
+                for tp, msgs in batches.items():
+                    self.positions[tp] = msgs[-1].offset + 1
+                    hw = self.consumer.highwater(tp)
+                    if hw is not None:
+                        telemetry.CONSUMER_LAG.labels(self.service, tp.topic, str(tp.partition)).set(max(0, hw - self.positions[tp]))
+                self._progress.notify_all()
+
+    async def caught_up(self, timeout_s: float) -> bool:
+        """Wait until everything in the log *now* is projected (bounded). False on timeout."""
+        tps = list(self.positions)
+        end = await self.consumer.end_offsets(tps)
+        deadline = time.monotonic() + timeout_s
+        async with self._progress:
+            while any(self.positions[tp] < end[tp] for tp in tps):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                try:
+                    await asyncio.wait_for(self._progress.wait(), remaining)
+                except TimeoutError:
+                    return False
+        return True

@@ -1,0 +1,47 @@
+"""Service runner: logging, ops server, signal handling and orderly shutdown, so each
+service's `main` only wires its own parts."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+
+from services.kit.runtime.config import ServiceSettings
+from services.kit.runtime.logs import configure_logging
+from services.kit.runtime.ops import OpsServer
+from services.kit.security.signing import configure_signing
+
+log = logging.getLogger(__name__)
+ServiceBody = Callable[[ServiceSettings, OpsServer, AsyncExitStack], Awaitable[list[Awaitable[None]]]]
+
+
+async def _serve(settings: ServiceSettings, body: ServiceBody) -> None:
+    ops = OpsServer(settings.http_host, settings.http_port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with AsyncExitStack() as stack:
+        await ops.start()
+        stack.push_async_callback(ops.stop)
+        workers = [asyncio.ensure_future(w) for w in await body(settings, ops, stack)]
+        ops.started = True
+        log.info("service started", extra={"colour": settings.colour, "version": settings.version})
+        stopper = asyncio.ensure_future(stop.wait())
+        done, _ = await asyncio.wait([stopper, *workers], return_when=asyncio.FIRST_COMPLETED)
+        for w in workers:
+            if w in done and w.exception():
+                log.error("worker died", exc_info=w.exception())
+            w.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        log.info("service stopping")
+    if not stop.is_set():
+        raise SystemExit(1)  # a worker died: let the supervisor restart us
+
+
+def run_service(settings: ServiceSettings, body: ServiceBody) -> None:
+    configure_logging(settings.service_name, settings.log_level)
+    configure_signing(settings.service_name)  # every record this service produces is signed
+    asyncio.run(_serve(settings, body))

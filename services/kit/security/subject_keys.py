@@ -1,0 +1,73 @@
+"""Per-data-subject encryption keys (crypto-shredding): PII is stored encrypted under its
+subject's key; erasing the subject deletes the key, and every copy of the data - in Kafka,
+backups, replays - becomes unreadable while the log itself stays intact and verifiable.
+
+`KeyStore` is the interface (a KMS or Vault can implement it); `RedisKeyStore` is the default,
+on a Redis with persistence. Keys carry a retention deadline by data category; the audit
+service erases subjects whose deadline has passed."""
+from __future__ import annotations
+
+import os
+import time
+from typing import Protocol
+
+import redis
+
+from services.kit.contracts.keys import SUBJECT_KEY_EXPIRY as EXPIRY_INDEX
+from services.kit.contracts.keys import SUBJECT_KEY_PREFIX as KEY_PREFIX
+
+DEFAULT_RETENTION_S = {"marketing": 2 * 365 * 86400, "service": 5 * 365 * 86400, "research": 365 * 86400}
+
+
+class KeyStore(Protocol):
+    def get(self, subject_id: str) -> tuple[str, bytes] | None: ...
+    def get_or_create(self, subject_id: str, retention_s: int | None = None) -> tuple[str, bytes]: ...
+    def delete(self, subject_id: str) -> bool: ...
+    def expired(self, now: float | None = None, limit: int = 100) -> list[str]: ...
+
+
+class RedisKeyStore:
+    """Keys as `uf:subject-key:<subject>` = "<key_id>:<hex key>". Synchronous on purpose: used
+    from the codec path, which is CPU-bound and short; a small in-process cache avoids a round
+    trip per field (entries are dropped on delete; other processes see deletes at once because
+    `get` on a cache miss and `is_erased` always ask Redis)."""
+
+    def __init__(self, url: str) -> None:
+        self.redis = redis.Redis.from_url(url, socket_timeout=5)
+        self._cache: dict[str, tuple[str, bytes]] = {}
+
+    def get(self, subject_id: str) -> tuple[str, bytes] | None:
+        raw = self.redis.get(KEY_PREFIX + subject_id)
+        if raw is None:
+            self._cache.pop(subject_id, None)
+            return None
+        key_id, hexkey = raw.decode().split(":", 1)
+        return key_id, bytes.fromhex(hexkey)
+
+    def get_or_create(self, subject_id: str, retention_s: int | None = None) -> tuple[str, bytes]:
+        cached = self._cache.get(subject_id)
+        if cached:
+            return cached
+        key_id, key = os.urandom(8).hex(), os.urandom(32)
+        if self.redis.set(KEY_PREFIX + subject_id, f"{key_id}:{key.hex()}", nx=True):
+            if retention_s:
+                self.redis.zadd(EXPIRY_INDEX, {subject_id: time.time() + retention_s}, nx=True)
+            found = (key_id, key)
+        else:
+            found = self.get(subject_id)  # created concurrently elsewhere
+            if found is None:
+                raise KeyError("subject key vanished while being created")
+        self._cache[subject_id] = found
+        return found
+
+    def delete(self, subject_id: str) -> bool:
+        self._cache.pop(subject_id, None)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(KEY_PREFIX + subject_id)
+        pipe.zrem(EXPIRY_INDEX, subject_id)
+        deleted, _ = pipe.execute()
+        return bool(deleted)
+
+    def expired(self, now: float | None = None, limit: int = 100) -> list[str]:
+        now = time.time() if now is None else now
+        return [s.decode() for s in self.redis.zrangebyscore(EXPIRY_INDEX, 0, now, start=0, num=limit)]
