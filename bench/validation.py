@@ -33,8 +33,8 @@ from services.kit.contracts import topics  # noqa: E402
 from services.kit.messaging.bus import producer_config, publish  # noqa: E402
 from services.kit.rpc import validator_pb2, validator_pb2_grpc  # noqa: E402
 from services.kit.runtime.config import ServiceSettings  # noqa: E402
+from services.kit.runtime.service_table import http_port  # noqa: E402
 from services.kit.security import jwt_tokens as tokens
-from services.launcher import http_port  # noqa: E402
 from ufctl import publishing  # noqa: E402
 
 BYPASS_COLOUR = "bench-bypass"  # stamped on every event the bypass writes, so audits can tell

@@ -49,6 +49,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from services.kit.runtime import service_table as table  # noqa: E402  (stdlib only; honours UF_PORT_OFFSET)
+
 INFRA = ROOT / "infra"
 HOST = "127.0.0.1"  # the only address anything here binds to
 
@@ -126,14 +129,14 @@ class Config:
         ).expanduser().resolve()
         self.versions = read_versions()
 
-        self.kafka_port = _env_port("UF_KAFKA_PORT", "UF_KAFKA_BOOTSTRAP", 19092)
+        self.kafka_port = _env_port("UF_KAFKA_PORT", "UF_KAFKA_BOOTSTRAP", table.KAFKA_PORT)
         self.kafka_controller_port = int(
-            os.environ.get("UF_KAFKA_CONTROLLER_PORT") or (19093 if self.kafka_port == 19092 else self.kafka_port + 1)
+            os.environ.get("UF_KAFKA_CONTROLLER_PORT") or (table.KAFKA_CONTROLLER_PORT if self.kafka_port == table.KAFKA_PORT else self.kafka_port + 1)
         )
-        self.es_port = _env_port("UF_ES_PORT", "UF_ES_URL", 19200)
+        self.es_port = _env_port("UF_ES_PORT", "UF_ES_URL", table.ELASTICSEARCH_PORT)
         self.es_transport_port = int(os.environ.get("UF_ES_TRANSPORT_PORT") or self.es_port + 100)
-        self.redis_port = _env_port("UF_REDIS_PORT", "UF_REDIS_URL", 16379)
-        self.smtp_port = int(os.environ.get("UF_SMTP_PORT") or 10025)
+        self.redis_port = _env_port("UF_REDIS_PORT", "UF_REDIS_URL", table.REDIS_PORT)
+        self.smtp_port = int(os.environ.get("UF_SMTP_PORT") or table.SMTP_PORT)
 
         self.kafka_heap = os.environ.get("UF_KAFKA_HEAP", "768m")
         self.es_heap = os.environ.get("UF_ES_HEAP", "512m")

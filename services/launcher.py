@@ -13,10 +13,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from services.kit.runtime.paths import ROOT, VAR  # noqa: E402
-
-# Start order: what others call first.
-SERVICES: dict[str, int] = {"pii": 18083, "validator": 18082, "audit": 18084, "delivery": 18085, "orchestrator": 18081}
+from services.kit.runtime.paths import ROOT, VAR
+from services.kit.runtime.service_table import SERVICES, http_port  # noqa: E402
 
 
 def _pidfile(name: str) -> Path:
@@ -32,8 +30,6 @@ def _pid(name: str) -> int | None:
         return None
 
 
-def http_port(name: str) -> int:
-    return int(os.environ.get(f"UF_{name.upper()}_HTTP_PORT", SERVICES[name]))
 
 
 def ready(name: str) -> tuple[bool, str]:

@@ -1,12 +1,13 @@
 """Audit settings (UF_* environment variables)."""
 from __future__ import annotations
 
+from services.kit.runtime import service_table as table
 from services.kit.runtime.config import ServiceSettings
 
 
 class AuditSettings(ServiceSettings):
     service_name: str = "audit"
-    http_port: int = 18084
+    http_port: int = table.SERVICES["audit"].http_port
     es_index: str = "uf-audit-events"  # the READ ALIAS over monthly indices uf-audit-events-YYYY.MM
     consumer_group: str = "uf-audit"
     retention_sweep_s: float = 5.0  # how often subjects past their retention deadline are erased

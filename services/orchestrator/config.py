@@ -1,13 +1,14 @@
 """Orchestrator settings (UF_* environment variables)."""
 from __future__ import annotations
 
+from services.kit.runtime import service_table as table
 from services.kit.runtime.config import ServiceSettings
 
 
 class OrchestratorSettings(ServiceSettings):
     service_name: str = "orchestrator"
-    http_port: int = 18081
-    validator_addr: str = "127.0.0.1:50051"
+    http_port: int = table.SERVICES["orchestrator"].http_port
+    validator_addr: str = table.grpc_addr("validator")
     validator_timeout_s: float = 3.0  # above the validator's own decision deadline
     validator_attempts: int = 3
     circuit_threshold: int = 5  # consecutive unavailable decisions before the circuit opens

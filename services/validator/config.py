@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from services.kit.runtime import paths
+from services.kit.runtime import service_table as table
 from services.kit.runtime.config import ServiceSettings
 
 POLICIES = paths.POLICIES
@@ -9,10 +10,10 @@ POLICIES = paths.POLICIES
 
 class ValidatorSettings(ServiceSettings):
     service_name: str = "validator"
-    http_port: int = 18082
+    http_port: int = table.SERVICES["validator"].http_port
     grpc_host: str = "127.0.0.1"
-    grpc_port: int = 50051
-    pii_addr: str = "127.0.0.1:50052"
+    grpc_port: int = table.SERVICES["validator"].grpc_port or 0
+    pii_addr: str = table.grpc_addr("pii")
     pii_timeout_s: float = 2.0
     policy_dir: str = str(POLICIES)
     policy_default: str = ""  # version in force until a PolicyActivated says otherwise; "" = newest

@@ -13,9 +13,9 @@ import pytest
 
 from services.kit.contracts import codec, topics
 from services.kit.contracts.keys import consent_key
+from services.kit.runtime.service_table import SERVICES
 from services.kit.security import sealing
 from services.kit.security.subject_keys import KEY_PREFIX
-from services.launcher import SERVICES
 from tests.integration import helpers as h
 
 pytestmark = pytest.mark.integration

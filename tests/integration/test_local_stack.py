@@ -22,16 +22,17 @@ from pathlib import Path
 
 import pytest
 
+from services.kit.runtime import service_table as table
 from services.kit.runtime.paths import ROOT  # noqa: E402
 
 STACK = ROOT / "infra" / "stack.py"
 VAR = Path(os.environ.get("UF_VAR_DIR") or ROOT / "var")
 
-KAFKA_BOOTSTRAP = os.environ.get("UF_KAFKA_BOOTSTRAP", "127.0.0.1:19092")
-ES_URL = os.environ.get("UF_ES_URL", "http://127.0.0.1:19200")
-REDIS_URL = os.environ.get("UF_REDIS_URL", "redis://127.0.0.1:16379/0")
+KAFKA_BOOTSTRAP = os.environ.get("UF_KAFKA_BOOTSTRAP", table.KAFKA_BOOTSTRAP)
+ES_URL = os.environ.get("UF_ES_URL", table.ES_URL)
+REDIS_URL = os.environ.get("UF_REDIS_URL", table.REDIS_URL)
 SMTP_HOST = os.environ.get("UF_SMTP_HOST", "127.0.0.1")
-SMTP_PORT = int(os.environ.get("UF_SMTP_PORT", "10025"))
+SMTP_PORT = int(os.environ.get("UF_SMTP_PORT") or table.SMTP_PORT)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

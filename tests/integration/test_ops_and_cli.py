@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from services.launcher import SERVICES, http_port
+from services.kit.runtime.service_table import SERVICES, http_port
 from tests.integration import helpers as h
 
 pytestmark = pytest.mark.integration

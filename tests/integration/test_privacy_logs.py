@@ -10,7 +10,8 @@ import grpc
 import pytest
 
 from services.kit.rpc import pii_pb2, pii_pb2_grpc
-from services.launcher import SERVICES
+from services.kit.runtime import service_table as table
+from services.kit.runtime.service_table import SERVICES
 from tests.integration import helpers as h
 
 pytestmark = pytest.mark.integration
@@ -33,7 +34,7 @@ def test_no_service_logs_clear_pii(suite):
     assert h.wait_phase(wf)["phase"] == "COMPLETED"
 
     async def scan() -> None:
-        async with grpc.aio.insecure_channel("127.0.0.1:50052") as ch:
+        async with grpc.aio.insecure_channel(table.grpc_addr("pii")) as ch:
             await pii_pb2_grpc.PiiScannerStub(ch).Scan(
                 pii_pb2.ScanRequest(texts=["hello"], types=[email, CARD, SSN, PHONE]), timeout=10)
 

@@ -17,6 +17,7 @@ import yaml
 from services.kit.contracts import codec, topics
 from services.kit.contracts.phases import Phase, is_legal
 from services.kit.rpc import validator_pb2, validator_pb2_grpc
+from services.kit.runtime import service_table as table
 from services.kit.security import jwt_tokens as tokens
 from services.validator.config import ValidatorSettings
 from tests.integration import helpers as h
@@ -29,7 +30,7 @@ BASELINE = "2026.11.1"
 
 def decide(target: str, current: str, doc: dict) -> validator_pb2.ValidationDecision:
     async def go():
-        async with grpc.aio.insecure_channel("127.0.0.1:50051") as ch:
+        async with grpc.aio.insecure_channel(table.grpc_addr("validator")) as ch:
             snapshot = validator_pb2.WorkflowSnapshot(
                 workflow_id=doc["workflow_id"], session_id=doc["session_id"], current_phase=current,
                 purpose=doc["purpose"], subject_ids=[c["subject_id"] for c in doc["contacts"]],
@@ -185,14 +186,14 @@ def test_invalid_policy_is_refused_and_the_previous_stays_in_force(suite, scratc
     write_policy(scratch_policies, tag, rules={"INITIALIZATION": ["no_such_rule"]})
     res = ufctl("policy", "activate", tag)
     assert res.returncode == 1 and "unknown rule" in res.stderr and "no_such_rule" in res.stderr
-    errors_before = metric(18082, "uf_policy_reload_errors_total")
+    errors_before = metric(table.http_port("validator"), "uf_policy_reload_errors_total")
     time.sleep(1.5)  # the validator's watcher sees the file
     h.send(publishing.policy_event(tag, "forced", "attacker", False))  # bypass ufctl's check
     doc = h.campaign()
     wf = h.publish(doc)
     assert h.wait_phase(wf)["phase"] == "COMPLETED"
     assert last_decision_version(wf) == BASELINE
-    assert metric(18082, "uf_policy_reload_errors_total") > errors_before
+    assert metric(table.http_port("validator"), "uf_policy_reload_errors_total") > errors_before
 
 
 def test_policy_hot_load_activate_and_rollback(suite, scratch_policies):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services import __version__
+from services.kit.runtime import service_table as table
 
 
 class ServiceSettings(BaseSettings):
@@ -14,9 +15,9 @@ class ServiceSettings(BaseSettings):
     service_name: str = "unknown"
     version: str = __version__
     colour: str = "blue"
-    kafka_bootstrap: str = "127.0.0.1:19092"
-    redis_url: str = "redis://127.0.0.1:16379/0"
-    es_url: str = "http://127.0.0.1:19200"
+    kafka_bootstrap: str = table.KAFKA_BOOTSTRAP
+    redis_url: str = table.REDIS_URL
+    es_url: str = table.ES_URL
     http_host: str = "127.0.0.1"
     http_port: int = 18080
     log_level: str = "INFO"

@@ -1,0 +1,59 @@
+"""The one table of the suite's parts and their loopback ports (stdlib only: `infra/stack.py`
+imports it before the virtualenv exists).
+
+`UF_PORT_OFFSET` shifts every default port at once, so a second complete suite (another
+checkout, a CI job beside a developer's stack) runs on the same machine without collisions.
+An explicit variable (`UF_KAFKA_BOOTSTRAP`, `UF_HTTP_PORT`, ...) still wins over the table."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+PORT_OFFSET = int(os.environ.get("UF_PORT_OFFSET") or 0)
+HOST = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    http_port: int  # /health /ready /metrics
+    grpc_port: int | None = None
+
+
+def _p(port: int) -> int:
+    return port + PORT_OFFSET
+
+
+# Start order: what others call first.
+SERVICES: dict[str, ServiceSpec] = {
+    s.name: s
+    for s in (
+        ServiceSpec("pii", _p(18083), _p(50052)),
+        ServiceSpec("validator", _p(18082), _p(50051)),
+        ServiceSpec("audit", _p(18084)),
+        ServiceSpec("delivery", _p(18085)),
+        ServiceSpec("orchestrator", _p(18081)),
+    )
+}
+
+KAFKA_PORT = _p(19092)
+KAFKA_CONTROLLER_PORT = _p(19093)
+ELASTICSEARCH_PORT = _p(19200)
+REDIS_PORT = _p(16379)
+SMTP_PORT = _p(10025)
+
+KAFKA_BOOTSTRAP = f"{HOST}:{KAFKA_PORT}"
+REDIS_URL = f"redis://{HOST}:{REDIS_PORT}/0"
+ES_URL = f"http://{HOST}:{ELASTICSEARCH_PORT}"
+
+
+def grpc_addr(name: str) -> str:
+    port = SERVICES[name].grpc_port
+    if port is None:
+        raise KeyError(f"{name} serves no gRPC")
+    return f"{HOST}:{port}"
+
+
+def http_port(name: str) -> int:
+    """The service's HTTP port, honouring a per-service override (`UF_<NAME>_HTTP_PORT`)."""
+    return int(os.environ.get(f"UF_{name.upper()}_HTTP_PORT") or SERVICES[name].http_port)
