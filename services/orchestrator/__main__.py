@@ -11,6 +11,7 @@ from services.kit.runtime.app import run_service
 from services.kit.runtime.ops import OpsServer
 from services.kit.security.subject_keys import RedisKeyStore
 from services.orchestrator.agent_runner import make_task_handler
+from services.orchestrator.agents.registry import selection
 from services.orchestrator.circuit import CircuitBreaker
 from services.orchestrator.config import OrchestratorSettings
 from services.orchestrator.processor import Processor
@@ -26,7 +27,7 @@ async def body(settings: OrchestratorSettings, ops: OpsServer, stack: AsyncExitS
     stack.push_async_callback(validator.close)
     processor = Processor(bootstrap=settings.kafka_bootstrap, group_id=settings.consumer_group,
                           transactional_id=f"{settings.consumer_group}-{settings.colour}",
-                          engine=WorkflowEngine(me, keys, validator))
+                          engine=WorkflowEngine(me, keys, validator, agents=selection(settings)))
     await processor.start()
     stack.push_async_callback(processor.stop)
     kafka = await start_producer(settings.kafka_bootstrap)

@@ -15,7 +15,7 @@ from services.kit.messaging.bus import publish
 from services.kit.security.sealing import open_blob, seal_blob
 from services.kit.security.subject_keys import KeyStore
 from services.orchestrator.agents.base import AgentError
-from services.orchestrator.agents.registry import available_agents
+from services.orchestrator.agents.registry import AGENTS
 
 log = logging.getLogger(__name__)
 
@@ -23,12 +23,11 @@ log = logging.getLogger(__name__)
 def make_task_handler(kafka: AIOKafkaProducer, producer: Producer, keys: KeyStore):
     """Agents see clear values (opened from the task's sealed tokens); their output is sealed
     again before it leaves, so agent topics never carry clear PII."""
-    agents = available_agents()
 
     async def run_agent_task(decoded: Decoded, _: ConsumerRecord) -> None:
         task = decoded.record
         ok, output, error = True, "{}", ""
-        agent = agents.get(task["agent"])
+        agent = AGENTS.find(task["agent"])
         try:
             if agent is None:
                 raise AgentError(f"agent {task['agent']!r} is not installed")

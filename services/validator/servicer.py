@@ -42,7 +42,7 @@ async def evaluate(request: validator_pb2.ValidateTransitionRequest, policy: Pol
     ctx = Context(request, policy, deps)
 
     async def run(name: str) -> validator_pb2.RuleOutcome:
-        rule = RULES.get(name)
+        rule = RULES.find(name)
         if rule is None:
             return validator_pb2.RuleOutcome(rule=name, allowed=False, reason="unknown rule")
         try:
