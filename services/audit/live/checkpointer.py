@@ -101,7 +101,7 @@ class Checkpointer:
         """Follow topics appearing/disappearing (scratch topics, new declared ones)."""
         self._last_refresh = time.monotonic()
         # every topic, not only the assigned ones (what a plain metadata refresh would return)
-        cluster = await self.consumer._client.fetch_all_metadata()  # noqa: SLF001 - no public call for this
+        cluster = await self.consumer._client.fetch_all_metadata()
         wanted = {TopicPartition(t, p) for t in audited(cluster.topics(), self.extra_pattern)
                   for p in (cluster.partitions_for_topic(t) or ())}
         if wanted == self.assigned and not force:

@@ -18,7 +18,7 @@ class Strict(BaseModel):
 
 class Thresholds(Strict):
     max_classification: dict[Phase, Classification] = Field(default_factory=dict)
-    max_recipients: int = Field(10_000, ge=1)
+    max_recipients: int = Field(default=10_000, ge=1)
 
 
 class Lists(Strict):
