@@ -19,7 +19,7 @@ from services.audit.live.projections import AuditProjector
 from services.audit.live.retention import run_retention
 from services.audit.live.topicset import declared_audited
 from services.kit.contracts.codec import Decoded
-from services.kit.contracts.events import Producer
+from services.kit.contracts.events import Origin
 from services.kit.messaging.bus import ConsumeLoop, start_producer
 from services.kit.runtime.app import run_service
 from services.kit.runtime.ops import OpsServer
@@ -40,7 +40,7 @@ async def body(settings: AuditSettings, ops: OpsServer, stack: AsyncExitStack):
     kafka = await start_producer(settings.kafka_bootstrap)
     stack.push_async_callback(kafka.stop)
     keys = RedisKeyStore(settings.redis_url)
-    me = Producer(settings.service_name, settings.version, settings.colour)
+    me = Origin(settings.service_name, settings.version, settings.colour)
     scrub = PersistenceScrub(redis)
 
     async def project(decoded: Decoded, msg: ConsumerRecord) -> None:
@@ -56,7 +56,7 @@ async def body(settings: AuditSettings, ops: OpsServer, stack: AsyncExitStack):
     stack.push_async_callback(loop.stop)
     checkpointer = Checkpointer(
         bootstrap=settings.kafka_bootstrap, store=store, producer=kafka, signer=load_signer(settings.service_name),
-        me=Producer(settings.service_name, settings.version, settings.colour), checkpoint_topic=settings.checkpoint_topic,
+        me=Origin(settings.service_name, settings.version, settings.colour), checkpoint_topic=settings.checkpoint_topic,
         every=settings.checkpoint_every, interval_s=settings.checkpoint_interval_s,
         extra_pattern=settings.extra_topic_pattern, refresh_s=settings.topic_refresh_s,
         policy=load_policy(settings.policy_file or None), trust=TrustStore())

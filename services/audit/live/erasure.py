@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaProducer
 
 from services.kit.contracts import topics
 from services.kit.contracts.codec import Decoded
-from services.kit.contracts.events import Producer, make_event, stable_id
+from services.kit.contracts.events import Origin, make_event, stable_id
 from services.kit.messaging.bus import publish
 from services.kit.security.subject_keys import KeyStore
 
@@ -28,17 +28,17 @@ class ErasureNotApplied(Exception):
     """The erased key is still in the key store after deleting it (retried by the consume loop)."""
 
 
-def receipt_event(erasure: dict, deleted_now: bool, producer: Producer) -> dict:
+def receipt_event(erasure: dict, deleted_now: bool, origin: Origin) -> dict:
     env = erasure["envelope"]
     subject = erasure["subject_id"]
     return make_event(
-        "ErasureReceipt", producer=producer, workflow_id=subject, session_id="", correlation_id=subject,
+        "ErasureReceipt", origin=origin, workflow_id=subject, session_id="", correlation_id=subject,
         causation_id=env["event_id"], event_id=stable_id("erasure-receipt", env["event_id"]),
         subject_id=subject, erasure_event_id=env["event_id"], key_id=erasure.get("key_id", ""),
         erased_at=env["occurred_at"], deleted_now=deleted_now)
 
 
-async def apply_erasure(decoded: Decoded, keys: KeyStore, kafka: AIOKafkaProducer, producer: Producer) -> bool:
+async def apply_erasure(decoded: Decoded, keys: KeyStore, kafka: AIOKafkaProducer, origin: Origin) -> bool:
     """Delete the erased key (if still held) and publish the signed receipt. Idempotent: the
     receipt's event id derives from the erasure's. Returns whether a key was deleted here."""
     rec = decoded.record
@@ -47,7 +47,7 @@ async def apply_erasure(decoded: Decoded, keys: KeyStore, kafka: AIOKafkaProduce
     held = await asyncio.to_thread(keys.get, subject)
     if key_id and held is not None and held[0] == key_id:
         raise ErasureNotApplied("erased key still held")
-    await publish(kafka, topics.GDPR, receipt_event(rec, deleted, producer))
+    await publish(kafka, topics.GDPR, receipt_event(rec, deleted, origin))
     if deleted:
         log.info("erasure applied by the audit service", extra={"event_id": rec["envelope"]["event_id"]})
     return deleted
