@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 
 from services.kit.runtime.paths import ROOT, VAR
-from services.kit.runtime.service_table import SERVICES, http_port  # noqa: E402
+from services.kit.runtime.service_table import SERVICES, http_port
 
 
 def _pidfile(name: str) -> Path:
