@@ -15,7 +15,7 @@ from services.audit.live.checkpointer import Checkpointer
 from services.audit.live.projection_gate import ProjectionGate
 from services.audit.live.projections import AuditProjector
 from services.audit.live.retention import run_retention
-from services.audit.live.topicset import declared_audited
+from services.kit.contracts import topics
 from services.kit.contracts.events import Origin
 from services.kit.messaging.bus import ConsumeLoop, start_producer
 from services.kit.runtime.app import run_service
@@ -37,7 +37,7 @@ async def body(settings: AuditSettings, ops: OpsServer, stack: AsyncExitStack):
     kafka = await start_producer(settings.kafka_bootstrap)
     stack.push_async_callback(kafka.stop)
     loop = ConsumeLoop(service=settings.service_name, bootstrap=settings.kafka_bootstrap, group_id=settings.consumer_group,
-                       topics=declared_audited(), handler=projector.project, producer=kafka)
+                       topics=topics.audited_topics(), handler=projector.project, producer=kafka)
     await loop.start()
     stack.push_async_callback(loop.stop)
     checkpointer = Checkpointer(
