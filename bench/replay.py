@@ -23,18 +23,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import redis.asyncio as aioredis  # noqa: E402
-from elasticsearch import AsyncElasticsearch  # noqa: E402
+import redis.asyncio as aioredis
+from elasticsearch import AsyncElasticsearch
 
-from services.audit.config import AuditSettings  # noqa: E402
-from services.audit.evidence.sigpolicy import load_policy  # noqa: E402
-from services.audit.live.checkpoint_store import CheckpointStore  # noqa: E402
-from services.audit.live.topicset import declared_audited  # noqa: E402
-from services.audit.tools.replay import Replayer  # noqa: E402
-from services.audit.tools.replay_filter import ReplayFilter  # noqa: E402
-from services.audit.tools.verify import verify  # noqa: E402
-from services.kit.messaging import logreader  # noqa: E402
-from services.kit.security.signing import TrustStore  # noqa: E402
+from services.audit.config import AuditSettings
+from services.audit.evidence.sigpolicy import load_policy
+from services.audit.live.checkpoint_store import CheckpointStore
+from services.audit.live.topicset import declared_audited
+from services.audit.tools.replay import Replayer
+from services.audit.tools.replay_filter import ReplayFilter
+from services.audit.tools.verify import verify
+from services.kit.messaging import logreader
+from services.kit.security.signing import TrustStore
 
 S = AuditSettings()
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from services import __version__
 from services.kit.runtime import scrape_targets
 from services.kit.runtime.paths import ROOT, VAR
-from services.kit.runtime.service_table import SERVICES, http_port  # noqa: E402
+from services.kit.runtime.service_table import SERVICES, http_port
 
 
 def _pidfile(name: str) -> Path:

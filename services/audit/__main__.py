@@ -16,7 +16,7 @@ from services.audit.live.projection_gate import ProjectionGate
 from services.audit.live.projections import AuditProjector
 from services.audit.live.retention import run_retention
 from services.audit.live.topicset import declared_audited
-from services.kit.contracts.events import Producer
+from services.kit.contracts.events import Origin
 from services.kit.messaging.bus import ConsumeLoop, start_producer
 from services.kit.runtime.app import run_service
 from services.kit.runtime.ops import OpsServer
@@ -42,7 +42,7 @@ async def body(settings: AuditSettings, ops: OpsServer, stack: AsyncExitStack):
     stack.push_async_callback(loop.stop)
     checkpointer = Checkpointer(
         bootstrap=settings.kafka_bootstrap, store=store, producer=kafka, signer=load_signer(settings.service_name),
-        me=Producer(settings.service_name, settings.version, settings.colour), checkpoint_topic=settings.checkpoint_topic,
+        me=Origin(settings.service_name, settings.version, settings.colour), checkpoint_topic=settings.checkpoint_topic,
         every=settings.checkpoint_every, interval_s=settings.checkpoint_interval_s,
         extra_pattern=settings.extra_topic_pattern, refresh_s=settings.topic_refresh_s,
         policy=load_policy(settings.policy_file or None), trust=TrustStore())
@@ -60,7 +60,7 @@ async def body(settings: AuditSettings, ops: OpsServer, stack: AsyncExitStack):
     ops.add_check("kafka", loop.ready)
     ops.add_check("checkpointer", checkpointer.ready)
     retention = run_retention(RedisKeyStore(settings.redis_url), kafka,
-                              Producer(settings.service_name, settings.version, settings.colour), settings.retention_sweep_s)
+                              Origin(settings.service_name, settings.version, settings.colour), settings.retention_sweep_s)
     return [loop.run(), checkpointer.run(), gate.run(), retention]
 
 

@@ -102,9 +102,9 @@ class Processor:
             telemetry.EVENTS.labels(SERVICE, "workflow", event_type, outcome).inc()
             telemetry.HANDLER_SECONDS.labels(SERVICE, "workflow").observe(time.perf_counter() - started)
         log.info("event handled", extra={"event_type": event_type, "workflow_id": decoded.envelope["workflow_id"],
-                                         "phase": (fx.state or {}).get("phase"), "emitted": len(fx.emit)})
+                                         "phase": fx.state.phase if fx.state and fx.state.phase else None, "emitted": len(fx.emit)})
         for topic, record in fx.emit:
             value, key = codec.encode(record), record_key(record)
             await self.producer.send(topic, value, key=key, headers=outgoing_headers(topic, key, value))
         if fx.state is not None:
-            await self.table.put(self.producer, msg.partition, fx.state["workflow_id"], fx.state)
+            await self.table.put(self.producer, msg.partition, fx.state.workflow_id, fx.state)

@@ -7,7 +7,7 @@ from contextlib import AsyncExitStack
 import grpc
 
 from services.kit.contracts import topics
-from services.kit.contracts.events import Producer
+from services.kit.contracts.events import Origin
 from services.kit.messaging.bus import ConsumeLoop, start_producer
 from services.kit.rpc import pii_pb2_grpc
 from services.kit.runtime.app import run_service
@@ -42,7 +42,7 @@ async def body(settings: PiiSettings, ops: OpsServer, stack: AsyncExitStack):
     stack.push_async_callback(kafka.stop)
     worker = ConsumeLoop(service=settings.service_name, bootstrap=settings.kafka_bootstrap, group_id=settings.consumer_group,
                          topics=[topics.PII_SCAN_REQUESTS], producer=kafka,
-                         handler=make_scan_handler(engine, scanner, kafka, Producer(settings.service_name, settings.version, settings.colour),
+                         handler=make_scan_handler(engine, scanner, kafka, Origin(settings.service_name, settings.version, settings.colour),
                                                    settings.max_texts_per_call, settings.max_chars_per_text))
     await worker.start()
     stack.push_async_callback(worker.stop)

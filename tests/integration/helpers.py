@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaProducer
 from services.kit.contracts import codec
 from services.kit.messaging import logreader
 from services.kit.runtime.config import ServiceSettings
-from services.kit.runtime.paths import ROOT  # noqa: E402
+from services.kit.runtime.paths import ROOT
 from services.kit.security.subject_keys import RedisKeyStore
 from ufctl import publishing, queries
 

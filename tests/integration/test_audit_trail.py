@@ -25,7 +25,7 @@ from elasticsearch import AsyncElasticsearch, Elasticsearch
 from services.audit.config import AuditSettings
 from services.audit.live.checkpoint_store import CheckpointStore
 from services.kit.contracts import codec, topics
-from services.kit.contracts.events import Producer, make_event
+from services.kit.contracts.events import Origin, make_event
 from services.kit.security.signing import DEFAULT_KEYS_DIR, Signer
 from tests.integration import helpers as h
 from ufctl.cli import main as ufctl_main
@@ -33,7 +33,7 @@ from ufctl.cli import main as ufctl_main
 pytestmark = pytest.mark.integration
 S = AuditSettings()
 HAPPY = ["INITIALIZATION", "BATCH_DISCOVERY", "STRATEGY_ANALYSIS", "GENERATION", "REVIEW", "DELIVERY", "COMPLETED"]
-TESTER = Producer("audit-test", "0", "test")
+TESTER = Origin("audit-test", "0", "test")
 
 
 def ufctl(*args: str) -> tuple[int, str]:
@@ -116,7 +116,7 @@ def wait_checkpointed(topic: str, last_offset: int, timeout_s: float = 45) -> No
 
 
 def phase_event(workflow_id: str, to_phase: str, n: int) -> bytes:
-    return codec.encode(make_event("WorkflowPhaseChanged", producer=TESTER, workflow_id=workflow_id, session_id="s",
+    return codec.encode(make_event("WorkflowPhaseChanged", origin=TESTER, workflow_id=workflow_id, session_id="s",
                                    correlation_id=workflow_id, from_phase=None, to_phase=to_phase, reason=f"step {n}"))
 
 

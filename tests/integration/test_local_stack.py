@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from services.kit.runtime import service_table as table
-from services.kit.runtime.paths import ROOT  # noqa: E402
+from services.kit.runtime.paths import ROOT
 
 STACK = ROOT / "infra" / "stack.py"
 VAR = Path(os.environ.get("UF_VAR_DIR") or ROOT / "var")

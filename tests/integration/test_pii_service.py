@@ -9,7 +9,7 @@ import grpc
 import pytest
 
 from services.kit.contracts import codec, topics
-from services.kit.contracts.events import Producer, make_event
+from services.kit.contracts.events import Origin, make_event
 from services.kit.rpc import pii_pb2, pii_pb2_grpc
 from services.kit.runtime import service_table as table
 from tests.integration import helpers as h
@@ -46,7 +46,7 @@ def test_grpc_scan_refuses_oversized_requests(suite):
 def test_kafka_scan_request_yields_a_result_without_values(suite):
     rid = h.unique("scan")
     since = h.end_offsets(topics.PII_SCAN_RESULTS)
-    req = make_event("PiiScanRequested", producer=Producer("test", "0", "external"), workflow_id=rid, session_id="",
+    req = make_event("PiiScanRequested", origin=Origin("test", "0", "external"), workflow_id=rid, session_id="",
                      correlation_id=rid, request_id=rid, texts=[TEXT, "Call +44 20 7946 0958 today"])
     h.produce_raw(topics.PII_SCAN_REQUESTS, codec.encode(req), rid.encode())
     deadline, result = time.monotonic() + 30, None

@@ -115,7 +115,7 @@ class _Redactor:
     def _stringy(self, value: Any) -> Any:
         try:
             as_text = str(value)
-        except Exception:  # noqa: BLE001 - a broken __str__ must not break logging
+        except Exception:
             return value
         cleaned = self.text(as_text)
         return value if cleaned == as_text else cleaned
@@ -145,7 +145,7 @@ class PiiRedactingFilter(logging.Filter):
         r = self._redactor
         try:
             message = record.getMessage()
-        except Exception:  # noqa: BLE001 - bad format args: redact the parts instead
+        except Exception:
             record.msg = r.value(record.msg)
             record.args = r.value(record.args) if record.args else record.args
         else:

@@ -82,7 +82,7 @@ class RecognizerRegistry:
             try:
                 obj = ep.load()
                 produced = self._materialize(obj)
-            except Exception as exc:  # noqa: BLE001 - a broken plug-in must name itself
+            except Exception as exc:
                 raise RegistryError(f"PII recognizer entry point {ep.name!r} ({ep.value}) failed: {exc}") from exc
             for recognizer in produced:
                 self.register(recognizer)

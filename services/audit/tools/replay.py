@@ -227,7 +227,7 @@ class Replayer:
             step = max(1, min(self.bulk_size, (len(actions) + 1) // 2))
             results = await asyncio.gather(*(async_bulk(self.es, actions[i:i + step], chunk_size=step, raise_on_error=False,
                                                         max_retries=3) for i in range(0, len(actions), step)))
-            errors = sum(len(e) for _, e in results)
+            errors = sum(len(e) for _, e in results if isinstance(e, list))
             if errors:
                 raise ReplayError(f"{errors} document(s) refused by Elasticsearch")
         if docs or wfs:

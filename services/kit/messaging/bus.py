@@ -42,7 +42,7 @@ async def start_producer(bootstrap: str, **overrides: Any) -> AIOKafkaProducer:
 
 
 def record_key(record: dict[str, Any]) -> bytes:
-    return record["envelope"]["workflow_id"].encode()
+    return str(record["envelope"]["workflow_id"]).encode()
 
 
 def outgoing_headers(topic: str, key: bytes | None, value: bytes) -> list[tuple[str, bytes]]:

@@ -37,7 +37,7 @@ class RedisProjection:
         await self.consumer.start()
         tps = [TopicPartition(t, p) for t in self.topics for p in sorted(self.consumer.partitions_for_topic(t) or [])]
         if not tps:
-            await self.consumer._client.force_metadata_update()  # noqa: SLF001 - first metadata fetch
+            await self.consumer._client.force_metadata_update()
             tps = [TopicPartition(t, p) for t in self.topics for p in sorted(self.consumer.partitions_for_topic(t) or [])]
         self.consumer.assign(tps)
         stored = await self.redis.hgetall(self.offsets_key)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Protocol
+from typing import Any, Protocol
 
 import redis
 
@@ -41,7 +41,7 @@ class RedisKeyStore:
         if raw is None:
             self._cache.pop(subject_id, None)
             return None
-        key_id, hexkey = raw.decode().split(":", 1)
+        key_id, hexkey = _text(raw).split(":", 1)
         return key_id, bytes.fromhex(hexkey)
 
     def get_or_create(self, subject_id: str, retention_s: int | None = None) -> tuple[str, bytes]:
@@ -54,9 +54,10 @@ class RedisKeyStore:
                 self.redis.zadd(EXPIRY_INDEX, {subject_id: time.time() + retention_s}, nx=True)
             found = (key_id, key)
         else:
-            found = self.get(subject_id)  # created concurrently elsewhere
-            if found is None:
+            current = self.get(subject_id)  # created concurrently elsewhere
+            if current is None:
                 raise KeyError("subject key vanished while being created")
+            found = current
         self._cache[subject_id] = found
         return found
 
@@ -70,4 +71,9 @@ class RedisKeyStore:
 
     def expired(self, now: float | None = None, limit: int = 100) -> list[str]:
         now = time.time() if now is None else now
-        return [s.decode() for s in self.redis.zrangebyscore(EXPIRY_INDEX, 0, now, start=0, num=limit)]
+        return [_text(s) for s in self.redis.zrangebyscore(EXPIRY_INDEX, 0, now, start=0, num=limit)]
+
+
+def _text(value: Any) -> str:
+    """Redis replies are bytes (this client does not decode responses)."""
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -18,7 +18,7 @@ class Strict(BaseModel):
 
 class Thresholds(Strict):
     max_classification: dict[Phase, Classification] = Field(default_factory=dict)
-    max_recipients: int = Field(10_000, ge=1)
+    max_recipients: int = Field(default=10_000, ge=1)
 
 
 class Lists(Strict):
@@ -26,6 +26,10 @@ class Lists(Strict):
     sender_domains_denied: list[str] = Field(default_factory=list)
     denied_terms: list[str] = Field(default_factory=list)
     templates_allowed: list[str] = Field(default_factory=list)
+    # Campaign goals this policy allows. The policy owns them, not the strategy agent, so a
+    # replacement agent can serve a new goal once a policy version lists it. None: a policy
+    # written before goal lists existed (2026.11.1) does not restrict goals.
+    campaign_goals: list[str] | None = None
 
 
 class ReviewPolicy(Strict):

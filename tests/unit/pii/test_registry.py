@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.unit.pii.plugin_fixture import BadgeRecognizer
 from uf_pii import ENTRY_POINT_GROUP, Engine, RecognizerRegistry, RegistryError, default_registry
-
-from .plugin_fixture import BadgeRecognizer
 
 
 def _fake_distribution(root: Path, entry_points: str) -> None:
