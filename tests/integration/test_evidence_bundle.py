@@ -86,7 +86,7 @@ def test_any_altered_byte_fails(bundle, tmp_path):
             b[pos] = (b[pos] + 1) % 256 if chr(b[pos]) not in "0123456789abcdef" else ord("0123456789abcdef"[(int(chr(b[pos]), 16) + 1) % 16])
             target.write_bytes(bytes(b))
             res = uf_verify(copy)
-            assert res.returncode != 0 and "VERIFIED" != res.stdout.strip().splitlines()[-1], f"{f.name}@{pos} not detected"
+            assert res.returncode != 0 and res.stdout.strip().splitlines()[-1] != "VERIFIED", f"{f.name}@{pos} not detected"
             shutil.rmtree(copy)
 
 
