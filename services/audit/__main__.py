@@ -37,7 +37,8 @@ async def body(settings: AuditSettings, ops: OpsServer, stack: AsyncExitStack):
     kafka = await start_producer(settings.kafka_bootstrap)
     stack.push_async_callback(kafka.stop)
     loop = ConsumeLoop(service=settings.service_name, bootstrap=settings.kafka_bootstrap, group_id=settings.consumer_group,
-                       topics=declared_audited(), handler=projector.project, producer=kafka)
+                       topics=declared_audited(), handler=projector.project, producer=kafka,
+                       flush=projector.flush)
     await loop.start()
     stack.push_async_callback(loop.stop)
     checkpointer = Checkpointer(

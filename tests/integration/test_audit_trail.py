@@ -28,6 +28,7 @@ from services.kit.contracts import codec, topics
 from services.kit.contracts.events import Producer, make_event
 from services.kit.security.signing import DEFAULT_KEYS_DIR, Signer
 from tests.integration import helpers as h
+from tests.integration.waiting import eventually
 from ufctl.cli import main as ufctl_main
 
 pytestmark = pytest.mark.integration
@@ -343,10 +344,13 @@ def test_compliance_report_lists_transitions_decisions_approvals_and_deliveries(
     doc = h.campaign()
     wf = h.publish(doc)
     assert h.wait_phase(wf)["phase"] == "COMPLETED"
-    time.sleep(1.5)
-    rc, out = ufctl("audit", "report", wf, "--out", str(tmp_path / "r"))
-    assert rc == 0
-    rep = json.loads((tmp_path / "r" / "report.json").read_text())
+
+    def complete_report() -> dict | None:  # the trail is searchable within ES's refresh interval
+        rc, _ = ufctl("audit", "report", wf, "--out", str(tmp_path / "r"))
+        rep = json.loads((tmp_path / "r" / "report.json").read_text()) if rc == 0 else {}
+        return rep if [t["to"] for t in rep.get("transitions", [])] == HAPPY else None
+
+    rep = eventually(complete_report, timeout_s=30, what="the report shows every transition")
     assert [t["to"] for t in rep["transitions"]] == HAPPY
     assert all(t["decision"] and t["decision"]["allowed"] and t["decision"]["rules"] and t["decision"]["policy_version"]
                for t in rep["transitions"])
