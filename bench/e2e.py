@@ -34,13 +34,13 @@ from bench import proc_cpu  # noqa: E402
 from bench.profiling import Profiler  # noqa: E402
 from services.kit.contracts import (
     codec,
-    topics,  # noqa: E402
+    topics,
 )
 from services.kit.messaging import logreader
-from services.kit.messaging.bus import producer_config, publish  # noqa: E402
-from services.kit.runtime.config import ServiceSettings  # noqa: E402
-from services.kit.runtime.paths import VAR  # noqa: E402
-from ufctl import publishing  # noqa: E402
+from services.kit.messaging.bus import producer_config, publish
+from services.kit.runtime.config import ServiceSettings
+from services.kit.runtime.paths import VAR
+from ufctl import publishing
 
 BOOTSTRAP = ServiceSettings().kafka_bootstrap
 
