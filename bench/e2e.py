@@ -30,8 +30,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import proc_cpu  # noqa: E402
-from bench.profiling import Profiler  # noqa: E402
+from bench import proc_cpu
+from bench.profiling import Profiler
 from services.kit.contracts import (
     codec,
     topics,
