@@ -22,6 +22,7 @@ from uf_pii.operators import OPERATOR_NAMES, KeyedHash, Mask, Operator, Replace,
 from uf_pii.recognizer import BaseRecognizer, DocRecognizer, Recognizer
 from uf_pii.registry import ENTRY_POINT_GROUP, RecognizerRegistry, RegistryError, default_registry
 from uf_pii.spans import merge_overlaps
+from uf_pii.version import __version__
 from uf_pii.tokens import KeyLookup, TokenError, detokenize, detokenize_value, static_key_lookup, tokenize_value
 
 STRUCTURED_TYPES = frozenset(
