@@ -130,8 +130,9 @@ class Engine:
             # A checksum/format-validated span is more trustworthy than a
             # statistical guess; NER spans touching one are noise ("jane" in
             # "jane at example dot com").
+            validated = list(kept)  # NLP findings compete with each other in the merge, not here
             for finding in nlp_findings:
-                if finding.score >= self.min_score and not any(finding.overlaps(s) for s in kept):
+                if finding.score >= self.min_score and not any(finding.overlaps(s) for s in validated):
                     kept.append(finding)
         allow = self.registry.allow_list
         if allow:
