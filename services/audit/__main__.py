@@ -17,7 +17,7 @@ from services.audit.live.erasure import PersistenceScrub, apply_erasure
 from services.audit.live.projection_gate import ProjectionGate
 from services.audit.live.projections import AuditProjector
 from services.audit.live.retention import run_retention
-from services.audit.live.topicset import declared_audited
+from services.kit.contracts import topics
 from services.kit.contracts.codec import Decoded
 from services.kit.contracts.events import Origin
 from services.kit.messaging.bus import ConsumeLoop, start_producer
@@ -51,7 +51,7 @@ async def body(settings: AuditSettings, ops: OpsServer, stack: AsyncExitStack):
         await projector.project(decoded, msg)
 
     loop = ConsumeLoop(service=settings.service_name, bootstrap=settings.kafka_bootstrap, group_id=settings.consumer_group,
-                       topics=declared_audited(), handler=project, producer=kafka)
+                       topics=topics.audited_topics(), handler=project, producer=kafka)
     await loop.start()
     stack.push_async_callback(loop.stop)
     checkpointer = Checkpointer(
