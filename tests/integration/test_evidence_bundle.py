@@ -1,6 +1,7 @@
 """Evidence an auditor verifies offline, on the real stack: `ufctl audit export` writes a bundle,
 `python -m uf_verify` (stdlib + cryptography, no service code) says VERIFIED for it and fails
-for any altered, missing or added byte; `ufctl audit redecide` re-makes every decision."""
+for any altered, missing or added byte (witness cosignatures included); `ufctl audit redecide`
+re-makes every decision."""
 from __future__ import annotations
 
 import hashlib
@@ -46,6 +47,11 @@ def bundle(suite, tmp_path_factory) -> tuple[str, Path]:
         if next(m.partition for m in h.read_topic(topics.WORKFLOW_EVENTS) if m.key == later.encode()) == partition:
             break
     eventually(lambda: r.hlen(checkpoint_key(topics.WORKFLOW_EVENTS, partition)) > before, what="a newer checkpoint")
+    # A witness (its own key and state) verifies and cosigns the checkpoints published so far.
+    state = tmp_path_factory.mktemp("witness") / "state.json"
+    res = run("-m", "ufctl", "audit", "witness", "--state", str(state), "--json")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert json.loads(res.stdout)["cosigned"] > 0
     out = tmp_path_factory.mktemp("evidence") / "bundle"
     res = run("-m", "ufctl", "audit", "export", wf, "--out", str(out), "--json", "--wait", "60")
     assert res.returncode == 0, res.stderr
@@ -61,6 +67,7 @@ def test_an_intact_bundle_verifies_offline(bundle):
     lines = res.stdout.strip().splitlines()
     assert lines[-1] == "VERIFIED"
     assert any(line.startswith("checkpoints") and "consistency proof(s) checked" in line for line in lines)
+    assert any(line.startswith("witness") and "cosigned" in line for line in lines)
     files = json.loads((out / "MANIFEST.json").read_text())["files"]
     assert {"records.jsonl", "checkpoints.jsonl", "consistency.jsonl"} <= set(files)
     assert any(n.startswith("keys/audit-") for n in files) and any(n.startswith("policies/") for n in files)

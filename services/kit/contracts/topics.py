@@ -35,8 +35,9 @@ PII_SCAN_RESULTS = "uf.pii.scan.results"
 ORCHESTRATOR_STATE = "uf.orchestrator.state"
 DEAD_LETTER = "uf.deadletter"
 AUDIT_CHECKPOINTS = "uf.audit.checkpoints"
-# raw bytes / internal state / the audit trail's own output: not events to attest
-NOT_AUDITED = frozenset({DEAD_LETTER, ORCHESTRATOR_STATE, AUDIT_CHECKPOINTS})
+AUDIT_WITNESS = "uf.audit.witness"
+# raw bytes / internal state / the audit trail's own output (and its witness's): not events to attest
+NOT_AUDITED = frozenset({DEAD_LETTER, ORCHESTRATOR_STATE, AUDIT_CHECKPOINTS, AUDIT_WITNESS})
 
 
 @dataclass(frozen=True)
