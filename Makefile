@@ -3,7 +3,7 @@ PY      := .venv/bin/python
 STACK   := python3 infra/stack.py
 
 .PHONY: help install venv lint run up down status test test-unit test-integration bench \
-        dashboards protos protos-check schemas-check schemas-lock topics lock clean
+        dashboards protos protos-check schemas-check schemas-lock topics lock clean backup
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -68,6 +68,10 @@ topics: venv  ## apply infra/topics.yaml to the running cluster
 
 lock: venv  ## re-pin transitive Python dependencies
 	$(PY) -m pip freeze --exclude-editable | grep -v '^-e' > constraints.txt
+
+BACKUP_DIR ?= var/backups
+backup: venv  ## encrypted DR backup into $(BACKUP_DIR)/<UTC time>/ (keys, checkpoints, policies; see docs/operations.md)
+	$(PY) -m ufctl dr backup --out $(BACKUP_DIR)/$$(date -u +%Y%m%dT%H%M%SZ)
 
 clean: down  ## stop everything and delete local data (var/)
 	rm -rf var
