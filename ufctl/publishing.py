@@ -1,7 +1,14 @@
-"""Turning user input into events on Kafka: workflow requests, sessions, consent, reviews."""
+"""Turning user input into events on Kafka: workflow requests, sessions, consent, reviews.
+
+ufctl is a registered publisher (ADR 0005): every record it writes is signed with the
+publisher key `UF_PUBLISHER_ID` (default `ufctl`; seed from `UF_SIGNING_KEY` or
+`var/keys/<id>.ed25519`), whose public key must be in the services' trusted-keys directory and
+which `infra/topics.yaml` lists as a producer of the inbox topics. Unsigned records are
+dead-lettered by every consumer."""
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from pathlib import Path
 from typing import Any
@@ -16,6 +23,7 @@ from services.kit.contracts.events import Producer, make_event, now_ms
 from services.kit.messaging.bus import producer_config, publish
 from services.kit.security import jwt_tokens as tokens
 from services.kit.security import sealing
+from services.kit.security.signing import SigningError, configure_signing
 from services.kit.security.subject_keys import DEFAULT_RETENTION_S, KeyStore
 from ufctl.errors import CliError
 
@@ -93,7 +101,16 @@ def policy_event(version: str, sha256: str, operator: str, rollback: bool) -> di
                       version=version, sha256=sha256, activated_by=operator, rollback=rollback)
 
 
+def configure_publisher() -> None:
+    """Sign as the registered publisher (see the module docstring)."""
+    try:
+        configure_signing(os.environ.get("UF_PUBLISHER_ID") or "ufctl")
+    except (SigningError, OSError) as exc:
+        raise CliError(f"cannot load the publisher signing key ({exc}; set UF_SIGNING_KEY or check var/keys/)") from None
+
+
 async def send_events(bootstrap: str, events: list[tuple[str, dict[str, Any]]]) -> None:
+    configure_publisher()
     producer = AIOKafkaProducer(**producer_config(bootstrap, request_timeout_ms=10000))
     try:
         await producer.start()
@@ -111,4 +128,5 @@ async def send_events(bootstrap: str, events: list[tuple[str, dict[str, Any]]]) 
 
 TOPIC_OF = {"WorkflowRequested": topics.REQUESTS, "SessionStarted": topics.SESSIONS,
             "ConsentChanged": topics.CONSENT, "ReviewDecided": topics.REVIEW_DECISIONS,
-            "PolicyActivated": topics.POLICY, "SubjectErased": topics.GDPR}
+            "PolicyActivated": topics.POLICY, "SubjectErased": topics.GDPR,
+            "PiiScanRequested": topics.PII_SCAN_REQUESTS}

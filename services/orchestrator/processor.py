@@ -11,7 +11,7 @@ import time
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 
 from services.kit.contracts import codec, topics
-from services.kit.messaging.bus import SemanticError, by_key_concurrently, dead_letter, record_key, signed, update_lag
+from services.kit.messaging.bus import SemanticError, admitted, by_key_concurrently, dead_letter, record_key, signed, update_lag
 from services.kit.runtime import telemetry
 from services.orchestrator.state_store import ChangelogTable
 from services.orchestrator.workflow import WorkflowEngine
@@ -76,14 +76,13 @@ class Processor:
     async def _process(self, msg) -> None:
         started = time.perf_counter()
         event_type, outcome = "?", "ok"
+        decoded = await admitted(msg, self.producer, SERVICE)  # forged/unauthorised: parked in this transaction
+        if decoded is None:
+            telemetry.EVENTS.labels(SERVICE, "workflow", event_type, "refused").inc()
+            return
         try:
-            decoded = codec.decode(msg.value)
             event_type = decoded.event_type
             fx = await self.engine.handle(decoded, self.table.get(msg.partition, decoded.envelope["workflow_id"]))
-        except codec.CodecError as exc:
-            outcome = "invalid"
-            await dead_letter(self.producer, msg, SERVICE, exc.reason, str(exc))
-            return
         except SemanticError as exc:
             outcome = "invalid"
             await dead_letter(self.producer, msg, SERVICE, exc.reason, exc.detail)

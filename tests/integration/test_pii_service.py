@@ -48,7 +48,7 @@ def test_kafka_scan_request_yields_a_result_without_values(suite):
     since = h.end_offsets(topics.PII_SCAN_RESULTS)
     req = make_event("PiiScanRequested", producer=Producer("test", "0", "external"), workflow_id=rid, session_id="",
                      correlation_id=rid, request_id=rid, texts=[TEXT, "Call +44 20 7946 0958 today"])
-    h.produce_raw(topics.PII_SCAN_REQUESTS, codec.encode(req), rid.encode())
+    h.send(req)  # signed by the registered publisher (unsigned requests are dead-lettered)
     deadline, result = time.monotonic() + 30, None
     while result is None and time.monotonic() < deadline:
         for m in h.read_topic(topics.PII_SCAN_RESULTS, since=since):

@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from services.kit.contracts import codec
 from services.kit.contracts.topics import DEAD_LETTER
 from services.kit.runtime import telemetry
+from services.kit.security.admission import Admission, Refused, default_admission
 from services.kit.security.signing import SigningError, signing_headers
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,31 @@ async def dead_letter(producer: AIOKafkaProducer, msg: ConsumerRecord, service: 
     log.warning("dead-lettered record", extra={"reason": reason, "topic": msg.topic, "partition": msg.partition, "offset": msg.offset})
 
 
+async def admitted(msg: ConsumerRecord, producer: AIOKafkaProducer, service: str,
+                   admission: Admission | None = None) -> codec.Decoded | None:
+    """The decoded record if it is admitted (signature by a declared producer of the topic, an
+    event type bound to the topic and allowed for that signer - see kit.security.admission),
+    else None after dead-lettering it with the precise reason. Every consumer calls this first:
+    nothing unauthenticated reaches a handler."""
+    gate = admission or default_admission()
+    try:
+        signer = gate.signer(msg.topic, msg.key, msg.value, msg.headers)
+    except Refused as exc:
+        await dead_letter(producer, msg, service, exc.reason, exc.detail)
+        return None
+    try:
+        decoded = codec.decode(msg.value)
+    except codec.CodecError as exc:
+        await dead_letter(producer, msg, service, exc.reason, str(exc))
+        return None
+    try:
+        gate.authorize(msg.topic, signer, decoded.event_type)
+    except Refused as exc:
+        await dead_letter(producer, msg, service, exc.reason, exc.detail)
+        return None
+    return decoded
+
+
 async def by_key_concurrently(msgs: Iterable[ConsumerRecord], handle: Callable[[ConsumerRecord], Awaitable[None]]) -> None:
     """Handle records of different keys concurrently and records of one key in order: a
     workflow's events stay ordered while I/O-bound work (gRPC, SMTP, acks) overlaps."""
@@ -97,9 +123,10 @@ async def by_key_concurrently(msgs: Iterable[ConsumerRecord], handle: Callable[[
 
 
 class ConsumeLoop:
-    """At-least-once consumer: decode, handle, commit. Handlers must be idempotent.
+    """At-least-once consumer: admit (signature + declared producer + topic binding), decode,
+    handle, commit. Handlers must be idempotent.
 
-    Bad bytes and SemanticError go to the dead-letter topic at once. Any other handler
+    Refused records, bad bytes and SemanticError go to the dead-letter topic at once. Any other handler
     exception is retried `retries` times with backoff (transient outages), then dead-lettered
     with reason `handler-error` - the loop never stops on one record.
     """
@@ -115,8 +142,10 @@ class ConsumeLoop:
         producer: AIOKafkaProducer,
         retries: int = 5,
         from_beginning: bool = True,
+        admission: Admission | None = None,
     ) -> None:
         self.service, self.handler, self.producer, self.retries = service, handler, producer, retries
+        self.admission = admission or default_admission()
         self.topics = list(topics)
         self.consumer = AIOKafkaConsumer(
             *self.topics,
@@ -139,10 +168,8 @@ class ConsumeLoop:
             raise RuntimeError("no partitions assigned yet")
 
     async def handle_one(self, msg: ConsumerRecord) -> None:
-        try:
-            decoded = codec.decode(msg.value)
-        except codec.CodecError as exc:
-            await dead_letter(self.producer, msg, self.service, exc.reason, str(exc))
+        decoded = await admitted(msg, self.producer, self.service, self.admission)
+        if decoded is None:
             return
         handler_name = getattr(self.handler, "__name__", "handler")
         for attempt in range(self.retries + 1):
