@@ -5,7 +5,7 @@ from __future__ import annotations
 from contextlib import AsyncExitStack
 
 from services.kit.contracts import topics
-from services.kit.contracts.events import Producer
+from services.kit.contracts.events import Origin
 from services.kit.messaging.bus import ConsumeLoop, start_producer
 from services.kit.runtime.app import run_service
 from services.kit.runtime.ops import OpsServer
@@ -20,7 +20,7 @@ from services.orchestrator.workflow import WorkflowEngine
 
 
 async def body(settings: OrchestratorSettings, ops: OpsServer, stack: AsyncExitStack):
-    me = Producer(settings.service_name, settings.version, settings.colour)
+    me = Origin(settings.service_name, settings.version, settings.colour)
     keys = RedisKeyStore(settings.redis_url)
     validator = ValidatorClient(settings.validator_addr, settings.validator_timeout_s, settings.validator_attempts,
                                 breaker=CircuitBreaker("validator", settings.circuit_threshold, settings.circuit_cooldown_s))

@@ -11,8 +11,8 @@ import time
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 
 from services.kit.contracts import codec, topics
-from services.kit.messaging.bus import SemanticError, admitted, by_key_concurrently, dead_letter, record_key, signed, update_lag
-from services.kit.runtime import telemetry
+from services.kit.messaging.bus import SemanticError, admitted, by_key_concurrently, dead_letter, outgoing_headers, record_key, update_lag
+from services.kit.runtime import telemetry, tracing
 from services.orchestrator.state_store import ChangelogTable
 from services.orchestrator.workflow import WorkflowEngine
 
@@ -74,6 +74,10 @@ class Processor:
                     update_lag(self.consumer, SERVICE, tp, nxt)
 
     async def _process(self, msg) -> None:
+        with tracing.consume_span(msg, "workflow") as span:
+            await self._process_traced(msg, span)
+
+    async def _process_traced(self, msg, span) -> None:
         started = time.perf_counter()
         event_type, outcome = "?", "ok"
         decoded = await admitted(msg, self.producer, SERVICE)  # forged/unauthorised: parked in this transaction
@@ -82,6 +86,7 @@ class Processor:
             return
         try:
             event_type = decoded.event_type
+            span.set_attributes({"uf.event_type": event_type, "uf.workflow_id": decoded.envelope["workflow_id"]})
             fx = await self.engine.handle(decoded, self.table.get(msg.partition, decoded.envelope["workflow_id"]))
         except SemanticError as exc:
             outcome = "invalid"
@@ -99,6 +104,6 @@ class Processor:
                                          "phase": fx.state.phase if fx.state and fx.state.phase else None, "emitted": len(fx.emit)})
         for topic, record in fx.emit:
             value, key = codec.encode(record), record_key(record)
-            await self.producer.send(topic, value, key=key, headers=signed(topic, key, value))
+            await self.producer.send(topic, value, key=key, headers=outgoing_headers(topic, key, value))
         if fx.state is not None:
             await self.table.put(self.producer, msg.partition, fx.state.workflow_id, fx.state)
