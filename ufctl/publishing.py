@@ -21,8 +21,8 @@ from services import __version__
 from services.kit.contracts import codec, topics
 from services.kit.contracts.events import Origin, make_event, now_ms
 from services.kit.messaging.bus import producer_config, publish
+from services.kit.security import identity, sealing
 from services.kit.security import jwt_tokens as tokens
-from services.kit.security import sealing
 from services.kit.security.signing import SigningError, configure_signing
 from services.kit.security.subject_keys import DEFAULT_RETENTION_S, KeyStore
 from ufctl.errors import CliError
@@ -47,9 +47,9 @@ def load_request_file(path: str) -> dict[str, Any]:
     return doc
 
 
-def local_token(user_id: str) -> str | None:
+def local_token(user_id: str, roles: list[str] | None = None) -> str | None:
     """A token from the local identity-provider key (var/keys), if this machine has one."""
-    return tokens.issue(user_id) if tokens.load_key() is not None else None
+    return tokens.issue(user_id, roles=roles) if tokens.load_key() is not None else None
 
 
 def request_event(doc: dict[str, Any], keys: KeyStore | None = None) -> dict[str, Any]:
@@ -89,11 +89,27 @@ def consent_event(subject_id: str, purpose: str, granted: bool) -> dict[str, Any
                       correlation_id=subject_id, subject_id=subject_id, purpose=purpose, granted=granted)
 
 
+REVIEWER_ROLE = "reviewer"
+
+
 def review_event(workflow_id: str, session_id: str, approved: bool, reviewer: str, reason: str,
                  token: str | None = None) -> dict[str, Any]:
+    """The reviewer ingress (ADR 0006): the bearer token is verified here, where it enters, and
+    the decision records the verified identity (normalised subject), its roles, the token's
+    SHA-256 and expiry - never the token (the review topic is kept forever). Without `token`
+    the local identity-provider stand-in issues one for `reviewer` with the reviewer role."""
+    token = token or local_token(reviewer, roles=[REVIEWER_ROLE])
+    key = tokens.load_key()
+    if not token or key is None:
+        raise CliError("no reviewer token and no local identity-provider key (pass --token or set UF_AUTH_KEY_FILE)")
+    claims, problem = tokens.TokenVerifier(key).verify(token)
+    if problem:
+        raise CliError(f"reviewer token refused: {problem}")
+    roles = claims.get("roles") or []
     return make_event("ReviewDecided", origin=CLI, workflow_id=workflow_id, session_id=session_id,
-                      correlation_id=workflow_id, approved=approved, reviewer_id=reviewer, reason=reason,
-                      auth_token=token or local_token(reviewer))
+                      correlation_id=workflow_id, approved=approved, reviewer_id=identity.normalise(str(claims["sub"])),
+                      reason=reason, reviewer_roles=[str(r) for r in roles] if isinstance(roles, list) else [],
+                      token_sha256=identity.token_hash(token), token_expires_at=int(claims["exp"]) * 1000)
 
 
 def policy_event(version: str, sha256: str, operator: str, rollback: bool) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from services.kit.contracts import codec, topics
 from services.kit.contracts.events import Origin, make_event
 from services.kit.rpc import pii_pb2, pii_pb2_grpc
 from services.kit.runtime import service_table as table
+from services.kit.security import tls
 from tests.integration import helpers as h
 from tests.integration.waiting import eventually
 
@@ -20,7 +21,7 @@ TEXT = "Mail ann.lee@example.org or pay with 4111 1111 1111 1111, order #88231 s
 
 def grpc_scan(texts: list[str], types: list[str] = ()) -> pii_pb2.ScanResponse:
     async def go():
-        async with grpc.aio.insecure_channel(table.grpc_addr("pii")) as ch:
+        async with tls.secure_channel(table.grpc_addr("pii"), "validator") as ch:
             return await pii_pb2_grpc.PiiScannerStub(ch).Scan(pii_pb2.ScanRequest(texts=texts, types=list(types)), timeout=10)
 
     return asyncio.run(go())

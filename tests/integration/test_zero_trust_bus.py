@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaProducer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.kit.contracts import codec, topics
-from services.kit.contracts.events import Producer, make_event
+from services.kit.contracts.events import Origin, make_event
 from services.kit.runtime.paths import KEYS
 from services.kit.security import admission as adm
 from services.kit.security.signing import Signer, load_signer
@@ -20,7 +20,7 @@ from tests.integration import helpers as h
 from tests.integration.waiting import NotYet, eventually
 
 pytestmark = pytest.mark.integration
-FAKE = Producer("delivery", "1", "blue")  # claims to be a service in the envelope: the envelope proves nothing
+FAKE = Origin("delivery", "1", "blue")  # claims to be a service in the envelope: the envelope proves nothing
 
 
 def produce(topic: str, value: bytes, key: bytes, headers: list[tuple[str, bytes]] | None = None) -> int:
@@ -66,7 +66,7 @@ def send_as(signer: Signer | None, topic: str, record: dict[str, Any]) -> int:
 
 
 def outcome(wf: str, status: str = "SENT") -> dict[str, Any]:
-    return make_event("DeliveryOutcome", producer=FAKE, workflow_id=wf, session_id="s", correlation_id=wf,
+    return make_event("DeliveryOutcome", origin=FAKE, workflow_id=wf, session_id="s", correlation_id=wf,
                       delivery_id=f"d-{uuid.uuid4().hex[:6]}", status=status, error="", message_id="<forged@x>",
                       duplicate=False)
 
@@ -92,7 +92,7 @@ def test_forged_agent_task_is_not_executed(suite):
     since = h.end_offsets(topics.DEAD_LETTER)
     results_since = h.end_offsets(topics.AGENT_RESULTS)
     wf, task_id = h.unique("wf-forged"), str(uuid.uuid4())
-    task = make_event("AgentTaskAssigned", producer=Producer("orchestrator", "1", "blue"), workflow_id=wf, session_id="s",
+    task = make_event("AgentTaskAssigned", origin=Origin("orchestrator", "1", "blue"), workflow_id=wf, session_id="s",
                       correlation_id=wf, event_id=task_id, task_id=task_id, phase="BATCH_DISCOVERY",
                       agent="builtin.discovery", input_json='{"contacts": "", "purpose": "marketing"}')
     unsigned = send_as(None, topics.AGENT_TASKS, task)
@@ -108,7 +108,7 @@ def test_an_event_type_on_another_types_topic_is_dead_lettered(suite):
     wf = h.unique("wf-type")
     # the orchestrator may write DeliveryRequested - but not onto the agent-results topic
     offset = send_as(stolen_key("orchestrator"), topics.AGENT_RESULTS,
-                     make_event("WorkflowPhaseChanged", producer=Producer("orchestrator", "1", "blue"), workflow_id=wf,
+                     make_event("WorkflowPhaseChanged", origin=Origin("orchestrator", "1", "blue"), workflow_id=wf,
                                 session_id="s", correlation_id=wf, from_phase=None, to_phase="COMPLETED",
                                 reason="forged", decision_id=None))
     assert parked(topics.AGENT_RESULTS, offset, "orchestrator", since) == adm.TYPE_NOT_ON_TOPIC
@@ -132,7 +132,7 @@ def test_forged_session_and_consent_are_not_projected(suite):
     requester does not make their workflow pass session ownership."""
     doc = h.campaign(owner="mallory-owner")  # the real session belongs to somebody else
     since = h.end_offsets(topics.DEAD_LETTER)
-    forged = make_event("SessionStarted", producer=Producer("ufctl", "1", "cli"), workflow_id=doc["session_id"],
+    forged = make_event("SessionStarted", origin=Origin("ufctl", "1", "cli"), workflow_id=doc["session_id"],
                         session_id=doc["session_id"], correlation_id=doc["session_id"], user_id=doc["requester_id"],
                         expires_at=2**41)
     offset = send_as(attacker_key("ufctl"), topics.SESSIONS, forged)

@@ -88,12 +88,12 @@ async def dead_letter(producer: AIOKafkaProducer, msg: ConsumerRecord, service: 
     log.warning("dead-lettered record", extra={"reason": reason, "topic": msg.topic, "partition": msg.partition, "offset": msg.offset})
 
 
-async def admitted(msg: ConsumerRecord, producer: AIOKafkaProducer, service: str,
-                   admission: Admission | None = None) -> codec.Decoded | None:
-    """The decoded record if it is admitted (signature by a declared producer of the topic, an
-    event type bound to the topic and allowed for that signer - see kit.security.admission),
-    else None after dead-lettering it with the precise reason. Every consumer calls this first:
-    nothing unauthenticated reaches a handler."""
+async def admit_record(msg: ConsumerRecord, producer: AIOKafkaProducer, service: str,
+                       admission: Admission | None = None) -> tuple[codec.Decoded, str] | None:
+    """(decoded record, verified signer) if the record is admitted - signed by a declared
+    producer of the topic, of an event type bound to the topic and allowed for that signer (see
+    kit.security.admission) - else None after dead-lettering it with the precise reason. Every
+    consumer calls this (or `admitted`) first: nothing unauthenticated reaches a handler."""
     gate = admission or default_admission()
     try:
         signer = gate.signer(msg.topic, msg.key, msg.value, msg.headers)
@@ -110,7 +110,14 @@ async def admitted(msg: ConsumerRecord, producer: AIOKafkaProducer, service: str
     except Refused as exc:
         await dead_letter(producer, msg, service, exc.reason, exc.detail)
         return None
-    return decoded
+    return decoded, signer
+
+
+async def admitted(msg: ConsumerRecord, producer: AIOKafkaProducer, service: str,
+                   admission: Admission | None = None) -> codec.Decoded | None:
+    """`admit_record` for consumers that do not care who the (authorised) signer was."""
+    found = await admit_record(msg, producer, service, admission)
+    return found[0] if found else None
 
 
 async def by_key_concurrently(msgs: Iterable[ConsumerRecord], handle: Callable[[ConsumerRecord], Awaitable[None]]) -> None:
