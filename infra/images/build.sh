@@ -59,4 +59,4 @@ for svc in $SERVICES; do
         -t "universal-framework/$svc:$TAG" -f Dockerfile . >/dev/null
     say "universal-framework/$svc:$TAG built in $(( $(date +%s) - start ))s"
 done
-"$PODMAN" images --filter "reference=universal-framework/*:$TAG" --format '{{.Repository}}:{{.Tag}} {{.Size}}'
+"$PODMAN" images --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep "universal-framework/.*:$TAG "
