@@ -3,7 +3,7 @@ PY      := .venv/bin/python
 STACK   := python3 infra/stack.py
 
 .PHONY: help install venv lint run up down status test test-unit test-integration bench \
-        protos protos-check schemas-check schemas-lock topics lock clean \
+        dashboards protos protos-check schemas-check schemas-lock topics lock clean \
         images test-images k8s-check k8s-dev-secrets tools
 
 help:  ## list targets
@@ -19,10 +19,11 @@ $(PY): pyproject.toml constraints.txt libs/uf-pii/pyproject.toml
 install: venv  ## everything: Python deps, Debian packages, Kafka and Elasticsearch jars
 	$(STACK) install
 
-up: install  ## start Kafka, Elasticsearch, Redis, SMTP sink and the five services; returns when all are ready
+up: install  ## start Kafka, Elasticsearch, Redis, SMTP sink, Prometheus and the five services; returns when all are ready
 	$(STACK) up
 	$(PY) -m services.kit.contracts.topics
 	$(PY) -m services.launcher up
+	@$(PY) -c "from services.kit.runtime.service_table import PROMETHEUS_URL as u; print(f'Prometheus: {u}  (alerts: {u}/alerts, targets: {u}/targets)')"
 
 down:  ## stop the services and the stack (by PID, idempotent)
 	-@test -x $(PY) && $(PY) -m services.launcher down
@@ -47,6 +48,9 @@ test-unit: venv  ## tests that need no servers
 
 bench: install  ## end-to-end benchmark against raw aiokafka (see docs/benchmarks.md)
 	$(PY) bench/e2e.py
+
+dashboards: venv  ## regenerate the Grafana dashboards (monitoring/dashboards/*.json) with grafanalib
+	$(PY) -m tools.gen_dashboards
 
 protos: venv  ## regenerate gRPC stubs from protos/
 	$(PY) -m tools.gen_protos

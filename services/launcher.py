@@ -13,8 +13,10 @@ import time
 import urllib.request
 from pathlib import Path
 
+from services import __version__
+from services.kit.runtime import scrape_targets
 from services.kit.runtime.paths import ROOT, VAR
-from services.kit.runtime.service_table import SERVICES, http_port  # noqa: E402
+from services.kit.runtime.service_table import SERVICES, http_port
 
 
 def _pidfile(name: str) -> Path:
@@ -47,10 +49,14 @@ def start(name: str) -> None:
     (VAR / "run").mkdir(parents=True, exist_ok=True)
     (VAR / "log").mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "UF_HTTP_PORT": str(http_port(name)), "PYTHONUNBUFFERED": "1"}
+    if "UF_TRACE_EXPORTER" not in os.environ:  # locally: spans as JSON lines, one file per instance
+        env.update(UF_TRACE_EXPORTER="file", UF_TRACE_FILE=str(VAR / "traces" / f"{name}.jsonl"))
     log = open(VAR / "log" / f"{name}.log", "ab")
     proc = subprocess.Popen([sys.executable, "-m", f"services.{name}"], cwd=ROOT, env=env, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
     _pidfile(name).write_text(str(proc.pid))
+    scrape_targets.announce(name, service=name, port=http_port(name), colour=env.get("UF_COLOUR") or "blue",
+                            version=env.get("UF_VERSION") or __version__)
 
 
 def wait_ready(names: list[str], timeout_s: float) -> list[str]:
@@ -70,6 +76,7 @@ def wait_ready(names: list[str], timeout_s: float) -> list[str]:
 
 
 def stop(name: str, sig: int = signal.SIGTERM, timeout_s: float = 15) -> None:
+    scrape_targets.withdraw(name)
     pid = _pid(name)
     if pid is not None:
         try:

@@ -18,7 +18,7 @@ from services.delivery.config import DeliverySettings
 from services.delivery.smtp import PermanentSmtpError, send_email
 from services.kit.contracts import topics
 from services.kit.contracts.codec import Decoded
-from services.kit.contracts.events import Producer, caused_by, make_event, stable_id
+from services.kit.contracts.events import Origin, caused_by, make_event, stable_id
 from services.kit.contracts.keys import delivery_key
 from services.kit.messaging.bus import publish
 from services.kit.security.sealing import ERASED, open_record
@@ -32,13 +32,13 @@ class ClaimHeld(Exception):
 
 
 class DeliverySender:
-    def __init__(self, settings: DeliverySettings, redis: aioredis.Redis, kafka: AIOKafkaProducer, producer: Producer,
+    def __init__(self, settings: DeliverySettings, redis: aioredis.Redis, kafka: AIOKafkaProducer, origin: Origin,
                  keys: KeyStore) -> None:
-        self.settings, self.redis, self.kafka, self.producer, self.keys = settings, redis, kafka, producer, keys
+        self.settings, self.redis, self.kafka, self.origin, self.keys = settings, redis, kafka, origin, keys
 
     async def _confirm(self, req: dict, status: str, *, message_id: str = "", duplicate: bool = False, error: str = "") -> None:
         await publish(self.kafka, topics.DELIVERY_OUTCOMES, make_event(
-            "DeliveryOutcome", producer=self.producer, **caused_by(req),
+            "DeliveryOutcome", origin=self.origin, **caused_by(req),
             event_id=stable_id(req["delivery_id"], "outcome", status), delivery_id=req["delivery_id"],
             status=status, message_id=message_id, duplicate=duplicate, error=error))
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 from contextlib import AsyncExitStack
 
 from services.kit.contracts import topics
-from services.kit.contracts.events import Producer
+from services.kit.contracts.events import Origin
 from services.kit.messaging.bus import ConsumeLoop, start_producer
 from services.kit.runtime.app import run_service
 from services.kit.runtime.ops import OpsServer
 from services.kit.security.subject_keys import RedisKeyStore
 from services.orchestrator.agent_runner import make_task_handler
+from services.orchestrator.agents.registry import selection
 from services.orchestrator.circuit import CircuitBreaker
 from services.orchestrator.config import OrchestratorSettings
 from services.orchestrator.processor import Processor
@@ -19,14 +20,14 @@ from services.orchestrator.workflow import WorkflowEngine
 
 
 async def body(settings: OrchestratorSettings, ops: OpsServer, stack: AsyncExitStack):
-    me = Producer(settings.service_name, settings.version, settings.colour)
+    me = Origin(settings.service_name, settings.version, settings.colour)
     keys = RedisKeyStore(settings.redis_url)
     validator = ValidatorClient(settings.validator_addr, settings.validator_timeout_s, settings.validator_attempts,
                                 breaker=CircuitBreaker("validator", settings.circuit_threshold, settings.circuit_cooldown_s))
     stack.push_async_callback(validator.close)
     processor = Processor(bootstrap=settings.kafka_bootstrap, group_id=settings.consumer_group,
                           transactional_id=f"{settings.consumer_group}-{settings.colour}",
-                          engine=WorkflowEngine(me, keys, validator))
+                          engine=WorkflowEngine(me, keys, validator, agents=selection(settings)))
     await processor.start()
     stack.push_async_callback(processor.stop)
     kafka = await start_producer(settings.kafka_bootstrap)

@@ -10,25 +10,24 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from services.kit.contracts import topics
 from services.kit.contracts.codec import Decoded
-from services.kit.contracts.events import Producer, caused_by, make_event, stable_id
+from services.kit.contracts.events import Origin, caused_by, make_event, stable_id
 from services.kit.messaging.bus import publish
 from services.kit.security.sealing import open_blob, seal_blob
 from services.kit.security.subject_keys import KeyStore
 from services.orchestrator.agents.base import AgentError
-from services.orchestrator.agents.registry import available_agents
+from services.orchestrator.agents.registry import AGENTS
 
 log = logging.getLogger(__name__)
 
 
-def make_task_handler(kafka: AIOKafkaProducer, producer: Producer, keys: KeyStore):
+def make_task_handler(kafka: AIOKafkaProducer, origin: Origin, keys: KeyStore):
     """Agents see clear values (opened from the task's sealed tokens); their output is sealed
     again before it leaves, so agent topics never carry clear PII."""
-    agents = available_agents()
 
     async def run_agent_task(decoded: Decoded, _: ConsumerRecord) -> None:
         task = decoded.record
         ok, output, error = True, "{}", ""
-        agent = agents.get(task["agent"])
+        agent = AGENTS.find(task["agent"])
         try:
             if agent is None:
                 raise AgentError(f"agent {task['agent']!r} is not installed")
@@ -41,7 +40,7 @@ def make_task_handler(kafka: AIOKafkaProducer, producer: Producer, keys: KeyStor
             ok, error = False, f"agent crashed: {exc.__class__.__name__}"
             log.exception("agent crashed", extra={"agent": task["agent"], "phase": task["phase"]})
         await publish(kafka, topics.AGENT_RESULTS, make_event(
-            "AgentTaskCompleted", producer=producer, **caused_by(task),
+            "AgentTaskCompleted", origin=origin, **caused_by(task),
             event_id=stable_id(task["task_id"], "result"), task_id=task["task_id"], phase=task["phase"],
             agent=task["agent"], ok=ok, output_json=output, error=error))
 

@@ -15,3 +15,7 @@ class OrchestratorSettings(ServiceSettings):
     circuit_cooldown_s: float = 10.0
     consumer_group: str = "uf-orchestrator"
     agents_group: str = "uf-agents"
+    # Agent plug-in per work phase (built-ins by default; see README "Plugging an agent").
+    agent_batch_discovery: str = "builtin.discovery"
+    agent_strategy_analysis: str = "builtin.strategy"
+    agent_generation: str = "builtin.generation"

@@ -4,13 +4,13 @@ offsets. After a crash the table is restored from the changelog, so state, emitt
 consumed offsets always agree (exactly-once processing within Kafka)."""
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
 from aiokafka import AIOKafkaProducer, TopicPartition
 
 from services.kit.messaging import logreader
+from services.orchestrator.state import WorkflowState
 
 log = logging.getLogger(__name__)
 
@@ -18,15 +18,15 @@ log = logging.getLogger(__name__)
 class ChangelogTable:
     def __init__(self, bootstrap: str, topic: str) -> None:
         self.bootstrap, self.topic = bootstrap, topic
-        self._data: dict[int, dict[str, dict[str, Any]]] = {}
+        self._data: dict[int, dict[str, WorkflowState]] = {}
 
-    def get(self, partition: int, key: str) -> dict[str, Any] | None:
+    def get(self, partition: int, key: str) -> WorkflowState | None:
         return self._data.get(partition, {}).get(key)
 
-    def put(self, producer: AIOKafkaProducer, partition: int, key: str, value: dict[str, Any]) -> Any:
+    def put(self, producer: AIOKafkaProducer, partition: int, key: str, value: WorkflowState) -> Any:
         """Stage the write: returns the send future. Call inside the current transaction."""
         self._data.setdefault(partition, {})[key] = value
-        return producer.send(self.topic, json.dumps(value, separators=(",", ":")).encode(), key=key.encode(), partition=partition)
+        return producer.send(self.topic, value.to_json(), key=key.encode(), partition=partition)
 
     def drop(self, partitions: set[int]) -> None:
         for p in partitions:
@@ -53,7 +53,7 @@ class ChangelogTable:
                         if m.value is None:
                             self._data[tp.partition].pop(m.key.decode(), None)
                         else:
-                            self._data[tp.partition][m.key.decode()] = json.loads(m.value)
+                            self._data[tp.partition][m.key.decode()] = WorkflowState.from_json(m.value)
                         restored += 1
         finally:
             await consumer.stop()

@@ -14,24 +14,23 @@ from typing import Any
 
 from services.kit.contracts import topics
 from services.kit.contracts.codec import Decoded
-from services.kit.contracts.events import Producer, make_event, stable_id
-from services.kit.contracts.phases import AGENT_PHASES, TERMINAL, Phase, next_phase
+from services.kit.contracts.events import Origin, make_event, stable_id
+from services.kit.contracts.phases import TERMINAL, Phase, next_phase
 from services.kit.messaging.bus import SemanticError
 from services.kit.rpc import validator_pb2
-from services.kit.security.sealing import open_blob, open_record, seal_blob, seal_record
+from services.kit.security.sealing import open_blob, open_record, seal_blob
 from services.kit.security.subject_keys import KeyStore
 from services.orchestrator.agents.registry import agent_for_phase
-from services.orchestrator.agents.strategy import RULES
+from services.orchestrator.phase_table import PHASES
+from services.orchestrator.state import HistoryEntry, Request, Review, WorkflowState
 from services.orchestrator.validation import ValidatorClient
 
 MAX_CONTACTS = 10_000
-KNOWN_GOALS = frozenset(rule[0] for rule in RULES)
-State = dict[str, Any]
 
 
 @dataclass
 class Effects:
-    state: State | None = None
+    state: WorkflowState | None = None
     emit: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
 
@@ -39,11 +38,13 @@ class WorkflowEngine:
     """Contacts' PII is kept sealed under each subject's key (state, agent tasks and results hold
     tokens, never clear values) and opened only where it is used."""
 
-    def __init__(self, producer: Producer, keys: KeyStore, validator: ValidatorClient) -> None:
-        self.producer, self.validator, self.keys = producer, validator, keys
+    def __init__(self, origin: Origin, keys: KeyStore, validator: ValidatorClient,
+                 agents: dict[Phase, str] | None = None) -> None:
+        self.origin, self.validator, self.keys = origin, validator, keys
+        self.agents = agents  # agent name per work phase (orchestrator settings); None = from the environment
 
     # -- entry point -----------------------------------------------------------------------
-    async def handle(self, decoded: Decoded, current: State | None) -> Effects:
+    async def handle(self, decoded: Decoded, current: WorkflowState | None) -> Effects:
         handler = {
             "WorkflowRequested": self._on_request,
             "AgentTaskCompleted": self._on_agent_result,
@@ -60,55 +61,55 @@ class WorkflowEngine:
     async def _on_request(self, ev: dict[str, Any], fx: Effects) -> None:
         env = ev["envelope"]
         if fx.state is not None:
-            if fx.state["request_event_id"] == env["event_id"]:
+            if fx.state.request_event_id == env["event_id"]:
                 fx.state = None  # redelivery of the request we already run: nothing to do
                 return
             raise SemanticError("duplicate-workflow-id", "a workflow with this id already exists")
         ev = open_record(self.keys, ev)
         _check_request(ev)
-        fx.state = {
-            "workflow_id": env["workflow_id"], "session_id": env["session_id"],
-            "correlation_id": env["correlation_id"], "request_event_id": env["event_id"],
-            "requester_id": ev["requester_id"], "auth_token": ev.get("auth_token") or "",
-            "purpose": ev["purpose"], "auto_approve": ev["auto_approve"],
-            "subject_ids": [c["subject_id"] for c in ev["contacts"]],
-            "request": {"campaign": ev["campaign"], "contacts": seal_blob(self.keys, ev["contacts"])},
-            "phase": None, "history": [], "outputs": {}, "summary": {},
-            "task_id": None, "review": None, "deliveries": {}, "reason": "",
-        }
+        fx.state = WorkflowState(
+            workflow_id=env["workflow_id"], session_id=env["session_id"], correlation_id=env["correlation_id"],
+            request_event_id=env["event_id"], requester_id=ev["requester_id"], auth_token=ev.get("auth_token") or "",
+            purpose=ev["purpose"], auto_approve=ev["auto_approve"],
+            subject_ids=[c["subject_id"] for c in ev["contacts"]],
+            request=Request(campaign=ev["campaign"], contacts=seal_blob(self.keys, ev["contacts"])),
+        )
         if await self._advance(fx, Phase.INITIALIZATION, env["event_id"]):
             await self._advance(fx, Phase.BATCH_DISCOVERY, env["event_id"])
 
     async def _on_agent_result(self, ev: dict[str, Any], fx: Effects) -> None:
         st = _require(fx)
-        if st["phase"] != ev["phase"] or st["task_id"] != ev["task_id"]:
+        phase = Phase(ev["phase"])
+        if st.phase is not phase or st.task_id != ev["task_id"]:
             fx.state = None  # stale or duplicate result: the phase has moved on
             return
         cause = ev["envelope"]["event_id"]
         if not ev["ok"]:
-            self._enter(fx, Phase.FAILED, cause, reason=f"agent {ev['agent']} failed in {ev['phase']}")
+            self._enter(fx, Phase.FAILED, cause, reason=f"agent {ev['agent']} failed in {phase.value}")
             return
         output = json.loads(ev["output_json"])
-        st["outputs"][ev["phase"]] = output
-        if ev["phase"] == Phase.BATCH_DISCOVERY.value:
-            st["subject_ids"] = [r["subject_id"] for r in output["recipients"]]
-            st["summary"]["recipients"] = len(output["recipients"])
-            st["summary"]["excluded"] = output.get("excluded", {})
+        st.outputs[phase] = output
+        if phase is Phase.BATCH_DISCOVERY:
+            st.subject_ids = [r["subject_id"] for r in output["recipients"]]
+            st.summary["recipients"] = len(output["recipients"])
+            st.summary["excluded"] = output.get("excluded", {})
             if not output["recipients"]:
                 self._enter(fx, Phase.REJECTED, cause, reason="no eligible recipients (none opted in with a valid address)")
                 return
-        await self._advance(fx, next_phase(Phase(st["phase"])), cause)  # type: ignore[arg-type]
+        following = next_phase(phase)
+        assert following is not None
+        await self._advance(fx, following, cause)
 
     async def _on_review(self, ev: dict[str, Any], fx: Effects) -> None:
         st = _require(fx)
         cause = ev["envelope"]["event_id"]
-        if st["review"] and st["review"]["event_id"] == cause:
+        if st.review and st.review.event_id == cause:
             fx.state = None
             return
-        if st["phase"] != Phase.REVIEW.value:
-            raise SemanticError("review-not-pending", f"workflow is in {st['phase']}")
-        st["review"] = {"approved": ev["approved"], "reviewer_id": ev["reviewer_id"], "event_id": cause,
-                        "auth_token": ev.get("auth_token") or ""}
+        if st.phase is not Phase.REVIEW:
+            raise SemanticError("review-not-pending", f"workflow is in {st.phase.value if st.phase else 'no phase'}")
+        st.review = Review(approved=ev["approved"], reviewer_id=ev["reviewer_id"], event_id=cause,
+                           auth_token=ev.get("auth_token") or "")
         if ev["approved"]:
             await self._advance(fx, Phase.DELIVERY, cause)
         else:
@@ -116,18 +117,18 @@ class WorkflowEngine:
 
     async def _on_delivery_outcome(self, ev: dict[str, Any], fx: Effects) -> None:
         st = _require(fx)
-        if st["phase"] != Phase.DELIVERY.value:
+        if st.phase is not Phase.DELIVERY:
             fx.state = None  # a late confirmation after the workflow ended
             return
-        if ev["delivery_id"] not in st["deliveries"]:
+        if ev["delivery_id"] not in st.deliveries:
             raise SemanticError("unknown-delivery", "delivery id not part of this workflow")
         cause = ev["envelope"]["event_id"]
         if ev["status"] != "SENT":
-            st["deliveries"][ev["delivery_id"]] = "FAILED"
+            st.deliveries[ev["delivery_id"]] = "FAILED"
             self._enter(fx, Phase.FAILED, cause, reason=f"delivery failed: {ev['error'] or ev['status']}")
             return
-        st["deliveries"][ev["delivery_id"]] = "SENT"
-        if all(v == "SENT" for v in st["deliveries"].values()):
+        st.deliveries[ev["delivery_id"]] = "SENT"
+        if all(v == "SENT" for v in st.deliveries.values()):
             await self._advance(fx, Phase.COMPLETED, cause)
 
     # -- transitions -----------------------------------------------------------------------
@@ -147,50 +148,35 @@ class WorkflowEngine:
     def _enter(self, fx: Effects, target: Phase, cause: str, *, reason: str, decision_id: str | None = None) -> None:
         st = fx.state
         assert st is not None
-        wf = st["workflow_id"]
-        base = {"producer": self.producer, "workflow_id": wf, "session_id": st["session_id"],
-                "correlation_id": st["correlation_id"], "causation_id": cause}
+        wf = st.workflow_id
+        base = {"origin": self.origin, "workflow_id": wf, "session_id": st.session_id,
+                "correlation_id": st.correlation_id, "causation_id": cause}
         changed = make_event("WorkflowPhaseChanged", **base, event_id=stable_id(wf, "phase", target.value),
-                             from_phase=st["phase"], to_phase=target.value, reason=reason, decision_id=decision_id)
+                             from_phase=st.phase.value if st.phase else None, to_phase=target.value, reason=reason,
+                             decision_id=decision_id)
         fx.emit.append((topics.WORKFLOW_EVENTS, changed))
-        st["history"].append({"phase": target.value, "at": changed["envelope"]["occurred_at"], "reason": reason, "decision_id": decision_id})
-        st["phase"] = target.value
+        st.history.append(HistoryEntry(phase=target, at=changed["envelope"]["occurred_at"], reason=reason, decision_id=decision_id))
+        st.phase = target
         if target in TERMINAL:
-            st["reason"] = reason
-            st["request"], st["outputs"], st["auth_token"] = None, {}, ""  # keep no PII or secrets once finished
-            if st["review"]:
-                st["review"]["auth_token"] = ""
+            st.reason = reason
+            st.forget_secrets()
             return
-        child = {**base, "causation_id": changed["envelope"]["event_id"]}
-        if target in AGENT_PHASES:
-            agent = agent_for_phase(target.value)
-            task_id = stable_id(wf, target.value, "task")
-            st["task_id"] = task_id
-            fx.emit.append((topics.AGENT_TASKS, make_event(
-                "AgentTaskAssigned", **child, event_id=task_id, task_id=task_id, phase=target.value,
-                agent=agent.name, input_json=json.dumps(_agent_input(st, target)))))
-        elif target is Phase.REVIEW and st["auto_approve"]:
-            fx.emit.append((topics.REVIEW_DECISIONS, make_event(
-                "ReviewDecided", **child, event_id=stable_id(wf, "auto-review"), approved=True,
-                reviewer_id="policy:auto-approve", reason="request policy auto_approve")))
-        elif target is Phase.DELIVERY:
-            for sealed in st["outputs"][Phase.GENERATION.value]["emails"]:
-                email = open_blob(self.keys, sealed)
-                st["deliveries"][email["delivery_id"]] = "PENDING"
-                fx.emit.append((topics.DELIVERY_REQUESTS, seal_record(self.keys, make_event(
-                    "DeliveryRequested", **child, event_id=stable_id(email["delivery_id"], "request"),
-                    delivery_id=email["delivery_id"], subject_id=email["subject_id"], recipient=email["recipient"],
-                    sender=email["sender"], subject=email["subject"], body=email["body"]))))
+        spec = PHASES[target]
+        if spec.on_entry is not None:
+            child = {**base, "causation_id": changed["envelope"]["event_id"]}
+            agent = agent_for_phase(target, self.agents).name if spec.agent_input is not None else ""
+            fx.emit.extend(spec.on_entry(st, self.keys, child, agent))
 
 
-def _require(fx: Effects) -> State:
+def _require(fx: Effects) -> WorkflowState:
     if fx.state is None:
         raise SemanticError("unknown-workflow", "no workflow with this id")
     return fx.state
 
 
 def _check_request(ev: dict[str, Any]) -> None:
-    """Schema-valid but meaningless requests are refused here (dead-lettered with the reason)."""
+    """Schema-valid but meaningless requests are refused here (dead-lettered with the reason).
+    Which campaign goals are allowed is the policy's decision (`policy_check`), not the door's."""
     env = ev["envelope"]
     if not env["workflow_id"] or not env["session_id"]:
         raise SemanticError("invalid-request", "workflow_id and session_id are required")
@@ -203,57 +189,44 @@ def _check_request(ev: dict[str, Any]) -> None:
     ids = [c["subject_id"] for c in ev["contacts"]]
     if not all(ids) or len(set(ids)) != len(ids):
         raise SemanticError("invalid-request", "contacts need unique, non-empty subject_id")
-    if ev["campaign"]["goal"] not in KNOWN_GOALS:
-        raise SemanticError("invalid-request", f"campaign.goal must be one of {sorted(KNOWN_GOALS)}")
+    if not ev["campaign"]["goal"]:
+        raise SemanticError("invalid-request", "campaign.goal is required")
     if not ev["campaign"]["sender"] or "@" not in ev["campaign"]["sender"]:
         raise SemanticError("invalid-request", "campaign.sender must be an address")
 
 
-def _agent_input(st: State, phase: Phase) -> dict[str, Any]:
-    req, out = st["request"], st["outputs"]
-    if phase is Phase.BATCH_DISCOVERY:
-        return {"contacts": req["contacts"], "purpose": st["purpose"]}
-    if phase is Phase.STRATEGY_ANALYSIS:
-        return {"campaign": req["campaign"], "recipients": out["BATCH_DISCOVERY"]["recipients"]}
-    return {"workflow_id": st["workflow_id"], "campaign": req["campaign"],
-            "recipients": out["BATCH_DISCOVERY"]["recipients"],
-            "assignments": out["STRATEGY_ANALYSIS"]["assignments"]}
-
-
-def _facts(st: State, keys: KeyStore) -> dict[str, str]:
+def _facts(st: WorkflowState, keys: KeyStore) -> dict[str, str]:
     """What the rules inspect, as JSON strings: everything known so far (the active policy, not
-    the orchestrator, decides which rules look at what)."""
-    facts: dict[str, Any] = {"transitions": len(st["history"])}
-    req, out = st["request"], st["outputs"]
-    if req:
-        campaign = req["campaign"]
+    the orchestrator, decides which rules look at what). Each phase's output adds the facts its
+    row in the phase table declares."""
+    facts: dict[str, Any] = {"transitions": len(st.history)}
+    if st.request:
+        campaign = st.request.campaign
         campaign_text = [campaign["name"], campaign["subject"], *campaign.get("variables", {}).values()]
-        contacts = open_blob(keys, req["contacts"])
+        contacts = open_blob(keys, st.request.contacts)
         facts["content"] = campaign_text + [v for c in contacts for v in (c["name"], c["email"])]
         facts["sender_domain"] = campaign["sender"].rsplit("@", 1)[-1]
-    if "BATCH_DISCOVERY" in out:
-        facts["recipients"] = len(out["BATCH_DISCOVERY"]["recipients"])
-    if "STRATEGY_ANALYSIS" in out:
-        facts["templates"] = sorted({a["template"] for a in out["STRATEGY_ANALYSIS"]["assignments"]})
-    if "GENERATION" in out:
-        facts["emails"] = [{"recipient": e["recipient"], "subject": e["subject"], "body": e["body"]}
-                           for e in open_blob(keys, out["GENERATION"]["emails"])]
-    if st["review"] and st["review"].get("auth_token"):
-        facts["reviewer_token"] = st["review"]["auth_token"]
+        facts["goal"] = campaign["goal"]
+    for phase, output in st.outputs.items():
+        contribute = PHASES[phase].output_facts
+        if contribute is not None:
+            facts.update(contribute(output, keys))
+    if st.review and st.review.auth_token:
+        facts["reviewer_token"] = st.review.auth_token
     return {k: json.dumps(v) for k, v in facts.items()}
 
 
-def _validation_request(st: State, target: Phase, cause: str, keys: KeyStore) -> validator_pb2.ValidateTransitionRequest:
-    review = st["review"] or {}
+def _validation_request(st: WorkflowState, target: Phase, cause: str, keys: KeyStore) -> validator_pb2.ValidateTransitionRequest:
+    review = st.review
     snapshot = validator_pb2.WorkflowSnapshot(
-        workflow_id=st["workflow_id"], session_id=st["session_id"], current_phase=st["phase"] or "",
-        purpose=st["purpose"], subject_ids=st["subject_ids"], requester_id=st["requester_id"],
-        auto_approve=st["auto_approve"], review_approved=bool(review.get("approved")),
-        reviewer_id=review.get("reviewer_id", ""), deliveries_expected=len(st["deliveries"]),
-        deliveries_confirmed=sum(1 for v in st["deliveries"].values() if v == "SENT"),
-        correlation_id=st["correlation_id"], facts=_facts(st, keys),
+        workflow_id=st.workflow_id, session_id=st.session_id, current_phase=st.phase.value if st.phase else "",
+        purpose=st.purpose, subject_ids=st.subject_ids, requester_id=st.requester_id,
+        auto_approve=st.auto_approve, review_approved=bool(review and review.approved),
+        reviewer_id=review.reviewer_id if review else "", deliveries_expected=len(st.deliveries),
+        deliveries_confirmed=sum(1 for v in st.deliveries.values() if v == "SENT"),
+        correlation_id=st.correlation_id, facts=_facts(st, keys),
     )
     return validator_pb2.ValidateTransitionRequest(
         snapshot=snapshot, target_phase=target.value, causation_id=cause,
-        actor=validator_pb2.Actor(user_id=st["requester_id"], auth_token=st["auth_token"]),
+        actor=validator_pb2.Actor(user_id=st.requester_id, auth_token=st.auth_token),
     )

@@ -12,10 +12,11 @@ from aiokafka import AIOKafkaProducer
 from prometheus_client import Histogram
 
 from services.kit.contracts import topics
-from services.kit.contracts.events import Producer, make_event
+from services.kit.contracts.events import Origin, make_event
 from services.kit.contracts.phases import Phase
 from services.kit.messaging.bus import publish
 from services.kit.rpc import validator_pb2, validator_pb2_grpc
+from services.kit.runtime import telemetry
 from services.validator.deps import Dependencies
 from services.validator.policy.manager import PolicyManager
 from services.validator.policy.model import Policy
@@ -42,7 +43,7 @@ async def evaluate(request: validator_pb2.ValidateTransitionRequest, policy: Pol
     ctx = Context(request, policy, deps)
 
     async def run(name: str) -> validator_pb2.RuleOutcome:
-        rule = RULES.get(name)
+        rule = RULES.find(name)
         if rule is None:
             return validator_pb2.RuleOutcome(rule=name, allowed=False, reason="unknown rule")
         try:
@@ -55,9 +56,9 @@ async def evaluate(request: validator_pb2.ValidateTransitionRequest, policy: Pol
 
 
 class ValidatorServicer(validator_pb2_grpc.ValidatorServicer):
-    def __init__(self, *, policies: PolicyManager, deps: Dependencies, kafka: AIOKafkaProducer, producer: Producer,
+    def __init__(self, *, policies: PolicyManager, deps: Dependencies, kafka: AIOKafkaProducer, origin: Origin,
                  deadline_s: float) -> None:
-        self.policies, self.deps, self.kafka, self.producer, self.deadline_s = policies, deps, kafka, producer, deadline_s
+        self.policies, self.deps, self.kafka, self.origin, self.deadline_s = policies, deps, kafka, origin, deadline_s
 
     async def decide(self, request: validator_pb2.ValidateTransitionRequest) -> validator_pb2.ValidationDecision:
         decision_id = str(uuid.uuid4())
@@ -75,6 +76,9 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServicer):
                                                   reason=f"validator error: {exc.__class__.__name__}")]
         denials = [o for o in outcomes if not o.allowed]
         allowed = bool(outcomes) and not denials
+        deciding_rule = next((o.rule for o in denials if not o.error), None) or next((o.rule for o in denials), "none")
+        to_phase = request.target_phase if request.target_phase in Phase.__members__ else "unknown"  # bounded label
+        telemetry.VALIDATOR_DECISIONS.labels(to_phase, "allow" if allowed else "deny", deciding_rule).inc()
         first_denial = next((f"{o.rule}: {o.reason}" for o in denials if not o.error), None) \
             or next((f"{o.rule}: {o.reason}" for o in denials), "allowed")
         return validator_pb2.ValidationDecision(
@@ -87,7 +91,7 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServicer):
         log.info("decision", extra={"workflow_id": s.workflow_id, "actor": request.actor.user_id,
                                     "to_phase": request.target_phase, "allowed": decision.allowed, "reason": decision.reason})
         event = make_event(
-            "ValidationDecided", producer=self.producer, event_id=decision.decision_id,
+            "ValidationDecided", origin=self.origin, event_id=decision.decision_id,
             workflow_id=s.workflow_id or "unknown", session_id=s.session_id,
             correlation_id=s.correlation_id or s.workflow_id or decision.decision_id,
             causation_id=request.causation_id or None, decision_id=decision.decision_id,

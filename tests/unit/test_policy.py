@@ -61,3 +61,26 @@ def test_library_hot_reload_keeps_versions_immutable(tmp_path):
     changes = lib.refresh()
     assert changes and changes[0].startswith("rejected") and "immutable" in changes[0]
     assert lib.versions["2026.12.1"].sha256 == original, "the loaded content stays in force"
+
+
+async def test_campaign_goals_belong_to_the_policy():
+    """A goal the policy does not list is denied by `policy_check`, whatever the strategy agent
+    knows; a policy that lists a new goal allows it (a replacement agent can then serve it)."""
+    import json
+
+    from services.kit.rpc import validator_pb2
+    from services.validator.rules import RULES, Context
+
+    policy = load_policy_file(Path(ValidatorSettings().policy_dir) / "2026.12.0.yaml").policy
+
+    def ctx(goal: str, pol) -> Context:
+        snap = validator_pb2.WorkflowSnapshot(workflow_id="w", purpose="marketing",
+                                              facts={"goal": json.dumps(goal), "sender_domain": json.dumps("example.com")})
+        return Context(validator_pb2.ValidateTransitionRequest(snapshot=snap, target_phase="STRATEGY_ANALYSIS"), pol, None)  # type: ignore[arg-type]
+
+    check = RULES.get("policy_check")
+    assert (await check(ctx("promotion", policy)))[0]
+    allowed, reason = await check(ctx("spam", policy))
+    assert not allowed and "goal" in reason
+    wider = policy.model_copy(update={"lists": policy.lists.model_copy(update={"campaign_goals": ["spam"]})})
+    assert (await check(ctx("spam", wider)))[0]

@@ -8,7 +8,7 @@ import pytest
 
 from services.kit.contracts import codec
 from services.kit.contracts.codec import Decoded
-from services.kit.contracts.events import Producer, caused_by, make_event
+from services.kit.contracts.events import Origin, caused_by, make_event
 from services.kit.messaging.bus import SemanticError
 from services.kit.runtime.paths import ROOT
 from services.kit.security.sealing import open_blob, seal_blob
@@ -22,7 +22,7 @@ EXAMPLE = json.loads((ROOT / "examples" / "campaign.json").read_text())
 
 KEYS = MemoryKeys()
 
-P = Producer("test", "0", "blue")
+P = Origin("test", "0", "blue")
 
 
 class ScriptedValidator:
@@ -47,7 +47,7 @@ async def drive(engine, decoded, state):
 def agent_result(task):
     out = seal_blob(KEYS, agent_for_phase(task["phase"]).run(open_blob(KEYS, json.loads(task["input_json"]))))
     return Decoded("AgentTaskCompleted", 1, make_event(
-        "AgentTaskCompleted", producer=P, **caused_by(task), task_id=task["task_id"], phase=task["phase"],
+        "AgentTaskCompleted", origin=P, **caused_by(task), task_id=task["task_id"], phase=task["phase"],
         agent=task["agent"], ok=True, output_json=json.dumps(out), error=""))
 
 
@@ -66,25 +66,25 @@ async def test_happy_path_asks_the_validator_before_every_transition():
     deliveries = [e for t, e in emitted if t == "uf.delivery.requests"]
     assert len(deliveries) == 3  # the opted-out contact is not discovered
     for d in deliveries:
-        outcome = make_event("DeliveryOutcome", producer=P, **caused_by(d), delivery_id=d["delivery_id"], status="SENT")
+        outcome = make_event("DeliveryOutcome", origin=P, **caused_by(d), delivery_id=d["delivery_id"], status="SENT")
         state, emitted = await drive(engine, Decoded("DeliveryOutcome", 1, outcome), state)
-    assert state["phase"] == "COMPLETED"
+    assert state.phase == "COMPLETED"
     for _, event in every:
         wire = codec.encode(event)
         for c in EXAMPLE["contacts"]:
             assert c["email"].encode() not in wire and c["name"].encode() not in wire, event["envelope"]["event_type"]
     assert v.asked == ["INITIALIZATION", "BATCH_DISCOVERY", "STRATEGY_ANALYSIS", "GENERATION", "REVIEW", "DELIVERY", "COMPLETED"]
-    assert state["request"] is None and state["outputs"] == {}, "no PII kept in state once finished"
+    assert state.request is None and state.outputs == {}, "no PII kept in state once finished"
 
 
 async def test_denial_rejects_and_unavailability_fails():
     engine = WorkflowEngine(P, KEYS, ScriptedValidator({"INITIALIZATION": Verdict(False, "session_ownership: not owned", decision_id="d")}))
     state, emitted = await drive(engine, request(), None)
-    assert state["phase"] == "REJECTED" and "not owned" in state["reason"]
+    assert state.phase == "REJECTED" and "not owned" in state.reason
     assert [t for t, _ in emitted] == ["uf.workflow.events"]
     engine = WorkflowEngine(P, KEYS, ScriptedValidator({"INITIALIZATION": Verdict(False, "validator unavailable at x", unavailable=True)}))
     state, _ = await drive(engine, request(), None)
-    assert state["phase"] == "FAILED" and "validator" in state["reason"]
+    assert state.phase == "FAILED" and "validator" in state.reason
 
 
 async def test_redelivered_request_is_a_no_op_and_a_reused_id_is_refused():
@@ -100,7 +100,7 @@ async def test_redelivered_request_is_a_no_op_and_a_reused_id_is_refused():
 
 @pytest.mark.parametrize("change", [
     {"contacts": []},
-    {"campaign": {**EXAMPLE["campaign"], "goal": "spam"}},
+    {"campaign": {**EXAMPLE["campaign"], "goal": ""}},
     {"contacts": [EXAMPLE["contacts"][0], EXAMPLE["contacts"][0]]},
 ])
 async def test_semantically_invalid_requests_are_refused(change):
@@ -112,7 +112,23 @@ async def test_semantically_invalid_requests_are_refused(change):
 async def test_review_decision_outside_review_is_refused():
     engine = WorkflowEngine(P, KEYS, ScriptedValidator())
     state, _ = await drive(engine, request(), None)
-    review = make_event("ReviewDecided", producer=P, workflow_id="wf-1", session_id="s", correlation_id="wf-1", approved=True, reviewer_id="r")
+    review = make_event("ReviewDecided", origin=P, workflow_id="wf-1", session_id="s", correlation_id="wf-1", approved=True, reviewer_id="r")
     with pytest.raises(SemanticError) as exc:
         await engine.handle(Decoded("ReviewDecided", 1, review), state)
     assert exc.value.reason == "review-not-pending"
+
+
+async def test_state_round_trips_through_the_changelog_and_old_records_load():
+    from services.orchestrator.state import WorkflowState
+
+    state, _ = await drive(WorkflowEngine(P, KEYS, ScriptedValidator()), request(), None)
+    again = WorkflowState.from_json(state.to_json())
+    assert again == state and again.phase is state.phase
+    # a changelog record written before the state was typed (a plain dict with string phases)
+    old = {"workflow_id": "wf-0", "session_id": "s", "correlation_id": "wf-0", "request_event_id": "e",
+           "requester_id": "u", "auth_token": "", "purpose": "marketing", "auto_approve": True,
+           "subject_ids": ["a"], "request": None, "phase": "COMPLETED",
+           "history": [{"phase": "INITIALIZATION", "at": 1, "reason": "allowed", "decision_id": "d"}],
+           "outputs": {}, "summary": {}, "task_id": None, "review": None, "deliveries": {"x": "SENT"}, "reason": "allowed"}
+    loaded = WorkflowState.from_json(json.dumps(old))
+    assert loaded.phase == "COMPLETED" and loaded.history[0].phase == "INITIALIZATION" and loaded.deliveries == {"x": "SENT"}

@@ -15,11 +15,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 
 from services.kit.contracts import codec
 from services.kit.contracts.topics import DEAD_LETTER
-from services.kit.runtime import telemetry
+from services.kit.runtime import telemetry, tracing
 from services.kit.security.signing import SigningError, signing_headers
 
 log = logging.getLogger(__name__)
 Handler = Callable[[codec.Decoded, ConsumerRecord], Awaitable[None]]
+# Called once per poll after every record's handler, before the offsets are committed; returns
+# the records it refused for good (record, reason) - those are dead-lettered.
+Flush = Callable[[], Awaitable[list[tuple[ConsumerRecord, str]]]]
 
 
 class SemanticError(Exception):
@@ -42,7 +45,12 @@ async def start_producer(bootstrap: str, **overrides: Any) -> AIOKafkaProducer:
 
 
 def record_key(record: dict[str, Any]) -> bytes:
-    return record["envelope"]["workflow_id"].encode()
+    return str(record["envelope"]["workflow_id"]).encode()
+
+
+def outgoing_headers(topic: str, key: bytes | None, value: bytes) -> list[tuple[str, bytes]]:
+    """Headers of every record a service produces: its signature and the current trace context."""
+    return signed(topic, key, value) + tracing.trace_headers()
 
 
 def signed(topic: str, key: bytes | None, value: bytes) -> list[tuple[str, bytes]]:
@@ -58,7 +66,7 @@ def signed(topic: str, key: bytes | None, value: bytes) -> list[tuple[str, bytes
 async def publish(producer: AIOKafkaProducer, topic: str, record: dict[str, Any]) -> None:
     """Encode, sign and send, awaiting the broker's ack (acks=all)."""
     value, key = codec.encode(record), record_key(record)
-    await producer.send_and_wait(topic, value, key=key, headers=signed(topic, key, value))
+    await producer.send_and_wait(topic, value, key=key, headers=outgoing_headers(topic, key, value))
 
 
 def dead_letter_headers(msg: ConsumerRecord, service: str, reason: str, detail: str) -> list[tuple[str, bytes]]:
@@ -102,6 +110,11 @@ class ConsumeLoop:
     Bad bytes and SemanticError go to the dead-letter topic at once. Any other handler
     exception is retried `retries` times with backoff (transient outages), then dead-lettered
     with reason `handler-error` - the loop never stops on one record.
+
+    `flush` (optional) lets a handler buffer work and write it once per poll (e.g. one bulk
+    request instead of one per record): it runs before the commit, and an exception from it
+    is transient trouble, retried with backoff until it succeeds - the poll is not committed
+    before its writes are done.
     """
 
     def __init__(
@@ -115,8 +128,10 @@ class ConsumeLoop:
         producer: AIOKafkaProducer,
         retries: int = 5,
         from_beginning: bool = True,
+        flush: Flush | None = None,
     ) -> None:
         self.service, self.handler, self.producer, self.retries = service, handler, producer, retries
+        self.flush = flush
         self.topics = list(topics)
         self.consumer = AIOKafkaConsumer(
             *self.topics,
@@ -139,12 +154,17 @@ class ConsumeLoop:
             raise RuntimeError("no partitions assigned yet")
 
     async def handle_one(self, msg: ConsumerRecord) -> None:
+        with tracing.consume_span(msg, getattr(self.handler, "__name__", "handler")) as span:
+            await self._handle_one(msg, span)
+
+    async def _handle_one(self, msg: ConsumerRecord, span: tracing.Span) -> None:
         try:
             decoded = codec.decode(msg.value)
         except codec.CodecError as exc:
             await dead_letter(self.producer, msg, self.service, exc.reason, str(exc))
             return
         handler_name = getattr(self.handler, "__name__", "handler")
+        span.set_attributes({"uf.event_type": decoded.event_type, "uf.workflow_id": decoded.envelope["workflow_id"]})
         for attempt in range(self.retries + 1):
             started = time.perf_counter()
             try:
@@ -173,14 +193,31 @@ class ConsumeLoop:
             if not batches:
                 continue
             await by_key_concurrently([m for msgs in batches.values() for m in msgs], self.handle_one)
+            if self.flush is not None:
+                await self._flush()
             offsets = {tp: msgs[-1].offset + 1 for tp, msgs in batches.items()}
             await self.consumer.commit(offsets)
             for tp, nxt in offsets.items():
                 self.processed += len(batches[tp])
                 update_lag(self.consumer, self.service, tp, nxt)
 
+    async def _flush(self) -> None:
+        assert self.flush is not None
+        attempt = 0
+        while True:
+            try:
+                refused = await self.flush()
+                break
+            except Exception as exc:
+                log.warning("flush failed; retrying", extra={"error": exc.__class__.__name__, "attempt": attempt})
+                await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
+                attempt += 1
+        for msg, reason in refused:
+            await dead_letter(self.producer, msg, self.service, reason)
 
-def update_lag(consumer: AIOKafkaConsumer, service: str, tp: TopicPartition, next_offset: int) -> None:
+
+def update_lag(consumer: AIOKafkaConsumer, service: str, tp: TopicPartition, next_offset: int, group: str | None = None) -> None:
     hw = consumer.highwater(tp)
     if hw is not None:
-        telemetry.CONSUMER_LAG.labels(service, tp.topic, str(tp.partition)).set(max(0, hw - next_offset))
+        group = group or getattr(consumer, "_group_id", None) or "none"
+        telemetry.CONSUMER_LAG.labels(service, group, tp.topic, str(tp.partition)).set(max(0, hw - next_offset))

@@ -1,35 +1,48 @@
 """Which agent runs which phase. Built-ins by default; any agent published under the
-`universal_framework.agents` entry-point group can replace one, chosen by name with
-UF_AGENT_<PHASE>=<name> (e.g. UF_AGENT_GENERATION=acme.llm_writer)."""
+`universal_framework.agents` entry-point group can replace one, chosen by name in the
+orchestrator's settings (`UF_AGENT_<PHASE>=<name>`, e.g. UF_AGENT_GENERATION=acme.llm_writer)."""
 from __future__ import annotations
 
-import os
-from importlib.metadata import entry_points
+from typing import Any
 
+from services.kit.contracts.phases import AGENT_PHASES, Phase
+from services.kit.runtime.plugins import Registry, RegistryError
 from services.orchestrator.agents.base import Agent
 from services.orchestrator.agents.discovery import DiscoveryAgent
 from services.orchestrator.agents.generation import GenerationAgent
 from services.orchestrator.agents.strategy import StrategyAgent
+from services.orchestrator.config import OrchestratorSettings
 
 ENTRY_POINT_GROUP = "universal_framework.agents"
-BUILTINS: dict[str, Agent] = {a.name: a for a in (DiscoveryAgent(), StrategyAgent(), GenerationAgent())}
-DEFAULTS = {a.phase: a.name for a in BUILTINS.values()}
 
 
-def available_agents() -> dict[str, Agent]:
-    agents: dict[str, Agent] = dict(BUILTINS)
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        obj = ep.load()
-        agents[ep.name] = obj() if isinstance(obj, type) else obj
-    return agents
+def _instance(obj: Any) -> Agent:
+    """An entry point may name an agent class or a ready instance."""
+    agent: Agent = obj() if isinstance(obj, type) else obj
+    return agent
 
 
-def agent_for_phase(phase: str, agents: dict[str, Agent] | None = None) -> Agent:
-    agents = agents if agents is not None else available_agents()
-    name = os.environ.get(f"UF_AGENT_{phase}", DEFAULTS.get(phase, ""))
-    if name not in agents:
-        raise LookupError(f"no agent named {name!r} for phase {phase} (known: {sorted(agents)})")
-    agent = agents[name]
-    if agent.phase != phase:
-        raise LookupError(f"agent {name!r} runs phase {agent.phase}, not {phase}")
+AGENTS: Registry[Agent] = Registry("agent", ENTRY_POINT_GROUP, instantiate=_instance)
+for _builtin in (DiscoveryAgent(), StrategyAgent(), GenerationAgent()):
+    AGENTS.register(_builtin.name, _builtin)
+
+
+def selection(settings: OrchestratorSettings) -> dict[Phase, str]:
+    """The agent name chosen for each agent phase (the orchestrator resolves it once at start)."""
+    return {Phase.BATCH_DISCOVERY: settings.agent_batch_discovery,
+            Phase.STRATEGY_ANALYSIS: settings.agent_strategy_analysis,
+            Phase.GENERATION: settings.agent_generation}
+
+
+def agent_for_phase(phase: Phase | str, chosen: dict[Phase, str] | None = None) -> Agent:
+    phase = Phase(phase)
+    if phase not in AGENT_PHASES:
+        raise LookupError(f"no agent runs phase {phase.value}")
+    name = (chosen if chosen is not None else selection(OrchestratorSettings()))[phase]
+    try:
+        agent = AGENTS.get(name)
+    except RegistryError as exc:
+        raise LookupError(f"{exc} for phase {phase.value}") from None
+    if agent.phase != phase.value:
+        raise LookupError(f"agent {name!r} runs phase {agent.phase}, not {phase.value}")
     return agent

@@ -7,7 +7,7 @@ from typing import Any
 from services.orchestrator.agents.base import AgentError
 
 # (goal, segment or "*", locale or "*") -> template. First match wins.
-RULES: list[tuple[str, str, str, str]] = [
+TEMPLATE_RULES: list[tuple[str, str, str, str]] = [
     ("promotion", "vip", "*", "promotion_vip"),
     ("promotion", "*", "de", "promotion_de"),
     ("promotion", "*", "*", "promotion"),
@@ -18,7 +18,7 @@ RULES: list[tuple[str, str, str, str]] = [
 
 
 def choose_template(goal: str, segment: str, locale: str) -> str:
-    for g, seg, loc, template in RULES:
+    for g, seg, loc, template in TEMPLATE_RULES:
         if g == goal and seg in ("*", segment) and loc in ("*", locale):
             return template
     raise AgentError(f"no template rule for goal {goal!r}")

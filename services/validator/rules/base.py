@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from services.kit.rpc import validator_pb2
+from services.kit.runtime.plugins import Registry
 
 if TYPE_CHECKING:
     from services.validator.deps import Dependencies
@@ -14,17 +15,12 @@ if TYPE_CHECKING:
 
 Outcome = tuple[bool, str]
 Rule = Callable[["Context"], Awaitable[Outcome]]
-RULES: dict[str, Rule] = {}
+# Third-party rules register themselves from a module listed under this entry-point group.
+RULES: Registry[Rule] = Registry("validation rule", "universal_framework.rules")
 
 
 def rule(name: str) -> Callable[[Rule], Rule]:
-    def register(fn: Rule) -> Rule:
-        if name in RULES:
-            raise ValueError(f"rule {name!r} registered twice")
-        RULES[name] = fn
-        return fn
-
-    return register
+    return RULES.decorator(name)
 
 
 @dataclass

@@ -19,10 +19,14 @@ async def policy_check(ctx: Context) -> Outcome:
     lists = ctx.policy.lists
     if ctx.snapshot.purpose not in lists.purposes_allowed:
         return False, f"purpose {ctx.snapshot.purpose!r} not allowed by policy"
+    if lists.campaign_goals is not None:
+        goal = str(ctx.fact("goal", ""))
+        if goal not in lists.campaign_goals:
+            return False, f"campaign goal {goal!r} not allowed by policy (allowed: {sorted(lists.campaign_goals)})"
     domain = str(ctx.fact("sender_domain", "")).lower()
     if not domain or domain in {d.lower() for d in lists.sender_domains_denied}:
         return False, f"sender domain {domain or '?'} not allowed by policy"
-    return True, "purpose and sender allowed"
+    return True, "purpose, goal and sender allowed"
 
 
 @rule("strategy_valid")

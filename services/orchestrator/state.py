@@ -1,0 +1,104 @@
+"""The workflow's state: what the orchestrator knows about one workflow between two events.
+
+It is the value of the compacted changelog topic (`uf.orchestrator.state`), so it has a JSON
+round trip, and `from_json` reads every changelog record ever written (older records simply
+lack newer fields, which then take their defaults). It holds contacts only sealed under each
+subject's key, and no PII or bearer token once the workflow has finished."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from services.kit.contracts.phases import TERMINAL, Phase, parse_phase
+
+
+@dataclass
+class HistoryEntry:
+    phase: Phase
+    at: int
+    reason: str
+    decision_id: str | None = None
+
+
+@dataclass
+class Review:
+    approved: bool
+    reviewer_id: str
+    event_id: str
+    auth_token: str = ""
+
+
+@dataclass
+class Request:
+    campaign: dict[str, Any]
+    contacts: str  # sealed blob of the contact list (per-subject keys)
+
+
+@dataclass
+class WorkflowState:
+    workflow_id: str
+    session_id: str
+    correlation_id: str
+    request_event_id: str
+    requester_id: str
+    purpose: str
+    auto_approve: bool
+    subject_ids: list[str]
+    request: Request | None
+    auth_token: str = ""
+    phase: Phase | None = None
+    history: list[HistoryEntry] = field(default_factory=list)
+    outputs: dict[Phase, dict[str, Any]] = field(default_factory=dict)  # agent output per phase (sealed where PII)
+    summary: dict[str, Any] = field(default_factory=dict)
+    task_id: str | None = None
+    review: Review | None = None
+    deliveries: dict[str, str] = field(default_factory=dict)  # delivery id -> PENDING | SENT | FAILED
+    reason: str = ""
+
+    @property
+    def finished(self) -> bool:
+        return self.phase in TERMINAL
+
+    def forget_secrets(self) -> None:
+        """Once finished, keep no PII or credentials (the log has what an auditor needs)."""
+        self.request, self.outputs, self.auth_token = None, {}, ""
+        if self.review:
+            self.review.auth_token = ""
+
+    # -- changelog round trip --------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        doc = asdict(self)
+        doc["phase"] = self.phase.value if self.phase else None
+        doc["history"] = [{**asdict(h), "phase": h.phase.value} for h in self.history]
+        doc["outputs"] = {p.value: out for p, out in self.outputs.items()}
+        return doc
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.to_dict(), separators=(",", ":")).encode()
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> WorkflowState:
+        req = doc.get("request")
+        review = doc.get("review")
+        return cls(
+            workflow_id=doc["workflow_id"], session_id=doc["session_id"], correlation_id=doc["correlation_id"],
+            request_event_id=doc["request_event_id"], requester_id=doc["requester_id"], purpose=doc["purpose"],
+            auto_approve=bool(doc.get("auto_approve", False)), subject_ids=list(doc.get("subject_ids", [])),
+            request=Request(campaign=req["campaign"], contacts=req["contacts"]) if req else None,
+            auth_token=doc.get("auth_token") or "",
+            phase=parse_phase(doc.get("phase")),
+            history=[HistoryEntry(phase=Phase(h["phase"]), at=h["at"], reason=h["reason"], decision_id=h.get("decision_id"))
+                     for h in doc.get("history", [])],
+            outputs={Phase(p): out for p, out in (doc.get("outputs") or {}).items()},
+            summary=dict(doc.get("summary") or {}),
+            task_id=doc.get("task_id"),
+            review=Review(approved=review["approved"], reviewer_id=review["reviewer_id"], event_id=review["event_id"],
+                          auth_token=review.get("auth_token") or "") if review else None,
+            deliveries=dict(doc.get("deliveries") or {}),
+            reason=doc.get("reason") or "",
+        )
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> WorkflowState:
+        return cls.from_dict(json.loads(raw))
