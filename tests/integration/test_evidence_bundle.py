@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from services.kit.contracts import topics
-from services.kit.contracts.keys import checkpoint_key
+from services.kit.contracts.keys import CHECKPOINT_HEADS
 from tests.integration import helpers as h
 from tests.integration.waiting import eventually
 
@@ -38,15 +38,21 @@ def bundle(suite, tmp_path_factory) -> tuple[str, Path]:
     assert h.wait_phase(wf)["phase"] == "COMPLETED"
     # More traffic on the workflow's partition afterwards (newer checkpoints there), so the
     # bundle carries consistency proofs from the covering checkpoints to newer heads.
-    partition = next(m.partition for m in h.read_topic(topics.WORKFLOW_EVENTS) if m.key == wf.encode())
+    mine = [m for m in h.read_topic(topics.WORKFLOW_EVENTS) if m.key == wf.encode()]
+    partition, last = mine[-1].partition, mine[-1].offset
     r = redis.Redis.from_url(h.SETTINGS.redis_url)
-    before = eventually(lambda: r.hlen(checkpoint_key(topics.WORKFLOW_EVENTS, partition)), what="first checkpoint")
+
+    def head() -> dict:
+        raw = r.hget(CHECKPOINT_HEADS, f"{topics.WORKFLOW_EVENTS}:{partition}")
+        return json.loads(raw) if raw else {"seq": -1, "last_offset": -1}
+
+    covering = eventually(lambda: head()["last_offset"] >= last and head(), what="the workflow checkpointed")["seq"]
     for _ in range(12):
         later = h.publish(h.campaign())
         assert h.wait_phase(later)["phase"] == "COMPLETED"
         if next(m.partition for m in h.read_topic(topics.WORKFLOW_EVENTS) if m.key == later.encode()) == partition:
             break
-    eventually(lambda: r.hlen(checkpoint_key(topics.WORKFLOW_EVENTS, partition)) > before, what="a newer checkpoint")
+    eventually(lambda: head()["seq"] > covering, what="a newer checkpoint on the workflow's partition")
     # A witness (its own key and state) verifies and cosigns the checkpoints published so far.
     state = tmp_path_factory.mktemp("witness") / "state.json"
     res = run("-m", "ufctl", "audit", "witness", "--state", str(state), "--json")
