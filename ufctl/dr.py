@@ -197,6 +197,7 @@ class RestoreResult:
     replay: dict[str, Any] = field(default_factory=dict)
     verify_ok: bool = False
     verify_summary: dict[str, Any] = field(default_factory=dict)
+    log_findings: dict[str, int] = field(default_factory=dict)  # about the log, not the restore
     seconds: float = 0.0
 
 

@@ -59,12 +59,14 @@ async def _rebuild(s: AuditSettings, result: dr.RestoreResult) -> None:
             raise CliError(f"projections not rebuilt: {exc}") from None
         res = await verify(bootstrap=s.kafka_bootstrap, store=store, policy=load_policy(s.policy_file or None),
                            trust=TrustStore(), extra_pattern=s.extra_topic_pattern, timeout_s=900)
-        # The restore holds when the restored checkpoint copies are intact and still match the log.
-        # Forged records (unsigned or badly signed records somebody put on a topic) are findings
-        # of `ufctl audit verify` about the log itself, reported here but not a failed restore.
+        # The restore holds when the restored checkpoint copies are intact (signed, linked, whole
+        # trees consistent). What verify finds about the log itself - records deleted, altered or
+        # forged since they were attested - is reported with the restore, not a failed restore:
+        # `ufctl audit verify` names them.
         summ = res["summary"]
         result.verify_summary = summ
-        result.verify_ok = not any(summ[k] for k in ("checkpoint_errors", "modified", "deleted", "reordered", "inserted"))
+        result.verify_ok = not summ["checkpoint_errors"]
+        result.log_findings = {k: summ[k] for k in ("modified", "deleted", "inserted", "reordered", "forged") if summ.get(k)}
     finally:
         await es.close()
         await r.aclose()
@@ -116,9 +118,10 @@ def cmd_restore(args: argparse.Namespace) -> int:
               f"{len(result.policies_restored)} policy file(s), {len(result.key_files_restored)} key file(s)")
         print(f"projections rebuilt: {result.replay.get('records_read', 0)} records replayed; "
               f"checkpoints {'VERIFIED' if result.verify_ok else 'NOT VERIFIED'} "
-              f"({v.get('checkpoints_verified', 0)}/{v.get('checkpoints', 0)}; checkpoint errors {v.get('checkpoint_errors')}, "
-              f"modified {v.get('modified')}, deleted {v.get('deleted')}, inserted {v.get('inserted')}, "
-              f"reordered {v.get('reordered')}; forged records on the log: {v.get('forged')}); {result.seconds:.1f}s")
+              f"({v.get('checkpoints_verified', 0)}/{v.get('checkpoints', 0)} match the log; checkpoint errors "
+              f"{v.get('checkpoint_errors')}); {result.seconds:.1f}s")
+        if result.log_findings:
+            print(f"the log itself has findings ({result.log_findings}): see `ufctl audit verify`")
     return 0 if result.verify_ok else 1
 
 
