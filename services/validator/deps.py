@@ -5,6 +5,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from services.kit.security.jwt_tokens import TokenVerifier
+from services.validator.audit_progress import AuditProgress
 from services.validator.pii_client import PiiClient
 from services.validator.store import FactStore
 
@@ -15,3 +16,4 @@ class Dependencies:
     barrier: Callable[[], Awaitable[bool]]  # True once the projections have caught up with the log
     pii: PiiClient
     tokens: TokenVerifier
+    audit_progress: AuditProgress  # wakes the audit gates when the trail has moved

@@ -72,6 +72,10 @@ def checkpoint_key(topic: str, partition: int) -> str:
 
 
 PROJECTION_GENERATION = "uf:audit:projection:generation"
+# Pub/sub channel: after each projected batch the audit service publishes the ids of the
+# workflows whose Redis state it changed (space-separated); the validator's audit gates wait on
+# it instead of polling. A lost message only delays a gate until its deadline re-check.
+AUDIT_PROGRESS_CHANNEL = "uf:audit:progress"
 PROJECTION_PAUSE = "uf:audit:projection:pause"
 PROJECTION_PAUSE_ACK = "uf:audit:projection:pause-ack"
 REPLAY_STATE = "uf:audit:replay:state"
