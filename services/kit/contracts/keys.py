@@ -46,6 +46,9 @@ POLICY_HISTORY = "uf:policy:history"
 # --- per-subject encryption keys (crypto-shredding, ADR 0003) ---------------------------------
 SUBJECT_KEY_PREFIX = "uf:subject-key:"
 SUBJECT_KEY_EXPIRY = "uf:subject-key-expiry"  # sorted set: subject -> retention deadline (epoch s)
+# Pub/sub channel: every deletion of a subject key publishes the subject id here (in the same
+# MULTI / script as the deletion), so processes that cache keys drop them at once.
+SUBJECT_KEY_ERASED = "uf:subject-key:erased"
 
 
 def subject_key(subject_id: str) -> str:
