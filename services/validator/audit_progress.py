@@ -14,12 +14,17 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 import redis.asyncio as aioredis
 
 from services.kit.contracts.keys import AUDIT_PROGRESS_CHANNEL
 
 log = logging.getLogger(__name__)
+
+
+class ProgressWaiter(Protocol):
+    async def wait_until(self, workflow_id: str, predicate: Callable[[], Awaitable[bool]], timeout_s: float) -> bool: ...
 
 
 class AuditProgress:
@@ -89,3 +94,18 @@ class AuditProgress:
             self._wake(None)
             await asyncio.sleep(min(0.1 * 2**attempt, 2.0))
             attempt += 1
+
+
+class Replayed:
+    """`wait_until` for re-making a recorded decision (`recording.replaying`): no notifications
+    and no waiting - the recorded answers of the predicate are read in order until one holds.
+    A live gate asks once per notification for its workflow (a handful within its deadline), so
+    the bound only matters for a recording that ended without the predicate ever holding."""
+
+    MAX_CHECKS = 256
+
+    async def wait_until(self, workflow_id: str, predicate: Callable[[], Awaitable[bool]], timeout_s: float) -> bool:
+        for _ in range(self.MAX_CHECKS):
+            if await predicate():
+                return True
+        return False
