@@ -23,6 +23,7 @@ async def body(settings: DeliverySettings, ops: OpsServer, stack: AsyncExitStack
     stack.push_async_callback(kafka.stop)
     sender = DeliverySender(settings, redis, kafka, Origin(settings.service_name, settings.version, settings.colour),
                             RedisKeyStore(settings.redis_url, cached=True))
+    stack.callback(sender.smtp.close)
     loop = ConsumeLoop(service=settings.service_name, bootstrap=settings.kafka_bootstrap, group_id=settings.consumer_group,
                        topics=[topics.DELIVERY_REQUESTS], handler=sender.deliver, producer=kafka, retries=8)
     await loop.start()

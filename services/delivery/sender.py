@@ -15,7 +15,7 @@ import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from services.delivery.config import DeliverySettings
-from services.delivery.smtp import PermanentSmtpError, send_email
+from services.delivery.smtp import PermanentSmtpError, SmtpPool, send_email
 from services.kit.contracts import topics
 from services.kit.contracts.codec import Decoded
 from services.kit.contracts.events import Origin, caused_by, make_event, stable_id
@@ -35,6 +35,7 @@ class DeliverySender:
     def __init__(self, settings: DeliverySettings, redis: aioredis.Redis, kafka: AIOKafkaProducer, origin: Origin,
                  keys: KeyStore) -> None:
         self.settings, self.redis, self.kafka, self.origin, self.keys = settings, redis, kafka, origin, keys
+        self.smtp = SmtpPool(settings.smtp_host, settings.smtp_port, settings.smtp_timeout_s)
 
     async def _confirm(self, req: dict, status: str, *, message_id: str = "", duplicate: bool = False, error: str = "") -> None:
         await publish(self.kafka, topics.DELIVERY_OUTCOMES, make_event(
@@ -49,7 +50,7 @@ class DeliverySender:
                 return await asyncio.to_thread(
                     send_email, s.smtp_host, s.smtp_port, s.smtp_timeout_s, delivery_id=req["delivery_id"],
                     sender=req["sender"], recipient=req["recipient"], subject=req["subject"], body=req["body"],
-                    workflow_id=req["envelope"]["workflow_id"])
+                    workflow_id=req["envelope"]["workflow_id"], pool=self.smtp)
             except PermanentSmtpError:
                 raise
             except Exception as exc:
