@@ -36,6 +36,29 @@ class Request:
 
 
 @dataclass
+class Parking:
+    """A transition that could not be decided for a transient reason (validator down or busy,
+    a rule's dependency failing, the audit trail behind): the workflow waits in its phase and a
+    durable timer asks again at `next_attempt_at`, until `budget_deadline` (wall-clock ms).
+    `kind` is a reason code for metrics; `reason` is the text shown to users (no PII)."""
+
+    target: Phase
+    cause: str
+    reason: str
+    kind: str
+    since: int
+    next_attempt_at: int
+    budget_deadline: int
+    attempts: int = 1
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> Parking:
+        return cls(target=Phase(doc["target"]), cause=doc["cause"], reason=doc.get("reason", ""),
+                   kind=doc.get("kind", "undecided"), since=int(doc["since"]), next_attempt_at=int(doc["next_attempt_at"]),
+                   budget_deadline=int(doc["budget_deadline"]), attempts=int(doc.get("attempts", 1)))
+
+
+@dataclass
 class WorkflowState:
     workflow_id: str
     session_id: str
@@ -55,6 +78,7 @@ class WorkflowState:
     review: Review | None = None
     deliveries: dict[str, str] = field(default_factory=dict)  # delivery id -> PENDING | SENT | FAILED
     reason: str = ""
+    parked: Parking | None = None  # waiting for a decision (absent in records written before parking existed)
 
     @property
     def finished(self) -> bool:
@@ -72,6 +96,7 @@ class WorkflowState:
         doc["phase"] = self.phase.value if self.phase else None
         doc["history"] = [{**asdict(h), "phase": h.phase.value} for h in self.history]
         doc["outputs"] = {p.value: out for p, out in self.outputs.items()}
+        doc["parked"] = {**asdict(self.parked), "target": self.parked.target.value} if self.parked else None
         return doc
 
     def to_json(self) -> bytes:
@@ -97,6 +122,7 @@ class WorkflowState:
                           auth_token=review.get("auth_token") or "") if review else None,
             deliveries=dict(doc.get("deliveries") or {}),
             reason=doc.get("reason") or "",
+            parked=Parking.from_dict(doc["parked"]) if doc.get("parked") else None,
         )
 
     @classmethod

@@ -16,6 +16,7 @@ from services.kit.contracts.events import Producer, make_event
 from services.kit.contracts.phases import Phase
 from services.kit.messaging.bus import publish
 from services.kit.rpc import validator_pb2, validator_pb2_grpc
+from services.kit.runtime.telemetry import SHED_REQUESTS
 from services.validator.deps import Dependencies
 from services.validator.policy.manager import PolicyManager
 from services.validator.policy.model import Policy
@@ -56,8 +57,13 @@ async def evaluate(request: validator_pb2.ValidateTransitionRequest, policy: Pol
 
 class ValidatorServicer(validator_pb2_grpc.ValidatorServicer):
     def __init__(self, *, policies: PolicyManager, deps: Dependencies, kafka: AIOKafkaProducer, producer: Producer,
-                 deadline_s: float) -> None:
+                 deadline_s: float, max_concurrent: int = 64, admission_wait_s: float = 0.5) -> None:
         self.policies, self.deps, self.kafka, self.producer, self.deadline_s = policies, deps, kafka, producer, deadline_s
+        # Admission control: at most `max_concurrent` decisions run at once; a request that cannot
+        # start within `admission_wait_s` is refused with RESOURCE_EXHAUSTED (retryable) instead of
+        # queueing until its deadline is burnt and then being answered with a useless timeout.
+        self._slots = asyncio.Semaphore(max_concurrent)
+        self.admission_wait_s = admission_wait_s
 
     async def decide(self, request: validator_pb2.ValidateTransitionRequest) -> validator_pb2.ValidationDecision:
         decision_id = str(uuid.uuid4())
@@ -73,15 +79,27 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServicer):
         except Exception as exc:
             outcomes = [validator_pb2.RuleOutcome(rule="validator", allowed=False, error=True,
                                                   reason=f"validator error: {exc.__class__.__name__}")]
+        budget = policy.retry.budget_s if version != NO_POLICY else 0.0
         denials = [o for o in outcomes if not o.allowed]
         allowed = bool(outcomes) and not denials
         first_denial = next((f"{o.rule}: {o.reason}" for o in denials if not o.error), None) \
             or next((f"{o.rule}: {o.reason}" for o in denials), "allowed")
         return validator_pb2.ValidationDecision(
             allowed=allowed, decision_id=decision_id, policy_version=version, rules=outcomes, reason=first_denial,
-            retryable=bool(denials) and all(o.error for o in denials))
+            retryable=bool(denials) and all(o.error for o in denials), retry_budget_s=budget)
 
     async def ValidateTransition(self, request, context: grpc.aio.ServicerContext) -> validator_pb2.ValidationDecision:
+        try:
+            await asyncio.wait_for(self._slots.acquire(), self.admission_wait_s)
+        except TimeoutError:
+            SHED_REQUESTS.labels("validator").inc()
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "validator busy: too many decisions in flight")
+        try:
+            return await self._validate(request)
+        finally:
+            self._slots.release()
+
+    async def _validate(self, request) -> validator_pb2.ValidationDecision:
         decision = await self.decide(request)
         s = request.snapshot
         log.info("decision", extra={"workflow_id": s.workflow_id, "actor": request.actor.user_id,
@@ -99,6 +117,8 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServicer):
                 await publish(self.kafka, topics.VALIDATION_DECISIONS, event)
         except Exception as exc:
             log.error("decision could not be recorded; denying", extra={"error": exc.__class__.__name__})
+            # Not a verdict: the broker is away. The caller parks the workflow and asks again.
             return validator_pb2.ValidationDecision(allowed=False, decision_id="", policy_version=decision.policy_version,
-                                                    reason="validator: decision could not be recorded")
+                                                    reason="validator: decision could not be recorded", retryable=True,
+                                                    retry_budget_s=decision.retry_budget_s)
         return decision

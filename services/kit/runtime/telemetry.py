@@ -16,3 +16,8 @@ VALIDATION_SECONDS = Histogram(
     buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 2),
 )
 PII_FINDINGS = Counter("uf_pii_findings_total", "PII findings by type", ["service", "type"])
+# Back-pressure (issue 10): work that waits for a dependency or a decision, never a verdict.
+PARKED_WORKFLOWS = Gauge("uf_parked_workflows", "Workflows parked in their phase waiting for a decision", ["service", "reason"])
+PARKED_PARTITIONS = Gauge("uf_parked_partitions", "Partitions paused because a dependency is unavailable", ["service", "dependency"])
+DEPENDENCY_RETRIES = Counter("uf_dependency_retries_total", "Records retried because a dependency was unavailable", ["service", "dependency"])
+SHED_REQUESTS = Counter("uf_shed_requests_total", "Requests refused with RESOURCE_EXHAUSTED before their deadline", ["service"])
