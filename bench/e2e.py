@@ -33,12 +33,12 @@ sys.path.insert(0, str(ROOT))
 
 from services.kit.contracts import (
     codec,
-    topics,  # noqa: E402
+    topics,
 )
 from services.kit.messaging import logreader
-from services.kit.messaging.bus import producer_config, publish  # noqa: E402
-from services.kit.runtime.config import ServiceSettings  # noqa: E402
-from ufctl import publishing  # noqa: E402
+from services.kit.messaging.bus import producer_config, publish
+from services.kit.runtime.config import ServiceSettings
+from ufctl import publishing
 
 BOOTSTRAP = ServiceSettings().kafka_bootstrap
 

@@ -30,8 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from services.kit.runtime import service_table  # noqa: E402
-from services.kit.runtime.paths import VAR  # noqa: E402
+from services.kit.runtime import service_table
+from services.kit.runtime.paths import VAR
 
 PROFILES = {"sustained": (0.7, "10m"), "peak": (1.5, "3m")}
 GROWTH_FACTOR, GROWTH_SLACK_MB = 1.25, 64.0

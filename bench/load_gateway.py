@@ -23,13 +23,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.e2e import request_doc  # noqa: E402
-from services.kit.contracts import codec, topics  # noqa: E402
-from services.kit.messaging import logreader  # noqa: E402
-from services.kit.messaging.bus import producer_config, publish  # noqa: E402
-from services.kit.runtime import service_table  # noqa: E402
-from services.kit.runtime.config import ServiceSettings  # noqa: E402
-from ufctl import publishing  # noqa: E402
+from bench.e2e import request_doc
+from services.kit.contracts import codec, topics
+from services.kit.messaging import logreader
+from services.kit.messaging.bus import producer_config, publish
+from services.kit.runtime import service_table
+from services.kit.runtime.config import ServiceSettings
+from ufctl import publishing
 
 TERMINAL_STATUS = {"COMPLETED": 200, "REJECTED": 409, "FAILED": 500, "CANCELLED": 410}
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from services.orchestrator import __main__ as orchestrator  # noqa: E402
-from services.orchestrator import validation  # noqa: E402
+from services.orchestrator import __main__ as orchestrator
+from services.orchestrator import validation
 
 
 class AllowEverything:

@@ -26,16 +26,16 @@ import grpc
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from aiokafka import AIOKafkaProducer  # noqa: E402
+from aiokafka import AIOKafkaProducer
 
-from bench.e2e import run_suite  # noqa: E402
-from services.kit.contracts import topics  # noqa: E402
-from services.kit.messaging.bus import producer_config, publish  # noqa: E402
-from services.kit.rpc import validator_pb2, validator_pb2_grpc  # noqa: E402
-from services.kit.runtime.config import ServiceSettings  # noqa: E402
-from services.kit.runtime.service_table import http_port  # noqa: E402
+from bench.e2e import run_suite
+from services.kit.contracts import topics
+from services.kit.messaging.bus import producer_config, publish
+from services.kit.rpc import validator_pb2, validator_pb2_grpc
+from services.kit.runtime.config import ServiceSettings
+from services.kit.runtime.service_table import http_port
 from services.kit.security import jwt_tokens as tokens
-from ufctl import publishing  # noqa: E402
+from ufctl import publishing
 
 BYPASS_COLOUR = "bench-bypass"  # stamped on every event the bypass writes, so audits can tell
 

@@ -47,7 +47,7 @@ class SinkHandler:
         self.messages.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
 
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 (aiosmtpd hook name)
+    async def handle_DATA(self, server, session, envelope) -> str:
         content: bytes = envelope.original_content or envelope.content
         if isinstance(content, str):
             content = content.encode("utf-8", "surrogateescape")

@@ -27,6 +27,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from services import __version__
+from services.kit.runtime import scrape_targets
 from services.kit.runtime.paths import ROOT, VAR
 from services.kit.runtime.service_table import HOST, SERVICES, instance_http_port
 
@@ -116,10 +118,14 @@ def start(instance: str) -> None:
     (VAR / "run").mkdir(parents=True, exist_ok=True)
     (VAR / "log").mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "UF_HTTP_PORT": str(instance_http_port(name, i)), "UF_INSTANCE": str(i), "PYTHONUNBUFFERED": "1"}
+    if "UF_TRACE_EXPORTER" not in os.environ:  # locally: spans as JSON lines, one file per instance
+        env.update(UF_TRACE_EXPORTER="file", UF_TRACE_FILE=str(VAR / "traces" / f"{instance}.jsonl"))
     log = open(_logfile(instance), "ab")
     proc = subprocess.Popen([sys.executable, "-m", f"services.{name}"], cwd=ROOT, env=env, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
     _pidfile(instance).write_text(str(proc.pid))
+    scrape_targets.announce(instance, service=name, port=instance_http_port(name, i), colour=env.get("UF_COLOUR") or "blue",
+                            version=env.get("UF_VERSION") or __version__)
 
 
 def wait_ready(instances: list[str], timeout_s: float) -> list[str]:
@@ -137,6 +143,7 @@ def wait_ready(instances: list[str], timeout_s: float) -> list[str]:
 
 
 def stop(instance: str, sig: int = signal.SIGTERM, timeout_s: float = 15) -> None:
+    scrape_targets.withdraw(instance)
     pid = _pid(instance)
     if pid is not None:
         try:

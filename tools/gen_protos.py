@@ -13,8 +13,8 @@ from pathlib import Path
 
 from grpc_tools import protoc
 
-from services.kit.runtime.paths import PROTOS, ROOT  # noqa: E402
-from services.kit.runtime.paths import RPC_STUBS as OUT  # noqa: E402
+from services.kit.runtime.paths import PROTOS, ROOT
+from services.kit.runtime.paths import RPC_STUBS as OUT
 
 
 def generate(out: Path) -> list[Path]:

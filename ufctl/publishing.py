@@ -12,14 +12,14 @@ from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from services import __version__
 from services.kit.contracts import codec, topics
-from services.kit.contracts.events import Producer, make_event, now_ms
+from services.kit.contracts.events import Origin, make_event, now_ms
 from services.kit.messaging.bus import producer_config, publish
 from services.kit.security import jwt_tokens as tokens
 from services.kit.security import sealing
 from services.kit.security.subject_keys import DEFAULT_RETENTION_S, KeyStore
 from ufctl.errors import CliError
 
-CLI = Producer("ufctl", __version__, "cli")
+CLI = Origin("ufctl", __version__, "cli")
 REQUEST_FIELDS = ("session_id", "requester_id", "purpose", "campaign", "contacts")
 
 
@@ -50,7 +50,7 @@ def request_event(doc: dict[str, Any], keys: KeyStore | None = None) -> dict[str
     workflow_id = doc.get("workflow_id") or f"wf-{uuid.uuid4()}"
     token = doc.get("auth_token") or local_token(doc["requester_id"])
     event = make_event(
-        "WorkflowRequested", producer=CLI, workflow_id=workflow_id, session_id=doc["session_id"],
+        "WorkflowRequested", origin=CLI, workflow_id=workflow_id, session_id=doc["session_id"],
         correlation_id=workflow_id, requester_id=doc["requester_id"], auth_token=token,
         purpose=doc["purpose"], campaign=doc["campaign"], contacts=doc["contacts"],
         auto_approve=bool(doc.get("auto_approve", False)))
@@ -66,30 +66,30 @@ def request_event(doc: dict[str, Any], keys: KeyStore | None = None) -> dict[str
     return event
 
 
-def erasure_event(subject_id: str, reason: str, operator: str) -> dict[str, Any]:
-    return make_event("SubjectErased", producer=CLI, workflow_id=subject_id, session_id="", correlation_id=subject_id,
-                      subject_id=subject_id, reason=reason, erased_by=operator)
+def erasure_event(subject_id: str, reason: str, operator: str, key_id: str = "") -> dict[str, Any]:
+    return make_event("SubjectErased", origin=CLI, workflow_id=subject_id, session_id="", correlation_id=subject_id,
+                      subject_id=subject_id, reason=reason, erased_by=operator, key_id=key_id)
 
 
 def session_event(user_id: str, session_id: str, ttl_hours: float) -> dict[str, Any]:
-    return make_event("SessionStarted", producer=CLI, workflow_id=session_id, session_id=session_id,
+    return make_event("SessionStarted", origin=CLI, workflow_id=session_id, session_id=session_id,
                       correlation_id=session_id, user_id=user_id, expires_at=now_ms() + int(ttl_hours * 3600_000))
 
 
 def consent_event(subject_id: str, purpose: str, granted: bool) -> dict[str, Any]:
-    return make_event("ConsentChanged", producer=CLI, workflow_id=subject_id, session_id="",
+    return make_event("ConsentChanged", origin=CLI, workflow_id=subject_id, session_id="",
                       correlation_id=subject_id, subject_id=subject_id, purpose=purpose, granted=granted)
 
 
 def review_event(workflow_id: str, session_id: str, approved: bool, reviewer: str, reason: str,
                  token: str | None = None) -> dict[str, Any]:
-    return make_event("ReviewDecided", producer=CLI, workflow_id=workflow_id, session_id=session_id,
+    return make_event("ReviewDecided", origin=CLI, workflow_id=workflow_id, session_id=session_id,
                       correlation_id=workflow_id, approved=approved, reviewer_id=reviewer, reason=reason,
                       auth_token=token or local_token(reviewer))
 
 
 def policy_event(version: str, sha256: str, operator: str, rollback: bool) -> dict[str, Any]:
-    return make_event("PolicyActivated", producer=CLI, workflow_id="policy", session_id="", correlation_id="policy",
+    return make_event("PolicyActivated", origin=CLI, workflow_id="policy", session_id="", correlation_id="policy",
                       version=version, sha256=sha256, activated_by=operator, rollback=rollback)
 
 

@@ -9,7 +9,7 @@ import redis.asyncio as aioredis
 from services.delivery.config import DeliverySettings
 from services.delivery.sender import DeliverySender
 from services.kit.contracts import topics
-from services.kit.contracts.events import Producer
+from services.kit.contracts.events import Origin
 from services.kit.messaging.bus import ConsumeLoop, start_producer
 from services.kit.messaging.retry import Backoff
 from services.kit.runtime.app import run_service
@@ -22,7 +22,7 @@ async def body(settings: DeliverySettings, ops: OpsServer, stack: AsyncExitStack
     stack.push_async_callback(redis.aclose)
     kafka = await start_producer(settings.kafka_bootstrap)
     stack.push_async_callback(kafka.stop)
-    sender = DeliverySender(settings, redis, kafka, Producer(settings.service_name, settings.version, settings.colour),
+    sender = DeliverySender(settings, redis, kafka, Origin(settings.service_name, settings.version, settings.colour),
                             RedisKeyStore(settings.redis_url))
     loop = ConsumeLoop(service=settings.service_name, bootstrap=settings.kafka_bootstrap, group_id=settings.consumer_group,
                        topics=[topics.DELIVERY_REQUESTS], handler=sender.deliver, producer=kafka,

@@ -35,7 +35,7 @@ from services.delivery.config import DeliverySettings
 from services.delivery.smtp import AmbiguousDelivery, PermanentSmtpError, SmtpTimeouts, TemporarySmtpError, send_email
 from services.kit.contracts import topics
 from services.kit.contracts.codec import Decoded
-from services.kit.contracts.events import Producer, caused_by, make_event, stable_id
+from services.kit.contracts.events import Origin, caused_by, make_event, stable_id
 from services.kit.contracts.keys import delivery_key
 from services.kit.messaging.bus import publish
 from services.kit.messaging.retry import DependencyUnavailable
@@ -51,9 +51,9 @@ def alive_key(owner: str) -> str:
 
 
 class DeliverySender:
-    def __init__(self, settings: DeliverySettings, redis: aioredis.Redis, kafka: AIOKafkaProducer, producer: Producer,
+    def __init__(self, settings: DeliverySettings, redis: aioredis.Redis, kafka: AIOKafkaProducer, origin: Origin,
                  keys: KeyStore) -> None:
-        self.settings, self.redis, self.kafka, self.producer, self.keys = settings, redis, kafka, producer, keys
+        self.settings, self.redis, self.kafka, self.origin, self.keys = settings, redis, kafka, origin, keys
         self.owner = f"{settings.service_name}-{uuid.uuid4().hex[:12]}"
         self.timeouts = SmtpTimeouts(greeting_s=settings.smtp_command_timeout_s, command_s=settings.smtp_command_timeout_s,
                                      data_init_s=settings.smtp_data_init_timeout_s, data_block_s=settings.smtp_data_block_timeout_s,
@@ -73,7 +73,7 @@ class DeliverySender:
 
     async def _confirm(self, req: dict, status: str, *, message_id: str = "", duplicate: bool = False, error: str = "") -> None:
         await publish(self.kafka, topics.DELIVERY_OUTCOMES, make_event(
-            "DeliveryOutcome", producer=self.producer, **caused_by(req),
+            "DeliveryOutcome", origin=self.origin, **caused_by(req),
             event_id=stable_id(req["delivery_id"], "outcome", status), delivery_id=req["delivery_id"],
             status=status, message_id=message_id, duplicate=duplicate, error=error))
 
@@ -84,9 +84,10 @@ class DeliverySender:
         """Claim the send. True: ours now. bytes: a final record (sent:/unknown:) to confirm."""
         if await self.redis.set(key, self._claim("sending"), nx=True, ex=CLAIM_TTL_S):
             return True
-        raw = await self.redis.get(key)
-        if raw is None:
+        got = await self.redis.get(key)
+        if got is None:
             return await self._take(key)
+        raw = got.encode() if isinstance(got, str) else got
         if raw.startswith((b"sent:", b"unknown:")):
             return raw
         try:

@@ -109,5 +109,5 @@ def send_email(host: str, port: int, timeouts: SmtpTimeouts, *, delivery_id: str
     finally:
         try:
             smtp.quit()
-        except Exception:  # noqa: S110 - the message is already settled either way
+        except Exception:
             smtp.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from contextlib import AsyncExitStack
 
 from services.kit.contracts import topics
-from services.kit.contracts.events import Producer
+from services.kit.contracts.events import Origin
 from services.kit.messaging.bus import ConsumeLoop, start_producer
 from services.kit.runtime.app import run_service
 from services.kit.runtime.ops import OpsServer
@@ -20,14 +20,14 @@ from services.orchestrator.workflow import WorkflowEngine
 
 
 async def body(settings: OrchestratorSettings, ops: OpsServer, stack: AsyncExitStack):
-    me = Producer(settings.service_name, settings.version, settings.colour)
+    me = Origin(settings.service_name, settings.version, settings.colour)
     keys = RedisKeyStore(settings.redis_url)
     validator = ValidatorClient(settings.validator_addr, settings.validator_timeout_s, settings.validator_attempts,
                                 breaker=CircuitBreaker("validator", settings.circuit_threshold, settings.circuit_cooldown_s),
                                 concurrency=settings.validator_concurrency, channels=settings.validator_channels)
     stack.push_async_callback(validator.close)
     # One transactional id per input partition (not per instance): whichever instance owns
-    # partition N uses `<group>-<colour>-pN` and so fences the previous owner (ADR 0005).
+    # partition N uses `<group>-<colour>-pN` and so fences the previous owner (ADR 0006).
     processor = Processor(bootstrap=settings.kafka_bootstrap, group_id=settings.consumer_group,
                           transactional_prefix=f"{settings.consumer_group}-{settings.colour}",
                           engine=WorkflowEngine(me, keys, validator, agents=selection(settings), budget_s=settings.park_budget_s),

@@ -10,7 +10,7 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from services.kit.contracts import topics
 from services.kit.contracts.codec import Decoded
-from services.kit.contracts.events import Producer, caused_by, make_event, stable_id
+from services.kit.contracts.events import Origin, caused_by, make_event, stable_id
 from services.kit.messaging.bus import publish
 from services.kit.security.sealing import open_blob, seal_blob
 from services.kit.security.subject_keys import KeyStore
@@ -20,7 +20,7 @@ from services.orchestrator.agents.registry import AGENTS
 log = logging.getLogger(__name__)
 
 
-def make_task_handler(kafka: AIOKafkaProducer, producer: Producer, keys: KeyStore):
+def make_task_handler(kafka: AIOKafkaProducer, origin: Origin, keys: KeyStore):
     """Agents see clear values (opened from the task's sealed tokens); their output is sealed
     again before it leaves, so agent topics never carry clear PII."""
 
@@ -40,7 +40,7 @@ def make_task_handler(kafka: AIOKafkaProducer, producer: Producer, keys: KeyStor
             ok, error = False, f"agent crashed: {exc.__class__.__name__}"
             log.exception("agent crashed", extra={"agent": task["agent"], "phase": task["phase"]})
         await publish(kafka, topics.AGENT_RESULTS, make_event(
-            "AgentTaskCompleted", producer=producer, **caused_by(task),
+            "AgentTaskCompleted", origin=origin, **caused_by(task),
             event_id=stable_id(task["task_id"], "result"), task_id=task["task_id"], phase=task["phase"],
             agent=task["agent"], ok=ok, output_json=output, error=error))
 

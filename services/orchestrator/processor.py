@@ -1,5 +1,5 @@
 """The orchestrator's consume-process-produce loop with exactly-once semantics inside Kafka,
-for any number of instances (ADR 0005).
+for any number of instances (ADR 0006).
 
 - **One transactional producer per input partition** (`<prefix>-p<N>`), created when the
   partition is assigned. Its `init_transactions` fences whichever instance owned the partition
@@ -31,9 +31,9 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 
 from services.kit.contracts import codec, topics
 from services.kit.contracts.limits import MAX_RECORD_BYTES, MAX_REQUEST_BYTES, MAX_STATE_BYTES
-from services.kit.messaging.bus import SemanticError, by_key_concurrently, dead_letter, record_key, signed, update_lag
+from services.kit.messaging.bus import SemanticError, by_key_concurrently, dead_letter, outgoing_headers, record_key, update_lag
 from services.kit.messaging.retry import Backoff, dependency_of
-from services.kit.runtime import telemetry
+from services.kit.runtime import telemetry, tracing
 from services.orchestrator.state_store import ChangelogTable
 from services.orchestrator.workflow import Effects, WorkflowEngine, now_ms
 
@@ -160,7 +160,7 @@ class Processor:
     def _gauges(self) -> None:
         counts = self.table.parked_by_kind()
         for kind in {*PARK_KINDS, *counts}:
-            telemetry.PARKED_WORKFLOWS.labels(SERVICE, kind).set(counts.get(kind, 0))
+            telemetry.PARKED_WORKFLOWS.labels(kind).set(counts.get(kind, 0))
 
     async def _partition(self, p: int, batches: dict[TopicPartition, list[ConsumerRecord]], due: list) -> None:
         """One transaction for partition `p`: due timers, then the new records, then offsets."""
@@ -190,7 +190,7 @@ class Processor:
         _, attempt = self._waiting.get(p, (0.0, -1))
         wait = self.backoff.delay(attempt + 1)
         self._waiting[p] = (time.monotonic() + wait, attempt + 1)
-        telemetry.DEPENDENCY_RETRIES.labels(SERVICE, dependency).inc()
+        telemetry.DEPENDENCY_RETRIES.labels("workflow", dependency).inc()
         log.warning("partition transaction failed; retrying after backoff",
                     extra={"partition": p, "error": exc.__class__.__name__, "dependency": dependency, "wait_s": round(wait, 2)})
         self.table.discard(p)
@@ -214,6 +214,10 @@ class Processor:
     async def _process(self, producer: AIOKafkaProducer, msg: ConsumerRecord) -> None:
         """Bad records are dead-lettered (inside the transaction); a dependency error aborts the
         partition's transaction (raised); a handler bug is retried, then dead-lettered."""
+        with tracing.consume_span(msg, "workflow") as span:
+            await self._process_traced(producer, msg, span)
+
+    async def _process_traced(self, producer: AIOKafkaProducer, msg: ConsumerRecord, span) -> None:
         started = time.perf_counter()
         event_type, outcome = "?", "ok"
         try:
@@ -224,6 +228,7 @@ class Processor:
                     decoded = codec.decode(msg.value)
                     event_type = decoded.event_type
                     wf = decoded.envelope["workflow_id"]
+                    span.set_attributes({"uf.event_type": event_type, "uf.workflow_id": wf})
                     fx = await self.engine.handle(decoded, self.table.get(msg.partition, wf))
                     if fx.state is not None and len(fx.state.to_json()) > MAX_STATE_BYTES:
                         raise SemanticError("state-too-large", f"the workflow state would exceed {MAX_STATE_BYTES} bytes")
@@ -256,7 +261,7 @@ class Processor:
     async def _apply(self, producer: AIOKafkaProducer, partition: int, fx: Effects) -> None:
         for topic, record in fx.emit:
             value, key = codec.encode(record), record_key(record)
-            await producer.send(topic, value, key=key, headers=signed(topic, key, value))
+            await producer.send(topic, value, key=key, headers=outgoing_headers(topic, key, value))
         if fx.state is not None:
             await self.table.put(producer, partition, fx.state.workflow_id, fx.state)
 
@@ -264,5 +269,5 @@ class Processor:
 async def _quietly_stop(producer: AIOKafkaProducer) -> None:
     try:
         await asyncio.wait_for(producer.stop(), 10)
-    except Exception:  # noqa: S110 - a dead or fenced producer: nothing left to release
+    except Exception:
         pass

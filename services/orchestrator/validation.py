@@ -11,6 +11,7 @@ import grpc
 
 from services.kit.rpc import validator_pb2, validator_pb2_grpc
 from services.kit.runtime import telemetry
+from services.kit.runtime.grpc_telemetry import ClientTracing
 from services.orchestrator.circuit import CircuitBreaker
 
 _RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED}
@@ -37,12 +38,14 @@ class ValidatorClient:
         self._slots = asyncio.Semaphore(concurrency)
         # Several connections, each its own subchannel (local pool): with N validator instances
         # behind one address (SO_REUSEPORT) the kernel spreads the connections over them; a comma
-        # list of addresses is also accepted (client-side list, round robin).
+        # list of addresses is also accepted (client-side list, round robin). Reconnect quickly
+        # after a validator restart (gRPC's default backoff grows to minutes).
         target = f"ipv4:{address}" if "," in address else address
         options = [("grpc.initial_reconnect_backoff_ms", 100), ("grpc.min_reconnect_backoff_ms", 100),
                    ("grpc.max_reconnect_backoff_ms", 1000), ("grpc.use_local_subchannel_pool", 1),
                    ("grpc.lb_policy_name", "round_robin")]
-        self._channels = [grpc.aio.insecure_channel(target, options=[*options, ("uf.channel", i)]) for i in range(max(1, channels))]
+        self._channels = [grpc.aio.insecure_channel(target, options=[*options, ("uf.channel", i)], interceptors=[ClientTracing()])
+                          for i in range(max(1, channels))]
         self._stubs = [validator_pb2_grpc.ValidatorStub(c) for c in self._channels]
         self._next = 0
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from services.kit.contracts import topics
 from services.kit.contracts.codec import Decoded
-from services.kit.contracts.events import Producer, make_event, stable_id
+from services.kit.contracts.events import Origin, make_event, stable_id
 from services.kit.contracts.limits import MAX_FIELD_CHARS, longest_string
 from services.kit.contracts.phases import TERMINAL, Phase, next_phase
 from services.kit.messaging.bus import SemanticError
@@ -48,10 +48,10 @@ class WorkflowEngine:
     """Contacts' PII is kept sealed under each subject's key (state, agent tasks and results hold
     tokens, never clear values) and opened only where it is used."""
 
-    def __init__(self, producer: Producer, keys: KeyStore, validator: ValidatorClient,
+    def __init__(self, origin: Origin, keys: KeyStore, validator: ValidatorClient,
                  agents: dict[Phase, str] | None = None, *, budget_s: float = DEFAULT_BUDGET_S,
                  backoff: Backoff | None = None) -> None:
-        self.producer, self.validator, self.keys = producer, validator, keys
+        self.origin, self.validator, self.keys = origin, validator, keys
         self.agents = agents  # agent name per work phase (orchestrator settings); None = from the environment
         self.budget_s = budget_s
         self.backoff = backoff or Backoff(base_s=1.0, cap_s=30.0)
@@ -204,7 +204,7 @@ class WorkflowEngine:
         p.next_attempt_at = min(now + int(self.backoff.delay(p.attempts - 1) * 1000), p.budget_deadline)
         st.parked = p
         fx.emit.append((topics.WORKFLOW_EVENTS, make_event(
-            "WorkflowWaiting", producer=self.producer, workflow_id=st.workflow_id, session_id=st.session_id,
+            "WorkflowWaiting", origin=self.origin, workflow_id=st.workflow_id, session_id=st.session_id,
             correlation_id=st.correlation_id, causation_id=cause,
             event_id=stable_id(st.workflow_id, "waiting", target.value, str(p.since), str(p.attempts)),
             phase=st.phase.value if st.phase else None, target_phase=target.value, reason=reason, kind=kind,
@@ -216,7 +216,7 @@ class WorkflowEngine:
         st = fx.state
         assert st is not None
         wf = st.workflow_id
-        base = {"producer": self.producer, "workflow_id": wf, "session_id": st.session_id,
+        base = {"origin": self.origin, "workflow_id": wf, "session_id": st.session_id,
                 "correlation_id": st.correlation_id, "causation_id": cause}
         changed = make_event("WorkflowPhaseChanged", **base, event_id=stable_id(wf, "phase", target.value),
                              from_phase=st.phase.value if st.phase else None, to_phase=target.value, reason=reason,

@@ -7,10 +7,11 @@ from contextlib import AsyncExitStack
 import grpc
 
 from services.kit.contracts import topics
-from services.kit.contracts.events import Producer
+from services.kit.contracts.events import Origin
 from services.kit.messaging.bus import ConsumeLoop, start_producer
 from services.kit.rpc import pii_pb2_grpc
 from services.kit.runtime.app import run_service
+from services.kit.runtime.grpc_telemetry import ServerTelemetry
 from services.kit.runtime.ops import OpsServer
 from services.pii.batcher import BatchingScanner
 from services.pii.config import PiiSettings
@@ -30,7 +31,7 @@ async def body(settings: PiiSettings, ops: OpsServer, stack: AsyncExitStack):
     await asyncio.to_thread(engine.scan_many, ["warm-up for Jane Doe in Berlin"])
     scanner = BatchingScanner(engine)
     stack.callback(scanner.close)
-    server = grpc.aio.server()
+    server = grpc.aio.server(interceptors=[ServerTelemetry()])
     pii_pb2_grpc.add_PiiScannerServicer_to_server(
         PiiServicer(engine, scanner, max_texts=settings.max_texts_per_call, max_chars=settings.max_chars_per_text), server)
     server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
@@ -41,7 +42,7 @@ async def body(settings: PiiSettings, ops: OpsServer, stack: AsyncExitStack):
     stack.push_async_callback(kafka.stop)
     worker = ConsumeLoop(service=settings.service_name, bootstrap=settings.kafka_bootstrap, group_id=settings.consumer_group,
                          topics=[topics.PII_SCAN_REQUESTS], producer=kafka,
-                         handler=make_scan_handler(engine, scanner, kafka, Producer(settings.service_name, settings.version, settings.colour),
+                         handler=make_scan_handler(engine, scanner, kafka, Origin(settings.service_name, settings.version, settings.colour),
                                                    settings.max_texts_per_call, settings.max_chars_per_text))
     await worker.start()
     stack.push_async_callback(worker.stop)

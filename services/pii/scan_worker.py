@@ -9,14 +9,14 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from services.kit.contracts import topics
 from services.kit.contracts.codec import Decoded
-from services.kit.contracts.events import Producer, caused_by, make_event, stable_id
+from services.kit.contracts.events import Origin, caused_by, make_event, stable_id
 from services.kit.messaging.bus import SemanticError, publish
 from services.kit.runtime import telemetry
 from services.pii.batcher import BatchingScanner
 from uf_pii import Engine
 
 
-def make_scan_handler(engine: Engine, scanner: BatchingScanner, kafka: AIOKafkaProducer, producer: Producer,
+def make_scan_handler(engine: Engine, scanner: BatchingScanner, kafka: AIOKafkaProducer, origin: Origin,
                       max_texts: int, max_chars: int):
     async def scan_request(decoded: Decoded, _: ConsumerRecord) -> None:
         req = decoded.record
@@ -29,10 +29,12 @@ def make_scan_handler(engine: Engine, scanner: BatchingScanner, kafka: AIOKafkaP
         for t, n in counts.items():
             telemetry.PII_FINDINGS.labels("pii", t).inc(n)
         await publish(kafka, topics.PII_SCAN_RESULTS, make_event(
-            "PiiScanCompleted", producer=producer, **caused_by(req), event_id=stable_id(req["request_id"], "scan-result"),
+            "PiiScanCompleted", origin=origin, **caused_by(req), event_id=stable_id(req["request_id"], "scan-result"),
             request_id=req["request_id"], counts=dict(counts),
             classification=engine.classify([f for findings in kept for f in findings]).name,
-            results=[{"findings": [{"type": f.type, "start": f.start, "end": f.end, "score": f.score} for f in findings]}
-                     for findings in kept]))
+            engine_version=engine.version,
+            results=[{"findings": [{"type": f.type, "start": f.start, "end": f.end, "score": f.score,
+                                    "recognizer": f.recognizer, "recognizer_version": f.recognizer_version}
+                                   for f in findings]} for findings in kept]))
 
     return scan_request

@@ -8,11 +8,12 @@ import grpc
 import redis.asyncio as aioredis
 
 from services.kit.contracts import topics
-from services.kit.contracts.events import Producer
+from services.kit.contracts.events import Origin
 from services.kit.messaging.bus import start_producer
 from services.kit.messaging.projection import RedisProjection
 from services.kit.rpc import validator_pb2_grpc
 from services.kit.runtime.app import run_service
+from services.kit.runtime.grpc_telemetry import ServerTelemetry
 from services.kit.runtime.ops import OpsServer, redis_check
 from services.kit.security.jwt_tokens import TokenVerifier, load_key
 from services.validator.config import ValidatorSettings
@@ -43,10 +44,10 @@ async def body(settings: ValidatorSettings, ops: OpsServer, stack: AsyncExitStac
     deps = Dependencies(store=FactStore(redis), barrier=lambda: projection.caught_up(settings.barrier_timeout_s),
                         pii=pii, tokens=TokenVerifier(load_key(create=True)))
     servicer = ValidatorServicer(policies=policies, deps=deps, kafka=kafka,
-                                 producer=Producer(settings.service_name, settings.version, settings.colour),
+                                 origin=Origin(settings.service_name, settings.version, settings.colour),
                                  deadline_s=settings.decision_deadline_s, max_concurrent=settings.max_concurrent_decisions,
                                  admission_wait_s=settings.admission_wait_s)
-    server = grpc.aio.server()
+    server = grpc.aio.server(interceptors=[ServerTelemetry()])
     validator_pb2_grpc.add_ValidatorServicer_to_server(servicer, server)
     server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
     await server.start()

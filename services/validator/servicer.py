@@ -12,11 +12,11 @@ from aiokafka import AIOKafkaProducer
 from prometheus_client import Histogram
 
 from services.kit.contracts import topics
-from services.kit.contracts.events import Producer, make_event
+from services.kit.contracts.events import Origin, make_event
 from services.kit.contracts.phases import Phase
 from services.kit.messaging.bus import publish
 from services.kit.rpc import validator_pb2, validator_pb2_grpc
-from services.kit.runtime.telemetry import SHED_REQUESTS
+from services.kit.runtime import telemetry
 from services.validator.deps import Dependencies
 from services.validator.policy.manager import PolicyManager
 from services.validator.policy.model import Policy
@@ -37,9 +37,12 @@ def rules_for(policy: Policy, target_phase: str) -> list[str]:
         return ["phase_machine"]
 
 
-async def evaluate(request: validator_pb2.ValidateTransitionRequest, policy: Policy, deps: Dependencies) -> list[validator_pb2.RuleOutcome]:
+async def evaluate(request: validator_pb2.ValidateTransitionRequest, policy: Policy, deps: Dependencies,
+                   deadline_s: float | None = None) -> list[validator_pb2.RuleOutcome]:
     """Rules are independent: they run concurrently (a decision takes as long as its slowest
-    rule, not the sum), and their outcomes are reported in policy order."""
+    rule, not the sum), and their outcomes are reported in policy order. A rule still running
+    at the deadline is cancelled and reported as an error (retryable); the rules that finished
+    keep their outcomes, so a real denial (e.g. phase_machine) stays a denial under load."""
     ctx = Context(request, policy, deps)
 
     async def run(name: str) -> validator_pb2.RuleOutcome:
@@ -52,13 +55,20 @@ async def evaluate(request: validator_pb2.ValidateTransitionRequest, policy: Pol
             return validator_pb2.RuleOutcome(rule=name, allowed=False, reason=f"rule error: {exc.__class__.__name__}", error=True)
         return validator_pb2.RuleOutcome(rule=name, allowed=allowed, reason=reason)
 
-    return list(await asyncio.gather(*(run(name) for name in rules_for(policy, request.target_phase))))
+    names = rules_for(policy, request.target_phase)
+    tasks = [asyncio.ensure_future(run(name)) for name in names]
+    _, pending = await asyncio.wait(tasks, timeout=deadline_s)
+    for t in pending:
+        t.cancel()
+    return [t.result() if t.done() and not t.cancelled() else
+            validator_pb2.RuleOutcome(rule=name, allowed=False, error=True, reason=f"rule did not finish within {deadline_s}s")
+            for name, t in zip(names, tasks, strict=True)]
 
 
 class ValidatorServicer(validator_pb2_grpc.ValidatorServicer):
-    def __init__(self, *, policies: PolicyManager, deps: Dependencies, kafka: AIOKafkaProducer, producer: Producer,
+    def __init__(self, *, policies: PolicyManager, deps: Dependencies, kafka: AIOKafkaProducer, origin: Origin,
                  deadline_s: float, max_concurrent: int = 64, admission_wait_s: float = 0.5) -> None:
-        self.policies, self.deps, self.kafka, self.producer, self.deadline_s = policies, deps, kafka, producer, deadline_s
+        self.policies, self.deps, self.kafka, self.origin, self.deadline_s = policies, deps, kafka, origin, deadline_s
         # Admission control: at most `max_concurrent` decisions run at once; a request that cannot
         # start within `admission_wait_s` is refused with RESOURCE_EXHAUSTED (retryable) instead of
         # queueing until its deadline is burnt and then being answered with a useless timeout.
@@ -72,7 +82,7 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServicer):
             policy = await self.policies.current()
             version = policy.version
             with EVALUATE_SECONDS.labels(request.target_phase or "?").time():
-                outcomes = await asyncio.wait_for(evaluate(request, policy, self.deps), self.deadline_s)
+                outcomes = await evaluate(request, policy, self.deps, self.deadline_s)
         except TimeoutError:
             outcomes = [validator_pb2.RuleOutcome(rule="deadline", allowed=False, error=True,
                                                   reason=f"decision took over {self.deadline_s}s")]
@@ -82,6 +92,9 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServicer):
         budget = policy.retry.budget_s if version != NO_POLICY else 0.0
         denials = [o for o in outcomes if not o.allowed]
         allowed = bool(outcomes) and not denials
+        deciding_rule = next((o.rule for o in denials if not o.error), None) or next((o.rule for o in denials), "none")
+        to_phase = request.target_phase if request.target_phase in Phase.__members__ else "unknown"  # bounded label
+        telemetry.VALIDATOR_DECISIONS.labels(to_phase, "allow" if allowed else "deny", deciding_rule).inc()
         first_denial = next((f"{o.rule}: {o.reason}" for o in denials if not o.error), None) \
             or next((f"{o.rule}: {o.reason}" for o in denials), "allowed")
         return validator_pb2.ValidationDecision(
@@ -92,7 +105,7 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServicer):
         try:
             await asyncio.wait_for(self._slots.acquire(), self.admission_wait_s)
         except TimeoutError:
-            SHED_REQUESTS.labels("validator").inc()
+            telemetry.SHED_REQUESTS.inc()
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "validator busy: too many decisions in flight")
         try:
             return await self._validate(request)
@@ -105,7 +118,7 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServicer):
         log.info("decision", extra={"workflow_id": s.workflow_id, "actor": request.actor.user_id,
                                     "to_phase": request.target_phase, "allowed": decision.allowed, "reason": decision.reason})
         event = make_event(
-            "ValidationDecided", producer=self.producer, event_id=decision.decision_id,
+            "ValidationDecided", origin=self.origin, event_id=decision.decision_id,
             workflow_id=s.workflow_id or "unknown", session_id=s.session_id,
             correlation_id=s.correlation_id or s.workflow_id or decision.decision_id,
             causation_id=request.causation_id or None, decision_id=decision.decision_id,

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from services.kit.runtime.paths import ROOT  # noqa: E402
+from services.kit.runtime.paths import ROOT
 
 
 def _ok(*cmd: str) -> bool:

@@ -34,7 +34,7 @@ def eventually(probe: Callable[[], T], *, timeout_s: float = DEFAULT_TIMEOUT_S, 
             if value:
                 return value
             last, error = value, None
-        except (AssertionError, Exception) as exc:  # noqa: BLE001 - a probe may fail until ready
+        except (AssertionError, Exception) as exc:
             error = exc
         if time.monotonic() >= deadline:
             raise AssertionError(f"{what} not reached within {timeout_s:.0f}s; last: {error or last!r}") from error
@@ -55,7 +55,7 @@ async def eventually_async(probe: Callable[[], Awaitable[T]], *, timeout_s: floa
             if value:
                 return value
             last, error = value, None
-        except (AssertionError, Exception) as exc:  # noqa: BLE001
+        except (AssertionError, Exception) as exc:
             error = exc
         if time.monotonic() >= deadline:
             raise AssertionError(f"{what} not reached within {timeout_s:.0f}s; last: {error or last!r}") from error

@@ -13,7 +13,7 @@ import pytest
 
 from services.kit.contracts import codec
 from services.kit.contracts.catalog import default_catalog
-from services.kit.contracts.events import Producer, make_event
+from services.kit.contracts.events import Origin, make_event
 
 HERE = Path(__file__).parent / "java"
 
@@ -34,7 +34,7 @@ def java_classpath(tmp_path_factory) -> str:
 def test_java_and_python_read_each_others_events(java_classpath, tmp_path):
     schema = tmp_path / "schema.json"
     schema.write_text(json.dumps(default_catalog().latest("ConsentChanged").expanded_json))
-    py_event = make_event("ConsentChanged", producer=Producer("py", "1", "blue"), workflow_id="subject-py",
+    py_event = make_event("ConsentChanged", origin=Origin("py", "1", "blue"), workflow_id="subject-py",
                           session_id="", correlation_id="subject-py", subject_id="subject-py", purpose="research", granted=False)
     (tmp_path / "python.bin").write_bytes(codec.encode(py_event))
     res = subprocess.run(["java", "-cp", java_classpath, "JavaProducer", str(schema), str(tmp_path / "java.bin"),

@@ -10,13 +10,13 @@ from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 from services.kit.contracts import codec
 from services.kit.contracts.catalog import default_catalog
-from services.kit.contracts.events import Producer, make_event
+from services.kit.contracts.events import Origin, make_event
 
-P = Producer("test", "0", "blue")
+P = Origin("test", "0", "blue")
 
 
 def consent(**kw):
-    return make_event("ConsentChanged", producer=P, workflow_id="s-1", session_id="", correlation_id="s-1",
+    return make_event("ConsentChanged", origin=P, workflow_id="s-1", session_id="", correlation_id="s-1",
                       subject_id="s-1", purpose="marketing", granted=True, **kw)
 
 

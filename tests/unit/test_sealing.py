@@ -6,13 +6,13 @@ import json
 
 import pytest
 
-from services.kit.contracts.events import Producer, make_event
+from services.kit.contracts.events import Origin, make_event
 from services.kit.security import sealing
 from tests.unit.memory_keys import MemoryKeys
 
 
 def request():
-    return make_event("WorkflowRequested", producer=Producer("t", "0", "cli"), workflow_id="wf", session_id="s",
+    return make_event("WorkflowRequested", origin=Origin("t", "0", "cli"), workflow_id="wf", session_id="s",
                       correlation_id="wf", requester_id="u", purpose="marketing", auto_approve=True,
                       campaign={"name": "C", "goal": "announce", "subject": "Hi", "sender": "a@b.io", "variables": {}},
                       contacts=[{"subject_id": "s1", "email": "ann@x.io", "name": "Ann"},

@@ -8,7 +8,7 @@ import pytest
 
 from services.kit.contracts import codec
 from services.kit.contracts.codec import Decoded
-from services.kit.contracts.events import Producer, caused_by, make_event
+from services.kit.contracts.events import Origin, caused_by, make_event
 from services.kit.messaging.bus import SemanticError
 from services.kit.runtime.paths import ROOT
 from services.kit.security.sealing import open_blob, seal_blob
@@ -23,7 +23,7 @@ EXAMPLE = json.loads((ROOT / "examples" / "campaign.json").read_text())
 
 KEYS = MemoryKeys()
 
-P = Producer("test", "0", "blue")
+P = Origin("test", "0", "blue")
 
 
 class ScriptedValidator:
@@ -48,7 +48,7 @@ async def drive(engine, decoded, state):
 def agent_result(task):
     out = seal_blob(KEYS, agent_for_phase(task["phase"]).run(open_blob(KEYS, json.loads(task["input_json"]))))
     return Decoded("AgentTaskCompleted", 1, make_event(
-        "AgentTaskCompleted", producer=P, **caused_by(task), task_id=task["task_id"], phase=task["phase"],
+        "AgentTaskCompleted", origin=P, **caused_by(task), task_id=task["task_id"], phase=task["phase"],
         agent=task["agent"], ok=True, output_json=json.dumps(out), error=""))
 
 
@@ -67,7 +67,7 @@ async def test_happy_path_asks_the_validator_before_every_transition():
     deliveries = [e for t, e in emitted if t == "uf.delivery.requests"]
     assert len(deliveries) == 3  # the opted-out contact is not discovered
     for d in deliveries:
-        outcome = make_event("DeliveryOutcome", producer=P, **caused_by(d), delivery_id=d["delivery_id"], status="SENT")
+        outcome = make_event("DeliveryOutcome", origin=P, **caused_by(d), delivery_id=d["delivery_id"], status="SENT")
         state, emitted = await drive(engine, Decoded("DeliveryOutcome", 1, outcome), state)
     assert state.phase == "COMPLETED"
     for _, event in every:
@@ -151,7 +151,7 @@ async def test_semantically_invalid_requests_are_refused(change):
 async def test_review_decision_outside_review_is_refused():
     engine = WorkflowEngine(P, KEYS, ScriptedValidator())
     state, _ = await drive(engine, request(), None)
-    review = make_event("ReviewDecided", producer=P, workflow_id="wf-1", session_id="s", correlation_id="wf-1", approved=True, reviewer_id="r")
+    review = make_event("ReviewDecided", origin=P, workflow_id="wf-1", session_id="s", correlation_id="wf-1", approved=True, reviewer_id="r")
     with pytest.raises(SemanticError) as exc:
         await engine.handle(Decoded("ReviewDecided", 1, review), state)
     assert exc.value.reason == "review-not-pending"

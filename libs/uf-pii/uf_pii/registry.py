@@ -82,7 +82,7 @@ class RecognizerRegistry:
             try:
                 obj = ep.load()
                 produced = self._materialize(obj)
-            except Exception as exc:  # noqa: BLE001 - a broken plug-in must name itself
+            except Exception as exc:
                 raise RegistryError(f"PII recognizer entry point {ep.name!r} ({ep.value}) failed: {exc}") from exc
             for recognizer in produced:
                 self.register(recognizer)
@@ -154,6 +154,7 @@ def structured_recognizers(regions: Sequence[str] | None = None) -> list[Recogni
     from uf_pii.recognizers.iban import IbanRecognizer
     from uf_pii.recognizers.ip_address import IpAddressRecognizer
     from uf_pii.recognizers.phone import DEFAULT_REGIONS, PhoneRecognizer
+    from uf_pii.recognizers.street_address import StreetAddressRecognizer
     from uf_pii.recognizers.us_ssn import UsSsnRecognizer
 
     return [
@@ -164,18 +165,20 @@ def structured_recognizers(regions: Sequence[str] | None = None) -> list[Recogni
         CreditCardRecognizer(),
         IbanRecognizer(),
         IpAddressRecognizer(),
+        StreetAddressRecognizer(),
     ]
 
 
 def nlp_recognizers(model: str | None = None, backend: Any | None = None) -> list[Recognizer]:
     """PERSON and LOCATION recognizers sharing one spaCy backend (loaded lazily)."""
     from uf_pii.nlp import DEFAULT_MODEL, shared_backend
+    from uf_pii.recognizers.cues import CueRecognizer
     from uf_pii.recognizers.location import LocationRecognizer
     from uf_pii.recognizers.person import PersonRecognizer
 
     if backend is None:
         backend = shared_backend(model or DEFAULT_MODEL)
-    return [PersonRecognizer(backend), LocationRecognizer(backend)]
+    return [PersonRecognizer(backend), LocationRecognizer(backend), CueRecognizer()]
 
 
 def default_registry(

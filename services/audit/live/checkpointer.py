@@ -24,7 +24,7 @@ from services.audit.live import metrics
 from services.audit.live.checkpoint_store import CheckpointConflict, CheckpointStore
 from services.audit.live.topicset import audited
 from services.kit.contracts import codec
-from services.kit.contracts.events import Producer, make_event, now_ms, stable_id
+from services.kit.contracts.events import Origin, make_event, now_ms, stable_id
 from services.kit.security.signing import Signer, TrustStore, verify_signature
 
 log = logging.getLogger(__name__)
@@ -50,12 +50,12 @@ class PartitionState:
         return (self.pending[-1].offset if self.pending else self.last_offset) + 1
 
 
-def checkpoint_event(cp: Checkpoint, producer: Producer) -> dict:
+def checkpoint_event(cp: Checkpoint, origin: Origin) -> dict:
     """The AuditCheckpoint event published to uf.audit.checkpoints."""
     stream = f"{cp.topic}:{cp.partition}"
     j = cp.to_json()
     return make_event(
-        "AuditCheckpoint", producer=producer, workflow_id=stream, session_id="", correlation_id=stream,
+        "AuditCheckpoint", origin=origin, workflow_id=stream, session_id="", correlation_id=stream,
         event_id=stable_id("audit-checkpoint", cp.checkpoint_id), occurred_at=cp.created_at,
         checkpoint_id=cp.checkpoint_id, topic=cp.topic, partition=cp.partition, seq=cp.seq,
         first_offset=cp.first_offset, last_offset=cp.last_offset, record_count=cp.record_count,
@@ -66,7 +66,7 @@ def checkpoint_event(cp: Checkpoint, producer: Producer) -> dict:
 
 class Checkpointer:
     def __init__(self, *, bootstrap: str, store: CheckpointStore, producer: AIOKafkaProducer, signer: Signer,
-                 me: Producer, checkpoint_topic: str, every: int = 100, interval_s: float = 5.0,
+                 me: Origin, checkpoint_topic: str, every: int = 100, interval_s: float = 5.0,
                  extra_pattern: str = "", refresh_s: float = 5.0, policy: SignaturePolicy | None = None,
                  trust: TrustStore | None = None) -> None:
         self.store, self.producer, self.signer, self.me = store, producer, signer, me
@@ -101,7 +101,7 @@ class Checkpointer:
         """Follow topics appearing/disappearing (scratch topics, new declared ones)."""
         self._last_refresh = time.monotonic()
         # every topic, not only the assigned ones (what a plain metadata refresh would return)
-        cluster = await self.consumer._client.fetch_all_metadata()  # noqa: SLF001 - no public call for this
+        cluster = await self.consumer._client.fetch_all_metadata()
         wanted = {TopicPartition(t, p) for t in audited(cluster.topics(), self.extra_pattern)
                   for p in (cluster.partitions_for_topic(t) or ())}
         if wanted == self.assigned and not force:
@@ -156,6 +156,7 @@ class Checkpointer:
         del st.pending[:n]
         st.first_pending_at = time.monotonic() if st.pending else 0.0
         metrics.CHECKPOINTS.labels(tp.topic).inc()
+        metrics.LAST_CHECKPOINT.labels(tp.topic, str(tp.partition)).set_to_current_time()
         await self.publish(cp)
         return cp
 
@@ -198,6 +199,7 @@ class Checkpointer:
                     break
             if tp in self.assigned:
                 metrics.UNATTESTED.labels(tp.topic, str(tp.partition)).set(len(st.pending))
+                metrics.UNATTESTED_AGE.labels(tp.topic, str(tp.partition)).set(now - st.first_pending_at if st.pending else 0)
             self._flow_control(tp, st)
 
     def _flow_control(self, tp: TopicPartition, st: PartitionState) -> None:

@@ -30,9 +30,8 @@ from elasticsearch.helpers import async_bulk, async_scan
 from services.audit.live import es_layout
 from services.audit.live.projection_gate import ACTIVE, PAUSE, PAUSE_ACK
 from services.audit.live.projections import LIVE_PREFIX, document, history_key, redis_ops, touches_redis, wf_key
-from services.audit.live.topicset import declared_audited
 from services.audit.tools.replay_filter import ReplayFilter
-from services.kit.contracts import codec
+from services.kit.contracts import codec, topics
 from services.kit.contracts.keys import REPLAY_LOCK as LOCK
 from services.kit.contracts.keys import REPLAY_SEQ as SEQ
 from services.kit.contracts.keys import REPLAY_STATE as STATE
@@ -148,7 +147,7 @@ class Replayer:
         await consumer.start()
         counted = {"rebuilt": 0, "read": 0}
         try:
-            tps = await logreader.partitions_of(consumer, declared_audited())
+            tps = await logreader.partitions_of(consumer, topics.audited_topics())
             starts, ends = await logreader.bounds(consumer, tps)
             if not self.state["end"]:
                 await self.save(end={_tp_key(tp): ends[tp] for tp in tps})
@@ -227,7 +226,7 @@ class Replayer:
             step = max(1, min(self.bulk_size, (len(actions) + 1) // 2))
             results = await asyncio.gather(*(async_bulk(self.es, actions[i:i + step], chunk_size=step, raise_on_error=False,
                                                         max_retries=3) for i in range(0, len(actions), step)))
-            errors = sum(len(e) for _, e in results)
+            errors = sum(len(e) for _, e in results if isinstance(e, list))
             if errors:
                 raise ReplayError(f"{errors} document(s) refused by Elasticsearch")
         if docs or wfs:

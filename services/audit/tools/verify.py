@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,7 +69,7 @@ def check_sequence(cps: list[Checkpoint], topic: str, partition: int, trust: Tru
 
 
 async def stored_checkpoints(store: CheckpointStore, topic: str, partition: int,
-                             unpublished: set[str] = frozenset()) -> tuple[list[Checkpoint], list[dict[str, Any]]]:
+                             unpublished: AbstractSet[str] = frozenset()) -> tuple[list[Checkpoint], list[dict[str, Any]]]:
     """Redis copy, cross-checked against the Elasticsearch copy (a checkpoint still being
     published - marked in Redis - may not be in Elasticsearch yet)."""
     cps, unreadable = await store.redis_checkpoints(topic, partition)

@@ -48,7 +48,8 @@ class SchemaVersion:
     def expanded_json(self) -> dict[str, Any]:
         """Named types inlined, defaults and attributes kept (the canonical form drops defaults,
         which schema resolution needs)."""
-        return _strip_private(self.parsed)
+        stripped: dict[str, Any] = _strip_private(self.parsed)
+        return stripped
 
 
 @dataclass
@@ -102,7 +103,8 @@ def strip_pii(record: dict[str, Any], paths: frozenset[str]) -> dict[str, Any]:
             return [walk(v, prefix + "[]") for v in value]
         return value
 
-    return walk(record, "")
+    stripped: dict[str, Any] = walk(record, "")
+    return stripped
 
 
 def _strip_private(schema: Any) -> Any:

@@ -49,7 +49,8 @@ class Decoded:
 
     @property
     def envelope(self) -> dict[str, Any]:
-        return self.record["envelope"]
+        envelope: dict[str, Any] = self.record["envelope"]
+        return envelope
 
 
 def _field_paths(exc: ValidationError) -> str:

@@ -13,7 +13,10 @@ _NS = uuid.UUID("6f1c2a52-3f1e-4c43-9a0e-8f7a1f0b9d11")
 
 
 @dataclass(frozen=True)
-class Producer:
+class Origin:
+    """Who emitted an event (service, version, colour): stamped on every envelope. Not a Kafka
+    producer."""
+
     service: str
     version: str
     colour: str
@@ -34,7 +37,7 @@ def now_ms() -> int:
 def make_event(
     event_type: str,
     *,
-    producer: Producer,
+    origin: Origin,
     workflow_id: str,
     session_id: str,
     correlation_id: str,
@@ -49,7 +52,7 @@ def make_event(
         "workflow_id": workflow_id,
         "session_id": session_id,
         "occurred_at": occurred_at if occurred_at is not None else now_ms(),
-        "producer": producer.as_record(),
+        "producer": origin.as_record(),  # the schema's envelope field keeps its name
         "causation_id": causation_id,
         "correlation_id": correlation_id,
         "schema_version": default_catalog().latest(event_type).version,

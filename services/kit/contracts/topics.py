@@ -16,7 +16,7 @@ import yaml
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from services.kit.runtime.paths import TOPICS_FILE  # noqa: E402  (re-exported)
+from services.kit.runtime.paths import TOPICS_FILE
 
 REQUESTS = "uf.workflow.requests"
 WORKFLOW_EVENTS = "uf.workflow.events"

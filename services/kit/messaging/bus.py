@@ -17,7 +17,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError
 from services.kit.contracts import codec
 from services.kit.contracts.topics import DEAD_LETTER
 from services.kit.messaging.retry import Backoff, PartitionPauser, dependency_of
-from services.kit.runtime import telemetry
+from services.kit.runtime import telemetry, tracing
 from services.kit.security.signing import SigningError, signing_headers
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,12 @@ async def start_producer(bootstrap: str, **overrides: Any) -> AIOKafkaProducer:
 
 
 def record_key(record: dict[str, Any]) -> bytes:
-    return record["envelope"]["workflow_id"].encode()
+    return str(record["envelope"]["workflow_id"]).encode()
+
+
+def outgoing_headers(topic: str, key: bytes | None, value: bytes) -> list[tuple[str, bytes]]:
+    """Headers of every record a service produces: its signature and the current trace context."""
+    return signed(topic, key, value) + tracing.trace_headers()
 
 
 def signed(topic: str, key: bytes | None, value: bytes) -> list[tuple[str, bytes]]:
@@ -60,7 +65,7 @@ def signed(topic: str, key: bytes | None, value: bytes) -> list[tuple[str, bytes
 async def publish(producer: AIOKafkaProducer, topic: str, record: dict[str, Any]) -> None:
     """Encode, sign and send, awaiting the broker's ack (acks=all)."""
     value, key = codec.encode(record), record_key(record)
-    await producer.send_and_wait(topic, value, key=key, headers=signed(topic, key, value))
+    await producer.send_and_wait(topic, value, key=key, headers=outgoing_headers(topic, key, value))
 
 
 def dead_letter_headers(msg: ConsumerRecord, service: str, reason: str, detail: str) -> list[tuple[str, bytes]]:
@@ -171,12 +176,17 @@ class ConsumeLoop:
 
     async def handle_one(self, msg: ConsumerRecord) -> None:
         """Raises _Parked when a dependency is down (the caller pauses the partition)."""
+        with tracing.consume_span(msg, getattr(self.handler, "__name__", "handler")) as span:
+            await self._handle_one(msg, span)
+
+    async def _handle_one(self, msg: ConsumerRecord, span: tracing.Span) -> None:
         try:
             decoded = codec.decode(msg.value)
         except codec.CodecError as exc:
             await self._dead_letter(msg, exc.reason, str(exc))
             return
         handler_name = getattr(self.handler, "__name__", "handler")
+        span.set_attributes({"uf.event_type": decoded.event_type, "uf.workflow_id": decoded.envelope["workflow_id"]})
         for attempt in range(self.retries + 1):
             started = time.perf_counter()
             try:
@@ -277,7 +287,8 @@ class ConsumeLoop:
                 await asyncio.sleep(Backoff().delay(attempt))
 
 
-def update_lag(consumer: AIOKafkaConsumer, service: str, tp: TopicPartition, next_offset: int) -> None:
+def update_lag(consumer: AIOKafkaConsumer, service: str, tp: TopicPartition, next_offset: int, group: str | None = None) -> None:
     hw = consumer.highwater(tp)
     if hw is not None:
-        telemetry.CONSUMER_LAG.labels(service, tp.topic, str(tp.partition)).set(max(0, hw - next_offset))
+        group = group or getattr(consumer, "_group_id", None) or "none"
+        telemetry.CONSUMER_LAG.labels(service, group, tp.topic, str(tp.partition)).set(max(0, hw - next_offset))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Iterable
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
@@ -14,19 +15,19 @@ class ReadIncomplete(Exception):
     """The deadline passed (or the log stopped advancing) before the end offsets were reached."""
 
 
-def new_consumer(bootstrap: str, **overrides) -> AIOKafkaConsumer:
+def new_consumer(bootstrap: str, **overrides: Any) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, isolation_level="read_committed",
                             auto_offset_reset="earliest", max_partition_fetch_bytes=4 * 1024 * 1024,
                             fetch_max_bytes=16 * 1024 * 1024, **overrides)
 
 
 async def partitions_of(consumer: AIOKafkaConsumer, topics: Iterable[str]) -> list[TopicPartition]:
-    cluster = await consumer._client.fetch_all_metadata()  # noqa: SLF001 - every topic, whatever is assigned
+    cluster = await consumer._client.fetch_all_metadata()
     return sorted(TopicPartition(t, p) for t in topics for p in (cluster.partitions_for_topic(t) or ()))
 
 
 async def existing_topics(consumer: AIOKafkaConsumer) -> set[str]:
-    return set((await consumer._client.fetch_all_metadata()).topics())  # noqa: SLF001
+    return set((await consumer._client.fetch_all_metadata()).topics())
 
 
 async def bounds(consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:

@@ -17,9 +17,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from services.kit.contracts import codec
 from services.kit.contracts.keys import projection_offsets_key
-from services.kit.messaging.bus import dead_letter
+from services.kit.messaging.bus import dead_letter, update_lag
 from services.kit.messaging.retry import PartitionPauser, dependency_of
-from services.kit.runtime import telemetry
 
 log = logging.getLogger(__name__)
 Apply = Callable[[codec.Decoded, "aioredis.client.Pipeline"], Awaitable[None] | None]
@@ -40,7 +39,7 @@ class RedisProjection:
         await self.consumer.start()
         tps = [TopicPartition(t, p) for t in self.topics for p in sorted(self.consumer.partitions_for_topic(t) or [])]
         if not tps:
-            await self.consumer._client.force_metadata_update()  # noqa: SLF001 - first metadata fetch
+            await self.consumer._client.force_metadata_update()
             tps = [TopicPartition(t, p) for t in self.topics for p in sorted(self.consumer.partitions_for_topic(t) or [])]
         self.consumer.assign(tps)
         stored = await self.redis.hgetall(self.offsets_key)
@@ -81,9 +80,7 @@ class RedisProjection:
                 for tp, msgs in batches.items():
                     self.pauser.resumed(tp)
                     self.positions[tp] = msgs[-1].offset + 1
-                    hw = self.consumer.highwater(tp)
-                    if hw is not None:
-                        telemetry.CONSUMER_LAG.labels(self.service, tp.topic, str(tp.partition)).set(max(0, hw - self.positions[tp]))
+                    update_lag(self.consumer, self.service, tp, self.positions[tp], group=f"projection:{self.name}")
                 self._progress.notify_all()
 
     async def _project(self, batches: dict[TopicPartition, list]) -> None:

@@ -7,17 +7,22 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
+from typing import TypeVar
 
+from services.kit.runtime import telemetry, tracing
 from services.kit.runtime.config import ServiceSettings
 from services.kit.runtime.logs import configure_logging
 from services.kit.runtime.ops import OpsServer
 from services.kit.security.signing import configure_signing
 
 log = logging.getLogger(__name__)
-ServiceBody = Callable[[ServiceSettings, OpsServer, AsyncExitStack], Awaitable[list[Awaitable[None]]]]
+S = TypeVar("S", bound=ServiceSettings)
+# A service's wiring: given its settings, the ops server and an exit stack for cleanups, start its
+# parts and return the long-running workers.
+ServiceBody = Callable[[S, OpsServer, AsyncExitStack], Awaitable[list[Awaitable[None]]]]
 
 
-async def _serve(settings: ServiceSettings, body: ServiceBody) -> None:
+async def _serve(settings: S, body: ServiceBody[S]) -> None:
     ops = OpsServer(settings.http_host, settings.http_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -41,7 +46,11 @@ async def _serve(settings: ServiceSettings, body: ServiceBody) -> None:
         raise SystemExit(1)  # a worker died: let the supervisor restart us
 
 
-def run_service(settings: ServiceSettings, body: ServiceBody) -> None:
+def run_service(settings: S, body: ServiceBody[S]) -> None:
     configure_logging(settings.service_name, settings.log_level)
     configure_signing(settings.service_name)  # every record this service produces is signed
+    telemetry.configure(telemetry.Identity(settings.service_name, settings.colour, settings.version),
+                        memory_limit_bytes=settings.memory_limit_bytes, cpu_limit_millicores=settings.cpu_limit_millicores)
+    tracing.configure(service=settings.service_name, version=settings.version, colour=settings.colour,
+                      exporter=settings.trace_exporter, otlp_endpoint=settings.otlp_endpoint, trace_file=settings.trace_file)
     asyncio.run(_serve(settings, body))

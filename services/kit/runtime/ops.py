@@ -8,7 +8,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from services.kit.runtime import telemetry
 
 ReadinessCheck = Callable[[], Awaitable[None]]  # raises when not ready
 log = logging.getLogger(__name__)
@@ -55,7 +57,7 @@ class OpsServer:
         return web.json_response({"ready": ok, "checks": results}, status=200 if ok else 503)
 
     async def _metrics(self, _: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return web.Response(body=telemetry.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def start(self) -> None:
         app = web.Application()

@@ -41,11 +41,13 @@ KAFKA_CONTROLLER_PORT = _p(19093)
 ELASTICSEARCH_PORT = _p(19200)
 REDIS_PORT = _p(16379)
 SMTP_PORT = _p(10025)
+PROMETHEUS_PORT = _p(19090)
 LOADGEN_PORT = _p(18090)  # bench/load_gateway.py: the load generator's loopback gateway
 
 KAFKA_BOOTSTRAP = f"{HOST}:{KAFKA_PORT}"
 REDIS_URL = f"redis://{HOST}:{REDIS_PORT}/0"
 ES_URL = f"http://{HOST}:{ELASTICSEARCH_PORT}"
+PROMETHEUS_URL = f"http://{HOST}:{PROMETHEUS_PORT}"
 
 
 def grpc_addr(name: str) -> str:

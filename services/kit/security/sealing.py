@@ -17,6 +17,7 @@ import base64
 import copy
 import json
 import os
+from collections.abc import Callable
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -72,7 +73,7 @@ def open_token(keys: KeyStore, token: str, field: str) -> str:
     return decrypt(keys, subject_id, key_id, _unb64(nonce), _unb64(ct), f"{subject_id}|{field}")
 
 
-def _walk_blob(value: Any, fn) -> Any:
+def _walk_blob(value: Any, fn: Callable[[str, str, str], Any]) -> Any:
     if isinstance(value, list):
         return [_walk_blob(v, fn) for v in value]
     if isinstance(value, dict):
@@ -91,7 +92,8 @@ class _CallKeys:
     several fields (email, name, body...), and each look-up is a key-store round trip."""
 
     def __init__(self, keys: KeyStore) -> None:
-        self.keys, self.seen = keys, {}
+        self.keys = keys
+        self.seen: dict[str, tuple[str, bytes] | None] = {}
 
     def get(self, subject_id: str) -> tuple[str, bytes] | None:
         if subject_id not in self.seen:
@@ -105,12 +107,12 @@ def open_blob(keys: KeyStore, blob: Any) -> Any:
 
 
 # -- Avro records (envelope.encrypted_fields) --------------------------------------------------
-def _field_slots(record: dict[str, Any], path: str) -> list[tuple[dict[str, Any], str, str, str]]:
+def _field_slots(record: dict[str, Any], path: str) -> list[tuple[dict[str, Any], str, str, str | None]]:
     """(container, field name, concrete path, subject) for every value at a schema pii path."""
     parts = path.replace("[]", ".[]").split(".")
-    slots = [(record, "", record.get("subject_id"))]
+    slots: list[tuple[Any, str, str | None]] = [(record, "", record.get("subject_id"))]
     for _i, part in enumerate(parts[:-1]):
-        nxt = []
+        nxt: list[tuple[Any, str, str | None]] = []
         for obj, concrete, subject in slots:
             if part == "[]":
                 nxt += [(item, f"{concrete}.{n}", item.get("subject_id", subject)) for n, item in enumerate(obj or [])]

@@ -3,6 +3,8 @@
 orchestrator's settings (`UF_AGENT_<PHASE>=<name>`, e.g. UF_AGENT_GENERATION=acme.llm_writer)."""
 from __future__ import annotations
 
+from typing import Any
+
 from services.kit.contracts.phases import AGENT_PHASES, Phase
 from services.kit.runtime.plugins import Registry, RegistryError
 from services.orchestrator.agents.base import Agent
@@ -12,7 +14,15 @@ from services.orchestrator.agents.strategy import StrategyAgent
 from services.orchestrator.config import OrchestratorSettings
 
 ENTRY_POINT_GROUP = "universal_framework.agents"
-AGENTS: Registry[Agent] = Registry("agent", ENTRY_POINT_GROUP, instantiate=lambda obj: obj() if isinstance(obj, type) else obj)
+
+
+def _instance(obj: Any) -> Agent:
+    """An entry point may name an agent class or a ready instance."""
+    agent: Agent = obj() if isinstance(obj, type) else obj
+    return agent
+
+
+AGENTS: Registry[Agent] = Registry("agent", ENTRY_POINT_GROUP, instantiate=_instance)
 for _builtin in (DiscoveryAgent(), StrategyAgent(), GenerationAgent()):
     AGENTS.register(_builtin.name, _builtin)
 

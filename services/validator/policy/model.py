@@ -2,14 +2,16 @@
 time, never a surprise at decision time."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from services.kit.contracts.phases import Phase
+from uf_pii import DataClass
 
+# Levels are the PII library's DataClass names (uf_pii.classification owns the table).
 Classification = Literal["PUBLIC", "INTERNAL", "CONFIDENTIAL", "RESTRICTED"]
-CLASS_ORDER = {"PUBLIC": 0, "INTERNAL": 1, "CONFIDENTIAL": 2, "RESTRICTED": 3}
+assert set(get_args(Classification)) == {c.name for c in DataClass}, "policy levels follow uf_pii.DataClass"
 
 
 class Strict(BaseModel):
@@ -18,7 +20,7 @@ class Strict(BaseModel):
 
 class Thresholds(Strict):
     max_classification: dict[Phase, Classification] = Field(default_factory=dict)
-    max_recipients: int = Field(10_000, ge=1)
+    max_recipients: int = Field(default=10_000, ge=1)
 
 
 class Lists(Strict):

@@ -7,9 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.unit.pii.conftest import spans
 from uf_pii import DataClass, Engine, Replace
-
-from .conftest import spans
 
 TEXT = (
     "Please ask Maria Garcia in Berlin to mail jane.doe@example.com or call +44 20 7946 0958. "

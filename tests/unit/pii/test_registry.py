@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.unit.pii.plugin_fixture import BadgeRecognizer
 from uf_pii import ENTRY_POINT_GROUP, Engine, RecognizerRegistry, RegistryError, default_registry
-
-from .plugin_fixture import BadgeRecognizer
 
 
 def _fake_distribution(root: Path, entry_points: str) -> None:
@@ -59,7 +58,7 @@ def test_broken_plugin_names_itself(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 def test_default_registry_contents() -> None:
     structured = default_registry(nlp=False, entry_point_group=None)
     assert structured.supported_types() == {
-        "EMAIL_ADDRESS", "PHONE_NUMBER", "US_SSN", "CA_SIN", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS",
+        "EMAIL_ADDRESS", "PHONE_NUMBER", "US_SSN", "CA_SIN", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS", "STREET_ADDRESS",
     }
     assert structured.nlp_recognizers() == []
     full = default_registry(entry_point_group=None)
