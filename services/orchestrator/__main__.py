@@ -23,11 +23,12 @@ async def body(settings: OrchestratorSettings, ops: OpsServer, stack: AsyncExitS
     me = Origin(settings.service_name, settings.version, settings.colour)
     keys = RedisKeyStore(settings.redis_url)
     validator = ValidatorClient(settings.validator_addr, settings.validator_timeout_s, settings.validator_attempts,
+                                identity=settings.service_name,
                                 breaker=CircuitBreaker("validator", settings.circuit_threshold, settings.circuit_cooldown_s),
                                 concurrency=settings.validator_concurrency, channels=settings.validator_channels)
     stack.push_async_callback(validator.close)
     # One transactional id per input partition (not per instance): whichever instance owns
-    # partition N uses `<group>-<colour>-pN` and so fences the previous owner (ADR 0006).
+    # partition N uses `<group>-<colour>-pN` and so fences the previous owner (ADR 0007).
     processor = Processor(bootstrap=settings.kafka_bootstrap, group_id=settings.consumer_group,
                           transactional_prefix=f"{settings.consumer_group}-{settings.colour}",
                           engine=WorkflowEngine(me, keys, validator, agents=selection(settings), budget_s=settings.park_budget_s),

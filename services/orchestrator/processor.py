@@ -1,5 +1,5 @@
 """The orchestrator's consume-process-produce loop with exactly-once semantics inside Kafka,
-for any number of instances (ADR 0006).
+for any number of instances (ADR 0007).
 
 - **One transactional producer per input partition** (`<prefix>-p<N>`), created when the
   partition is assigned. Its `init_transactions` fences whichever instance owned the partition
@@ -31,7 +31,7 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 
 from services.kit.contracts import codec, topics
 from services.kit.contracts.limits import MAX_RECORD_BYTES, MAX_REQUEST_BYTES, MAX_STATE_BYTES
-from services.kit.messaging.bus import SemanticError, by_key_concurrently, dead_letter, outgoing_headers, record_key, update_lag
+from services.kit.messaging.bus import SemanticError, admit_record, by_key_concurrently, dead_letter, outgoing_headers, record_key, update_lag
 from services.kit.messaging.retry import Backoff, dependency_of
 from services.kit.runtime import telemetry, tracing
 from services.orchestrator.state_store import ChangelogTable
@@ -221,22 +221,24 @@ class Processor:
         started = time.perf_counter()
         event_type, outcome = "?", "ok"
         try:
+            if msg.value is not None and len(msg.value) > (MAX_REQUEST_BYTES if msg.topic == topics.REQUESTS else MAX_RECORD_BYTES):
+                outcome = "invalid"
+                await dead_letter(producer, msg, SERVICE, "record-too-large", f"{len(msg.value)} bytes")
+                return
+            found = await admit_record(msg, producer, SERVICE)  # forged/unauthorised: parked in this transaction
+            if found is None:
+                outcome = "refused"
+                return
+            decoded, signer = found
+            event_type = decoded.event_type
+            wf = decoded.envelope["workflow_id"]
+            span.set_attributes({"uf.event_type": event_type, "uf.workflow_id": wf})
             for attempt in range(RECORD_ATTEMPTS):
                 try:
-                    if msg.value is not None and len(msg.value) > (MAX_REQUEST_BYTES if msg.topic == topics.REQUESTS else MAX_RECORD_BYTES):
-                        raise SemanticError("record-too-large", f"{len(msg.value)} bytes")
-                    decoded = codec.decode(msg.value)
-                    event_type = decoded.event_type
-                    wf = decoded.envelope["workflow_id"]
-                    span.set_attributes({"uf.event_type": event_type, "uf.workflow_id": wf})
-                    fx = await self.engine.handle(decoded, self.table.get(msg.partition, wf))
+                    fx = await self.engine.handle(decoded, self.table.get(msg.partition, wf), signer)
                     if fx.state is not None and len(fx.state.to_json()) > MAX_STATE_BYTES:
                         raise SemanticError("state-too-large", f"the workflow state would exceed {MAX_STATE_BYTES} bytes")
                     break
-                except codec.CodecError as exc:
-                    outcome = "invalid"
-                    await dead_letter(producer, msg, SERVICE, exc.reason, str(exc))
-                    return
                 except SemanticError as exc:
                     outcome = "invalid"
                     await dead_letter(producer, msg, SERVICE, exc.reason, exc.detail)

@@ -16,7 +16,11 @@ from typing import Any
 from aiokafka import AIOKafkaProducer, TopicPartition
 
 from services.kit.messaging import logreader
+from services.kit.messaging.bus import signed
+from services.kit.security.admission import Refused, default_admission
 from services.orchestrator.state import WorkflowState
+
+STATE_TYPE = "WorkflowState"  # the changelog's one "event type" in infra/topics.yaml
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +40,8 @@ class ChangelogTable:
     def put(self, producer: AIOKafkaProducer, partition: int, key: str, value: WorkflowState) -> Any:
         """Stage the write: returns the send future. Call inside the partition's transaction."""
         self._staged.setdefault(partition, {})[key] = value
-        return producer.send(self.topic, value.to_json(), key=key.encode(), partition=partition)
+        raw, k = value.to_json(), key.encode()
+        return producer.send(self.topic, raw, key=k, partition=partition, headers=signed(self.topic, k, raw))
 
     def commit(self, partition: int) -> None:
         for key, value in self._staged.pop(partition, {}).items():
@@ -91,7 +96,8 @@ class ChangelogTable:
             return 0
         consumer = logreader.new_consumer(self.bootstrap)
         await consumer.start()
-        restored = 0
+        restored = refused = 0
+        gate = default_admission()
         try:
             tps = [TopicPartition(self.topic, p) for p in partitions]
             _, end = await logreader.bounds(consumer, tps)
@@ -100,6 +106,12 @@ class ChangelogTable:
             async for batch in logreader.read_batches(consumer, tps, end=end):
                 for tp, msgs in batch.items():
                     for m in msgs:
+                        try:  # a state record somebody else wrote is never loaded (zero trust)
+                            gate.admit(self.topic, m.key, m.value, m.headers, STATE_TYPE)
+                        except Refused as exc:
+                            refused += 1
+                            log.warning("state record refused", extra={"reason": exc.reason, "partition": tp.partition, "offset": m.offset})
+                            continue
                         latest[tp.partition][m.key.decode()] = None if m.value is None else WorkflowState.from_json(m.value)
                         restored += 1
             for p, rows in latest.items():
@@ -109,5 +121,5 @@ class ChangelogTable:
                         self._set(p, key, value)
         finally:
             await consumer.stop()
-        log.info("state restored", extra={"partitions": sorted(partitions), "records": restored})
+        log.info("state restored", extra={"partitions": sorted(partitions), "records": restored, "refused": refused})
         return restored

@@ -12,6 +12,7 @@ import grpc
 from services.kit.rpc import validator_pb2, validator_pb2_grpc
 from services.kit.runtime import telemetry
 from services.kit.runtime.grpc_telemetry import ClientTracing
+from services.kit.security import tls
 from services.orchestrator.circuit import CircuitBreaker
 
 _RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED}
@@ -30,21 +31,20 @@ class Verdict:
 
 class ValidatorClient:
     def __init__(self, address: str, timeout_s: float = 2.0, attempts: int = 1, backoff_s: float = 0.25,
-                 breaker: CircuitBreaker | None = None, concurrency: int = 32, channels: int = 2) -> None:
+                 breaker: CircuitBreaker | None = None, identity: str = "orchestrator", concurrency: int = 32,
+                 channels: int = 2) -> None:
         self.address, self.timeout_s, self.attempts, self.backoff_s = address, timeout_s, attempts, backoff_s
         self.breaker = breaker or CircuitBreaker("validator")
         # Bounded calls in flight (pool size from settings): a burst queues here, not as a pile of
         # requests whose deadlines all run out together at the validator.
         self._slots = asyncio.Semaphore(concurrency)
-        # Several connections, each its own subchannel (local pool): with N validator instances
-        # behind one address (SO_REUSEPORT) the kernel spreads the connections over them; a comma
-        # list of addresses is also accepted (client-side list, round robin). Reconnect quickly
-        # after a validator restart (gRPC's default backoff grows to minutes).
-        target = f"ipv4:{address}" if "," in address else address
+        # Several connections (mutual TLS as `identity`), each its own subchannel (local pool): with
+        # N validator instances behind one address (SO_REUSEPORT) the kernel spreads the
+        # connections over them. Reconnect quickly after a validator restart (gRPC's default
+        # backoff grows to minutes).
         options = [("grpc.initial_reconnect_backoff_ms", 100), ("grpc.min_reconnect_backoff_ms", 100),
-                   ("grpc.max_reconnect_backoff_ms", 1000), ("grpc.use_local_subchannel_pool", 1),
-                   ("grpc.lb_policy_name", "round_robin")]
-        self._channels = [grpc.aio.insecure_channel(target, options=[*options, ("uf.channel", i)], interceptors=[ClientTracing()])
+                   ("grpc.max_reconnect_backoff_ms", 1000), ("grpc.use_local_subchannel_pool", 1)]
+        self._channels = [tls.secure_channel(address, identity, options=[*options, ("uf.channel", i)], interceptors=[ClientTracing()])
                           for i in range(max(1, channels))]
         self._stubs = [validator_pb2_grpc.ValidatorStub(c) for c in self._channels]
         self._next = 0

@@ -18,10 +18,14 @@ from services.kit.contracts import codec
 from services.kit.contracts.topics import DEAD_LETTER
 from services.kit.messaging.retry import Backoff, PartitionPauser, dependency_of
 from services.kit.runtime import telemetry, tracing
+from services.kit.security.admission import Admission, Refused, default_admission
 from services.kit.security.signing import SigningError, signing_headers
 
 log = logging.getLogger(__name__)
 Handler = Callable[[codec.Decoded, ConsumerRecord], Awaitable[None]]
+# Called once per poll after every record's handler, before the offsets are committed; returns
+# the records it refused for good (record, reason) - those are dead-lettered.
+Flush = Callable[[], Awaitable[list[tuple[ConsumerRecord, str]]]]
 
 
 class SemanticError(Exception):
@@ -53,9 +57,9 @@ def outgoing_headers(topic: str, key: bytes | None, value: bytes) -> list[tuple[
 
 
 def signed(topic: str, key: bytes | None, value: bytes) -> list[tuple[str, bytes]]:
-    """Signature headers when this process signs (every service does, from its start); tools
-    such as ufctl that have no service key produce unsigned records, which the audit's per-topic
-    policy accepts only on inbox topics."""
+    """Signature headers when this process signs (every service does from its start, ufctl as a
+    registered publisher). A process without a key produces unsigned records, which every
+    consumer dead-letters (`unsigned`)."""
     try:
         return signing_headers(topic, key, value)
     except SigningError:
@@ -87,6 +91,38 @@ async def dead_letter(producer: AIOKafkaProducer, msg: ConsumerRecord, service: 
     )
     telemetry.DEAD_LETTERS.labels(service, msg.topic, reason).inc()
     log.warning("dead-lettered record", extra={"reason": reason, "topic": msg.topic, "partition": msg.partition, "offset": msg.offset})
+
+
+async def admit_record(msg: ConsumerRecord, producer: AIOKafkaProducer, service: str,
+                       admission: Admission | None = None) -> tuple[codec.Decoded, str] | None:
+    """(decoded record, verified signer) if the record is admitted - signed by a declared
+    producer of the topic, of an event type bound to the topic and allowed for that signer (see
+    kit.security.admission) - else None after dead-lettering it with the precise reason. Every
+    consumer calls this (or `admitted`) first: nothing unauthenticated reaches a handler."""
+    gate = admission or default_admission()
+    try:
+        signer = gate.signer(msg.topic, msg.key, msg.value, msg.headers)
+    except Refused as exc:
+        await dead_letter(producer, msg, service, exc.reason, exc.detail)
+        return None
+    try:
+        decoded = codec.decode(msg.value)
+    except codec.CodecError as exc:
+        await dead_letter(producer, msg, service, exc.reason, str(exc))
+        return None
+    try:
+        gate.authorize(msg.topic, signer, decoded.event_type)
+    except Refused as exc:
+        await dead_letter(producer, msg, service, exc.reason, exc.detail)
+        return None
+    return decoded, signer
+
+
+async def admitted(msg: ConsumerRecord, producer: AIOKafkaProducer, service: str,
+                   admission: Admission | None = None) -> codec.Decoded | None:
+    """`admit_record` for consumers that do not care who the (authorised) signer was."""
+    found = await admit_record(msg, producer, service, admission)
+    return found[0] if found else None
 
 
 async def by_key_concurrently(msgs: Iterable[ConsumerRecord], handle: Callable[[ConsumerRecord], Awaitable[None]]) -> None:
@@ -124,16 +160,23 @@ class _Membership(ConsumerRebalanceListener):
 
 
 class ConsumeLoop:
-    """At-least-once consumer: decode, handle, commit. Handlers must be idempotent.
+    """At-least-once consumer: admit (signature + declared producer + topic binding), decode,
+    handle, commit. Handlers must be idempotent.
 
     Three kinds of failure, three answers:
-    - bad bytes and SemanticError: the record is bad in itself -> dead-letter topic at once;
+    - refused records (admission: signature, declared producer, topic binding), bad bytes and
+      SemanticError: the record is bad in itself -> dead-letter topic at once;
     - a dependency is unavailable (`retry.dependency_of`: Redis, Elasticsearch, SMTP, broker,
       gRPC peer down): the record is fine -> its partition is paused at that offset and retried
       with backoff until the dependency is back, never dead-lettered (shown in /ready and
       `uf_parked_partitions`);
     - any other exception: retried `retries` times with backoff, then dead-lettered with reason
       `handler-error` - the partition never stops on one record.
+
+    `flush` (optional) lets a handler buffer work and write it once per poll (e.g. one bulk
+    request instead of one per record): it runs before the commit, and an exception from it
+    is transient trouble, retried with backoff until it succeeds - the poll is not committed
+    before its writes are done (shown in /ready meanwhile).
     """
 
     def __init__(
@@ -148,8 +191,12 @@ class ConsumeLoop:
         retries: int = 3,
         from_beginning: bool = True,
         backoff: Backoff | None = None,
+        admission: Admission | None = None,
+        flush: Flush | None = None,
     ) -> None:
         self.service, self.handler, self.producer, self.retries = service, handler, producer, retries
+        self.admission = admission or default_admission()
+        self.flush = flush
         self.topics = list(topics)
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap,
@@ -181,9 +228,10 @@ class ConsumeLoop:
 
     async def _handle_one(self, msg: ConsumerRecord, span: tracing.Span) -> None:
         try:
-            decoded = codec.decode(msg.value)
-        except codec.CodecError as exc:
-            await self._dead_letter(msg, exc.reason, str(exc))
+            decoded = await admitted(msg, self.producer, self.service, self.admission)
+        except Exception as exc:  # the broker is down while dead-lettering: wait for it
+            raise _Parked(dependency_of(exc) or "kafka") from None
+        if decoded is None:
             return
         handler_name = getattr(self.handler, "__name__", "handler")
         span.set_attributes({"uf.event_type": decoded.event_type, "uf.workflow_id": decoded.envelope["workflow_id"]})
@@ -252,6 +300,8 @@ class ConsumeLoop:
             if not batches:
                 continue
             failed = await self._handle_batch([m for msgs in batches.values() for m in msgs])
+            if self.flush is not None:
+                await self._flush(list(batches))
             offsets: dict[TopicPartition, int] = {}
             for tp, msgs in batches.items():
                 if tp in failed:
@@ -285,6 +335,24 @@ class ConsumeLoop:
                 if dependency_of(exc) is None:
                     raise
                 await asyncio.sleep(Backoff().delay(attempt))
+
+    async def _flush(self, tps: list[TopicPartition]) -> None:
+        assert self.flush is not None
+        attempt = 0
+        while True:
+            try:
+                refused = await self.flush()
+                break
+            except Exception as exc:
+                dependency = dependency_of(exc) or "flush"
+                log.warning("flush failed; retrying", extra={"error": exc.__class__.__name__, "attempt": attempt,
+                                                             "dependency": dependency})
+                for tp in tps:  # visible in /ready and the metric while the writes wait
+                    self.pauser.park(tp, -1, dependency)
+                await asyncio.sleep(self.pauser.backoff.delay(attempt))
+                attempt += 1
+        for msg, reason in refused:
+            await self._dead_letter(msg, reason, "")
 
 
 def update_lag(consumer: AIOKafkaConsumer, service: str, tp: TopicPartition, next_offset: int, group: str | None = None) -> None:
