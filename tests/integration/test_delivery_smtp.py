@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from services.delivery.config import DeliverySettings
-from services.delivery.smtp import SmtpPool, send_email
+from services.delivery.smtp import SmtpPool, SmtpTimeouts, send_email
 from tests.integration import helpers as h
 from tests.integration.waiting import eventually
 
@@ -17,14 +17,14 @@ pytestmark = pytest.mark.integration
 
 def _send(pool: SmtpPool, wf: str, n: int) -> list[str]:
     s = DeliverySettings()
-    return [send_email(s.smtp_host, s.smtp_port, s.smtp_timeout_s, delivery_id=f"{wf}-d{i}", sender="bench@shop.example",
+    t = SmtpTimeouts(greeting_s=30, command_s=30, data_init_s=30, data_block_s=30, final_s=30)
+    return [send_email(s.smtp_host, s.smtp_port, t, delivery_id=f"{wf}-d{i}", sender="bench@shop.example",
                        recipient=f"r{i}@example.com", subject=f"pool {i}", body=f"body {i}", workflow_id=wf, pool=pool)
             for i in range(n)]
 
 
 def test_emails_share_one_connection_and_each_arrives_once(stack):
-    s = DeliverySettings()
-    pool = SmtpPool(s.smtp_host, s.smtp_port, s.smtp_timeout_s)
+    pool = SmtpPool()
     wf = f"wf-smtp-pool-{uuid.uuid4().hex[:6]}"
     try:
         ids = _send(pool, wf, 5)
@@ -36,8 +36,7 @@ def test_emails_share_one_connection_and_each_arrives_once(stack):
 
 
 def test_a_dropped_idle_connection_is_replaced_before_sending(stack):
-    s = DeliverySettings()
-    pool = SmtpPool(s.smtp_host, s.smtp_port, s.smtp_timeout_s, probe_after_s=0.0)
+    pool = SmtpPool(probe_after_s=0.0)
     wf = f"wf-smtp-drop-{uuid.uuid4().hex[:6]}"
     try:
         _send(pool, wf, 1)
