@@ -9,10 +9,10 @@ help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
 
 venv: $(PY)  ## Python deps into .venv (pinned: pyproject.toml + constraints.txt)
-$(PY): pyproject.toml constraints.txt libs/uf-pii/pyproject.toml
+$(PY): pyproject.toml constraints.txt libs/uf-pii/pyproject.toml libs/uf-verify/pyproject.toml
 	python3 -m venv .venv
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints.txt -e "libs/uf-pii[nlp]" -e ".[dev]"
+	$(PY) -m pip install -q -c constraints.txt -e "libs/uf-pii[nlp]" -e libs/uf-verify -e ".[dev]"
 	@touch $(PY)
 
 install: venv  ## everything: Python deps, Debian packages, Kafka and Elasticsearch jars

@@ -19,6 +19,10 @@ from services.pii.scan_worker import make_scan_handler
 from services.pii.servicer import PiiServicer
 from uf_pii import Engine, default_registry
 
+# Touches every lazily loaded part (spaCy model, gazetteer, phone metadata of all regions) at start,
+# so the first real request does not pay for it.
+WARM_UP = "warm-up for Dr. Jane Doe in Berlin, call 098765 43210, ssn,name\n078051120,Jane Doe\n"
+
 
 def build_engine(settings: PiiSettings) -> Engine:
     """Enterprise patterns (UF_CUSTOM_PATTERNS) load here, so a bad pattern stops the service at
@@ -28,7 +32,7 @@ def build_engine(settings: PiiSettings) -> Engine:
 
 async def body(settings: PiiSettings, ops: OpsServer, stack: AsyncExitStack):
     engine = await asyncio.to_thread(build_engine, settings)
-    await asyncio.to_thread(engine.scan_many, ["warm-up for Jane Doe in Berlin"])
+    await asyncio.to_thread(engine.scan_many, [WARM_UP])
     scanner = BatchingScanner(engine)
     stack.callback(scanner.close)
     server = grpc.aio.server(interceptors=[ServerTelemetry()])

@@ -196,10 +196,10 @@ def last_decision_version(wf: str) -> str:
 
 def test_invalid_policy_is_refused_and_the_previous_stays_in_force(suite, scratch_policies):
     tag = h.unique("zz-invalid")
+    errors_before = metric(table.http_port("validator"), "uf_policy_reload_errors_total")
     write_policy(scratch_policies, tag, rules={"INITIALIZATION": ["no_such_rule"]})
     res = ufctl("policy", "activate", tag)
     assert res.returncode == 1 and "unknown rule" in res.stderr and "no_such_rule" in res.stderr
-    errors_before = metric(table.http_port("validator"), "uf_policy_reload_errors_total")
     eventually(lambda: metric(table.http_port("validator"), "uf_policy_reload_errors_total") > errors_before,
                what="the validator's watcher refusing the file")
     h.send(publishing.policy_event(tag, "forced", "attacker", False))  # bypass ufctl's check

@@ -14,6 +14,7 @@ from typing import Any
 from aiokafka import TopicPartition
 
 from services.audit.evidence.checkpoint import ZERO, Checkpoint, Entry, self_check
+from services.audit.evidence.consistency import check_trees
 from services.audit.evidence.diff import compare
 from services.audit.evidence.hashing import chain_over, content_hash, genesis, leaf_hash
 from services.audit.evidence.sigpolicy import SignaturePolicy
@@ -184,7 +185,8 @@ async def verify(*, bootstrap: str, store: CheckpointStore, policy: SignaturePol
         log_start = start.get(tp, 0) if tp in start else (expected[-1].offset + 1 if expected else 0)
         d = compare(expected, lp.entries, log_start=log_start, retention_ms=retention_ms(tp.topic), now_ms=now)
         verified, mismatched = recheck_ranges(good, {e.offset: e for e in lp.entries}, tp.topic, tp.partition, log_start)
-        problems = store_problems + seq_problems
+        tree_problems, _ = check_trees(cps)
+        problems = store_problems + seq_problems + tree_problems
         part = {
             "topic": tp.topic, "partition": tp.partition, "exists": tp in start, "log_start": start.get(tp), "log_end": end.get(tp),
             "records": len(lp.entries), "checkpoints": len(cps), "checkpoints_verified": verified,
