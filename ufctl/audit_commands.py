@@ -132,8 +132,19 @@ def _print_verify(res: dict[str, Any]) -> None:
     print(f"{'OK' if res['ok'] else 'FAILED'}: {s['records']} records in {len(res['partitions'])} partitions, "
           f"{s['checkpoints_verified']}/{s['checkpoints']} checkpoints verified, {s['pending']} not yet checkpointed, "
           f"{s['expired']} expired; modified {s['modified']}, deleted {s['deleted']}, inserted {s['inserted']}, "
-          f"reordered {s['reordered']}, forged {s['forged']}, checkpoint errors {s['checkpoint_errors']} "
-          f"({res['seconds']:.1f}s)")
+          f"reordered {s['reordered']}, forged {s['forged']}, checkpoint errors {s['checkpoint_errors']}, "
+          f"duplicates {s['duplicates']}, forged on the checkpoint topic {s['checkpoint_topic_forged']}, "
+          f"projection drift {s['projection_drift']} ({res['seconds']:.1f}s)")
+    for d in res.get("duplicates", [])[:20]:
+        print(f"  duplicate ({d['kind']}): {d['topic']}[{d['partition']}]@{d['offset']} repeats "
+              f"{d['first']['topic']}[{d['first']['partition']}]@{d['first']['offset']}")
+    for f in res.get("checkpoint_topic", [])[:20]:
+        print(f"  forged checkpoint record: {f['topic']}[{f['partition']}]@{f['offset']}: {f['problem']}")
+    for d in res.get("projection_drift", [])[:20]:
+        where = d.get("workflow_id") or d.get("event_id")
+        print(f"  projection drift in {d['store']}: {where}: log says {d['log']}, store says {d['stored']}")
+    if res.get("not_compared"):
+        print(f"  not compared (unavailable): {', '.join(res['not_compared'])}")
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -146,7 +157,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     async def go(s: AuditSettings, r, es):
         return await verify(bootstrap=s.kafka_bootstrap, store=CheckpointStore(r, es, s.checkpoint_index), policy=policy,
                             trust=_trust(args), topics=args.topic or None, extra_pattern=s.extra_topic_pattern,
-                            progress=None if args.json else _verify_progress(bar), timeout_s=args.timeout)
+                            progress=None if args.json else _verify_progress(bar), timeout_s=args.timeout,
+                            es_index=s.es_index)
 
     try:
         res = asyncio.run(_with_clients(go))
