@@ -53,13 +53,19 @@ def cmd_status(args: argparse.Namespace) -> int:
         if time.monotonic() >= deadline or status["phase"] in {p.value for p in TERMINAL}:
             break
         time.sleep(0.3)
+    status = queries.verify_status(_settings().kafka_bootstrap, status)
     if args.json:
         print(json.dumps(status))
     else:
         print(f"{status['workflow_id']}: {status['phase']}" + (f" ({status['reason']})" if status["reason"] else ""))
+        if status.get("waiting"):
+            w = status["waiting"]
+            print(f"  waiting to enter {w['target_phase']} (attempt {w['attempt']}, next attempt {_ts(w['next_attempt_at'])}): {w['reason']}")
         for h in status["history"]:
             print(f"  {_ts(h['at'])}  {h['from'] or 'START':>17} -> {h['phase']:<17} {h['reason']}")
-    return 0
+    if not status["verified"] or "drift" in status:
+        print(f"ufctl: {status['verification']}", file=sys.stderr)
+    return 1 if "drift" in status else 0
 
 
 def cmd_review(args: argparse.Namespace) -> int:
