@@ -7,7 +7,7 @@ STACK   := python3 infra/stack.py
         images test-images k8s-check k8s-dev-secrets tools
 
 help:  ## list targets
-	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
+	@grep -E '^[a-z0-9-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
 
 venv: $(PY)  ## Python deps into .venv (pinned: pyproject.toml + constraints.txt)
 $(PY): pyproject.toml constraints.txt libs/uf-pii/pyproject.toml libs/uf-verify/pyproject.toml
@@ -61,22 +61,7 @@ protos-check: venv  ## fail if the committed stubs are stale
 schemas-check: venv  ## reject incompatible or edited event schemas
 	$(PY) -m tools.schemas_check
 
-schemas-images:  ## build the five service images with podman: universal-framework/<service>:<commit> (docs/deploy.md)
-	infra/images/build.sh
-
-test-images: install images  ## start the images as containers against the local stack, run the example to COMPLETED
-	UF_IMAGE_TEST=1 UF_IMAGE_TAG=$$(infra/images/tag.sh) $(PY) -m pytest -q -ra tests/deploy/test_images_run.py
-
-k8s-check: venv  ## kustomize+kubeconform, skaffold render, compose config, hadolint, checkov, bandit, manifest drift
-	PY=$(PY) infra/k8s-check.sh
-
-k8s-dev-secrets: venv  ## keys for the dev overlay (git-ignored files under k8s/overlays/dev/secrets/)
-	$(PY) -m tools.k8s_dev_secrets
-
-tools:  ## install the pinned deployment tools (infra/versions.env) into ~/.cache/universal-framework/tools
-	infra/tools.sh install
-
-lock: venv  ## record new schema versions in schemas/catalog.lock
+schemas-lock: venv  ## record new schema versions in schemas/catalog.lock
 	$(PY) -m tools.schemas_check --update-lock
 
 topics: venv  ## apply infra/topics.yaml to the running cluster
