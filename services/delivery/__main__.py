@@ -22,7 +22,7 @@ async def body(settings: DeliverySettings, ops: OpsServer, stack: AsyncExitStack
     kafka = await start_producer(settings.kafka_bootstrap)
     stack.push_async_callback(kafka.stop)
     sender = DeliverySender(settings, redis, kafka, Origin(settings.service_name, settings.version, settings.colour),
-                            RedisKeyStore(settings.redis_url))
+                            RedisKeyStore(settings.redis_url, cached=True))
     loop = ConsumeLoop(service=settings.service_name, bootstrap=settings.kafka_bootstrap, group_id=settings.consumer_group,
                        topics=[topics.DELIVERY_REQUESTS], handler=sender.deliver, producer=kafka, retries=8)
     await loop.start()

@@ -21,8 +21,9 @@ from services.orchestrator.workflow import WorkflowEngine
 
 async def body(settings: OrchestratorSettings, ops: OpsServer, stack: AsyncExitStack):
     me = Origin(settings.service_name, settings.version, settings.colour)
-    keys = RedisKeyStore(settings.redis_url)
+    keys = RedisKeyStore(settings.redis_url, cached=True)
     validator = ValidatorClient(settings.validator_addr, settings.validator_timeout_s, settings.validator_attempts,
+                                identity=settings.service_name,
                                 breaker=CircuitBreaker("validator", settings.circuit_threshold, settings.circuit_cooldown_s))
     stack.push_async_callback(validator.close)
     processor = Processor(bootstrap=settings.kafka_bootstrap, group_id=settings.consumer_group,

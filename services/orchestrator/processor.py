@@ -11,7 +11,7 @@ import time
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 
 from services.kit.contracts import codec, topics
-from services.kit.messaging.bus import SemanticError, by_key_concurrently, dead_letter, outgoing_headers, record_key, update_lag
+from services.kit.messaging.bus import SemanticError, admit_record, by_key_concurrently, dead_letter, outgoing_headers, record_key, update_lag
 from services.kit.runtime import telemetry, tracing
 from services.orchestrator.state_store import ChangelogTable
 from services.orchestrator.workflow import WorkflowEngine
@@ -80,15 +80,15 @@ class Processor:
     async def _process_traced(self, msg, span) -> None:
         started = time.perf_counter()
         event_type, outcome = "?", "ok"
+        found = await admit_record(msg, self.producer, SERVICE)  # forged/unauthorised: parked in this transaction
+        if found is None:
+            telemetry.EVENTS.labels(SERVICE, "workflow", event_type, "refused").inc()
+            return
+        decoded, signer = found
         try:
-            decoded = codec.decode(msg.value)
             event_type = decoded.event_type
             span.set_attributes({"uf.event_type": event_type, "uf.workflow_id": decoded.envelope["workflow_id"]})
-            fx = await self.engine.handle(decoded, self.table.get(msg.partition, decoded.envelope["workflow_id"]))
-        except codec.CodecError as exc:
-            outcome = "invalid"
-            await dead_letter(self.producer, msg, SERVICE, exc.reason, str(exc))
-            return
+            fx = await self.engine.handle(decoded, self.table.get(msg.partition, decoded.envelope["workflow_id"]), signer)
         except SemanticError as exc:
             outcome = "invalid"
             await dead_letter(self.producer, msg, SERVICE, exc.reason, exc.detail)

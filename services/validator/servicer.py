@@ -30,12 +30,18 @@ EVALUATE_SECONDS = Histogram("uf_validator_evaluate_seconds", "Rule evaluation o
 RECORD_SECONDS = Histogram("uf_validator_record_seconds", "Writing the decision event (acks=all) before answering", buckets=_BUCKETS)
 
 
-def rules_for(policy: Policy, target_phase: str) -> list[str]:
-    """phase_machine always; then the policy's rules. Unknown phase: phase_machine denies it."""
+def rules_for(policy: Policy, target_phase: str, current_phase: str = "") -> list[str]:
+    """phase_machine always; a rejection in review also needs an authorised reviewer (not
+    configurable, like the phase machine); then the policy's rules. Unknown phase:
+    phase_machine denies it."""
     try:
-        return ["phase_machine", *policy.rules_for(Phase(target_phase))]
+        target = Phase(target_phase)
     except ValueError:
         return ["phase_machine"]
+    fixed = ["phase_machine"]
+    if target is Phase.REJECTED and current_phase == Phase.REVIEW.value:
+        fixed.append("reviewer_authorised")
+    return [*fixed, *policy.rules_for(target)]
 
 
 async def evaluate(request: validator_pb2.ValidateTransitionRequest, policy: Policy, deps: Dependencies) -> list[validator_pb2.RuleOutcome]:
@@ -53,7 +59,7 @@ async def evaluate(request: validator_pb2.ValidateTransitionRequest, policy: Pol
             return validator_pb2.RuleOutcome(rule=name, allowed=False, reason=f"rule error: {exc.__class__.__name__}", error=True)
         return validator_pb2.RuleOutcome(rule=name, allowed=allowed, reason=reason)
 
-    return list(await asyncio.gather(*(run(name) for name in rules_for(policy, request.target_phase))))
+    return list(await asyncio.gather(*(run(name) for name in rules_for(policy, request.target_phase, request.snapshot.current_phase))))
 
 
 class ValidatorServicer(validator_pb2_grpc.ValidatorServicer):

@@ -20,7 +20,7 @@ from services.audit.live import es_layout
 from services.audit.live.projection_gate import ProjectionGate
 from services.kit.contracts.catalog import default_catalog, strip_pii
 from services.kit.contracts.codec import Decoded
-from services.kit.contracts.keys import LIVE_PREFIX, history_key, wf_key
+from services.kit.contracts.keys import AUDIT_PROGRESS_CHANNEL, LIVE_PREFIX, history_key, wf_key
 
 # KEYS: state hash, history hash. ARGV: position, workflow id, phase, updated_at, reason, event id, entry JSON
 _PHASE_LUA = """
@@ -185,10 +185,13 @@ class AuditProjector:
                         refused.append((msg, f"elasticsearch-refused-{status}"))
             refused_ids = {id(m) for m, _ in refused}
             kept = [doc for doc, msg in pending if id(msg) not in refused_ids]
+            changed = sorted({doc["workflow_id"] for doc in kept if touches_redis(doc["event_type"])})
             async with self.redis.pipeline(transaction=True) as pipe:
                 for doc in kept:
                     if touches_redis(doc["event_type"]):
                         redis_ops(pipe, doc)
+                if changed:  # wake the validator's audit gates waiting on these workflows
+                    pipe.publish(AUDIT_PROGRESS_CHANNEL, " ".join(changed))
                 await pipe.execute()
         finally:
             if self.gate:
