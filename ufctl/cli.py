@@ -59,6 +59,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(json.dumps(status))
     else:
         print(f"{status['workflow_id']}: {status['phase']}" + (f" ({status['reason']})" if status["reason"] else ""))
+        if status.get("waiting"):
+            w = status["waiting"]
+            print(f"  waiting to enter {w['target_phase']} (attempt {w['attempt']}, next attempt {_ts(w['next_attempt_at'])}): {w['reason']}")
         for h in status["history"]:
             print(f"  {_ts(h['at'])}  {h['from'] or 'START':>17} -> {h['phase']:<17} {h['reason']}")
     if not status["verified"] or "drift" in status:

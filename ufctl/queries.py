@@ -27,7 +27,17 @@ def workflow_status(redis_url: str, workflow_id: str) -> dict[str, Any]:
         raise CliError(f"unknown workflow id {workflow_id!r} (not seen by the audit service yet?)")
     history.sort(key=lambda h: (h["at"], h["event_id"]))
     return {"workflow_id": workflow_id, "phase": state.get("phase"), "reason": state.get("reason", ""),
-            "session_id": state.get("session_id", ""), "history": history}
+            "session_id": state.get("session_id", ""), "history": history, "waiting": waiting(state)}
+
+
+def waiting(state: dict[str, str]) -> dict[str, Any] | None:
+    """A parked workflow (no decision could be had yet; a timer asks again): what it waits to
+    enter, why, and when the next attempt is due. None once a later phase change happened."""
+    pos = state.get("waiting_pos")
+    if not pos or pos < state.get("phase_pos", ""):
+        return None
+    return {"target_phase": state.get("waiting_target", ""), "reason": state.get("waiting_reason", ""),
+            "next_attempt_at": int(state.get("next_attempt_at") or 0), "attempt": int(state.get("waiting_attempt") or 0)}
 
 
 def audit_timeline(es_url: str, index: str, workflow_id: str, size: int = 1000) -> list[dict[str, Any]]:
