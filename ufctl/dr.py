@@ -88,10 +88,6 @@ def unseal(key: bytes, name: str, blob: bytes) -> bytes:
         raise CliError(f"{name}: cannot decrypt (wrong backup key, or the file was altered)") from None
 
 
-def sha256_file(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 # --- backup ---------------------------------------------------------------------------------------
 def redis_snapshot(r: redis.Redis) -> dict[str, dict[str, Any]]:
     """DUMP every backed-up key inside one MULTI/EXEC: one consistent point in time."""
