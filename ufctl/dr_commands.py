@@ -72,20 +72,19 @@ async def _rebuild(s: AuditSettings, result: dr.RestoreResult) -> None:
         await r.aclose()
 
 
-def restore(src: Path, force_running: bool = False) -> dr.RestoreResult:
+def restore(src: Path) -> dr.RestoreResult:
     started = time.monotonic()
     s = AuditSettings()
     manifest, data = dr.load_backup(src)
     key = dr.backup_key(create=False)
     if dr.key_fingerprint(key) != manifest["backup_key"]:
         raise CliError("the backup key is not the one this backup was made with")
+    # Services may be up on the empty stores (an empty Redis means nothing was attested or keyed
+    # yet; erased keys are never written, so nothing can read one). Stopped is still preferred:
+    # a checkpointer that attested a surviving log from genesis makes Redis non-empty -> refused.
     running = dr.services_running()
-    if running and not force_running:
-        raise CliError(f"services are running ({', '.join(running)}): stop them first "
-                       "(`.venv/bin/python -m services.launcher down`), restore, then start them - nothing may "
-                       "read a key or attest the log before the restore is complete")
     snapshot: dict[str, Any] = json.loads(dr.unseal(key, "redis.json.enc", data["redis.json.enc"]))
-    result = dr.RestoreResult(backup_created_at=int(manifest["created_at"]))
+    result = dr.RestoreResult(backup_created_at=int(manifest["created_at"]), services_running=running)
     # 1. erasures first: computed before a single key is written
     erasures = asyncio.run(dr.read_erasures(s.kafka_bootstrap))
     result.erasures_seen = len(erasures)
@@ -107,7 +106,7 @@ def restore(src: Path, force_running: bool = False) -> dr.RestoreResult:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    result = restore(Path(args.dir), force_running=args.force_running)
+    result = restore(Path(args.dir))
     if args.json:
         print(json.dumps(asdict(result)))
     else:
@@ -130,8 +129,7 @@ def add_dr_commands(sub: argparse._SubParsersAction) -> None:
     s = p.add_parser("backup", help="encrypted backup of what the log cannot rebuild; prints the manifest path")
     s.add_argument("--out", required=True, help="a new directory")
     s.set_defaults(func=cmd_backup)
-    s = p.add_parser("restore", help="restore onto an empty stack (services stopped): erasures re-applied first")
+    s = p.add_parser("restore", help="restore onto an empty stack (empty Redis/ES; services best stopped): erasures re-applied first")
     s.add_argument("dir")
     s.add_argument("--json", action="store_true")
-    s.add_argument("--force-running", action="store_true", help=argparse.SUPPRESS)
     s.set_defaults(func=cmd_restore)
