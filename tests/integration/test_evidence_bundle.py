@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from aiokafka.partitioner import murmur2
 
 from services.kit.contracts import topics
 from services.kit.contracts.keys import CHECKPOINT_HEADS
@@ -47,11 +48,14 @@ def bundle(suite, tmp_path_factory) -> tuple[str, Path]:
         return json.loads(raw) if raw else {"seq": -1, "last_offset": -1}
 
     covering = eventually(lambda: head()["last_offset"] >= last and head(), what="the workflow checkpointed")["seq"]
-    for _ in range(12):
-        later = h.publish(h.campaign())
-        assert h.wait_phase(later)["phase"] == "COMPLETED"
-        if next(m.partition for m in h.read_topic(topics.WORKFLOW_EVENTS) if m.key == later.encode()) == partition:
-            break
+    # A later workflow whose id lands on the same partition (Kafka's default partitioner).
+    n = len([tp for tp in h.end_offsets(topics.WORKFLOW_EVENTS)])
+    doc = h.campaign()
+    base = doc["workflow_id"]
+    doc["workflow_id"] = next(f"{base}-{i}" for i in range(100_000)
+                              if (murmur2(f"{base}-{i}".encode()) & 0x7FFFFFFF) % n == partition)
+    later = h.publish(doc)
+    assert h.wait_phase(later)["phase"] == "COMPLETED"
     eventually(lambda: head()["seq"] > covering, what="a newer checkpoint on the workflow's partition")
     # A witness (its own key and state) verifies and cosigns the checkpoints published so far.
     state = tmp_path_factory.mktemp("witness") / "state.json"
