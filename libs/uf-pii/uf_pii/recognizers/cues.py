@@ -139,9 +139,7 @@ class CueRecognizer(BaseRecognizer):
 
     def _make(self, type_name: str, start: int, end: int, score: float, how: str, source: str,
               context: tuple[str, ...] = ()) -> Finding:
-        finding = self._finding(start, end, score, pattern_name=how, pattern=source, context=context)
-        return Finding(type_name, finding.start, finding.end, finding.score, finding.recognizer, finding.recognizer_version,
-                       finding.explain)
+        return self._finding(start, end, score, pattern_name=how, pattern=source, context=context, type_name=type_name)
 
     def _structure(self, text: str) -> list[Finding]:
         out = []
