@@ -21,10 +21,11 @@ from services.audit.config import AuditSettings
 from services.audit.evidence.sigpolicy import PolicyError, load_policy
 from services.audit.live.checkpoint_store import CheckpointStore
 from services.audit.tools.export import ExportError, export
+from services.audit.tools.logcheck import NotVerified, verified_history
 from services.audit.tools.proofs import ProofError, check_proof, make_proof
 from services.audit.tools.replay import Replayer, ReplayError, ReplayInterrupted
 from services.audit.tools.replay_filter import ReplayFilter
-from services.audit.tools.report import ReportError, build_report, render_markdown
+from services.audit.tools.report import ReportError, build_report, check_against_log, render_markdown
 from services.audit.tools.verify import verify
 from services.kit.messaging.logreader import ReadIncomplete
 from services.kit.runtime import paths
@@ -132,8 +133,19 @@ def _print_verify(res: dict[str, Any]) -> None:
     print(f"{'OK' if res['ok'] else 'FAILED'}: {s['records']} records in {len(res['partitions'])} partitions, "
           f"{s['checkpoints_verified']}/{s['checkpoints']} checkpoints verified, {s['pending']} not yet checkpointed, "
           f"{s['expired']} expired; modified {s['modified']}, deleted {s['deleted']}, inserted {s['inserted']}, "
-          f"reordered {s['reordered']}, forged {s['forged']}, checkpoint errors {s['checkpoint_errors']} "
-          f"({res['seconds']:.1f}s)")
+          f"reordered {s['reordered']}, forged {s['forged']}, checkpoint errors {s['checkpoint_errors']}, "
+          f"duplicates {s['duplicates']}, forged on the checkpoint topic {s['checkpoint_topic_forged']}, "
+          f"projection drift {s['projection_drift']} ({res['seconds']:.1f}s)")
+    for d in res.get("duplicates", [])[:20]:
+        print(f"  duplicate ({d['kind']}): {d['topic']}[{d['partition']}]@{d['offset']} repeats "
+              f"{d['first']['topic']}[{d['first']['partition']}]@{d['first']['offset']}")
+    for f in res.get("checkpoint_topic", [])[:20]:
+        print(f"  forged checkpoint record: {f['topic']}[{f['partition']}]@{f['offset']}: {f['problem']}")
+    for d in res.get("projection_drift", [])[:20]:
+        where = d.get("workflow_id") or d.get("event_id")
+        print(f"  projection drift in {d['store']}: {where}: log says {d['log']}, store says {d['stored']}")
+    if res.get("not_compared"):
+        print(f"  not compared (unavailable): {', '.join(res['not_compared'])}")
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -146,7 +158,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     async def go(s: AuditSettings, r, es):
         return await verify(bootstrap=s.kafka_bootstrap, store=CheckpointStore(r, es, s.checkpoint_index), policy=policy,
                             trust=_trust(args), topics=args.topic or None, extra_pattern=s.extra_topic_pattern,
-                            progress=None if args.json else _verify_progress(bar), timeout_s=args.timeout)
+                            progress=None if args.json else _verify_progress(bar), timeout_s=args.timeout,
+                            es_index=s.es_index)
 
     try:
         res = asyncio.run(_with_clients(go))
@@ -259,11 +272,19 @@ def cmd_report(args: argparse.Namespace) -> int:
         rep = asyncio.run(_with_clients(go))
     except ReportError as exc:
         raise CliError(str(exc)) from None
+    try:  # the search engine can be rewritten: check the transitions against the signed log
+        history, _ = asyncio.run(verified_history(AuditSettings().kafka_bootstrap, args.workflow_id))
+        rep = check_against_log(rep, history)
+    except NotVerified as exc:
+        rep = {**rep, "verification": {"verified": False, "detail": f"could not read the signed log ({exc})"}}
     out = Path(args.out or f"audit-report-{args.workflow_id}")
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(rep, indent=2))
     (out / "report.md").write_text(render_markdown(rep))
     print(f"{out / 'report.json'}\n{out / 'report.md'}")
+    if not rep["verification"]["verified"]:
+        print(f"ufctl: report NOT VERIFIED: {rep['verification']['detail']}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -21,13 +21,18 @@ from services.orchestrator.workflow import WorkflowEngine
 
 async def body(settings: OrchestratorSettings, ops: OpsServer, stack: AsyncExitStack):
     me = Origin(settings.service_name, settings.version, settings.colour)
-    keys = RedisKeyStore(settings.redis_url)
+    keys = RedisKeyStore(settings.redis_url, cached=True)
     validator = ValidatorClient(settings.validator_addr, settings.validator_timeout_s, settings.validator_attempts,
-                                breaker=CircuitBreaker("validator", settings.circuit_threshold, settings.circuit_cooldown_s))
+                                identity=settings.service_name,
+                                breaker=CircuitBreaker("validator", settings.circuit_threshold, settings.circuit_cooldown_s),
+                                concurrency=settings.validator_concurrency, channels=settings.validator_channels)
     stack.push_async_callback(validator.close)
+    # One transactional id per input partition (not per instance): whichever instance owns
+    # partition N uses `<group>-<colour>-pN` and so fences the previous owner (ADR 0007).
     processor = Processor(bootstrap=settings.kafka_bootstrap, group_id=settings.consumer_group,
-                          transactional_id=f"{settings.consumer_group}-{settings.colour}",
-                          engine=WorkflowEngine(me, keys, validator, agents=selection(settings)))
+                          transactional_prefix=f"{settings.consumer_group}-{settings.colour}",
+                          engine=WorkflowEngine(me, keys, validator, agents=selection(settings), budget_s=settings.park_budget_s),
+                          max_in_flight=settings.max_in_flight)
     await processor.start()
     stack.push_async_callback(processor.stop)
     kafka = await start_producer(settings.kafka_bootstrap)

@@ -3,7 +3,9 @@
 It is the value of the compacted changelog topic (`uf.orchestrator.state`), so it has a JSON
 round trip, and `from_json` reads every changelog record ever written (older records simply
 lack newer fields, which then take their defaults). It holds contacts only sealed under each
-subject's key, and no PII or bearer token once the workflow has finished."""
+subject's key, its campaign's free text sealed under the workflow's key, and never a bearer
+token: the changelog is compacted and kept, so only the token's SHA-256 is (the token itself is
+verified where it enters and passed on only within the handler that received it)."""
 from __future__ import annotations
 
 import json
@@ -24,15 +26,43 @@ class HistoryEntry:
 @dataclass
 class Review:
     approved: bool
-    reviewer_id: str
+    reviewer_id: str  # the identity provider's subject, normalised (kit.security.identity)
     event_id: str
-    auth_token: str = ""
+    roles: list[str] = field(default_factory=list)
+    token_sha256: str = ""
 
 
 @dataclass
 class Request:
     campaign: dict[str, Any]
     contacts: str  # sealed blob of the contact list (per-subject keys)
+
+
+@dataclass
+class Parking:
+    """A transition that could not be decided for a transient reason (validator down or busy,
+    a rule's dependency failing, the audit trail behind): the workflow waits in its phase and a
+    durable timer asks again at `next_attempt_at`, until `budget_deadline` (wall-clock ms).
+    `kind` is a reason code for metrics; `reason` is the text shown to users (no PII)."""
+
+    target: Phase
+    cause: str
+    reason: str
+    kind: str
+    since: int
+    next_attempt_at: int
+    budget_deadline: int
+    attempts: int = 1
+    # The requester's bearer token while waiting to enter INITIALIZATION, sealed under the
+    # workflow's key (never in clear on the changelog); "" otherwise. Dropped with the parking.
+    sealed_token: str = ""
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> Parking:
+        return cls(target=Phase(doc["target"]), cause=doc["cause"], reason=doc.get("reason", ""),
+                   kind=doc.get("kind", "undecided"), since=int(doc["since"]), next_attempt_at=int(doc["next_attempt_at"]),
+                   budget_deadline=int(doc["budget_deadline"]), attempts=int(doc.get("attempts", 1)),
+                   sealed_token=doc.get("sealed_token") or "")
 
 
 @dataclass
@@ -46,7 +76,7 @@ class WorkflowState:
     auto_approve: bool
     subject_ids: list[str]
     request: Request | None
-    auth_token: str = ""
+    token_sha256: str = ""  # of the requester's token; the token is never kept
     phase: Phase | None = None
     history: list[HistoryEntry] = field(default_factory=list)
     outputs: dict[Phase, dict[str, Any]] = field(default_factory=dict)  # agent output per phase (sealed where PII)
@@ -55,6 +85,7 @@ class WorkflowState:
     review: Review | None = None
     deliveries: dict[str, str] = field(default_factory=dict)  # delivery id -> PENDING | SENT | FAILED
     reason: str = ""
+    parked: Parking | None = None  # waiting for a decision (absent in records written before parking existed)
 
     @property
     def finished(self) -> bool:
@@ -62,9 +93,7 @@ class WorkflowState:
 
     def forget_secrets(self) -> None:
         """Once finished, keep no PII or credentials (the log has what an auditor needs)."""
-        self.request, self.outputs, self.auth_token = None, {}, ""
-        if self.review:
-            self.review.auth_token = ""
+        self.request, self.outputs = None, {}
 
     # -- changelog round trip --------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -72,6 +101,7 @@ class WorkflowState:
         doc["phase"] = self.phase.value if self.phase else None
         doc["history"] = [{**asdict(h), "phase": h.phase.value} for h in self.history]
         doc["outputs"] = {p.value: out for p, out in self.outputs.items()}
+        doc["parked"] = {**asdict(self.parked), "target": self.parked.target.value} if self.parked else None
         return doc
 
     def to_json(self) -> bytes:
@@ -86,7 +116,7 @@ class WorkflowState:
             request_event_id=doc["request_event_id"], requester_id=doc["requester_id"], purpose=doc["purpose"],
             auto_approve=bool(doc.get("auto_approve", False)), subject_ids=list(doc.get("subject_ids", [])),
             request=Request(campaign=req["campaign"], contacts=req["contacts"]) if req else None,
-            auth_token=doc.get("auth_token") or "",
+            token_sha256=doc.get("token_sha256") or "",  # records before v2 held the token itself: dropped
             phase=parse_phase(doc.get("phase")),
             history=[HistoryEntry(phase=Phase(h["phase"]), at=h["at"], reason=h["reason"], decision_id=h.get("decision_id"))
                      for h in doc.get("history", [])],
@@ -94,9 +124,11 @@ class WorkflowState:
             summary=dict(doc.get("summary") or {}),
             task_id=doc.get("task_id"),
             review=Review(approved=review["approved"], reviewer_id=review["reviewer_id"], event_id=review["event_id"],
-                          auth_token=review.get("auth_token") or "") if review else None,
+                          roles=list(review.get("roles") or []), token_sha256=review.get("token_sha256") or "")
+            if review else None,
             deliveries=dict(doc.get("deliveries") or {}),
             reason=doc.get("reason") or "",
+            parked=Parking.from_dict(doc["parked"]) if doc.get("parked") else None,
         )
 
     @classmethod

@@ -9,23 +9,37 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from services.kit.contracts import topics
 from services.kit.contracts.codec import Decoded
 from services.kit.contracts.events import Origin, make_event, stable_id
+from services.kit.contracts.limits import MAX_FIELD_CHARS, longest_string
 from services.kit.contracts.phases import TERMINAL, Phase, next_phase
 from services.kit.messaging.bus import SemanticError
+from services.kit.messaging.retry import Backoff, dependency_of
 from services.kit.rpc import validator_pb2
-from services.kit.security.sealing import open_blob, open_record, seal_blob
+from services.kit.security.identity import token_hash
+from services.kit.security.sealing import open_blob, open_record, open_token, seal_blob, seal_campaign, seal_token, workflow_subject
 from services.kit.security.subject_keys import KeyStore
 from services.orchestrator.agents.registry import agent_for_phase
 from services.orchestrator.phase_table import PHASES
-from services.orchestrator.state import HistoryEntry, Request, Review, WorkflowState
-from services.orchestrator.validation import ValidatorClient
+from services.orchestrator.state import HistoryEntry, Parking, Request, Review, WorkflowState
+from services.orchestrator.validation import ValidatorClient, Verdict
 
+AUTOMATIC = "policy:"  # reviewer ids of automatic decisions (only the orchestrator may write them)
+REVIEW_RULES = frozenset({"human_approval", "reviewer_authorised"})  # who-may-review rules
+
+log = logging.getLogger(__name__)
 MAX_CONTACTS = 10_000
+DEFAULT_BUDGET_S = 600.0  # when the policy's own budget is not known (no answer from the validator)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 @dataclass
@@ -39,16 +53,34 @@ class WorkflowEngine:
     tokens, never clear values) and opened only where it is used."""
 
     def __init__(self, origin: Origin, keys: KeyStore, validator: ValidatorClient,
-                 agents: dict[Phase, str] | None = None) -> None:
+                 agents: dict[Phase, str] | None = None, *, budget_s: float = DEFAULT_BUDGET_S,
+                 backoff: Backoff | None = None) -> None:
         self.origin, self.validator, self.keys = origin, validator, keys
         self.agents = agents  # agent name per work phase (orchestrator settings); None = from the environment
+        self.budget_s = budget_s
+        self.backoff = backoff or Backoff(base_s=1.0, cap_s=30.0)
+
+    async def retry_parked(self, current: WorkflowState) -> Effects:
+        """The durable timer fired: ask again for the transition the workflow waits for."""
+        fx = Effects(state=copy.deepcopy(current))
+        st = fx.state
+        assert st is not None and st.parked is not None
+        parked = st.parked
+        token = open_token(self.keys, parked.sealed_token, "auth_token") if parked.sealed_token else ""
+        if await self._advance(fx, parked.target, parked.cause, token=token) and parked.target is Phase.INITIALIZATION:
+            await self._advance(fx, Phase.BATCH_DISCOVERY, parked.cause)
+        return fx
 
     # -- entry point -----------------------------------------------------------------------
-    async def handle(self, decoded: Decoded, current: WorkflowState | None) -> Effects:
+    async def handle(self, decoded: Decoded, current: WorkflowState | None, signer: str = "") -> Effects:
+        """`signer`: the verified producer of the record (kit.security.admission)."""
+        if decoded.event_type == "ReviewDecided":
+            fx = Effects(state=copy.deepcopy(current) if current is not None else None)
+            await self._on_review(decoded.record, fx, signer)
+            return fx
         handler = {
             "WorkflowRequested": self._on_request,
             "AgentTaskCompleted": self._on_agent_result,
-            "ReviewDecided": self._on_review,
             "DeliveryOutcome": self._on_delivery_outcome,
         }.get(decoded.event_type)
         if handler is None:
@@ -67,14 +99,19 @@ class WorkflowEngine:
             raise SemanticError("duplicate-workflow-id", "a workflow with this id already exists")
         ev = open_record(self.keys, ev)
         _check_request(ev)
+        # The token is checked by the validator (`authenticated`) within this handler and never
+        # kept: the state is a compacted, long-lived topic. Its hash is.
+        token = ev.get("auth_token") or ""
+        wf = env["workflow_id"]
         fx.state = WorkflowState(
-            workflow_id=env["workflow_id"], session_id=env["session_id"], correlation_id=env["correlation_id"],
-            request_event_id=env["event_id"], requester_id=ev["requester_id"], auth_token=ev.get("auth_token") or "",
-            purpose=ev["purpose"], auto_approve=ev["auto_approve"],
+            workflow_id=wf, session_id=env["session_id"], correlation_id=env["correlation_id"],
+            request_event_id=env["event_id"], requester_id=ev["requester_id"],
+            token_sha256=token_hash(token) if token else "",
+            purpose=ev["purpose"], auto_approve=ev["auto_approve"],  # a wish: the policy decides (human_approval)
             subject_ids=[c["subject_id"] for c in ev["contacts"]],
-            request=Request(campaign=ev["campaign"], contacts=seal_blob(self.keys, ev["contacts"])),
+            request=Request(campaign=seal_campaign(self.keys, wf, ev["campaign"]), contacts=seal_blob(self.keys, ev["contacts"])),
         )
-        if await self._advance(fx, Phase.INITIALIZATION, env["event_id"]):
+        if await self._advance(fx, Phase.INITIALIZATION, env["event_id"], token=token):
             await self._advance(fx, Phase.BATCH_DISCOVERY, env["event_id"])
 
     async def _on_agent_result(self, ev: dict[str, Any], fx: Effects) -> None:
@@ -100,7 +137,12 @@ class WorkflowEngine:
         assert following is not None
         await self._advance(fx, following, cause)
 
-    async def _on_review(self, ev: dict[str, Any], fx: Effects) -> None:
+    async def _on_review(self, ev: dict[str, Any], fx: Effects, signer: str) -> None:
+        """Approvals and rejections alike are decided only for an authorised reviewer (the
+        validator's `human_approval` / `reviewer_authorised` rules: the policy's reviewer role,
+        four-eyes on normalised identities). A decision by somebody not entitled changes
+        nothing: it is dead-lettered and the workflow keeps waiting for a real one. An automatic
+        approval is only ever the orchestrator's own proposal, and the policy decides it."""
         st = _require(fx)
         cause = ev["envelope"]["event_id"]
         if st.review and st.review.event_id == cause:
@@ -108,12 +150,25 @@ class WorkflowEngine:
             return
         if st.phase is not Phase.REVIEW:
             raise SemanticError("review-not-pending", f"workflow is in {st.phase.value if st.phase else 'no phase'}")
+        automatic = ev["reviewer_id"].startswith(AUTOMATIC)
+        if automatic and signer != self.origin.service:
+            raise SemanticError("review-not-authorised", f"automatic decisions come only from {self.origin.service}, not {signer}")
         st.review = Review(approved=ev["approved"], reviewer_id=ev["reviewer_id"], event_id=cause,
-                           auth_token=ev.get("auth_token") or "")
+                           roles=list(ev.get("reviewer_roles") or []), token_sha256=ev.get("token_sha256") or "")
+        target = Phase.DELIVERY if ev["approved"] else Phase.REJECTED
+        verdict = await self.validator.validate(_validation_request(st, target, cause, self.keys))
+        if not verdict.allowed and not verdict.unavailable and _only_review_rules_denied(verdict):
+            if automatic:
+                fx.state = None  # the policy does not let this workflow skip human review: wait for one
+                return
+            raise SemanticError("review-not-authorised", verdict.reason)
         if ev["approved"]:
-            await self._advance(fx, Phase.DELIVERY, cause)
-        else:
-            self._enter(fx, Phase.REJECTED, cause, reason=f"rejected in review by {ev['reviewer_id']}")
+            self._conclude(fx, verdict, Phase.DELIVERY, cause)
+        elif verdict.allowed:
+            self._enter(fx, Phase.REJECTED, cause, reason=f"rejected in review by {ev['reviewer_id']}",
+                        decision_id=verdict.decision_id)
+        else:  # the validator could not decide whether the reviewer may reject: wait and ask again
+            self._conclude(fx, verdict, Phase.REJECTED, cause)
 
     async def _on_delivery_outcome(self, ev: dict[str, Any], fx: Effects) -> None:
         st = _require(fx)
@@ -132,18 +187,74 @@ class WorkflowEngine:
             await self._advance(fx, Phase.COMPLETED, cause)
 
     # -- transitions -----------------------------------------------------------------------
-    async def _advance(self, fx: Effects, target: Phase, cause: str) -> bool:
-        """Ask the validator; enter `target` on ALLOW, else stop (REJECTED on a denial,
-        FAILED when no decision could be had). Returns whether the transition happened."""
+    async def _advance(self, fx: Effects, target: Phase, cause: str, token: str = "") -> bool:
+        """Ask the validator; enter `target` on ALLOW, REJECTED on a real denial. When no
+        decision could be had for a transient reason the workflow is parked (back-pressure, not
+        a verdict); FAILED only once the retry budget is spent. Returns whether it moved.
+        `token`: the requester's bearer token, only for entering INITIALIZATION (never kept in
+        clear: while parked for it, it is sealed under the workflow's key)."""
         st = fx.state
         assert st is not None
-        verdict = await self.validator.validate(_validation_request(st, target, cause, self.keys))
+        try:
+            request = _validation_request(st, target, cause, self.keys, token)
+        except Exception as exc:  # our own dependency (the key store) is away: wait for it
+            dependency = dependency_of(exc)
+            if dependency is None:
+                raise
+            self._park(fx, target, cause, reason=f"{dependency} unavailable", kind="dependency", budget_s=None, token=token)
+            return False
+        verdict = await self.validator.validate(request)
+        return self._conclude(fx, verdict, target, cause, token)
+
+    def _conclude(self, fx: Effects, verdict: Verdict, target: Phase, cause: str, token: str = "") -> bool:
+        st = fx.state
+        assert st is not None
         if verdict.allowed:
-            self._enter(fx, target, cause, reason="allowed", decision_id=verdict.decision_id)
+            st.parked = None
+            reason = "allowed"
+            if target is Phase.REJECTED and st.review and not st.review.approved:
+                reason = f"rejected in review by {st.review.reviewer_id}"
+            self._enter(fx, target, cause, reason=reason, decision_id=verdict.decision_id)
             return True
-        stop = Phase.FAILED if verdict.unavailable else Phase.REJECTED
-        self._enter(fx, stop, cause, reason=verdict.reason, decision_id=verdict.decision_id)
+        if verdict.unavailable:
+            kind = "undecided" if verdict.decision_id else "validator-unavailable"
+            self._park(fx, target, cause, reason=verdict.reason, kind=kind, budget_s=verdict.retry_budget_s or None, token=token)
+            return False
+        st.parked = None
+        self._enter(fx, Phase.REJECTED, cause, reason=verdict.reason, decision_id=verdict.decision_id)
         return False
+
+    def _park(self, fx: Effects, target: Phase, cause: str, *, reason: str, kind: str, budget_s: float | None,
+              token: str = "") -> None:
+        st = fx.state
+        assert st is not None
+        now = now_ms()
+        p = st.parked
+        if p is None or p.target is not target:
+            budget = budget_s or self.budget_s
+            sealed = seal_token(self.keys, workflow_subject(st.workflow_id), token, "auth_token") if token else ""
+            p = Parking(target=target, cause=cause, reason=reason, kind=kind, since=now, next_attempt_at=now,
+                        budget_deadline=now + int(budget * 1000), attempts=0, sealed_token=sealed)
+        elif budget_s:  # the policy in force says how long to wait
+            p.budget_deadline = p.since + int(budget_s * 1000)
+        p.attempts += 1
+        p.reason, p.kind = reason, kind
+        if now >= p.budget_deadline:
+            st.parked = None
+            waited = (now - p.since) / 1000
+            self._enter(fx, Phase.FAILED, cause, reason=f"no decision for {target.value} within the retry budget "
+                                                        f"({waited:.0f}s, {p.attempts} attempts): {reason}")
+            return
+        p.next_attempt_at = min(now + int(self.backoff.delay(p.attempts - 1) * 1000), p.budget_deadline)
+        st.parked = p
+        fx.emit.append((topics.WORKFLOW_EVENTS, make_event(
+            "WorkflowWaiting", origin=self.origin, workflow_id=st.workflow_id, session_id=st.session_id,
+            correlation_id=st.correlation_id, causation_id=cause,
+            event_id=stable_id(st.workflow_id, "waiting", target.value, str(p.since), str(p.attempts)),
+            phase=st.phase.value if st.phase else None, target_phase=target.value, reason=reason, kind=kind,
+            attempt=p.attempts, next_attempt_at=p.next_attempt_at, budget_deadline=p.budget_deadline)))
+        log.info("workflow waiting for a decision", extra={"workflow_id": st.workflow_id, "target": target.value,
+                                                           "kind": kind, "attempt": p.attempts})
 
     def _enter(self, fx: Effects, target: Phase, cause: str, *, reason: str, decision_id: str | None = None) -> None:
         st = fx.state
@@ -158,7 +269,7 @@ class WorkflowEngine:
         st.history.append(HistoryEntry(phase=target, at=changed["envelope"]["occurred_at"], reason=reason, decision_id=decision_id))
         st.phase = target
         if target in TERMINAL:
-            st.reason = reason
+            st.reason, st.parked = reason, None
             st.forget_secrets()
             return
         spec = PHASES[target]
@@ -189,6 +300,8 @@ def _check_request(ev: dict[str, Any]) -> None:
     ids = [c["subject_id"] for c in ev["contacts"]]
     if not all(ids) or len(set(ids)) != len(ids):
         raise SemanticError("invalid-request", "contacts need unique, non-empty subject_id")
+    if longest_string(ev) > MAX_FIELD_CHARS:
+        raise SemanticError("field-too-large", f"a field is longer than {MAX_FIELD_CHARS} characters")
     if not ev["campaign"]["goal"]:
         raise SemanticError("invalid-request", "campaign.goal is required")
     if not ev["campaign"]["sender"] or "@" not in ev["campaign"]["sender"]:
@@ -201,7 +314,7 @@ def _facts(st: WorkflowState, keys: KeyStore) -> dict[str, str]:
     row in the phase table declares."""
     facts: dict[str, Any] = {"transitions": len(st.history)}
     if st.request:
-        campaign = st.request.campaign
+        campaign = open_blob(keys, st.request.campaign)
         campaign_text = [campaign["name"], campaign["subject"], *campaign.get("variables", {}).values()]
         contacts = open_blob(keys, st.request.contacts)
         facts["content"] = campaign_text + [v for c in contacts for v in (c["name"], c["email"])]
@@ -211,12 +324,19 @@ def _facts(st: WorkflowState, keys: KeyStore) -> dict[str, str]:
         contribute = PHASES[phase].output_facts
         if contribute is not None:
             facts.update(contribute(output, keys))
-    if st.review and st.review.auth_token:
-        facts["reviewer_token"] = st.review.auth_token
+    if st.review:
+        facts["reviewer_roles"] = st.review.roles
     return {k: json.dumps(v) for k, v in facts.items()}
 
 
-def _validation_request(st: WorkflowState, target: Phase, cause: str, keys: KeyStore) -> validator_pb2.ValidateTransitionRequest:
+def _only_review_rules_denied(verdict: Verdict) -> bool:
+    """The denial is about who reviewed (not consent, privacy, ...): the decision is void."""
+    denied = {name for name, allowed, _ in verdict.rules if not allowed}
+    return bool(denied) and denied <= REVIEW_RULES
+
+
+def _validation_request(st: WorkflowState, target: Phase, cause: str, keys: KeyStore,
+                        token: str = "") -> validator_pb2.ValidateTransitionRequest:
     review = st.review
     snapshot = validator_pb2.WorkflowSnapshot(
         workflow_id=st.workflow_id, session_id=st.session_id, current_phase=st.phase.value if st.phase else "",
@@ -228,5 +348,5 @@ def _validation_request(st: WorkflowState, target: Phase, cause: str, keys: KeyS
     )
     return validator_pb2.ValidateTransitionRequest(
         snapshot=snapshot, target_phase=target.value, causation_id=cause,
-        actor=validator_pb2.Actor(user_id=st.requester_id, auth_token=st.auth_token),
+        actor=validator_pb2.Actor(user_id=st.requester_id, auth_token=token),
     )

@@ -13,6 +13,7 @@ from services.kit.rpc import pii_pb2_grpc
 from services.kit.runtime.app import run_service
 from services.kit.runtime.grpc_telemetry import ServerTelemetry
 from services.kit.runtime.ops import OpsServer
+from services.kit.security import tls
 from services.pii.batcher import BatchingScanner
 from services.pii.config import PiiSettings
 from services.pii.scan_worker import make_scan_handler
@@ -35,10 +36,10 @@ async def body(settings: PiiSettings, ops: OpsServer, stack: AsyncExitStack):
     await asyncio.to_thread(engine.scan_many, [WARM_UP])
     scanner = BatchingScanner(engine)
     stack.callback(scanner.close)
-    server = grpc.aio.server(interceptors=[ServerTelemetry()])
+    server = grpc.aio.server(interceptors=[ServerTelemetry(), tls.CallerAllowList()])  # mTLS + per-method callers
     pii_pb2_grpc.add_PiiScannerServicer_to_server(
         PiiServicer(engine, scanner, max_texts=settings.max_texts_per_call, max_chars=settings.max_chars_per_text), server)
-    server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
+    server.add_secure_port(f"{settings.grpc_host}:{settings.grpc_port}", tls.server_credentials(settings.service_name))
     await server.start()
     stack.push_async_callback(server.stop, 2.0)
 

@@ -11,11 +11,14 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from services.kit.contracts import codec
 from services.kit.contracts.topics import DEAD_LETTER
+from services.kit.messaging.retry import Backoff, PartitionPauser, dependency_of
 from services.kit.runtime import telemetry, tracing
+from services.kit.security.admission import Admission, Refused, default_admission
 from services.kit.security.signing import SigningError, signing_headers
 
 log = logging.getLogger(__name__)
@@ -54,9 +57,9 @@ def outgoing_headers(topic: str, key: bytes | None, value: bytes) -> list[tuple[
 
 
 def signed(topic: str, key: bytes | None, value: bytes) -> list[tuple[str, bytes]]:
-    """Signature headers when this process signs (every service does, from its start); tools
-    such as ufctl that have no service key produce unsigned records, which the audit's per-topic
-    policy accepts only on inbox topics."""
+    """Signature headers when this process signs (every service does from its start, ufctl as a
+    registered publisher). A process without a key produces unsigned records, which every
+    consumer dead-letters (`unsigned`)."""
     try:
         return signing_headers(topic, key, value)
     except SigningError:
@@ -90,6 +93,38 @@ async def dead_letter(producer: AIOKafkaProducer, msg: ConsumerRecord, service: 
     log.warning("dead-lettered record", extra={"reason": reason, "topic": msg.topic, "partition": msg.partition, "offset": msg.offset})
 
 
+async def admit_record(msg: ConsumerRecord, producer: AIOKafkaProducer, service: str,
+                       admission: Admission | None = None) -> tuple[codec.Decoded, str] | None:
+    """(decoded record, verified signer) if the record is admitted - signed by a declared
+    producer of the topic, of an event type bound to the topic and allowed for that signer (see
+    kit.security.admission) - else None after dead-lettering it with the precise reason. Every
+    consumer calls this (or `admitted`) first: nothing unauthenticated reaches a handler."""
+    gate = admission or default_admission()
+    try:
+        signer = gate.signer(msg.topic, msg.key, msg.value, msg.headers)
+    except Refused as exc:
+        await dead_letter(producer, msg, service, exc.reason, exc.detail)
+        return None
+    try:
+        decoded = codec.decode(msg.value)
+    except codec.CodecError as exc:
+        await dead_letter(producer, msg, service, exc.reason, str(exc))
+        return None
+    try:
+        gate.authorize(msg.topic, signer, decoded.event_type)
+    except Refused as exc:
+        await dead_letter(producer, msg, service, exc.reason, exc.detail)
+        return None
+    return decoded, signer
+
+
+async def admitted(msg: ConsumerRecord, producer: AIOKafkaProducer, service: str,
+                   admission: Admission | None = None) -> codec.Decoded | None:
+    """`admit_record` for consumers that do not care who the (authorised) signer was."""
+    found = await admit_record(msg, producer, service, admission)
+    return found[0] if found else None
+
+
 async def by_key_concurrently(msgs: Iterable[ConsumerRecord], handle: Callable[[ConsumerRecord], Awaitable[None]]) -> None:
     """Handle records of different keys concurrently and records of one key in order: a
     workflow's events stay ordered while I/O-bound work (gRPC, SMTP, acks) overlaps."""
@@ -104,17 +139,44 @@ async def by_key_concurrently(msgs: Iterable[ConsumerRecord], handle: Callable[[
     await asyncio.gather(*(run(g) for g in groups.values()))
 
 
-class ConsumeLoop:
-    """At-least-once consumer: decode, handle, commit. Handlers must be idempotent.
+class _Parked(Exception):
+    def __init__(self, dependency: str) -> None:
+        super().__init__(dependency)
+        self.dependency = dependency
 
-    Bad bytes and SemanticError go to the dead-letter topic at once. Any other handler
-    exception is retried `retries` times with backoff (transient outages), then dead-lettered
-    with reason `handler-error` - the loop never stops on one record.
+
+class _Membership(ConsumerRebalanceListener):
+    """Tracks group membership: an instance that joined but holds no partition is a ready
+    standby (more replicas than partitions), not NotReady forever."""
+
+    def __init__(self, loop: ConsumeLoop) -> None:
+        self.loop = loop
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        self.loop.pauser.forget(set(revoked))
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        self.loop.joined = True
+
+
+class ConsumeLoop:
+    """At-least-once consumer: admit (signature + declared producer + topic binding), decode,
+    handle, commit. Handlers must be idempotent.
+
+    Three kinds of failure, three answers:
+    - refused records (admission: signature, declared producer, topic binding), bad bytes and
+      SemanticError: the record is bad in itself -> dead-letter topic at once;
+    - a dependency is unavailable (`retry.dependency_of`: Redis, Elasticsearch, SMTP, broker,
+      gRPC peer down): the record is fine -> its partition is paused at that offset and retried
+      with backoff until the dependency is back, never dead-lettered (shown in /ready and
+      `uf_parked_partitions`);
+    - any other exception: retried `retries` times with backoff, then dead-lettered with reason
+      `handler-error` - the partition never stops on one record.
 
     `flush` (optional) lets a handler buffer work and write it once per poll (e.g. one bulk
     request instead of one per record): it runs before the commit, and an exception from it
     is transient trouble, retried with backoff until it succeeds - the poll is not committed
-    before its writes are done.
+    before its writes are done (shown in /ready meanwhile).
     """
 
     def __init__(
@@ -126,42 +188,50 @@ class ConsumeLoop:
         topics: Iterable[str],
         handler: Handler,
         producer: AIOKafkaProducer,
-        retries: int = 5,
+        retries: int = 3,
         from_beginning: bool = True,
+        backoff: Backoff | None = None,
+        admission: Admission | None = None,
         flush: Flush | None = None,
     ) -> None:
         self.service, self.handler, self.producer, self.retries = service, handler, producer, retries
+        self.admission = admission or default_admission()
         self.flush = flush
         self.topics = list(topics)
         self.consumer = AIOKafkaConsumer(
-            *self.topics,
             bootstrap_servers=bootstrap,
             group_id=group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest" if from_beginning else "latest",
             isolation_level="read_committed",
         )
+        self.pauser = PartitionPauser(service, backoff or Backoff())
+        self.joined = False
         self.processed = 0
 
     async def start(self) -> None:
         await self.consumer.start()
+        self.consumer.subscribe(self.topics, listener=_Membership(self))
 
     async def stop(self) -> None:
         await self.consumer.stop()
 
     async def ready(self) -> None:
-        if not self.consumer.assignment():
-            raise RuntimeError("no partitions assigned yet")
+        if not self.joined:
+            raise RuntimeError("not in the consumer group yet")
+        await self.pauser.check()
 
     async def handle_one(self, msg: ConsumerRecord) -> None:
+        """Raises _Parked when a dependency is down (the caller pauses the partition)."""
         with tracing.consume_span(msg, getattr(self.handler, "__name__", "handler")) as span:
             await self._handle_one(msg, span)
 
     async def _handle_one(self, msg: ConsumerRecord, span: tracing.Span) -> None:
         try:
-            decoded = codec.decode(msg.value)
-        except codec.CodecError as exc:
-            await dead_letter(self.producer, msg, self.service, exc.reason, str(exc))
+            decoded = await admitted(msg, self.producer, self.service, self.admission)
+        except Exception as exc:  # the broker is down while dead-lettering: wait for it
+            raise _Parked(dependency_of(exc) or "kafka") from None
+        if decoded is None:
             return
         handler_name = getattr(self.handler, "__name__", "handler")
         span.set_attributes({"uf.event_type": decoded.event_type, "uf.workflow_id": decoded.envelope["workflow_id"]})
@@ -175,33 +245,98 @@ class ConsumeLoop:
                 return
             except SemanticError as exc:
                 telemetry.EVENTS.labels(self.service, handler_name, decoded.event_type, "invalid").inc()
-                await dead_letter(self.producer, msg, self.service, exc.reason, exc.detail)
+                await self._dead_letter(msg, exc.reason, exc.detail)
                 return
             except Exception as exc:
+                dependency = dependency_of(exc)
+                if dependency is not None:
+                    telemetry.EVENTS.labels(self.service, handler_name, decoded.event_type, "waiting").inc()
+                    log.warning("dependency unavailable; partition paused", extra={
+                        "dependency": dependency, "error": exc.__class__.__name__, "topic": msg.topic,
+                        "partition": msg.partition, "offset": msg.offset})
+                    raise _Parked(dependency) from None
                 log.warning("handler failed", extra={"error": exc.__class__.__name__, "attempt": attempt, "topic": msg.topic, "offset": msg.offset})
                 if attempt == self.retries:
                     telemetry.EVENTS.labels(self.service, handler_name, decoded.event_type, "error").inc()
-                    await dead_letter(self.producer, msg, self.service, "handler-error", exc.__class__.__name__)
+                    await self._dead_letter(msg, "handler-error", exc.__class__.__name__)
                     return
                 await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
             finally:
                 telemetry.HANDLER_SECONDS.labels(self.service, handler_name).observe(time.perf_counter() - started)
 
+    async def _dead_letter(self, msg: ConsumerRecord, reason: str, detail: str) -> None:
+        try:
+            await dead_letter(self.producer, msg, self.service, reason, detail)
+        except Exception as exc:  # the broker is down: wait for it, do not drop the record
+            raise _Parked(dependency_of(exc) or "kafka") from None
+
+    async def _handle_batch(self, msgs: list[ConsumerRecord]) -> dict[TopicPartition, tuple[int, str]]:
+        """Records of one key in order, keys concurrently. Returns, per partition, the first
+        offset that must wait for a dependency (and which one)."""
+        failed: dict[TopicPartition, tuple[int, str]] = {}
+        groups: dict[tuple[str, int, bytes | None], list[ConsumerRecord]] = {}
+        for m in msgs:
+            groups.setdefault((m.topic, m.partition, m.key), []).append(m)
+
+        async def run(group: list[ConsumerRecord]) -> None:
+            for m in group:
+                try:
+                    await self.handle_one(m)
+                except _Parked as parked:  # later records of this key must wait too
+                    tp = TopicPartition(m.topic, m.partition)
+                    if tp not in failed or failed[tp][0] > m.offset:
+                        failed[tp] = (m.offset, parked.dependency)
+                    return
+
+        await asyncio.gather(*(run(g) for g in groups.values()))
+        return failed
+
     async def run(self) -> None:
         while True:
+            for tp in self.pauser.resume_due():
+                if tp in self.consumer.assignment():
+                    self.consumer.resume(tp)
             batches = await self.consumer.getmany(timeout_ms=200, max_records=200)
             if not batches:
                 continue
-            await by_key_concurrently([m for msgs in batches.values() for m in msgs], self.handle_one)
+            failed = await self._handle_batch([m for msgs in batches.values() for m in msgs])
             if self.flush is not None:
-                await self._flush()
-            offsets = {tp: msgs[-1].offset + 1 for tp, msgs in batches.items()}
-            await self.consumer.commit(offsets)
+                await self._flush(list(batches))
+            offsets: dict[TopicPartition, int] = {}
+            for tp, msgs in batches.items():
+                if tp in failed:
+                    offset, dependency = failed[tp]
+                    self.consumer.seek(tp, offset)
+                    self.consumer.pause(tp)
+                    self.pauser.park(tp, offset, dependency)
+                    if offset > msgs[0].offset:
+                        offsets[tp] = offset
+                else:
+                    offsets[tp] = msgs[-1].offset + 1
+                    self.pauser.resumed(tp)
+            if offsets:
+                await self._commit(offsets)
             for tp, nxt in offsets.items():
                 self.processed += len(batches[tp])
                 update_lag(self.consumer, self.service, tp, nxt)
 
-    async def _flush(self) -> None:
+    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+        """A commit that fails because the broker is away is retried; one that fails because
+        the partitions moved to another member is dropped (they will be re-read there:
+        at-least-once, handlers are idempotent)."""
+        for attempt in range(100):
+            try:
+                await self.consumer.commit(offsets)
+                return
+            except (CommitFailedError, IllegalStateError):
+                log.warning("commit refused after a rebalance; records will be re-read by their new owner")
+                return
+            except Exception as exc:
+                if dependency_of(exc) is None:
+                    raise
+                await asyncio.sleep(Backoff().delay(attempt))
+
+    async def _flush(self, tps: list[TopicPartition]) -> None:
         assert self.flush is not None
         attempt = 0
         while True:
@@ -209,11 +344,15 @@ class ConsumeLoop:
                 refused = await self.flush()
                 break
             except Exception as exc:
-                log.warning("flush failed; retrying", extra={"error": exc.__class__.__name__, "attempt": attempt})
-                await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
+                dependency = dependency_of(exc) or "flush"
+                log.warning("flush failed; retrying", extra={"error": exc.__class__.__name__, "attempt": attempt,
+                                                             "dependency": dependency})
+                for tp in tps:  # visible in /ready and the metric while the writes wait
+                    self.pauser.park(tp, -1, dependency)
+                await asyncio.sleep(self.pauser.backoff.delay(attempt))
                 attempt += 1
         for msg, reason in refused:
-            await dead_letter(self.producer, msg, self.service, reason)
+            await self._dead_letter(msg, reason, "")
 
 
 def update_lag(consumer: AIOKafkaConsumer, service: str, tp: TopicPartition, next_offset: int, group: str | None = None) -> None:

@@ -42,6 +42,7 @@ ELASTICSEARCH_PORT = _p(19200)
 REDIS_PORT = _p(16379)
 SMTP_PORT = _p(10025)
 PROMETHEUS_PORT = _p(19090)
+LOADGEN_PORT = _p(18090)  # bench/load_gateway.py: the load generator's loopback gateway
 
 KAFKA_BOOTSTRAP = f"{HOST}:{KAFKA_PORT}"
 REDIS_URL = f"redis://{HOST}:{REDIS_PORT}/0"
@@ -59,3 +60,12 @@ def grpc_addr(name: str) -> str:
 def http_port(name: str) -> int:
     """The service's HTTP port, honouring a per-service override (`UF_<NAME>_HTTP_PORT`)."""
     return int(os.environ.get(f"UF_{name.upper()}_HTTP_PORT") or SERVICES[name].http_port)
+
+
+INSTANCE_PORT_STRIDE = 10  # instance i of a service listens on its HTTP port + 10*i (i < 20: stays below 18300)
+
+
+def instance_http_port(name: str, instance: int = 0) -> int:
+    """HTTP port of one instance of a service (several instances run side by side locally).
+    gRPC instances share the service's one port (SO_REUSEPORT), so callers keep one address."""
+    return http_port(name) + INSTANCE_PORT_STRIDE * instance

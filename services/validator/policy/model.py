@@ -34,9 +34,27 @@ class Lists(Strict):
     campaign_goals: list[str] | None = None
 
 
+class AutoApproval(Strict):
+    """Workflows of this purpose whose outgoing content is at most this data class may skip
+    human review (when their requester asks for it)."""
+    purpose: str
+    max_classification: Classification = "INTERNAL"
+
+
 class ReviewPolicy(Strict):
     four_eyes: bool = True
+    # Legacy switch (policies before 2026.12.1): automatic approval for any purpose and class.
     auto_approve_allowed: bool = False
+    reviewer_role: str = "reviewer"  # the identity provider's role a reviewer must hold
+    auto_approve: list[AutoApproval] = Field(default_factory=list)
+
+
+class RetryPolicy(Strict):
+    """How long a workflow may wait for a decision that could not be had for a transient reason
+    (validator busy, a dependency down) before it ends FAILED. Minutes, not seconds: overload
+    and short outages are back-pressure, not verdicts."""
+
+    budget_s: float = Field(600.0, ge=1.0, le=7 * 24 * 3600)
 
 
 class Policy(Strict):
@@ -46,6 +64,7 @@ class Policy(Strict):
     thresholds: Thresholds = Thresholds()
     lists: Lists
     review: ReviewPolicy = ReviewPolicy()
+    retry: RetryPolicy = RetryPolicy()
 
     @field_validator("rules")
     @classmethod
