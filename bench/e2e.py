@@ -46,6 +46,7 @@ from services.kit.messaging import logreader
 from services.kit.messaging.bus import producer_config, publish, signed
 from services.kit.runtime.config import ServiceSettings
 from services.kit.runtime.paths import VAR
+from services.kit.security.signing import configure_signing
 from ufctl import publishing
 
 BOOTSTRAP = ServiceSettings().kafka_bootstrap
@@ -118,9 +119,11 @@ def request_doc(tag: str, i: int, recipients: int) -> dict:
 
 
 async def run_suite(n: int, recipients: int) -> dict:
+    # The benchmark publishes like ufctl: as a registered publisher whose records are signed
+    # (consumers dead-letter unsigned inbox records).
+    configure_signing(os.environ.get("UF_PUBLISHER_ID") or "ufctl")
     tag = uuid.uuid4().hex[:6]
     docs = [request_doc(tag, i, recipients) for i in range(n)]
-    publishing.configure_publisher()  # sign as the registered publisher, like ufctl (zero trust)
     producer = AIOKafkaProducer(**producer_config(BOOTSTRAP))
     await producer.start()
     cpu_before = proc_cpu.snapshot(VAR / "run")
