@@ -68,9 +68,10 @@ def test_prometheus_scrapes_every_service_instance_with_its_identity(suite):
 
 
 def test_a_new_instance_is_scraped_without_touching_prometheus(suite):
-    """file_sd: the launcher announces a second delivery instance, Prometheus finds it by itself."""
+    """file_sd: the launcher announces one more delivery instance, Prometheus finds it by itself."""
     before = {i for i, m in scraped_up().items() if m["service"] == "delivery"}
-    h.launcher("up", "delivery", "--scale", "delivery=2")
+    n = len(before)
+    h.launcher("up", "delivery", "--scale", f"delivery={n + 1}")
     try:
         def two() -> set[str]:
             now = {i for i, m in scraped_up().items() if m["service"] == "delivery"}
@@ -78,11 +79,11 @@ def test_a_new_instance_is_scraped_without_touching_prometheus(suite):
                 raise NotYet(f"delivery instances up: {sorted(now)}")
             return now - before
 
-        (added,) = eventually(two, timeout_s=60, what="the second delivery instance scraped")
+        (added,) = eventually(two, timeout_s=60, what="the added delivery instance scraped")
         series = query(f'count by (service, colour, version) ({{instance="{added}", __name__=~"uf_.+"}})')
         assert [(r["metric"]["service"], r["metric"]["colour"], r["metric"]["version"]) for r in series] == [("delivery", COLOUR, __version__)]
     finally:
-        h.launcher("down", "delivery@1", "--scale", "delivery=1")
+        h.launcher("down", f"delivery@{n}", "--scale", f"delivery={n}")
     eventually(lambda: {i for i, m in scraped_up().items() if m["service"] == "delivery"} == before, timeout_s=60,
                what="the stopped instance withdrawn")
 
