@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 from bench.e2e import request_doc
 from services.kit.contracts import codec, topics
 from services.kit.messaging import logreader
-from services.kit.messaging.bus import producer_config, publish
+from services.kit.messaging.bus import producer_config, publish, signed
 from services.kit.runtime import service_table
 from services.kit.runtime.config import ServiceSettings
 from ufctl import publishing
@@ -44,6 +44,7 @@ class Gateway:
         self.watcher = AIOKafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed", enable_auto_commit=False)
 
     async def start(self) -> None:
+        publishing.configure_publisher()  # sign as the registered publisher (ADR 0006)
         await self.producer.start()
         await self.watcher.start()
         tps = await logreader.partitions_of(self.watcher, [topics.WORKFLOW_EVENTS])
@@ -70,11 +71,11 @@ class Gateway:
         fut: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.waiting[wf] = fut
         try:
-            for c in doc["contacts"]:
-                await self.producer.send(topics.CONSENT, codec.encode(publishing.consent_event(c["subject_id"], "marketing", True)),
-                                         key=c["subject_id"].encode())
-            event = publishing.request_event(doc)
-            await self.producer.send_and_wait(topics.REQUESTS, codec.encode(event), key=wf.encode())
+            for c in doc["contacts"]:  # signed as the registered publisher: unsigned records are dead-lettered
+                consent, ckey = codec.encode(publishing.consent_event(c["subject_id"], "marketing", True)), c["subject_id"].encode()
+                await self.producer.send(topics.CONSENT, consent, key=ckey, headers=signed(topics.CONSENT, ckey, consent))
+            value = codec.encode(publishing.request_event(doc))
+            await self.producer.send_and_wait(topics.REQUESTS, value, key=wf.encode(), headers=signed(topics.REQUESTS, wf.encode(), value))
             phase = await asyncio.wait_for(fut, timeout)
         except TimeoutError:
             return web.Response(status=504, text=f"{wf} not finished within {timeout:.0f}s")
