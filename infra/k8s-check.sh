@@ -39,6 +39,17 @@ render() {
         "$KUSTOMIZE" build "$target" > "$OUT/rendered/$(echo "$target" | tr / _).yaml" || { echo "kustomize build $target failed"; return 1; }
         echo "kustomize build $target: $(grep -c '^kind:' "$OUT/rendered/$(echo "$target" | tr / _).yaml") objects"
     done
+    # each component as an SRE would use it: on top of the prod overlay
+    local comp tmp
+    for comp in k8s/components/*/; do
+        comp=$(basename "$comp")
+        [ "$comp" = dev-sync ] && continue  # part of the dev overlay already
+        tmp="$OUT/with-$comp" && mkdir -p "$tmp"
+        printf 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [%s]\ncomponents: [%s]\n' \
+            ../../../k8s/overlays/prod "../../../k8s/components/$comp" > "$tmp/kustomization.yaml"  # $OUT is var/k8s-check
+        "$KUSTOMIZE" build "$tmp" > "$OUT/rendered/prod_with_$comp.yaml" || { echo "kustomize build prod + $comp failed"; return 1; }
+        echo "kustomize build prod + $comp: $(grep -c '^kind:' "$OUT/rendered/prod_with_$comp.yaml") objects"
+    done
 }
 kubeconform_all() {
     "$KUBECONFORM" -strict -summary -kubernetes-version "$(versions KUBERNETES_VERSION)" \
