@@ -106,3 +106,10 @@ def test_consumer_scaled_past_partitions_is_drift(rendered):
                        "spec": {"scaleTargetRef": {"name": "audit"}, "maxReplicas": ceiling + 1}})
     ceiling = max(drift.partitions().values())
     assert any(f"past {ceiling} partitions" in p for p in _mutated(rendered, change))
+
+
+def test_missing_tls_certificate_is_drift(rendered):
+    def change(r):
+        spec = _deployment(r, "pii")["spec"]["template"]["spec"]
+        next(v for v in spec["volumes"] if v["name"] == "tls")["secret"]["items"].pop()  # pii.key
+    assert any("UF_TLS_DIR: the volume at /etc/uf/tls has no pii.key" in p for p in _mutated(rendered, change))
