@@ -76,8 +76,10 @@ checkov_run() {
         -f "$OUT"/rendered/k8s_overlays_dev.yaml -f "$OUT"/rendered/k8s_overlays_prod.yaml -f Dockerfile
 }
 bandit_run() {
+    # fails on a medium or high finding not in the reviewed baseline; low ones (asserts, try/except/
+    # pass, "password" heuristics on empty strings) are reviewed when the baseline is refreshed
     "$(infra/tools.sh bin bandit)" -q -c infra/bandit.yaml -r services libs/uf-pii/uf_pii ufctl tools \
-        --baseline infra/bandit-baseline.json
+        --severity-level medium --baseline infra/bandit-baseline.json
 }
 drift() { UF_K8S_RENDERED="$OUT/rendered" "$PY" -m pytest -q -p no:cacheprovider tests/deploy/test_manifest_drift.py; }
 
