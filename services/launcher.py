@@ -118,8 +118,9 @@ def start(instance: str) -> None:
     (VAR / "run").mkdir(parents=True, exist_ok=True)
     (VAR / "log").mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "UF_HTTP_PORT": str(instance_http_port(name, i)), "UF_INSTANCE": str(i), "PYTHONUNBUFFERED": "1"}
-    if "UF_TRACE_EXPORTER" not in os.environ:  # locally: spans as JSON lines, one file per instance
-        env.update(UF_TRACE_EXPORTER="file", UF_TRACE_FILE=str(VAR / "traces" / f"{instance}.jsonl"))
+    env.setdefault("UF_TRACE_EXPORTER", "file")  # locally: spans as JSON lines, one file per instance
+    if env["UF_TRACE_EXPORTER"] == "file" and not env.get("UF_TRACE_FILE"):
+        env["UF_TRACE_FILE"] = str(VAR / "traces" / f"{instance}.jsonl")
     log = open(_logfile(instance), "ab")
     proc = subprocess.Popen([sys.executable, "-m", f"services.{name}"], cwd=ROOT, env=env, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)

@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 import redis
+from aiokafka.errors import KafkaConnectionError
 
 from services.audit.config import AuditSettings
 from services.kit.contracts.phases import TERMINAL, Phase
@@ -197,3 +198,18 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except KafkaConnectionError:
+        print(f"ufctl: cannot reach Kafka at {_settings().kafka_bootstrap} (is the stack up? `make up`)", file=sys.stderr)
+        return 1
+    except UnicodeDecodeError:
+        print("ufctl: an input file is not UTF-8 text (check the file you passed)", file=sys.stderr)
+        return 1
+    except OSError as exc:  # unreadable/unwritable paths, refused connections not mapped above
+        print(f"ufctl: {exc.strerror or exc.__class__.__name__}{f': {exc.filename}' if exc.filename else ''}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # never a traceback: one line, no values (they may be PII)
+        if os.environ.get("UF_DEBUG"):
+            raise
+        print(f"ufctl: failed ({exc.__class__.__name__}); check the input and that the stack is up "
+              "(`make status`); UF_DEBUG=1 shows details", file=sys.stderr)
+        return 1
