@@ -23,10 +23,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.e2e import request_doc
+from bench.e2e import request_doc, send_signed
 from services.kit.contracts import codec, topics
 from services.kit.messaging import logreader
-from services.kit.messaging.bus import producer_config, publish, signed
+from services.kit.messaging.bus import producer_config, publish
 from services.kit.runtime import service_table
 from services.kit.runtime.config import ServiceSettings
 from ufctl import publishing
@@ -44,7 +44,7 @@ class Gateway:
         self.watcher = AIOKafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed", enable_auto_commit=False)
 
     async def start(self) -> None:
-        publishing.configure_publisher()  # sign as the registered publisher (ADR 0006)
+        publishing.configure_publisher()  # sign as the registered publisher, like ufctl
         await self.producer.start()
         await self.watcher.start()
         tps = await logreader.partitions_of(self.watcher, [topics.WORKFLOW_EVENTS])
@@ -71,11 +71,11 @@ class Gateway:
         fut: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.waiting[wf] = fut
         try:
-            for c in doc["contacts"]:  # signed as the registered publisher: unsigned records are dead-lettered
-                consent, ckey = codec.encode(publishing.consent_event(c["subject_id"], "marketing", True)), c["subject_id"].encode()
-                await self.producer.send(topics.CONSENT, consent, key=ckey, headers=signed(topics.CONSENT, ckey, consent))
-            value = codec.encode(publishing.request_event(doc))
-            await self.producer.send_and_wait(topics.REQUESTS, value, key=wf.encode(), headers=signed(topics.REQUESTS, wf.encode(), value))
+            for c in doc["contacts"]:
+                await send_signed(self.producer, topics.CONSENT, publishing.consent_event(c["subject_id"], "marketing", True),
+                                  c["subject_id"].encode())
+            await send_signed(self.producer, topics.REQUESTS, publishing.request_event(doc), wf.encode())
+            await self.producer.flush()
             phase = await asyncio.wait_for(fut, timeout)
         except TimeoutError:
             return web.Response(status=504, text=f"{wf} not finished within {timeout:.0f}s")
