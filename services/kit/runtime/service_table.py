@@ -42,7 +42,7 @@ ELASTICSEARCH_PORT = _p(19200)
 REDIS_PORT = _p(16379)
 SMTP_PORT = _p(10025)
 PROMETHEUS_PORT = _p(19090)
-LOADGEN_PORT = _p(18090)  # bench/load_gateway.py: the load generator's loopback gateway
+LOADGEN_PORT = _p(18470)  # bench/load_gateway.py (x470: clear of every other port modulo the 1000-step offsets)
 
 KAFKA_BOOTSTRAP = f"{HOST}:{KAFKA_PORT}"
 REDIS_URL = f"redis://{HOST}:{REDIS_PORT}/0"
