@@ -227,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     def selected(running: bool) -> list[list[str]]:
         groups = []
         for s in order:
-            explicit = [n for n in names if "@" in n and _split(n)[0] == s]
+            explicit = [_iname(*_split(n)) for n in names if "@" in n and _split(n)[0] == s]  # validator@0 = validator
             groups.append(explicit or instances_of(s, running=running))
         return groups
 

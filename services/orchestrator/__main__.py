@@ -28,7 +28,7 @@ async def body(settings: OrchestratorSettings, ops: OpsServer, stack: AsyncExitS
                                 concurrency=settings.validator_concurrency, channels=settings.validator_channels)
     stack.push_async_callback(validator.close)
     # One transactional id per input partition (not per instance): whichever instance owns
-    # partition N uses `<group>-<colour>-pN` and so fences the previous owner (ADR 0007).
+    # partition N uses `<group>-<colour>-pN` and so fences the previous owner (ADR 0011).
     processor = Processor(bootstrap=settings.kafka_bootstrap, group_id=settings.consumer_group,
                           transactional_prefix=f"{settings.consumer_group}-{settings.colour}",
                           engine=WorkflowEngine(me, keys, validator, agents=selection(settings), budget_s=settings.park_budget_s),
