@@ -1,6 +1,11 @@
 """Starts and stops the five services on this machine (the local stand-in for Kubernetes):
 one background process each, pid file in var/run, log in var/log, and `up` returns only when
-every service answers /ready. Used by `make up/down`, `make run` and the tests."""
+every service answers /ready. Used by `make up/down`, `make run` and the tests.
+
+Blue-green (ufctl rollout): a service can run in two colours at once. Each instance has a role
+file (`var/run/role/<service>-<colour>.labels`, the same `role="..."` format as the Kubernetes
+Downward API labels file) that the launcher writes and the instance watches; the colour whose
+role is active is recorded in `var/run/colours/<service>`, and `up`/`status` act on that one."""
 from __future__ import annotations
 
 import argparse
@@ -14,53 +19,88 @@ import urllib.request
 from pathlib import Path
 
 from services.kit.runtime.paths import ROOT, VAR
-from services.kit.runtime.service_table import SERVICES, http_port
+from services.kit.runtime.role import ACTIVE, write_role
+from services.kit.runtime.service_table import COLOURS, SERVICES, http_port
 
 
-def _pidfile(name: str) -> Path:
-    return VAR / "run" / f"svc-{name}.pid"
-
-
-def _pid(name: str) -> int | None:
+def live_colour(name: str) -> str:
+    """The colour of `name` that is active (blue unless a rollout promoted green)."""
     try:
-        pid = int(_pidfile(name).read_text())
-        os.kill(pid, 0)
-        return pid
+        colour = (VAR / "run" / "colours" / name).read_text().strip()
+    except FileNotFoundError:
+        return "blue"
+    return colour if colour in COLOURS else "blue"
+
+
+def set_live_colour(name: str, colour: str) -> None:
+    path = VAR / "run" / "colours" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(colour + "\n")
+
+
+def instance(name: str, colour: str | None = None) -> str:
+    """Instance name: the service name for blue (as before rollouts existed), `<name>-green`."""
+    colour = colour or live_colour(name)
+    return name if colour == "blue" else f"{name}-{colour}"
+
+
+def role_file(name: str, colour: str) -> Path:
+    return VAR / "run" / "role" / f"{name}-{colour}.labels"
+
+
+def _pidfile(name: str, colour: str | None = None) -> Path:
+    return VAR / "run" / f"svc-{instance(name, colour)}.pid"
+
+
+def pid(name: str, colour: str | None = None) -> int | None:
+    """The running process of `name` in `colour` (default: the live colour), or None."""
+    try:
+        found = int(_pidfile(name, colour).read_text())
+        os.kill(found, 0)
+        return found
     except (FileNotFoundError, ValueError, ProcessLookupError):
         return None
 
 
-
-
-def ready(name: str) -> tuple[bool, str]:
+def http_get(name: str, path: str, colour: str | None = None, timeout_s: float = 3) -> tuple[bool, str]:
+    port = http_port(name, colour or live_colour(name))
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{http_port(name)}/ready", timeout=3) as r:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout_s) as r:
             return r.status == 200, r.read().decode()
     except Exception as exc:  # HTTPError 503 carries the failing checks
         body = exc.read().decode() if hasattr(exc, "read") else exc.__class__.__name__
         return False, body
 
 
-def start(name: str) -> None:
-    if _pid(name):
+def ready(name: str, colour: str | None = None) -> tuple[bool, str]:
+    return http_get(name, "/ready", colour)
+
+
+def start(name: str, colour: str | None = None, role: str = ACTIVE, env_extra: dict[str, str] | None = None) -> None:
+    """Start one instance of `name` in `colour` (default: the live one) with the given role."""
+    colour = colour or live_colour(name)
+    if pid(name, colour):
         return
+    inst = instance(name, colour)
     (VAR / "run").mkdir(parents=True, exist_ok=True)
     (VAR / "log").mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "UF_HTTP_PORT": str(http_port(name)), "PYTHONUNBUFFERED": "1"}
-    log = open(VAR / "log" / f"{name}.log", "ab")
-    proc = subprocess.Popen([sys.executable, "-m", f"services.{name}"], cwd=ROOT, env=env, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    _pidfile(name).write_text(str(proc.pid))
+    write_role(role_file(name, colour), role)
+    env = {**os.environ, "UF_HTTP_PORT": str(http_port(name, colour)), "PYTHONUNBUFFERED": "1",
+           "UF_COLOUR": colour, "UF_ROLE_FILE": str(role_file(name, colour)), **(env_extra or {})}
+    with open(VAR / "log" / f"{inst}.log", "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", f"services.{name}"], cwd=ROOT, env=env, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    _pidfile(name, colour).write_text(str(proc.pid))
 
 
-def wait_ready(names: list[str], timeout_s: float) -> list[str]:
+def wait_ready(names: list[str], timeout_s: float, colour: str | None = None) -> list[str]:
     deadline = time.monotonic() + timeout_s
     pending = list(names)
     while pending and time.monotonic() < deadline:
         for name in list(pending):
-            if _pid(name) is None:
+            if pid(name, colour) is None:
                 break
-            if ready(name)[0]:
+            if ready(name, colour)[0]:
                 pending.remove(name)
         else:
             time.sleep(0.3)
@@ -69,25 +109,30 @@ def wait_ready(names: list[str], timeout_s: float) -> list[str]:
     return pending
 
 
-def stop(name: str, sig: int = signal.SIGTERM, timeout_s: float = 15) -> None:
-    pid = _pid(name)
-    if pid is not None:
+def stop(name: str, sig: int = signal.SIGTERM, timeout_s: float = 15, colour: str | None = None) -> None:
+    found = pid(name, colour)
+    if found is not None:
         try:
-            os.killpg(pid, sig)
+            os.killpg(found, sig)
         except ProcessLookupError:
             pass
         deadline = time.monotonic() + timeout_s
-        while _pid(name) and time.monotonic() < deadline:
+        while pid(name, colour) and time.monotonic() < deadline:
             time.sleep(0.1)
-        if _pid(name):
-            os.killpg(pid, signal.SIGKILL)
+        if pid(name, colour):
+            os.killpg(found, signal.SIGKILL)
             time.sleep(0.2)
-    _pidfile(name).unlink(missing_ok=True)
+    _pidfile(name, colour).unlink(missing_ok=True)
 
 
-def tail(name: str, n: int = 20) -> str:
+def stop_all_colours(name: str, sig: int = signal.SIGTERM, timeout_s: float = 15) -> None:
+    for colour in COLOURS:
+        stop(name, sig, timeout_s, colour)
+
+
+def tail(name: str, n: int = 20, colour: str | None = None) -> str:
     try:
-        return "\n".join((VAR / "log" / f"{name}.log").read_text(errors="replace").splitlines()[-n:])
+        return "\n".join((VAR / "log" / f"{instance(name, colour)}.log").read_text(errors="replace").splitlines()[-n:])
     except FileNotFoundError:
         return "(no log)"
 
@@ -100,7 +145,7 @@ def up(names: list[str], timeout_s: float = 90) -> int:
             print(f"launcher: service {name} not ready after {timeout_s:.0f}s; last log lines:\n{tail(name)}\n"
                   f"launcher: see var/log/{name}.log; is the stack up (`make up`)?", file=sys.stderr)
             return 1
-        print(f"launcher: {name} ready on :{http_port(name)}")
+        print(f"launcher: {name} ready on :{http_port(name, live_colour(name))}")
     return 0
 
 
@@ -119,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         return up(names, args.timeout)
     if args.action == "down":
         for name in reversed(names):
-            stop(name)
+            stop_all_colours(name)
         return 0
     if args.action == "kill":  # crash simulation: SIGKILL, no clean shutdown
         for name in names:
@@ -129,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in names:
             stop(name)
         return up(names, args.timeout)
-    status = {n: {"pid": _pid(n), "ready": ready(n)[0] if _pid(n) else False} for n in names}
+    status = {n: {"pid": pid(n), "colour": live_colour(n), "ready": ready(n)[0] if pid(n) else False} for n in names}
     print(json.dumps(status, indent=2))
     return 0 if all(s["ready"] for s in status.values()) else 1
 

@@ -19,6 +19,7 @@ from ufctl import publishing, queries
 from ufctl.audit_commands import add_audit_commands
 from ufctl.errors import CliError
 from ufctl.policy_commands import add_policy_commands
+from ufctl.rollout.commands import add_rollout_commands
 
 
 def _settings() -> ServiceSettings:
@@ -162,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--operator", default="ufctl")
     s.set_defaults(func=cmd_gdpr_erase)
     add_policy_commands(sub, _send)
+    add_rollout_commands(sub)
     return p
 
 

@@ -26,7 +26,7 @@ async def body(settings: OrchestratorSettings, ops: OpsServer, stack: AsyncExitS
                                 breaker=CircuitBreaker("validator", settings.circuit_threshold, settings.circuit_cooldown_s))
     stack.push_async_callback(validator.close)
     processor = Processor(bootstrap=settings.kafka_bootstrap, group_id=settings.consumer_group,
-                          transactional_id=f"{settings.consumer_group}-{settings.colour}",
+                          transactional_id=settings.consumer_group,  # one id for every colour: the new owner fences the old
                           engine=WorkflowEngine(me, keys, validator, agents=selection(settings)))
     await processor.start()
     stack.push_async_callback(processor.stop)

@@ -8,13 +8,13 @@ import asyncio
 import logging
 import time
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 
 from services.kit.contracts import codec, topics
 from services.kit.messaging.bus import SemanticError, by_key_concurrently, dead_letter, record_key, signed, update_lag
-from services.kit.runtime import telemetry
+from services.kit.runtime import faults, role, telemetry
 from services.orchestrator.state_store import ChangelogTable
-from services.orchestrator.workflow import WorkflowEngine
+from services.orchestrator.workflow import Effects, WorkflowEngine
 
 log = logging.getLogger(__name__)
 INPUT_TOPICS = (topics.REQUESTS, topics.AGENT_RESULTS, topics.REVIEW_DECISIONS, topics.DELIVERY_OUTCOMES)
@@ -37,41 +37,116 @@ class _Rebalance(ConsumerRebalanceListener):
 
 
 class Processor:
+    """Consumes the orchestrator's inputs while its role is active (services/kit/runtime/role.py).
+
+    The transactional producer lives only while the instance is active, and its transactional
+    id is the same for every colour: the instance that takes the partitions over calls
+    `init_transactions` with that id, which fences the previous owner and aborts any transaction
+    it left open (a hung or killed old colour can never commit after the hand-over)."""
+
     def __init__(self, *, bootstrap: str, group_id: str, transactional_id: str, engine: WorkflowEngine) -> None:
-        self.group_id, self.engine = group_id, engine
+        self.bootstrap, self.group_id, self.transactional_id, self.engine = bootstrap, group_id, transactional_id, engine
         self.lock = asyncio.Lock()
         self.ready = False
+        self.joined = False
         self.table = ChangelogTable(bootstrap, topics.ORCHESTRATOR_STATE)
-        self.producer = AIOKafkaProducer(bootstrap_servers=bootstrap, transactional_id=transactional_id,
-                                         enable_idempotence=True, acks="all", linger_ms=2)
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False,
-                                         auto_offset_reset="earliest", isolation_level="read_committed")
+        self.producer = self._new_producer()
+        self.consumer = self._new_consumer()
+        self.committed: dict[TopicPartition, int] = {}  # offsets of this instance's last transactions
+
+    def _new_producer(self) -> AIOKafkaProducer:
+        return AIOKafkaProducer(bootstrap_servers=self.bootstrap, transactional_id=self.transactional_id,
+                                enable_idempotence=True, acks="all", linger_ms=2)
+
+    def _new_consumer(self) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=self.group_id, enable_auto_commit=False,
+                                auto_offset_reset="earliest", isolation_level="read_committed")
 
     async def start(self) -> None:
-        await self.producer.start()  # init_transactions fences and aborts a crashed predecessor
-        await self.consumer.start()
-        self.consumer.subscribe(list(INPUT_TOPICS), listener=_Rebalance(self))
+        if role.current().active:
+            await self._join()
+        else:
+            role.current().report(self.group_id, role.RELEASED)
 
     async def stop(self) -> None:
+        if self.joined:
+            await self._leave()
+
+    async def _join(self) -> None:
+        role.current().report(self.group_id, role.JOINING)
+        self.producer, self.consumer = self._new_producer(), self._new_consumer()
+        await self.producer.start()  # init_transactions fences and aborts a predecessor (any colour)
+        await self.consumer.start()
+        self.consumer.subscribe(list(INPUT_TOPICS), listener=_Rebalance(self))
+        self.committed = {}
+        self.joined = True
+
+    async def _leave(self) -> None:
+        """Called between batches: the last transaction is committed. Wait until the group
+        coordinator shows its offsets (transaction markers are written after EndTxn returns,
+        and aiokafka's OffsetFetch cannot ask for stable offsets), then leave the group."""
+        await self._offsets_visible(timeout_s=5.0)
         await self.consumer.stop()
         await self.producer.stop()
+        self.table.drop(set(self.table.partitions()))
+        self.ready = self.joined = False
+        role.current().report(self.group_id, role.RELEASED)
+        log.info("left the group: partitions released at committed offsets", extra={"group": self.group_id})
+
+    async def _offsets_visible(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        pending = dict(self.committed)
+        while pending and time.monotonic() < deadline:
+            for tp, off in list(pending.items()):
+                if (await self.consumer.committed(tp) or 0) >= off:
+                    del pending[tp]
+            if pending:
+                await asyncio.sleep(0.02)
+        if pending:
+            log.warning("committed offsets not visible before leaving", extra={"partitions": len(pending)})
 
     async def check_ready(self) -> None:
-        if not self.ready:
+        if role.current().active and not self.ready:
             raise RuntimeError("state not restored / no partitions assigned")
 
     async def run(self) -> None:
+        """Consume while active; on demotion finish the batch (its transaction), release the
+        partitions, wait for promotion again (rollback) - see role.py."""
+        state = role.current()
         while True:
-            batches = await self.consumer.getmany(timeout_ms=200, max_records=100)
-            if not batches:
-                continue
-            async with self.lock:
-                async with self.producer.transaction():
-                    await by_key_concurrently([m for msgs in batches.values() for m in msgs], self._process)
-                    offsets = {tp: msgs[-1].offset + 1 for tp, msgs in batches.items()}
-                    await self.producer.send_offsets_to_transaction(offsets, self.group_id)
-                for tp, nxt in offsets.items():
-                    update_lag(self.consumer, SERVICE, tp, nxt)
+            await state.until_active()
+            if not self.joined:
+                await self._join()
+            while state.active:
+                await self._poll_once()
+                if self.ready:
+                    state.report(self.group_id, role.CONSUMING)
+            await self._leave()
+
+    async def _poll_once(self) -> None:
+        batches = await self.consumer.getmany(timeout_ms=200, max_records=100)
+        if not batches:
+            return
+        async with self.lock:
+            async with self.producer.transaction():
+                await by_key_concurrently([m for msgs in batches.values() for m in msgs], self._process)
+                offsets = {tp: msgs[-1].offset + 1 for tp, msgs in batches.items()}
+                await self.producer.send_offsets_to_transaction(offsets, self.group_id)
+            self.committed.update(offsets)
+            for tp, nxt in offsets.items():
+                update_lag(self.consumer, SERVICE, tp, nxt)
+
+    async def _handle(self, decoded: codec.Decoded, msg: ConsumerRecord) -> Effects:
+        """The engine, behind the test-only fault hook (an injected failure is retried here, so a
+        faulty build shows errors without losing work)."""
+        while True:
+            try:
+                await faults.current().before_handle()
+                break
+            except faults.InjectedFault:
+                telemetry.EVENTS.labels(SERVICE, "workflow", decoded.event_type, "error").inc()
+                await asyncio.sleep(0.05)
+        return await self.engine.handle(decoded, self.table.get(msg.partition, decoded.envelope["workflow_id"]))
 
     async def _process(self, msg) -> None:
         started = time.perf_counter()
@@ -79,7 +154,7 @@ class Processor:
         try:
             decoded = codec.decode(msg.value)
             event_type = decoded.event_type
-            fx = await self.engine.handle(decoded, self.table.get(msg.partition, decoded.envelope["workflow_id"]))
+            fx = await self._handle(decoded, msg)
         except codec.CodecError as exc:
             outcome = "invalid"
             await dead_letter(self.producer, msg, SERVICE, exc.reason, str(exc))

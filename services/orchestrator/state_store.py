@@ -32,6 +32,9 @@ class ChangelogTable:
         for p in partitions:
             self._data.pop(p, None)
 
+    def partitions(self) -> list[int]:
+        return list(self._data)
+
     def __len__(self) -> int:
         return sum(len(v) for v in self._data.values())
 

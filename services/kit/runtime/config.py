@@ -22,3 +22,13 @@ class ServiceSettings(BaseSettings):
     http_port: int = 18080
     log_level: str = "INFO"
     topics_file: str = ""  # default: infra/topics.yaml next to the code
+    # Resource limits the memory/CPU rollback triggers compare against (Kubernetes: Downward API
+    # resourceFieldRef limits.memory (divisor 1) / limits.cpu (divisor 1m)).
+    memory_limit_bytes: int = 1024 * 1024 * 1024
+    cpu_limit_millicores: int = 1000
+    # Rollout role (services/kit/runtime/role.py): a labels file with role="active"|"preview";
+    # "" = no file, always active. Kubernetes: the Downward API labels file.
+    role_file: str = ""
+    # Test-only fault injection (services/kit/runtime/faults.py): both must be set.
+    test_faults: bool = False
+    test_fault: str = ""

@@ -41,10 +41,12 @@ KAFKA_CONTROLLER_PORT = _p(19093)
 ELASTICSEARCH_PORT = _p(19200)
 REDIS_PORT = _p(16379)
 SMTP_PORT = _p(10025)
+PROMETHEUS_PORT = _p(19090)
 
 KAFKA_BOOTSTRAP = f"{HOST}:{KAFKA_PORT}"
 REDIS_URL = f"redis://{HOST}:{REDIS_PORT}/0"
 ES_URL = f"http://{HOST}:{ELASTICSEARCH_PORT}"
+PROMETHEUS_URL = f"http://{HOST}:{PROMETHEUS_PORT}"
 
 
 def grpc_addr(name: str) -> str:
@@ -54,6 +56,12 @@ def grpc_addr(name: str) -> str:
     return f"{HOST}:{port}"
 
 
-def http_port(name: str) -> int:
-    """The service's HTTP port, honouring a per-service override (`UF_<NAME>_HTTP_PORT`)."""
-    return int(os.environ.get(f"UF_{name.upper()}_HTTP_PORT") or SERVICES[name].http_port)
+def http_port(name: str, colour: str = "blue") -> int:
+    """The service's HTTP port, honouring a per-service override (`UF_<NAME>_HTTP_PORT`). The
+    second colour of a blue-green rollout listens `COLOUR_PORT_STEP` higher."""
+    base = int(os.environ.get(f"UF_{name.upper()}_HTTP_PORT") or SERVICES[name].http_port)
+    return base + (COLOUR_PORT_STEP if colour == "green" else 0)
+
+
+COLOURS = ("blue", "green")
+COLOUR_PORT_STEP = 200  # green instances: 18281-18285 (+ UF_PORT_OFFSET)

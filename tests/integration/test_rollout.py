@@ -1,0 +1,197 @@
+"""Blue-green rollouts of a Kafka consumer on the real stack (`ufctl rollout ...`): a preview
+colour that touches nothing, a promotion mid-burst that hands the partitions over at the
+committed offsets (every workflow completes, no transition and no email twice, no offset
+skipped), and faulty new colours that the analysis rolls back by itself, one per trigger."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from services import launcher
+from services.kit.contracts import codec, topics
+from services.kit.messaging import logreader
+from services.kit.runtime.paths import ROOT
+from tests.integration import helpers as h
+from tests.integration.waiting import eventually
+from ufctl.rollout import analysis
+
+pytestmark = pytest.mark.integration
+HAPPY = ["INITIALIZATION", "BATCH_DISCOVERY", "STRATEGY_ANALYSIS", "GENERATION", "REVIEW", "DELIVERY", "COMPLETED"]
+SERVICE = "orchestrator"
+ROLLBACK_WITHIN_S = 60.0  # promotion -> old colour consuming again, stated in docs/benchmarks.md
+
+
+def ufctl(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ufctl", *args], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=180)
+
+
+def rollout_status(service: str = SERVICE) -> dict[str, Any]:
+    res = ufctl("rollout", "status", service, "--json")
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout)
+
+
+def settle(service: str = SERVICE) -> None:
+    """Wait until no rollout of `service` is in progress (an earlier test's analysis ends)."""
+    def done() -> bool:
+        res = ufctl("rollout", "status", service, "--json")
+        return res.returncode != 0 or json.loads(res.stdout)["phase"] not in ("Preview", "Analysing")
+    eventually(done, timeout_s=150, what="previous rollout finished")
+
+
+def burst(n: int, spacing_s: float) -> tuple[list[dict[str, Any]], list[str], threading.Thread]:
+    """Publish `n` campaigns, one every `spacing_s`, from a thread (bounded in count and time)."""
+    docs = [h.campaign() for _ in range(n)]
+    ids: list[str] = []
+
+    def go() -> None:
+        for d in docs:
+            ids.append(h.publish(d))
+            time.sleep(spacing_s)
+
+    t = threading.Thread(target=go, daemon=True)
+    t.start()
+    return docs, ids, t
+
+
+def durations(ids: list[str]) -> dict[str, float]:
+    """Request published -> COMPLETED, seconds, per workflow (from the phase history)."""
+    out = {}
+    for wf in ids:
+        st = h.status(wf)
+        assert st and st["phase"] == "COMPLETED", st
+        first, last = st["history"][0]["at"], st["history"][-1]["at"]
+        out[wf] = (last - first) / 1000
+    return out
+
+
+def assert_exactly_once(ids: list[str], docs: list[dict[str, Any]]) -> Counter:
+    """Every workflow completed with each transition once in the committed log and each email
+    once in the SMTP sink. Returns which colours produced the transitions."""
+    by_wf: dict[str, list[dict[str, Any]]] = {wf: [] for wf in ids}
+    for m in h.read_topic(topics.WORKFLOW_EVENTS):
+        wf = m.key.decode() if m.key else ""
+        if wf in by_wf:
+            by_wf[wf].append(codec.decode(m.value).record)
+    colours: Counter = Counter()
+    for wf, doc in zip(ids, docs):
+        phases = [e["to_phase"] for e in by_wf[wf]]
+        assert phases == HAPPY, f"{wf}: transitions in the log {phases}"
+        colours.update(e["envelope"]["producer"]["colour"] for e in by_wf[wf])
+        received = Counter(m["To"].lower() for m in h.smtp_messages(wf))
+        wanted = {c["email"].lower() for c in doc["contacts"] if c.get("opted_in", True)}
+        assert set(received) == wanted and all(n == 1 for n in received.values()), f"{wf}: emails {received}"
+    return colours
+
+
+def assert_no_offset_gap(group: str, input_topics: tuple[str, ...]) -> None:
+    """The group's committed offset of every input partition is the end of the log: nothing
+    left behind or skipped (a skip would leave a record unprocessed, i.e. a workflow stuck)."""
+    async def go() -> dict[str, tuple[int, int]]:
+        c = AIOKafkaConsumer(bootstrap_servers=h.SETTINGS.kafka_bootstrap, group_id=group, enable_auto_commit=False,
+                             isolation_level="read_committed")
+        await c.start()
+        try:
+            tps = await logreader.partitions_of(c, list(input_topics))
+            _, end = await logreader.bounds(c, tps)
+            return {f"{tp.topic}/{tp.partition}": (await c.committed(tp) or 0, end[tp]) for tp in tps}
+        finally:
+            await c.stop()
+
+    def caught_up() -> bool:
+        gaps = {k: v for k, v in asyncio.run(go()).items() if v[0] != v[1]}
+        assert not gaps, f"committed != end: {gaps}"
+        return True
+
+    eventually(caught_up, timeout_s=30, what=f"{group} committed to the end of its inputs")
+
+
+def prometheus_up() -> bool:
+    try:
+        analysis.instant("up")
+        return True
+    except Exception:
+        return False
+
+
+def test_preview_consumes_nothing_and_abort_leaves_production_untouched(suite):
+    settle()
+    active = launcher.live_colour(SERVICE)
+    res = ufctl("rollout", "start", SERVICE, "--version", "0.1.1-preview")
+    assert res.returncode == 0, res.stderr
+    st = rollout_status()
+    assert (st["phase"], st["active"]) == ("Preview", active) and st["preview"] != active
+    preview = st["preview"]
+    role = json.loads(launcher.http_get(SERVICE, "/role", preview)[1])
+    assert role["role"] == "preview" and role["settled"] and set(role["consumers"].values()) == {"released"}
+    assert launcher.ready(SERVICE, preview)[0], "a preview instance is ready"
+
+    docs, ids, t = burst(3, 0.2)
+    t.join(30)
+    for wf in ids:
+        assert h.wait_phase(wf, timeout_s=90)["phase"] == "COMPLETED"
+    colours = assert_exactly_once(ids, docs)
+    assert set(colours) == {active}, f"only the active colour produced anything: {colours}"
+
+    res = ufctl("rollout", "abort", SERVICE)
+    assert res.returncode == 0, res.stderr
+    st = rollout_status()
+    assert (st["phase"], st["active"], st["preview"]) == ("Aborted", active, None)
+    assert launcher.pid(SERVICE, preview) is None and launcher.live_colour(SERVICE) == active
+    assert [x["step"] for x in st["history"]] == ["started", "aborted"]
+    res = ufctl("rollout", "promote", SERVICE)
+    assert res.returncode != 0 and "no rollout" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_fault_refused_without_the_test_gate(suite):
+    settle()
+    res = ufctl("rollout", "start", SERVICE, "--version", "9.9.9", "--fault", "errors", env={"UF_TEST_FAULTS": "0"})
+    assert res.returncode != 0 and "UF_TEST_FAULTS=1" in res.stderr
+    res = ufctl("rollout", "start", "validator", "--version", "9.9.9")
+    assert res.returncode != 0 and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_healthy_green_promoted_mid_burst_hands_over_exactly_once(suite):
+    settle()
+    base_docs, base_ids, t = burst(4, 0.3)  # baseline on the old colour, same machine, same minute
+    t.join(30)
+    for wf in base_ids:
+        assert h.wait_phase(wf, timeout_s=90)["phase"] == "COMPLETED"
+    baseline = max(durations(base_ids).values())
+
+    old = launcher.live_colour(SERVICE)
+    res = ufctl("rollout", "start", SERVICE, "--version", "0.1.1-healthy")
+    assert res.returncode == 0, res.stderr
+    docs, ids, t = burst(12, 0.25)
+    eventually(lambda: len(ids) >= 5, timeout_s=30, what="burst under way")
+    res = ufctl("rollout", "promote", SERVICE, "--analysis-s", "20")
+    assert res.returncode == 0, res.stderr
+    t.join(60)
+    new = rollout_status()["active"]
+    assert new != old
+    for wf in ids:
+        assert h.wait_phase(wf, timeout_s=120)["phase"] == "COMPLETED"
+    colours = assert_exactly_once(ids, docs)
+    assert colours[old] and colours[new], f"the burst straddled the switch: {colours}"
+    assert_no_offset_gap("uf-orchestrator", ("uf.workflow.requests", "uf.agent.results", "uf.delivery.outcomes"))
+
+    promoted = next(x for x in rollout_status()["history"] if x["step"] == "promoted")
+    assert promoted["switch_ms"] < 2000, promoted
+    slow = {wf: d for wf, d in durations(ids).items() if d > baseline + 2.0}
+    assert not slow, f"workflows slower than the baseline ({baseline:.2f}s) + 2 s: {slow}"
+    if prometheus_up():
+        st = eventually(lambda: (s := rollout_status())["phase"] != "Analysing" and s, timeout_s=120,
+                        what="analysis finished")
+        assert st["phase"] == "Completed", st["analysis"][-1:]
+        assert st["analysis"] and all(a["verdict"] == "pass" for a in st["analysis"])
