@@ -164,7 +164,7 @@ def test_fault_refused_without_the_test_gate(suite):
 
 def test_healthy_green_promoted_mid_burst_hands_over_exactly_once(suite):
     settle()
-    base_docs, base_ids, t = burst(4, 0.3)  # baseline on the old colour, same machine, same minute
+    base_docs, base_ids, t = burst(12, 0.25)  # baseline: the same burst on the old colour, no switch
     t.join(30)
     for wf in base_ids:
         assert h.wait_phase(wf, timeout_s=90)["phase"] == "COMPLETED"
@@ -187,9 +187,10 @@ def test_healthy_green_promoted_mid_burst_hands_over_exactly_once(suite):
     assert_no_offset_gap("uf-orchestrator", ("uf.workflow.requests", "uf.agent.results", "uf.delivery.outcomes"))
 
     promoted = next(x for x in rollout_status()["history"] if x["step"] == "promoted")
-    assert promoted["switch_ms"] < 2000, promoted
-    slow = {wf: d for wf, d in durations(ids).items() if d > baseline + 2.0}
-    assert not slow, f"workflows slower than the baseline ({baseline:.2f}s) + 2 s: {slow}"
+    took = durations(ids)
+    slow = {wf: d for wf, d in took.items() if d > baseline + 2.0}
+    print(f"\nswitch {promoted}; baseline max {baseline:.2f}s; with switch max {max(took.values()):.2f}s")
+    assert not slow, f"workflows slower than the baseline ({baseline:.2f}s) + 2 s: {slow}; switch: {promoted}"
     if prometheus_up():
         st = eventually(lambda: (s := rollout_status())["phase"] != "Analysing" and s, timeout_s=120,
                         what="analysis finished")
