@@ -18,10 +18,11 @@ $(PY): pyproject.toml constraints.txt libs/uf-pii/pyproject.toml
 install: venv  ## everything: Python deps, Debian packages, Kafka and Elasticsearch jars
 	$(STACK) install
 
-up: install  ## start Kafka, Elasticsearch, Redis, SMTP sink and the five services; returns when all are ready
+up: install  ## start Kafka, Elasticsearch, Redis, SMTP sink, Prometheus and the five services; returns when all are ready
 	$(STACK) up
 	$(PY) -m services.kit.contracts.topics
 	$(PY) -m services.launcher up
+	@$(PY) -c "from services.kit.runtime.service_table import PROMETHEUS_URL as u; print(f'Prometheus: {u}  (alerts: {u}/alerts, targets: {u}/targets)')"
 
 down:  ## stop the services and the stack (by PID, idempotent)
 	-@test -x $(PY) && $(PY) -m services.launcher down

@@ -29,10 +29,10 @@ from elasticsearch import AsyncElasticsearch
 from services.audit.config import AuditSettings
 from services.audit.evidence.sigpolicy import load_policy
 from services.audit.live.checkpoint_store import CheckpointStore
-from services.audit.live.topicset import declared_audited
 from services.audit.tools.replay import Replayer
 from services.audit.tools.replay_filter import ReplayFilter
 from services.audit.tools.verify import verify
+from services.kit.contracts import topics
 from services.kit.messaging import logreader
 from services.kit.security.signing import TrustStore
 
@@ -48,7 +48,7 @@ async def raw_read() -> tuple[int, float]:
                          max_partition_fetch_bytes=4 * 1024 * 1024, fetch_max_bytes=16 * 1024 * 1024)
     await c.start()
     try:
-        tps = await logreader.partitions_of(c, declared_audited())
+        tps = await logreader.partitions_of(c, topics.audited_topics())
         end = await c.end_offsets(tps)
         n = 0
         async for batch in logreader.read_batches(c, tps, end=end, timeout_s=600):
@@ -63,7 +63,7 @@ async def run_verify() -> tuple[int, float]:
     try:
         t0 = time.perf_counter()
         res = await verify(bootstrap=S.kafka_bootstrap, store=CheckpointStore(r, es, S.checkpoint_index), policy=load_policy(),
-                           trust=TrustStore(), topics=declared_audited())
+                           trust=TrustStore(), topics=topics.audited_topics())
         return res["summary"]["records"], time.perf_counter() - t0
     finally:
         await es.close()

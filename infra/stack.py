@@ -1,16 +1,18 @@
 #!/usr/bin/env python3
-"""Local infrastructure for Universal Framework: Kafka, Elasticsearch, Redis and an SMTP sink.
+"""Local infrastructure for Universal Framework: Kafka, Elasticsearch, Redis, an SMTP sink and Prometheus.
 
 Stdlib-only (runs before the project's virtualenv exists). Everything binds to 127.0.0.1.
 
-    python3 infra/stack.py install                 # apt redis-server, Maven-resolve Kafka + ES jars (idempotent)
+    python3 infra/stack.py install                 # apt redis-server + prometheus, Maven-resolve Kafka + ES jars (idempotent)
     python3 infra/stack.py up [COMPONENT...]       # start in the background, return once every one is READY
     python3 infra/stack.py down [COMPONENT...]     # SIGTERM the process group, SIGKILL after a timeout
     python3 infra/stack.py status [--json]         # one line per component; exit 1 unless all are ready
     python3 infra/stack.py reset                   # down + delete var/data and var/smtp
     python3 infra/stack.py logs COMPONENT [-n N]   # tail a component's log
 
-Components: kafka, elasticsearch (alias es), redis, smtp. Default: all.
+Components: kafka, elasticsearch (alias es), redis, smtp, prometheus (alias prom). Default: all.
+Prometheus scrapes the service instances the launcher announces in var/run/prometheus-targets/
+and evaluates monitoring/rules/uf.rules.yml.
 
 Layout (relative to the repo root, which is derived from this file's location):
     var/run/<c>.pid  var/log/<c>.log  var/data/<c>/  var/conf/<c>/  var/smtp/{messages/,index.jsonl}
@@ -22,6 +24,7 @@ Environment (defaults in infra/local.env; set them to run a second stack on othe
     UF_ES_URL=http://127.0.0.1:19200     (or UF_ES_PORT)     UF_ES_TRANSPORT_PORT (default: es port + 100)
     UF_REDIS_URL=redis://127.0.0.1:16379/0 (or UF_REDIS_PORT)
     UF_SMTP_HOST=127.0.0.1  UF_SMTP_PORT=10025
+    UF_PROMETHEUS_PORT=19090  UF_PROMETHEUS_SCRAPE_INTERVAL=2s
     UF_VAR_DIR (default <repo>/var)   UF_CACHE_DIR   UF_PYTHON (interpreter for the SMTP sink, default <repo>/.venv/bin/python)
     UF_KAFKA_HEAP=768m  UF_ES_HEAP=512m  UF_STACK_TIMEOUT (seconds to wait for readiness, per component)
     UF_STACK_STOP_TIMEOUT (seconds between SIGTERM and SIGKILL, default 30)
@@ -55,8 +58,8 @@ from services.kit.runtime import service_table as table  # noqa: E402  (stdlib o
 INFRA = ROOT / "infra"
 HOST = "127.0.0.1"  # the only address anything here binds to
 
-COMPONENTS = ("kafka", "elasticsearch", "redis", "smtp")
-ALIASES = {"es": "elasticsearch", "elastic": "elasticsearch", "mail": "smtp", "mailsink": "smtp"}
+COMPONENTS = ("kafka", "elasticsearch", "redis", "smtp", "prometheus")
+ALIASES = {"es": "elasticsearch", "elastic": "elasticsearch", "mail": "smtp", "mailsink": "smtp", "prom": "prometheus"}
 
 # Fixed KRaft cluster id (22 chars of url-safe base64 = 16 bytes): base64("UniversalFramewk").
 KAFKA_CLUSTER_ID = "VW5pdmVyc2FsRnJhbWV3aw"
@@ -71,7 +74,8 @@ ES_MODULES = (
     "org.elasticsearch.painless.PainlessPlugin",
 )
 
-DEFAULT_START_TIMEOUT = {"kafka": 120.0, "elasticsearch": 180.0, "redis": 30.0, "smtp": 30.0}
+DEFAULT_START_TIMEOUT = {"kafka": 120.0, "elasticsearch": 180.0, "redis": 30.0, "smtp": 30.0, "prometheus": 60.0}
+RULES_FILE = ROOT / "monitoring" / "rules" / "uf.rules.yml"
 
 
 class StackError(Exception):
@@ -137,6 +141,8 @@ class Config:
         self.es_transport_port = int(os.environ.get("UF_ES_TRANSPORT_PORT") or self.es_port + 100)
         self.redis_port = _env_port("UF_REDIS_PORT", "UF_REDIS_URL", table.REDIS_PORT)
         self.smtp_port = int(os.environ.get("UF_SMTP_PORT") or table.SMTP_PORT)
+        self.prometheus_port = int(os.environ.get("UF_PROMETHEUS_PORT") or table.PROMETHEUS_PORT)
+        self.scrape_interval = os.environ.get("UF_PROMETHEUS_SCRAPE_INTERVAL") or "2s"
 
         self.kafka_heap = os.environ.get("UF_KAFKA_HEAP", "768m")
         self.es_heap = os.environ.get("UF_ES_HEAP", "512m")
@@ -157,6 +163,7 @@ class Config:
             "elasticsearch": self.es_port,
             "redis": self.redis_port,
             "smtp": self.smtp_port,
+            "prometheus": self.prometheus_port,
         }[comp]
 
     def extra_ports(self, comp: str) -> list[int]:
@@ -168,6 +175,7 @@ class Config:
             "elasticsearch": f"http://{HOST}:{self.es_port}",
             "redis": f"redis://{HOST}:{self.redis_port}/0",
             "smtp": f"smtp://{HOST}:{self.smtp_port}",
+            "prometheus": f"http://{HOST}:{self.prometheus_port}",
         }[comp]
 
     def pid_file(self, comp: str) -> Path:
@@ -350,6 +358,20 @@ def install_redis(cfg: Config, force: bool = False) -> None:
         raise StackError("redis-server still not found after apt-get install")
 
 
+def prometheus_bin(tool: str = "prometheus") -> str | None:
+    return shutil.which(tool) or next((p for p in (f"/usr/bin/{tool}", f"/usr/local/bin/{tool}") if os.access(p, os.X_OK)), None)
+
+
+def install_prometheus(cfg: Config, force: bool = False) -> None:
+    """Debian's `prometheus` package (it ships `promtool`, which `make test` uses for the rules)."""
+    if prometheus_bin() and prometheus_bin("promtool") and not force:
+        log(f"prometheus: {prometheus_bin()}")
+        return
+    _apt_install([cfg.versions.get("PROMETHEUS_PACKAGE") or "prometheus"])
+    if not (prometheus_bin() and prometheus_bin("promtool")):
+        raise StackError("prometheus/promtool still not found after apt-get install")
+
+
 def check_smtp_python(cfg: Config) -> None:
     py = smtp_python()
     if not os.access(py, os.X_OK):
@@ -368,6 +390,7 @@ INSTALLERS: dict[str, Callable[[Config, bool], None]] = {
     "elasticsearch": install_elasticsearch,
     "redis": install_redis,
     "smtp": lambda cfg, force: check_smtp_python(cfg),
+    "prometheus": install_prometheus,
 }
 
 
@@ -379,6 +402,8 @@ def needs_install(cfg: Config, comp: str) -> bool:
         return not (_stamp_ok(cfg.es_home, fp) and (cfg.es_home / "classes" / "EsNode.class").is_file())
     if comp == "redis":
         return redis_server_bin() is None
+    if comp == "prometheus":
+        return not (prometheus_bin() and prometheus_bin("promtool"))
     return False  # smtp: nothing to install (checked when starting)
 
 
@@ -509,11 +534,22 @@ def smtp_probe(port: int, timeout: float = 3.0) -> tuple[bool, str]:
     return code == 250, f"EHLO {code} {msg.decode(errors='replace').splitlines()[0] if msg else ''}"
 
 
+def prometheus_probe(port: int, timeout: float = 3.0) -> tuple[bool, str]:
+    try:
+        with urllib.request.urlopen(f"http://{HOST}:{port}/-/ready", timeout=timeout) as resp:
+            return resp.status == 200, resp.read().decode(errors="replace").strip()
+    except urllib.error.HTTPError as exc:  # 503 while the TSDB is still loading
+        return False, f"HTTP {exc.code}"
+    except OSError as exc:
+        return False, f"{type(exc).__name__}: {exc}"
+
+
 PROBES: dict[str, Callable[[int], tuple[bool, str]]] = {
     "kafka": kafka_probe,
     "elasticsearch": es_probe,
     "redis": redis_probe,
     "smtp": smtp_probe,
+    "prometheus": prometheus_probe,
 }
 
 
@@ -787,11 +823,54 @@ def smtp_command(cfg: Config) -> list[str]:
     ]
 
 
+def prometheus_config(cfg: Config) -> str:
+    """prometheus.yml: the service instances come from file_sd (the launcher writes one file per
+    instance, see services/kit/runtime/scrape_targets.py), so replicas and colours need no reload.
+    honor_labels keeps the service/colour/version each instance exports on its own metrics."""
+    targets = cfg.run / "prometheus-targets"  # = scrape_targets.TARGETS_DIR (same var dir)
+    return f"""# generated by infra/stack.py on every `up`; edit stack.py, not this file
+global:
+  scrape_interval: {cfg.scrape_interval}
+  scrape_timeout: {cfg.scrape_interval}
+  evaluation_interval: {cfg.scrape_interval}
+  external_labels:
+    suite: local
+rule_files:
+  - {RULES_FILE}
+scrape_configs:
+  - job_name: uf-services
+    honor_labels: true
+    file_sd_configs:
+      - files: ['{targets}/*.json']
+        refresh_interval: 5s
+  - job_name: prometheus
+    static_configs:
+      - targets: ['{HOST}:{cfg.prometheus_port}']
+"""
+
+
+def prometheus_command(cfg: Config) -> list[str]:
+    binary = prometheus_bin()
+    if not binary:
+        raise StackError("prometheus not found: run `python3 infra/stack.py install`")
+    data = cfg.data / "prometheus"
+    data.mkdir(parents=True, exist_ok=True)
+    (cfg.run / "prometheus-targets").mkdir(parents=True, exist_ok=True)
+    conf = cfg.conf / "prometheus" / "prometheus.yml"
+    _write(conf, prometheus_config(cfg))
+    return [
+        binary, f"--config.file={conf}", f"--storage.tsdb.path={data}", "--storage.tsdb.retention.time=2d",
+        f"--web.listen-address={HOST}:{cfg.prometheus_port}", "--web.enable-lifecycle",
+        f"--web.external-url=http://{HOST}:{cfg.prometheus_port}/",
+    ]
+
+
 COMMANDS: dict[str, Callable[[Config], list[str]]] = {
     "kafka": kafka_command,
     "elasticsearch": es_command,
     "redis": redis_command,
     "smtp": smtp_command,
+    "prometheus": prometheus_command,
 }
 
 PORT_VARS = {
@@ -799,6 +878,7 @@ PORT_VARS = {
     "elasticsearch": "UF_ES_URL or UF_ES_PORT, UF_ES_TRANSPORT_PORT",
     "redis": "UF_REDIS_URL or UF_REDIS_PORT",
     "smtp": "UF_SMTP_PORT",
+    "prometheus": "UF_PROMETHEUS_PORT",
 }
 
 LOG_ROTATE_BYTES = 32 * 1024 * 1024
@@ -811,6 +891,8 @@ HINTS = {
                      "ports via UF_ES_PORT / UF_ES_TRANSPORT_PORT; heap via UF_ES_HEAP",
     "redis": "check the log above (a corrupt AOF: `reset`); port via UF_REDIS_PORT",
     "smtp": "check the log above; the sink needs aiosmtpd in the project venv (.venv); port via UF_SMTP_PORT",
+    "prometheus": "check the log above (a bad rules file: `promtool check rules monitoring/rules/uf.rules.yml`); "
+                  "port via UF_PROMETHEUS_PORT; `python3 infra/stack.py reset` wipes its TSDB",
 }
 
 

@@ -18,6 +18,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from services import __version__
+from services.kit.runtime import scrape_targets
 from services.kit.runtime.paths import ROOT, VAR
 from services.kit.runtime.role import ACTIVE, write_role
 from services.kit.runtime.service_table import COLOURS, SERVICES, http_port
@@ -87,10 +89,14 @@ def start(name: str, colour: str | None = None, role: str = ACTIVE, env_extra: d
     write_role(role_file(name, colour), role)
     env = {**os.environ, "UF_HTTP_PORT": str(http_port(name, colour)), "PYTHONUNBUFFERED": "1",
            "UF_COLOUR": colour, "UF_ROLE_FILE": str(role_file(name, colour)), **(env_extra or {})}
+    if "UF_TRACE_EXPORTER" not in os.environ:  # locally: spans as JSON lines, one file per instance
+        env.update(UF_TRACE_EXPORTER="file", UF_TRACE_FILE=str(VAR / "traces" / f"{inst}.jsonl"))
     with open(VAR / "log" / f"{inst}.log", "ab") as log:
         proc = subprocess.Popen([sys.executable, "-m", f"services.{name}"], cwd=ROOT, env=env, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     _pidfile(name, colour).write_text(str(proc.pid))
+    scrape_targets.announce(inst, service=name, port=http_port(name, colour), colour=colour,
+                            version=env.get("UF_VERSION") or __version__)
 
 
 def wait_ready(names: list[str], timeout_s: float, colour: str | None = None) -> list[str]:
@@ -110,6 +116,7 @@ def wait_ready(names: list[str], timeout_s: float, colour: str | None = None) ->
 
 
 def stop(name: str, sig: int = signal.SIGTERM, timeout_s: float = 15, colour: str | None = None) -> None:
+    scrape_targets.withdraw(instance(name, colour))
     found = pid(name, colour)
     if found is not None:
         try:

@@ -17,6 +17,7 @@ from services.kit.security.subject_keys import RedisKeyStore
 from uf_pii.cli import add_arguments as add_pii_scan_arguments
 from ufctl import publishing, queries
 from ufctl.audit_commands import add_audit_commands
+from ufctl.dr_commands import add_dr_commands
 from ufctl.errors import CliError
 from ufctl.policy_commands import add_policy_commands
 from ufctl.rollout.commands import add_rollout_commands
@@ -98,15 +99,27 @@ def cmd_consent(args: argparse.Namespace) -> int:
 
 
 def cmd_gdpr_erase(args: argparse.Namespace) -> int:
-    """Crypto-shredding: delete the subject's key, then record the erasure (the validator's
-    projection drops the subject's consent; every sealed copy now reads as erased)."""
+    """Crypto-shredding, recorded before it takes effect: read which key the subject holds,
+    record `SubjectErased` naming it (Kafka unreachable -> refuse, nothing deleted), then delete
+    exactly that key. A crash between the two is finished by the audit service, which applies
+    every recorded erasure and issues the signed `ErasureReceipt`."""
     keys = RedisKeyStore(_settings().redis_url)
     try:
-        existed = keys.delete(args.subject)
+        held = keys.get(args.subject)
     except redis.ConnectionError:
-        raise CliError("cannot reach the key store (Redis; is the stack up? `make up`)") from None
-    _send(publishing.erasure_event(args.subject, "request", args.operator))
-    print(f"erased {args.subject}" + ("" if existed else " (no key was held; erasure recorded)"))
+        raise CliError("cannot reach the key store (Redis; is the stack up? `make up`); nothing erased") from None
+    key_id = held[0] if held else ""
+    try:
+        _send(publishing.erasure_event(args.subject, "request", args.operator, key_id))
+    except CliError as exc:
+        raise CliError(f"erasure refused, nothing deleted: {exc}") from None
+    try:
+        if key_id:
+            keys.delete_if(args.subject, key_id)
+    except redis.ConnectionError:
+        raise CliError("erasure recorded; the key store did not answer - the audit service deletes the key "
+                       "when it applies the recorded erasure") from None
+    print(f"erased {args.subject}" + (f" (key {key_id})" if key_id else " (no key was held; erasure recorded)"))
     return 0
 
 
@@ -163,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--operator", default="ufctl")
     s.set_defaults(func=cmd_gdpr_erase)
     add_policy_commands(sub, _send)
+    add_dr_commands(sub)
     add_rollout_commands(sub)
     return p
 

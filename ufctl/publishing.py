@@ -66,9 +66,9 @@ def request_event(doc: dict[str, Any], keys: KeyStore | None = None) -> dict[str
     return event
 
 
-def erasure_event(subject_id: str, reason: str, operator: str) -> dict[str, Any]:
+def erasure_event(subject_id: str, reason: str, operator: str, key_id: str = "") -> dict[str, Any]:
     return make_event("SubjectErased", origin=CLI, workflow_id=subject_id, session_id="", correlation_id=subject_id,
-                      subject_id=subject_id, reason=reason, erased_by=operator)
+                      subject_id=subject_id, reason=reason, erased_by=operator, key_id=key_id)
 
 
 def session_event(user_id: str, session_id: str, ttl_hours: float) -> dict[str, Any]:

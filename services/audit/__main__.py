@@ -6,16 +6,19 @@ from __future__ import annotations
 from contextlib import AsyncExitStack
 
 import redis.asyncio as aioredis
+from aiokafka import ConsumerRecord
 from elasticsearch import AsyncElasticsearch
 
 from services.audit.config import AuditSettings
 from services.audit.evidence.sigpolicy import load_policy
 from services.audit.live.checkpoint_store import CheckpointStore
 from services.audit.live.checkpointer import Checkpointer
+from services.audit.live.erasure import PersistenceScrub, apply_erasure
 from services.audit.live.projection_gate import ProjectionGate
 from services.audit.live.projections import AuditProjector
 from services.audit.live.retention import run_retention
-from services.audit.live.topicset import declared_audited
+from services.kit.contracts import topics
+from services.kit.contracts.codec import Decoded
 from services.kit.contracts.events import Origin
 from services.kit.messaging.bus import ConsumeLoop, start_producer
 from services.kit.runtime.app import run_service
@@ -36,8 +39,19 @@ async def body(settings: AuditSettings, ops: OpsServer, stack: AsyncExitStack):
     await store.ensure_index()
     kafka = await start_producer(settings.kafka_bootstrap)
     stack.push_async_callback(kafka.stop)
+    keys = RedisKeyStore(settings.redis_url)
+    me = Origin(settings.service_name, settings.version, settings.colour)
+    scrub = PersistenceScrub(redis)
+
+    async def project(decoded: Decoded, msg: ConsumerRecord) -> None:
+        """Recorded erasures take effect (and get their receipt) before they are projected."""
+        if decoded.event_type == "SubjectErased":
+            await apply_erasure(decoded, keys, kafka, me)
+            scrub.mark()
+        await projector.project(decoded, msg)
+
     loop = ConsumeLoop(service=settings.service_name, bootstrap=settings.kafka_bootstrap, group_id=settings.consumer_group,
-                       topics=declared_audited(), handler=projector.project, producer=kafka)
+                       topics=topics.audited_topics(), handler=project, producer=kafka)
     await loop.start()
     stack.push_async_callback(loop.stop)
     checkpointer = Checkpointer(
@@ -59,9 +73,8 @@ async def body(settings: AuditSettings, ops: OpsServer, stack: AsyncExitStack):
     ops.add_check("redis", redis_ready)
     ops.add_check("kafka", loop.ready)
     ops.add_check("checkpointer", checkpointer.ready)
-    retention = run_retention(RedisKeyStore(settings.redis_url), kafka,
-                              Origin(settings.service_name, settings.version, settings.colour), settings.retention_sweep_s)
-    return [loop.run(), checkpointer.run(), gate.run(), retention]
+    retention = run_retention(keys, kafka, me, settings.retention_sweep_s)
+    return [loop.run(), checkpointer.run(), gate.run(), retention, scrub.run()]
 
 
 def main() -> None:

@@ -11,8 +11,8 @@ import time
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 
 from services.kit.contracts import codec, topics
-from services.kit.messaging.bus import SemanticError, by_key_concurrently, dead_letter, record_key, signed, update_lag
-from services.kit.runtime import faults, role, telemetry
+from services.kit.messaging.bus import SemanticError, by_key_concurrently, dead_letter, outgoing_headers, record_key, update_lag
+from services.kit.runtime import faults, role, telemetry, tracing
 from services.orchestrator.state_store import ChangelogTable
 from services.orchestrator.workflow import Effects, WorkflowEngine
 
@@ -149,11 +149,16 @@ class Processor:
         return await self.engine.handle(decoded, self.table.get(msg.partition, decoded.envelope["workflow_id"]))
 
     async def _process(self, msg) -> None:
+        with tracing.consume_span(msg, "workflow") as span:
+            await self._process_traced(msg, span)
+
+    async def _process_traced(self, msg, span) -> None:
         started = time.perf_counter()
         event_type, outcome = "?", "ok"
         try:
             decoded = codec.decode(msg.value)
             event_type = decoded.event_type
+            span.set_attributes({"uf.event_type": event_type, "uf.workflow_id": decoded.envelope["workflow_id"]})
             fx = await self._handle(decoded, msg)
         except codec.CodecError as exc:
             outcome = "invalid"
@@ -175,6 +180,6 @@ class Processor:
                                          "phase": fx.state.phase if fx.state and fx.state.phase else None, "emitted": len(fx.emit)})
         for topic, record in fx.emit:
             value, key = codec.encode(record), record_key(record)
-            await self.producer.send(topic, value, key=key, headers=signed(topic, key, value))
+            await self.producer.send(topic, value, key=key, headers=outgoing_headers(topic, key, value))
         if fx.state is not None:
             await self.table.put(self.producer, msg.partition, fx.state.workflow_id, fx.state)

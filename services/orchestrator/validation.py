@@ -11,6 +11,7 @@ import grpc
 
 from services.kit.rpc import validator_pb2, validator_pb2_grpc
 from services.kit.runtime import telemetry
+from services.kit.runtime.grpc_telemetry import ClientTracing
 from services.orchestrator.circuit import CircuitBreaker
 
 _RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED}
@@ -34,7 +35,7 @@ class ValidatorClient:
         # Reconnect quickly after a validator restart (gRPC's default backoff grows to minutes).
         self._channel = grpc.aio.insecure_channel(address, options=[
             ("grpc.initial_reconnect_backoff_ms", 100), ("grpc.min_reconnect_backoff_ms", 100),
-            ("grpc.max_reconnect_backoff_ms", 1000)])
+            ("grpc.max_reconnect_backoff_ms", 1000)], interceptors=[ClientTracing()])
         self._stub = validator_pb2_grpc.ValidatorStub(self._channel)
 
     async def close(self) -> None:

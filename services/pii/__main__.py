@@ -11,6 +11,7 @@ from services.kit.contracts.events import Origin
 from services.kit.messaging.bus import ConsumeLoop, start_producer
 from services.kit.rpc import pii_pb2_grpc
 from services.kit.runtime.app import run_service
+from services.kit.runtime.grpc_telemetry import ServerTelemetry
 from services.kit.runtime.ops import OpsServer
 from services.pii.batcher import BatchingScanner
 from services.pii.config import PiiSettings
@@ -30,7 +31,7 @@ async def body(settings: PiiSettings, ops: OpsServer, stack: AsyncExitStack):
     await asyncio.to_thread(engine.scan_many, ["warm-up for Jane Doe in Berlin"])
     scanner = BatchingScanner(engine)
     stack.callback(scanner.close)
-    server = grpc.aio.server()
+    server = grpc.aio.server(interceptors=[ServerTelemetry()])
     pii_pb2_grpc.add_PiiScannerServicer_to_server(
         PiiServicer(engine, scanner, max_texts=settings.max_texts_per_call, max_chars=settings.max_chars_per_text), server)
     server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")

@@ -13,6 +13,7 @@ from services.kit.messaging.bus import start_producer
 from services.kit.messaging.projection import RedisProjection
 from services.kit.rpc import validator_pb2_grpc
 from services.kit.runtime.app import run_service
+from services.kit.runtime.grpc_telemetry import ServerTelemetry
 from services.kit.runtime.ops import OpsServer, redis_check
 from services.kit.security.jwt_tokens import TokenVerifier, load_key
 from services.validator.config import ValidatorSettings
@@ -42,7 +43,7 @@ async def body(settings: ValidatorSettings, ops: OpsServer, stack: AsyncExitStac
     servicer = ValidatorServicer(policies=policies, deps=deps, kafka=kafka,
                                  origin=Origin(settings.service_name, settings.version, settings.colour),
                                  deadline_s=settings.decision_deadline_s)
-    server = grpc.aio.server()
+    server = grpc.aio.server(interceptors=[ServerTelemetry()])
     validator_pb2_grpc.add_ValidatorServicer_to_server(servicer, server)
     server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
     await server.start()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import grpc
 
 from services.kit.rpc import pii_pb2, pii_pb2_grpc
+from services.kit.runtime.grpc_telemetry import ClientTracing
 
 
 class PiiClient:
@@ -12,7 +13,7 @@ class PiiClient:
         self.timeout_s = timeout_s
         self._channel = grpc.aio.insecure_channel(address, options=[
             ("grpc.initial_reconnect_backoff_ms", 100), ("grpc.min_reconnect_backoff_ms", 100),
-            ("grpc.max_reconnect_backoff_ms", 1000)])
+            ("grpc.max_reconnect_backoff_ms", 1000)], interceptors=[ClientTracing()])
         self._stub = pii_pb2_grpc.PiiScannerStub(self._channel)
 
     async def scan(self, texts: list[str]) -> tuple[list[list[pii_pb2.Finding]], str]:

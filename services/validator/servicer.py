@@ -16,6 +16,7 @@ from services.kit.contracts.events import Origin, make_event
 from services.kit.contracts.phases import Phase
 from services.kit.messaging.bus import publish
 from services.kit.rpc import validator_pb2, validator_pb2_grpc
+from services.kit.runtime import telemetry
 from services.validator.deps import Dependencies
 from services.validator.policy.manager import PolicyManager
 from services.validator.policy.model import Policy
@@ -75,6 +76,9 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServicer):
                                                   reason=f"validator error: {exc.__class__.__name__}")]
         denials = [o for o in outcomes if not o.allowed]
         allowed = bool(outcomes) and not denials
+        deciding_rule = next((o.rule for o in denials if not o.error), None) or next((o.rule for o in denials), "none")
+        to_phase = request.target_phase if request.target_phase in Phase.__members__ else "unknown"  # bounded label
+        telemetry.VALIDATOR_DECISIONS.labels(to_phase, "allow" if allowed else "deny", deciding_rule).inc()
         first_denial = next((f"{o.rule}: {o.reason}" for o in denials if not o.error), None) \
             or next((f"{o.rule}: {o.reason}" for o in denials), "allowed")
         return validator_pb2.ValidationDecision(

@@ -7,7 +7,6 @@ import email
 import json
 import subprocess
 import sys
-import time
 import uuid
 from typing import Any
 
@@ -18,6 +17,7 @@ from services.kit.messaging import logreader
 from services.kit.runtime.config import ServiceSettings
 from services.kit.runtime.paths import ROOT
 from services.kit.security.subject_keys import RedisKeyStore
+from tests.integration.waiting import eventually
 from ufctl import publishing, queries
 
 SETTINGS = ServiceSettings()
@@ -83,14 +83,16 @@ def status(workflow_id: str) -> dict[str, Any] | None:
 
 def wait_phase(workflow_id: str, phases: set[str] | str = TERMINAL, timeout_s: float = 60) -> dict[str, Any]:
     wanted = {phases} if isinstance(phases, str) else phases
-    deadline = time.monotonic() + timeout_s
-    last = None
-    while time.monotonic() < deadline:
-        last = status(workflow_id)
-        if last and last["phase"] in wanted:
-            return last
-        time.sleep(0.2)
-    raise AssertionError(f"{workflow_id} did not reach {sorted(wanted)} in {timeout_s}s; last: {last}")
+    seen: list[dict[str, Any] | None] = [None]
+
+    def reached() -> dict[str, Any] | None:
+        seen[0] = status(workflow_id)
+        return seen[0] if seen[0] and seen[0]["phase"] in wanted else None
+
+    try:
+        return eventually(reached, timeout_s=timeout_s, interval_s=0.2, what=f"{workflow_id} in {sorted(wanted)}")
+    except AssertionError:
+        raise AssertionError(f"{workflow_id} did not reach {sorted(wanted)} in {timeout_s}s; last: {seen[0]}") from None
 
 
 def smtp_messages(workflow_id: str) -> list[email.message.Message]:

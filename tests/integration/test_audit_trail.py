@@ -28,6 +28,7 @@ from services.kit.contracts import codec, topics
 from services.kit.contracts.events import Origin, make_event
 from services.kit.security.signing import DEFAULT_KEYS_DIR, Signer
 from tests.integration import helpers as h
+from tests.integration.waiting import eventually
 from ufctl.cli import main as ufctl_main
 
 pytestmark = pytest.mark.integration
@@ -57,23 +58,17 @@ async def _admin(action: str, topic: str) -> None:
 
 def create_topic(topic: str, timeout_s: float = 30) -> None:
     """Create (retrying while a deletion of the same name is still in progress)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            asyncio.run(_admin("create", topic))
-            return
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
+    def created() -> bool:
+        asyncio.run(_admin("create", topic))
+        return True
+
+    eventually(created, timeout_s=timeout_s, interval_s=0.5, what=f"topic {topic} created")
 
 
 def delete_topic(topic: str, timeout_s: float = 30) -> None:
     with contextlib.suppress(Exception):
         asyncio.run(_admin("delete", topic))
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and h.end_offsets(topic):
-        time.sleep(0.5)
+    eventually(lambda: not h.end_offsets(topic), timeout_s=timeout_s, interval_s=0.5, what=f"topic {topic} deleted")
 
 
 def forget_checkpoints(topic: str) -> None:
@@ -109,10 +104,8 @@ def attested_through(topic: str) -> int:
 
 
 def wait_checkpointed(topic: str, last_offset: int, timeout_s: float = 45) -> None:
-    deadline = time.monotonic() + timeout_s
-    while attested_through(topic) < last_offset:
-        assert time.monotonic() < deadline, f"audit service did not checkpoint {topic} through {last_offset}"
-        time.sleep(0.5)
+    eventually(lambda: attested_through(topic) >= last_offset, timeout_s=timeout_s, interval_s=0.5,
+               what=f"audit service checkpointing {topic} through {last_offset}")
 
 
 def phase_event(workflow_id: str, to_phase: str, n: int) -> bytes:
@@ -242,15 +235,15 @@ def _snapshot(workflows: list[str]) -> dict:
 
 def _settled(workflows: list[str], timeout_s: float = 20) -> dict:
     """Snapshot once the live projection stops changing (late deliveries, outcomes)."""
-    deadline = time.monotonic() + timeout_s
-    last = _snapshot(workflows)
-    while time.monotonic() < deadline:
-        time.sleep(1.5)
+    previous = [_snapshot(workflows)]
+
+    def unchanged() -> dict | None:
         now = _snapshot(workflows)
-        if now == last:
-            return now
-        last = now
-    return last
+        same = now == previous[0]
+        previous[0] = now
+        return now if same else None
+
+    return eventually(unchanged, timeout_s=timeout_s, interval_s=1.5, what="the live projection settling")
 
 
 def test_replay_rebuilds_projections_equal_to_the_live_ones_and_resumes(suite):
@@ -294,24 +287,21 @@ def test_filtered_replay_of_one_workflow(suite):
 def test_inclusion_proof_of_a_real_event_verifies_and_a_tampered_one_fails(suite, tmp_path):
     wf = h.publish(h.campaign())
     assert h.wait_phase(wf)["phase"] == "COMPLETED"
-    from ufctl.errors import CliError
     from ufctl.queries import audit_timeline
 
-    deadline = time.monotonic() + 20
-    events: list[dict] = []
-    while len(events) < len(HAPPY) and time.monotonic() < deadline:  # ES makes writes visible within ~1 s
-        with contextlib.suppress(CliError):
-            events = [e for e in audit_timeline(S.es_url, S.es_index, wf) if e["event_type"] == "WorkflowPhaseChanged"]
-        time.sleep(0.5)
+    def timeline() -> list[dict]:  # the search engine makes writes visible after its refresh interval
+        events = [e for e in audit_timeline(S.es_url, S.es_index, wf) if e["event_type"] == "WorkflowPhaseChanged"]
+        return events if len(events) >= len(HAPPY) else []
+
+    events = eventually(timeline, timeout_s=60, interval_s=0.5, what="the whole timeline in the search engine")
     assert len(events) == len(HAPPY)
     event_id = events[-1]["event_id"]
     proof_file = tmp_path / "proof.json"
-    deadline = time.monotonic() + 30
-    while True:  # the last records are attested within the checkpoint interval
+    def proved() -> tuple[int, str] | None:  # the last records are attested within the checkpoint interval
         rc, out = ufctl("audit", "prove", event_id, "--json", "--out", str(proof_file))
-        if rc == 0 or time.monotonic() > deadline:
-            break
-        time.sleep(1)
+        return (rc, out) if rc == 0 else None
+
+    rc, out = eventually(proved, timeout_s=60, interval_s=1, what=f"an inclusion proof of {event_id}")
     assert rc == 0, out
     proof = json.loads(out)
     assert proof["verified"] and proof["event_id"] == event_id and proof["topic"] == topics.WORKFLOW_EVENTS
@@ -343,10 +333,13 @@ def test_compliance_report_lists_transitions_decisions_approvals_and_deliveries(
     doc = h.campaign()
     wf = h.publish(doc)
     assert h.wait_phase(wf)["phase"] == "COMPLETED"
-    time.sleep(1.5)
-    rc, out = ufctl("audit", "report", wf, "--out", str(tmp_path / "r"))
-    assert rc == 0
-    rep = json.loads((tmp_path / "r" / "report.json").read_text())
+
+    def full_report() -> dict | None:  # the search engine shows the last events after its refresh
+        rc, _ = ufctl("audit", "report", wf, "--out", str(tmp_path / "r"))
+        rep = json.loads((tmp_path / "r" / "report.json").read_text()) if rc == 0 else {}
+        return rep if len(rep.get("transitions", [])) == len(HAPPY) and rep.get("delivery_summary") else None
+
+    rep = eventually(full_report, timeout_s=60, interval_s=0.5, what="a report with every transition")
     assert [t["to"] for t in rep["transitions"]] == HAPPY
     assert all(t["decision"] and t["decision"]["allowed"] and t["decision"]["rules"] and t["decision"]["policy_version"]
                for t in rep["transitions"])

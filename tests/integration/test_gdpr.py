@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 import urllib.request
+from typing import Any
 
 import pytest
 
@@ -17,6 +17,7 @@ from services.kit.runtime.service_table import SERVICES
 from services.kit.security import sealing
 from services.kit.security.subject_keys import KEY_PREFIX
 from tests.integration import helpers as h
+from tests.integration.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -42,9 +43,9 @@ def test_erasure_leaves_no_clear_value_and_the_log_intact(suite):
     res = subprocess.run([sys.executable, "-m", "ufctl", "gdpr", "erase", erased["subject_id"]], cwd=h.ROOT,
                          capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
-    time.sleep(1.5)
 
     r = __import__("redis").Redis.from_url(h.SETTINGS.redis_url)
+    eventually(lambda: not r.exists(consent_key(erased["subject_id"])), what="the consent projection applying the erasure")
     assert r.get(KEY_PREFIX + erased["subject_id"]) is None, "the key is gone"
     assert not r.exists(consent_key(erased["subject_id"])), "consent purged from the projection"
     assert any(codec.decode(m.value).record["subject_id"] == erased["subject_id"] for m in h.read_topic(topics.GDPR)), \
@@ -84,11 +85,85 @@ def test_retention_deadline_erases_the_subject_by_itself(suite):
     subject = h.unique("ret")
     h.KEYS.get_or_create(subject, retention_s=1)
     since = h.end_offsets(topics.GDPR)
-    deadline = time.monotonic() + 30
-    erased = []
-    while time.monotonic() < deadline and not erased:
-        time.sleep(1.0)
-        erased = [codec.decode(m.value).record for m in h.read_topic(topics.GDPR, since=since)
-                  if m.key == subject.encode()]
+    erased = eventually(lambda: [codec.decode(m.value).record for m in h.read_topic(topics.GDPR, since=since)
+                                 if m.key == subject.encode()], timeout_s=60, interval_s=1.0, what="the retention erasure")
     assert erased and erased[0]["reason"] == "retention"
     assert h.KEYS.get(subject) is None
+
+
+# --- erasure is recorded before it takes effect (issue 15) -------------------------------------
+def _erase(subject: str, **env: str) -> subprocess.CompletedProcess:
+    import os
+
+    return subprocess.run([sys.executable, "-m", "ufctl", "gdpr", "erase", subject], cwd=h.ROOT, capture_output=True,
+                          text=True, timeout=120, env={**os.environ, **env})
+
+
+def _gdpr_records(subject: str, since: dict[int, int]) -> list[tuple[Any, Any]]:
+    return [(m, codec.decode(m.value)) for m in h.read_topic(topics.GDPR, since=since) if m.key == subject.encode()]
+
+
+def test_erasure_with_kafka_unreachable_is_refused_and_deletes_nothing(suite):
+    subject = h.unique("erk")
+    key_id, _ = h.KEYS.get_or_create(subject)
+    since = h.end_offsets(topics.GDPR)
+    res = _erase(subject, UF_KAFKA_BOOTSTRAP="127.0.0.1:9")  # nothing listens there
+    assert res.returncode == 1 and "nothing deleted" in res.stderr
+    assert h.KEYS.get(subject) == (key_id, h.KEYS.get(subject)[1]), "the key is still held"
+    assert _gdpr_records(subject, since) == [], "no erasure recorded"
+
+
+def test_recorded_erasure_is_finished_by_the_audit_service_with_a_signed_receipt(suite):
+    """A crash between recording the erasure and deleting the key: the audit service, which
+    applies every recorded erasure, deletes the key and signs a receipt."""
+    from services.kit.security.signing import TrustStore, verify_signature
+    from ufctl import publishing
+
+    subject = h.unique("erc")
+    key_id, _ = h.KEYS.get_or_create(subject)
+    since = h.end_offsets(topics.GDPR)
+    h.send(publishing.erasure_event(subject, "request", "test-crashed-cli", key_id))  # ... and then "crash"
+    eventually(lambda: h.KEYS.get(subject) is None, what="the recorded erasure applied")
+    receipts = eventually(lambda: [(m, d) for m, d in _gdpr_records(subject, since) if d.event_type == "ErasureReceipt"],
+                          what="an erasure receipt")
+    msg, receipt = receipts[0]
+    assert receipt.record["key_id"] == key_id and receipt.record["deleted_now"] is True
+    ok, reason, signer = verify_signature(topics.GDPR, msg.key, msg.value, list(msg.headers or ()), TrustStore())
+    assert ok and signer.startswith("audit-"), reason
+
+
+def test_normal_erasure_yields_a_receipt_and_never_destroys_a_newer_key(suite):
+    subject = h.unique("ern")
+    old_id, _ = h.KEYS.get_or_create(subject)
+    since = h.end_offsets(topics.GDPR)
+    res = _erase(subject)
+    assert res.returncode == 0 and old_id in res.stdout
+    erased = eventually(lambda: [d for _, d in _gdpr_records(subject, since) if d.event_type == "ErasureReceipt"],
+                        what="receipt")
+    assert erased[0].record["key_id"] == old_id
+    # New data about the same pseudonym gets a new key; the old erasure re-applied leaves it alone.
+    h.KEYS._cache.clear()
+    new_id, _ = h.KEYS.get_or_create(subject)
+    assert new_id != old_id
+    assert h.KEYS.delete_if(subject, old_id) is False and h.KEYS.get(subject)[0] == new_id
+
+
+def _redis_files() -> list[Any]:
+    from services.kit.runtime.paths import VAR
+
+    return [p for p in (VAR / "data" / "redis").rglob("*") if p.is_file()]
+
+
+def test_erased_key_leaves_the_redis_persistence_files(suite):
+    """The AOF holds the SET of every key; after an erasure the audit service rewrites the AOF and
+    takes a new snapshot, so the deleted key material is in no persistence file any more."""
+    subject = h.unique("erf")
+    key_id, key = h.KEYS.get_or_create(subject)
+    needle = key.hex().encode()
+
+    def in_files() -> bool:
+        return any(needle in p.read_bytes() for p in _redis_files())
+
+    eventually(in_files, what="the key written to the AOF (fsync every second)")
+    assert _erase(subject).returncode == 0
+    eventually(lambda: not in_files(), what="the erased key gone from every Redis persistence file")

@@ -15,7 +15,6 @@ import os
 import smtplib
 import subprocess
 import sys
-import time
 import uuid
 from email.message import EmailMessage
 from pathlib import Path
@@ -24,6 +23,7 @@ import pytest
 
 from services.kit.runtime import service_table as table
 from services.kit.runtime.paths import ROOT
+from tests.integration.waiting import eventually, eventually_async
 
 STACK = ROOT / "infra" / "stack.py"
 VAR = Path(os.environ.get("UF_VAR_DIR") or ROOT / "var")
@@ -92,11 +92,10 @@ def test_kafka_create_topic_produce_consume(local_stack):
             )
             await consumer.start()
             try:
-                got: list = []
-                deadline = time.monotonic() + 30
-                while not got and time.monotonic() < deadline:
-                    for records in (await consumer.getmany(timeout_ms=500)).values():
-                        got.extend(records)
+                async def fetched() -> list:
+                    return [r for records in (await consumer.getmany(timeout_ms=500)).values() for r in records]
+
+                got = await eventually_async(fetched, timeout_s=60, what="the record back from Kafka")
                 await consumer.commit()
             finally:
                 await consumer.stop()
@@ -164,16 +163,11 @@ def test_smtp_message_is_indexed(local_stack):
         assert refused == {}
 
     index = VAR / "smtp" / "index.jsonl"
-    entry = None
-    deadline = time.monotonic() + 5  # the sink fsyncs before its 250, so this normally succeeds at once
-    while entry is None and time.monotonic() < deadline:
-        if index.exists():
-            for line in index.read_text(encoding="utf-8").splitlines():
-                row = json.loads(line)
-                if row["message_id"] == f"<{token}@uf.test>":
-                    entry = row
-        if entry is None:
-            time.sleep(0.1)
+    def indexed() -> dict | None:  # the sink fsyncs before its 250, so this normally succeeds at once
+        rows = [json.loads(line) for line in index.read_text(encoding="utf-8").splitlines()] if index.exists() else []
+        return next((row for row in rows if row["message_id"] == f"<{token}@uf.test>"), None)
+
+    entry = eventually(indexed, timeout_s=30, what=f"message {token} in {index}")
     assert entry is not None, f"message {token} not found in {index}"
     assert entry["mail_from"] == "noreply@uf.test"
     assert entry["rcpt_tos"] == ["someone@uf.test", "other@uf.test"]

@@ -6,8 +6,10 @@ import os
 import subprocess
 import sys
 import urllib.request
+from unittest.mock import ANY
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from services.kit.runtime.service_table import SERVICES, http_port
 from tests.integration import helpers as h
@@ -42,9 +44,11 @@ def test_metrics_count_handled_events_and_consumer_lag(suite):
     wf = h.publish(h.campaign())
     h.wait_phase(wf)
     _, metrics = get(f"http://127.0.0.1:{http_port('orchestrator')}/metrics")
-    assert 'uf_events_total{event_type="WorkflowRequested",handler="workflow",outcome="ok",service="orchestrator"}' in metrics
-    assert "uf_consumer_lag{" in metrics
-    assert 'uf_validation_seconds_count{outcome="allow",to_phase="COMPLETED"}' in metrics
+    samples = [(s.name, s.labels) for f in text_string_to_metric_families(metrics) for s in f.samples]
+    identity = {"service": "orchestrator", "colour": os.environ.get("UF_COLOUR", "blue")}
+    assert ("uf_events_total", {**identity, "version": ANY, "event_type": "WorkflowRequested", "handler": "workflow", "outcome": "ok"}) in samples
+    assert any(name == "uf_consumer_lag" and labels["group"] for name, labels in samples)
+    assert ("uf_validation_seconds_count", {**identity, "version": ANY, "outcome": "allow", "to_phase": "COMPLETED"}) in samples
 
 
 def test_ufctl_publish_status_review_and_audit_round_trip(suite, tmp_path):

@@ -3,7 +3,6 @@ carry types and offsets, never values."""
 from __future__ import annotations
 
 import asyncio
-import time
 
 import grpc
 import pytest
@@ -13,6 +12,7 @@ from services.kit.contracts.events import Origin, make_event
 from services.kit.rpc import pii_pb2, pii_pb2_grpc
 from services.kit.runtime import service_table as table
 from tests.integration import helpers as h
+from tests.integration.waiting import eventually
 
 pytestmark = pytest.mark.integration
 TEXT = "Mail ann.lee@example.org or pay with 4111 1111 1111 1111, order #88231 ships Tuesday."
@@ -49,12 +49,11 @@ def test_kafka_scan_request_yields_a_result_without_values(suite):
     req = make_event("PiiScanRequested", origin=Origin("test", "0", "external"), workflow_id=rid, session_id="",
                      correlation_id=rid, request_id=rid, texts=[TEXT, "Call +44 20 7946 0958 today"])
     h.produce_raw(topics.PII_SCAN_REQUESTS, codec.encode(req), rid.encode())
-    deadline, result = time.monotonic() + 30, None
-    while result is None and time.monotonic() < deadline:
-        for m in h.read_topic(topics.PII_SCAN_RESULTS, since=since):
-            if m.key == rid.encode():
-                result, raw = codec.decode(m.value).record, m.value
-        time.sleep(0.3)
+    def scanned() -> bytes | None:
+        return next((m.value for m in h.read_topic(topics.PII_SCAN_RESULTS, since=since) if m.key == rid.encode()), None)
+
+    raw = eventually(scanned, timeout_s=60, interval_s=0.3, what="the scan result")
+    result = codec.decode(raw).record
     assert result is not None
     assert result["counts"]["EMAIL_ADDRESS"] == 1 and result["counts"]["CREDIT_CARD"] == 1
     assert result["counts"]["PHONE_NUMBER"] == 1

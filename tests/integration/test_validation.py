@@ -5,27 +5,28 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-import time
 import urllib.request
 from itertools import product
 from pathlib import Path
 
 import grpc
 import pytest
+import redis as syncredis
 import yaml
 
-from services.kit.contracts import codec, topics
+from services.kit.contracts import codec, keys, topics
 from services.kit.contracts.phases import Phase, is_legal
 from services.kit.rpc import validator_pb2, validator_pb2_grpc
 from services.kit.runtime import service_table as table
 from services.kit.security import jwt_tokens as tokens
 from services.validator.config import ValidatorSettings
 from tests.integration import helpers as h
+from tests.integration.waiting import eventually
 from ufctl import publishing
 
 pytestmark = pytest.mark.integration
 POLICY_DIR = Path(ValidatorSettings().policy_dir)
-BASELINE = "2026.11.1"
+BASELINE = "2026.12.0"  # the newest policy file: in force when nothing was activated
 
 
 def decide(target: str, current: str, doc: dict) -> validator_pb2.ValidationDecision:
@@ -164,7 +165,19 @@ def scratch_policies():
     for p in created:
         p.unlink(missing_ok=True)
     h.send(publishing.policy_event(BASELINE, "restore", "tests", True))
-    time.sleep(1.0)
+    wait_active(BASELINE)
+
+
+def wait_active(version: str) -> None:
+    """The validator reads the version in force from its projection of uf.policy."""
+    r = syncredis.Redis.from_url(h.SETTINGS.redis_url)
+    eventually(lambda: r.get(keys.POLICY_ACTIVE) == version.encode(), what=f"policy {version} in force")
+
+
+def wait_loaded(version: str) -> None:
+    """The validator's hot reload logs each policy file it loads."""
+    log_file = h.ROOT / "var" / "log" / "validator.log"
+    eventually(lambda: f"loaded {version}".encode() in log_file.read_bytes(), what=f"the validator loading {version}")
 
 
 def write_policy(created: list[Path], version: str, **changes) -> None:
@@ -187,7 +200,8 @@ def test_invalid_policy_is_refused_and_the_previous_stays_in_force(suite, scratc
     res = ufctl("policy", "activate", tag)
     assert res.returncode == 1 and "unknown rule" in res.stderr and "no_such_rule" in res.stderr
     errors_before = metric(table.http_port("validator"), "uf_policy_reload_errors_total")
-    time.sleep(1.5)  # the validator's watcher sees the file
+    eventually(lambda: metric(table.http_port("validator"), "uf_policy_reload_errors_total") > errors_before,
+               what="the validator's watcher refusing the file")
     h.send(publishing.policy_event(tag, "forced", "attacker", False))  # bypass ufctl's check
     doc = h.campaign()
     wf = h.publish(doc)
@@ -200,16 +214,16 @@ def test_policy_hot_load_activate_and_rollback(suite, scratch_policies):
     tag = h.unique("zz-strict")
     base = yaml.safe_load((POLICY_DIR / f"{BASELINE}.yaml").read_text())
     write_policy(scratch_policies, tag, lists={**base["lists"], "purposes_allowed": ["service"]})
-    time.sleep(1.5)  # hot reload: no restart
+    wait_loaded(tag)  # hot reload: no restart
     assert ufctl("policy", "activate", tag).returncode == 0
-    time.sleep(0.5)
+    wait_active(tag)
     wf = h.publish(h.campaign())
     st = h.wait_phase(wf)
     assert st["phase"] == "REJECTED" and "purpose 'marketing' not allowed" in st["reason"]
     assert last_decision_version(wf) == tag
     res = ufctl("policy", "rollback")
     assert res.returncode == 0 and BASELINE in res.stdout
-    time.sleep(0.5)
+    wait_active(BASELINE)
     wf = h.publish(h.campaign())
     assert h.wait_phase(wf)["phase"] == "COMPLETED"
     assert last_decision_version(wf) == BASELINE

@@ -16,7 +16,7 @@ from uf_pii.checksums import VALIDATORS, get_validator, iban_checksum_valid, luh
 from uf_pii.classification import DEFAULT_LEVELS, DataClass, classify
 from uf_pii.custom_patterns import CustomPatternError, PatternRecognizer, load_custom_patterns
 from uf_pii.engine import DEFAULT_MIN_SCORE, Engine
-from uf_pii.finding import Finding
+from uf_pii.finding import Explanation, Finding
 from uf_pii.nlp import ModelNotAvailable, SpacyBackend
 from uf_pii.operators import OPERATOR_NAMES, KeyedHash, Mask, Operator, Replace, Tokenize, make_operator, redact
 from uf_pii.recognizer import BaseRecognizer, DocRecognizer, Recognizer
@@ -25,12 +25,12 @@ from uf_pii.spans import merge_overlaps
 from uf_pii.tokens import KeyLookup, TokenError, detokenize, detokenize_value, static_key_lookup, tokenize_value
 
 STRUCTURED_TYPES = frozenset(
-    {"EMAIL_ADDRESS", "PHONE_NUMBER", "US_SSN", "CA_SIN", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS"}
+    {"EMAIL_ADDRESS", "PHONE_NUMBER", "US_SSN", "CA_SIN", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS", "STREET_ADDRESS"}
 )
 NLP_TYPES = frozenset({"PERSON", "LOCATION"})
 
 __all__ = [
-    "BaseRecognizer", "CustomPatternError", "DEFAULT_LEVELS", "DEFAULT_MIN_SCORE", "DataClass", "DocRecognizer",
+    "BaseRecognizer", "CustomPatternError", "Explanation", "DEFAULT_LEVELS", "DEFAULT_MIN_SCORE", "DataClass", "DocRecognizer",
     "ENTRY_POINT_GROUP", "Engine", "Finding", "KeyLookup", "KeyedHash", "Mask", "ModelNotAvailable", "NLP_TYPES",
     "OPERATOR_NAMES", "Operator", "PatternRecognizer", "Recognizer", "RecognizerRegistry", "RegistryError",
     "Replace", "STRUCTURED_TYPES", "SpacyBackend", "TokenError", "Tokenize", "VALIDATORS", "classify",

@@ -15,6 +15,7 @@ IBAN_CODE              RESTRICTED      financial account identifier
 EMAIL_ADDRESS          CONFIDENTIAL    directly identifies / contacts a person
 PHONE_NUMBER           CONFIDENTIAL    directly identifies / contacts a person
 PERSON                 CONFIDENTIAL    names a data subject
+STREET_ADDRESS         CONFIDENTIAL    locates / contacts a person directly
 LOCATION               INTERNAL        quasi-identifier only in combination
 IP_ADDRESS             INTERNAL        quasi-identifier only in combination
 (custom type)          from YAML       ``classification:`` of the pattern
@@ -63,6 +64,7 @@ DEFAULT_LEVELS: Mapping[str, DataClass] = {
     "EMAIL_ADDRESS": DataClass.CONFIDENTIAL,
     "PHONE_NUMBER": DataClass.CONFIDENTIAL,
     "PERSON": DataClass.CONFIDENTIAL,
+    "STREET_ADDRESS": DataClass.CONFIDENTIAL,
     "LOCATION": DataClass.INTERNAL,
     "IP_ADDRESS": DataClass.INTERNAL,
 }

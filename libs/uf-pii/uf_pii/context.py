@@ -22,8 +22,9 @@ _IDENTIFIER_LABEL = re.compile(
     r"(?:(?<![a-z])(?:order|orders|tracking|track|invoice|inv|ref|reference|ticket|case|sku|po|"
     r"shipment|parcel|package|awb|waybill|confirmation|booking|transaction|txn|serial|part|"
     r"model|build|version|ver|release|rev|revision|item|product|article|batch|lot|"
-    r"ean|upc|isbn|imei|job|request|req|pr|issue|bug)"
-    r"[\"']?\s*(?:no\.?|nr\.?|num\.?|number|id|code|#)?[\"']?\s*[:#=]?\s*[\"']?\s*|#\s*)$",
+    r"ean|upc|isbn|imei|job|request|req|pr|issue|bug|account|acct|member|membership|policy|contract)"
+    r"[\"']?\s*(?:no\.?|nr\.?|num\.?|number|id|code|#)?(?:(?:\s+[a-z]+){0,3}\s+(?:is|was|reads))?"
+    r"[\"']?\s*[:#=]?\s*[\"']?\s*|#\s*)$",
     re.IGNORECASE,
 )
 
@@ -82,14 +83,33 @@ def continues_iban_groups(view: str, start: int) -> bool:
 
 
 def _phrase_present(phrases: Iterable[str], words: set[str], around: str) -> bool:
+    return bool(_phrase_hits(phrases, words, around, first=True))
+
+
+def _phrase_hits(phrases: Iterable[str], words: set[str], around: str, *, first: bool = False) -> tuple[str, ...]:
+    hits: list[str] = []
     for phrase in phrases:
         phrase = phrase.lower()
         if " " in phrase or not phrase.isalnum():
-            if phrase in around:
-                return True
-        elif phrase in words:
-            return True
-    return False
+            found = phrase in around
+        else:
+            found = phrase in words
+        if found:
+            hits.append(phrase)
+            if first:
+                break
+    return tuple(hits)
+
+
+def context_hits(
+    text: str, start: int, end: int, phrases: Iterable[str], window: int = 40, *,
+    left: int | None = None, right: int | None = None,
+) -> tuple[str, ...]:
+    """The ``phrases`` found within the window around the span (what an explanation reports)."""
+    around = left_context(text, start, window if left is None else left) + " " + right_context(
+        text, end, window if right is None else right)
+    words = {match.group(0) for match in _WORD.finditer(around)}
+    return _phrase_hits(phrases, words, around)
 
 
 def adjust_score(

@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 import threading
 import traceback
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Callable, Iterable, MutableMapping
 from typing import Any
 
 from uf_pii import Engine, Finding, Operator, Replace, redact
@@ -66,9 +66,11 @@ def structured_engine() -> Engine:
 class _Redactor:
     """Redacts strings and (recursively) containers with one engine/operator."""
 
-    def __init__(self, engine: Engine | None, operator: Operator | None) -> None:
+    def __init__(self, engine: Engine | None, operator: Operator | None,
+                 on_findings: Callable[[list[Finding]], None] | None = None) -> None:
         self._engine = engine
         self.operator: Operator = operator or Replace()
+        self.on_findings = on_findings
 
     @property
     def engine(self) -> Engine:
@@ -81,7 +83,11 @@ class _Redactor:
         if len(value) < 6:
             return value
         findings: list[Finding] = self.engine.scan(value)
-        return redact(value, findings, self.operator) if findings else value
+        if not findings:
+            return value
+        if self.on_findings is not None:
+            self.on_findings(findings)
+        return redact(value, findings, self.operator)
 
     def value(self, value: Any, depth: int = 0) -> Any:
         """Redact strings inside ``value``; other objects only if their ``str`` has PII."""
@@ -122,9 +128,12 @@ class PiiRedactingFilter(logging.Filter):
     through several handlers is only processed once.
     """
 
-    def __init__(self, engine: Engine | None = None, operator: Operator | None = None, name: str = "") -> None:
+    def __init__(self, engine: Engine | None = None, operator: Operator | None = None, name: str = "",
+                 on_findings: Callable[[list[Finding]], None] | None = None) -> None:
+        """``on_findings`` is told what was redacted (e.g. to count it in a metric; the findings
+        carry types and offsets, the caller must not keep the text)."""
         super().__init__(name)
-        self._redactor = _Redactor(engine, operator)
+        self._redactor = _Redactor(engine, operator, on_findings)
 
     def redact_text(self, text: str) -> str:
         """Redact one string with this filter's engine and operator."""

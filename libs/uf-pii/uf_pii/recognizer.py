@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
-from uf_pii.finding import Finding
+from uf_pii.finding import Explanation, Finding
 
 
 @runtime_checkable
@@ -59,13 +59,33 @@ class BaseRecognizer:
     name: str = ""
     type_name: str = ""
     requires_nlp: bool = False
+    version: str = "1.0.0"
+    """Bumped whenever what the recognizer reports changes; carried by every finding."""
+    method: str = "pattern"
 
     def detect(self, text: str) -> list[Finding]:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _finding(self, start: int, end: int, score: float) -> Finding:
-        """Build a finding stamped with this recognizer's type and name."""
-        return Finding(self.type_name, start, end, min(1.0, max(0.0, score)), self.name)
+    def _finding(
+        self,
+        start: int,
+        end: int,
+        score: float,
+        *,
+        pattern_name: str = "",
+        pattern: str = "",
+        original_score: float | None = None,
+        context: tuple[str, ...] = (),
+        validation: str = "",
+        why: str = "",
+    ) -> Finding:
+        """Build a finding stamped with this recognizer's type, name, version and explanation."""
+        score = min(1.0, max(0.0, score))
+        explain = Explanation(
+            self.name, self.version, self.method, pattern_name or self.type_name.lower(), pattern,
+            score if original_score is None else original_score, score, context, validation, why,
+        )
+        return Finding(self.type_name, start, end, score, self.name, self.version, explain)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r} type={self.type_name!r}>"

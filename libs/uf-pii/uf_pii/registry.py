@@ -154,6 +154,7 @@ def structured_recognizers(regions: Sequence[str] | None = None) -> list[Recogni
     from uf_pii.recognizers.iban import IbanRecognizer
     from uf_pii.recognizers.ip_address import IpAddressRecognizer
     from uf_pii.recognizers.phone import DEFAULT_REGIONS, PhoneRecognizer
+    from uf_pii.recognizers.street_address import StreetAddressRecognizer
     from uf_pii.recognizers.us_ssn import UsSsnRecognizer
 
     return [
@@ -164,6 +165,7 @@ def structured_recognizers(regions: Sequence[str] | None = None) -> list[Recogni
         CreditCardRecognizer(),
         IbanRecognizer(),
         IpAddressRecognizer(),
+        StreetAddressRecognizer(),
     ]
 
 

@@ -11,6 +11,7 @@ trusted type.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 
 from uf_pii.finding import Finding
 
@@ -24,6 +25,7 @@ TYPE_PRIORITY: Mapping[str, int] = {
     "EMAIL_ADDRESS": 4,
     "IP_ADDRESS": 5,
     "PHONE_NUMBER": 6,
+    "STREET_ADDRESS": 7,
     "PERSON": 20,
     "LOCATION": 21,
 }
@@ -65,6 +67,8 @@ def _collapse(group: list[Finding], group_end: int) -> Finding:
         return group[0]
     best = max(group, key=_rank)
     start = group[0].start
-    if best.start == start and best.end == group_end:
-        return best
-    return Finding(best.type, start, group_end, best.score, best.recognizer)
+    explain = best.explain
+    if explain is not None:
+        losers = tuple(f"{f.type}/{f.recognizer}@{round(f.score, 4)}" for f in group if f is not best)
+        explain = replace(explain, overruled=explain.overruled + losers)
+    return replace(best, start=start, end=group_end, explain=explain)

@@ -29,6 +29,14 @@ def line_view(text: str) -> str:
     return text.translate(_LINE_TABLE)
 
 
+_CELL_TABLE = {**_LINE_TABLE, ord("\t"): "\n"}
+
+
+def cell_view(text: str) -> str:
+    """Like :func:`line_view` but a tab ends a cell like a line break does (TSV cells stay apart)."""
+    return text.translate(_CELL_TABLE)
+
+
 def has_line_break(text: str) -> bool:
     """True when ``text`` contains any line-break character."""
     return any(ch in _LINE_BREAKS for ch in text)

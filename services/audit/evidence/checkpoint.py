@@ -106,6 +106,12 @@ class Checkpoint:
             signature=bytes.fromhex(d.get("signature", "")), manifest=base64.b64decode(d.get("manifest", "")),
         )
 
+    @classmethod
+    def from_event(cls, rec: dict[str, Any]) -> Checkpoint:
+        """From the AuditCheckpoint event (the Kafka copy)."""
+        fields = {k: v for k, v in rec.items() if k not in ("envelope", "checkpoint_id", "manifest")}
+        return cls.from_json({**fields, "manifest": base64.b64encode(rec["manifest"]).decode()})
+
 
 def build(*, topic: str, partition: int, seq: int, entries: Sequence[Entry], prev_chain_head: bytes,
           prev_checkpoint_hash: bytes, created_at: int, signer: Signer) -> Checkpoint:

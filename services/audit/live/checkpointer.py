@@ -153,6 +153,7 @@ class Checkpointer:
         del st.pending[:n]
         st.first_pending_at = time.monotonic() if st.pending else 0.0
         metrics.CHECKPOINTS.labels(tp.topic).inc()
+        metrics.LAST_CHECKPOINT.labels(tp.topic, str(tp.partition)).set_to_current_time()
         await self.publish(cp)
         return cp
 
@@ -195,6 +196,7 @@ class Checkpointer:
                     break
             if tp in self.assigned:
                 metrics.UNATTESTED.labels(tp.topic, str(tp.partition)).set(len(st.pending))
+                metrics.UNATTESTED_AGE.labels(tp.topic, str(tp.partition)).set(now - st.first_pending_at if st.pending else 0)
             self._flow_control(tp, st)
 
     def _flow_control(self, tp: TopicPartition, st: PartitionState) -> None:

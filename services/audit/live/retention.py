@@ -1,7 +1,8 @@
 """Retention by data category: each subject key carries a deadline set from the processing
 purpose when it was created (`subject_keys.DEFAULT_RETENTION_S`). When it passes, the same
-erasure as `ufctl gdpr erase` happens by itself: the key is deleted and a `SubjectErased`
-(reason "retention") is recorded."""
+erasure as `ufctl gdpr erase` happens by itself: a `SubjectErased` (reason "retention") is
+recorded first, then the key is deleted (a crash in between is finished when the audit service
+consumes the event: `erasure.apply_erasure`)."""
 from __future__ import annotations
 
 import asyncio
@@ -20,10 +21,15 @@ log = logging.getLogger(__name__)
 async def erase_expired(keys: KeyStore, kafka: AIOKafkaProducer, origin: Origin, limit: int = 100) -> int:
     expired = await asyncio.to_thread(keys.expired, None, limit)
     for subject in expired:
-        await asyncio.to_thread(keys.delete, subject)
+        held = await asyncio.to_thread(keys.get, subject)
+        key_id = held[0] if held else ""
         await publish(kafka, topics.GDPR, make_event(
             "SubjectErased", origin=origin, workflow_id=subject, session_id="", correlation_id=subject,
-            subject_id=subject, reason="retention", erased_by="retention-sweeper"))
+            subject_id=subject, reason="retention", erased_by="retention-sweeper", key_id=key_id))
+        if key_id:
+            await asyncio.to_thread(keys.delete_if, subject, key_id)
+        else:
+            await asyncio.to_thread(keys.delete, subject)  # only the expiry entry is left
     if expired:
         log.info("retention erased subjects", extra={"count": len(expired)})
     return len(expired)

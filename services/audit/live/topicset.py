@@ -7,16 +7,12 @@ from collections.abc import Iterable
 
 from services.kit.contracts import topics
 
-CHECKPOINTS = topics.AUDIT_CHECKPOINTS
-NOT_AUDITED = topics.NOT_AUDITED
-declared_audited = topics.audited_topics
-
 
 def audited(existing: Iterable[str], extra_pattern: str = "") -> list[str]:
     """Declared audited topics that exist, plus existing topics matching `extra_pattern`."""
     existing = set(existing)
-    chosen = {t for t in declared_audited() if t in existing}
+    chosen = {t for t in topics.audited_topics() if t in existing}
     if extra_pattern:
         rx = re.compile(extra_pattern)
-        chosen |= {t for t in existing if rx.search(t) and t not in NOT_AUDITED}
+        chosen |= {t for t in existing if rx.search(t) and t not in topics.NOT_AUDITED}
     return sorted(chosen)

@@ -30,9 +30,8 @@ from elasticsearch.helpers import async_bulk, async_scan
 from services.audit.live import es_layout
 from services.audit.live.projection_gate import ACTIVE, PAUSE, PAUSE_ACK
 from services.audit.live.projections import LIVE_PREFIX, document, history_key, redis_ops, touches_redis, wf_key
-from services.audit.live.topicset import declared_audited
 from services.audit.tools.replay_filter import ReplayFilter
-from services.kit.contracts import codec
+from services.kit.contracts import codec, topics
 from services.kit.contracts.keys import REPLAY_LOCK as LOCK
 from services.kit.contracts.keys import REPLAY_SEQ as SEQ
 from services.kit.contracts.keys import REPLAY_STATE as STATE
@@ -148,7 +147,7 @@ class Replayer:
         await consumer.start()
         counted = {"rebuilt": 0, "read": 0}
         try:
-            tps = await logreader.partitions_of(consumer, declared_audited())
+            tps = await logreader.partitions_of(consumer, topics.audited_topics())
             starts, ends = await logreader.bounds(consumer, tps)
             if not self.state["end"]:
                 await self.save(end={_tp_key(tp): ends[tp] for tp in tps})

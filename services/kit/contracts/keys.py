@@ -33,6 +33,12 @@ def consent_key(subject_id: str) -> str:
     return f"uf:consent:{subject_id}"
 
 
+def consent_erased_key(subject_id: str) -> str:
+    """String: occurred_at (epoch ms) of the subject's latest erasure. Consent recorded before it
+    is never projected again, whatever order a rebuild reads `uf.consent` and `uf.gdpr` in."""
+    return f"uf:consent-erased:{subject_id}"
+
+
 # --- policy in force (writer: validator projection of uf.policy; reader: ufctl) --------------
 POLICY_ACTIVE = "uf:policy:active"
 POLICY_HISTORY = "uf:policy:history"

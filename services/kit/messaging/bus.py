@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 
 from services.kit.contracts import codec
 from services.kit.contracts.topics import DEAD_LETTER
-from services.kit.runtime import faults, role, telemetry
+from services.kit.runtime import faults, role, telemetry, tracing
 from services.kit.security.signing import SigningError, signing_headers
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,11 @@ def record_key(record: dict[str, Any]) -> bytes:
     return str(record["envelope"]["workflow_id"]).encode()
 
 
+def outgoing_headers(topic: str, key: bytes | None, value: bytes) -> list[tuple[str, bytes]]:
+    """Headers of every record a service produces: its signature and the current trace context."""
+    return signed(topic, key, value) + tracing.trace_headers()
+
+
 def signed(topic: str, key: bytes | None, value: bytes) -> list[tuple[str, bytes]]:
     """Signature headers when this process signs (every service does, from its start); tools
     such as ufctl that have no service key produce unsigned records, which the audit's per-topic
@@ -58,7 +63,7 @@ def signed(topic: str, key: bytes | None, value: bytes) -> list[tuple[str, bytes
 async def publish(producer: AIOKafkaProducer, topic: str, record: dict[str, Any]) -> None:
     """Encode, sign and send, awaiting the broker's ack (acks=all)."""
     value, key = codec.encode(record), record_key(record)
-    await producer.send_and_wait(topic, value, key=key, headers=signed(topic, key, value))
+    await producer.send_and_wait(topic, value, key=key, headers=outgoing_headers(topic, key, value))
 
 
 def dead_letter_headers(msg: ConsumerRecord, service: str, reason: str, detail: str) -> list[tuple[str, bytes]]:
@@ -162,12 +167,17 @@ class ConsumeLoop:
             raise RuntimeError("no partitions assigned yet")
 
     async def handle_one(self, msg: ConsumerRecord) -> None:
+        with tracing.consume_span(msg, getattr(self.handler, "__name__", "handler")) as span:
+            await self._handle_one(msg, span)
+
+    async def _handle_one(self, msg: ConsumerRecord, span: tracing.Span) -> None:
         try:
             decoded = codec.decode(msg.value)
         except codec.CodecError as exc:
             await dead_letter(self.producer, msg, self.service, exc.reason, str(exc))
             return
         handler_name = getattr(self.handler, "__name__", "handler")
+        span.set_attributes({"uf.event_type": decoded.event_type, "uf.workflow_id": decoded.envelope["workflow_id"]})
         for attempt in range(self.retries + 1):
             started = time.perf_counter()
             try:
@@ -220,7 +230,8 @@ class ConsumeLoop:
             update_lag(self.consumer, self.service, tp, nxt)
 
 
-def update_lag(consumer: AIOKafkaConsumer, service: str, tp: TopicPartition, next_offset: int) -> None:
+def update_lag(consumer: AIOKafkaConsumer, service: str, tp: TopicPartition, next_offset: int, group: str | None = None) -> None:
     hw = consumer.highwater(tp)
     if hw is not None:
-        telemetry.CONSUMER_LAG.labels(service, tp.topic, str(tp.partition)).set(max(0, hw - next_offset))
+        group = group or getattr(consumer, "_group_id", None) or "none"
+        telemetry.CONSUMER_LAG.labels(service, group, tp.topic, str(tp.partition)).set(max(0, hw - next_offset))

@@ -17,8 +17,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from services.kit.contracts import codec
 from services.kit.contracts.keys import projection_offsets_key
-from services.kit.messaging.bus import dead_letter
-from services.kit.runtime import telemetry
+from services.kit.messaging.bus import dead_letter, update_lag
 
 log = logging.getLogger(__name__)
 Apply = Callable[[codec.Decoded, "aioredis.client.Pipeline"], Awaitable[None] | None]
@@ -73,9 +72,7 @@ class RedisProjection:
             async with self._progress:
                 for tp, msgs in batches.items():
                     self.positions[tp] = msgs[-1].offset + 1
-                    hw = self.consumer.highwater(tp)
-                    if hw is not None:
-                        telemetry.CONSUMER_LAG.labels(self.service, tp.topic, str(tp.partition)).set(max(0, hw - self.positions[tp]))
+                    update_lag(self.consumer, self.service, tp, self.positions[tp], group=f"projection:{self.name}")
                 self._progress.notify_all()
 
     async def caught_up(self, timeout_s: float) -> bool:

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from typing import TypeVar
 
-from services.kit.runtime import faults, role
+from services.kit.runtime import faults, role, telemetry, tracing
 from services.kit.runtime.config import ServiceSettings
 from services.kit.runtime.logs import configure_logging
 from services.kit.runtime.ops import OpsServer
@@ -50,6 +50,10 @@ async def _serve(settings: S, body: ServiceBody[S]) -> None:
 def run_service(settings: S, body: ServiceBody[S]) -> None:
     configure_logging(settings.service_name, settings.log_level)
     configure_signing(settings.service_name)  # every record this service produces is signed
+    telemetry.configure(telemetry.Identity(settings.service_name, settings.colour, settings.version),
+                        memory_limit_bytes=settings.memory_limit_bytes, cpu_limit_millicores=settings.cpu_limit_millicores)
+    tracing.configure(service=settings.service_name, version=settings.version, colour=settings.colour,
+                      exporter=settings.trace_exporter, otlp_endpoint=settings.otlp_endpoint, trace_file=settings.trace_file)
     role.configure(settings.role_file, settings.colour, settings.version)  # before any consumer starts: a preview instance never joins
     try:
         faults.configure(settings.test_fault, settings.test_faults, memory_limit_bytes=settings.memory_limit_bytes,

@@ -3,6 +3,8 @@
 docker-compose.yml and k8s/."""
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services import __version__
@@ -22,10 +24,14 @@ class ServiceSettings(BaseSettings):
     http_port: int = 18080
     log_level: str = "INFO"
     topics_file: str = ""  # default: infra/topics.yaml next to the code
-    # Resource limits the memory/CPU rollback triggers compare against (Kubernetes: Downward API
+    # Resource limits the memory/CPU triggers compare against (Kubernetes: Downward API
     # resourceFieldRef limits.memory (divisor 1) / limits.cpu (divisor 1m)).
     memory_limit_bytes: int = 1024 * 1024 * 1024
     cpu_limit_millicores: int = 1000
+    # Traces: "none", "otlp" (OTLP/HTTP to otlp_endpoint) or "file" (JSON lines to trace_file).
+    trace_exporter: Literal["none", "otlp", "file"] = "none"
+    otlp_endpoint: str = "http://127.0.0.1:4318/v1/traces"
+    trace_file: str = ""
     # Rollout role (services/kit/runtime/role.py): a labels file with role="active"|"preview";
     # "" = no file, always active. Kubernetes: the Downward API labels file.
     role_file: str = ""

@@ -8,6 +8,8 @@ import sys
 import time
 from typing import Any
 
+from services.kit.runtime import telemetry
+
 _RESERVED = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 
@@ -34,6 +36,12 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(doc, ensure_ascii=False)
 
 
+def _count_redactions(findings: list[Any]) -> None:
+    """PII reached a log call: count it by type (the alert `PiiInLogLine` tells someone to fix the call site)."""
+    for finding in findings:
+        telemetry.LOG_REDACTIONS.labels(finding.type).inc()
+
+
 def configure_logging(service: str, level: str = "INFO") -> None:
     """Install the JSON handler with the privacy filter on the root logger (idempotent)."""
     from uf_pii.log_filter import PrivacyFilter  # the PII service owns detection
@@ -43,7 +51,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         root.removeHandler(h)
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter(service))
-    handler.addFilter(PrivacyFilter())
+    handler.addFilter(PrivacyFilter(on_findings=_count_redactions))
     root.addHandler(handler)
     root.setLevel(level.upper())
     for noisy in ("aiokafka", "kafka", "elasticsearch", "urllib3", "aiohttp.access"):

@@ -8,9 +8,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
-from services.kit.runtime import role
+from services.kit.runtime import role, telemetry
 
 ReadinessCheck = Callable[[], Awaitable[None]]  # raises when not ready
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ class OpsServer:
         return web.json_response(role.current().snapshot())
 
     async def _metrics(self, _: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return web.Response(body=telemetry.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def start(self) -> None:
         app = web.Application()

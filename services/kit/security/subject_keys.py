@@ -19,10 +19,23 @@ from services.kit.contracts.keys import SUBJECT_KEY_PREFIX as KEY_PREFIX
 DEFAULT_RETENTION_S = {"marketing": 2 * 365 * 86400, "service": 5 * 365 * 86400, "research": 365 * 86400}
 
 
+# KEYS: subject key, expiry index. ARGV: "<key id>:", subject
+_DELETE_IF_LUA = """
+local v = redis.call('GET', KEYS[1])
+if v and string.sub(v, 1, string.len(ARGV[1])) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[2], ARGV[2])
+  return 1
+end
+return 0
+"""
+
+
 class KeyStore(Protocol):
     def get(self, subject_id: str) -> tuple[str, bytes] | None: ...
     def get_or_create(self, subject_id: str, retention_s: int | None = None) -> tuple[str, bytes]: ...
     def delete(self, subject_id: str) -> bool: ...
+    def delete_if(self, subject_id: str, key_id: str) -> bool: ...
     def expired(self, now: float | None = None, limit: int = 100) -> list[str]: ...
 
 
@@ -68,6 +81,12 @@ class RedisKeyStore:
         pipe.zrem(EXPIRY_INDEX, subject_id)
         deleted, _ = pipe.execute()
         return bool(deleted)
+
+    def delete_if(self, subject_id: str, key_id: str) -> bool:
+        """Delete the subject's key only if it is still the key `key_id` (atomically): re-applying
+        an old erasure (restart, restore, replay) never destroys a newer key made for new data."""
+        self._cache.pop(subject_id, None)
+        return bool(self.redis.eval(_DELETE_IF_LUA, 2, KEY_PREFIX + subject_id, EXPIRY_INDEX, key_id + ":", subject_id))
 
     def expired(self, now: float | None = None, limit: int = 100) -> list[str]:
         now = time.time() if now is None else now

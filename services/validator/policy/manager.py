@@ -15,7 +15,7 @@ from services.validator.policy.model import Policy
 
 log = logging.getLogger(__name__)
 RELOAD_ERRORS = Counter("uf_policy_reload_errors_total", "Policy files or activations refused")
-ACTIVE_INFO = Gauge("uf_policy_active", "1 for the policy version in force", ["version"])
+ACTIVE_INFO = Gauge("uf_policy_active", "1 for the policy version in force", ["policy_version"])
 
 
 class PolicyManager:

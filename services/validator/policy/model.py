@@ -2,14 +2,16 @@
 time, never a surprise at decision time."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from services.kit.contracts.phases import Phase
+from uf_pii import DataClass
 
+# Levels are the PII library's DataClass names (uf_pii.classification owns the table).
 Classification = Literal["PUBLIC", "INTERNAL", "CONFIDENTIAL", "RESTRICTED"]
-CLASS_ORDER = {"PUBLIC": 0, "INTERNAL": 1, "CONFIDENTIAL": 2, "RESTRICTED": 3}
+assert set(get_args(Classification)) == {c.name for c in DataClass}, "policy levels follow uf_pii.DataClass"
 
 
 class Strict(BaseModel):

@@ -5,10 +5,11 @@ RESTRICTED data (cards, SSNs, IBANs)."""
 from __future__ import annotations
 
 from services.kit.contracts.phases import Phase
-from services.validator.policy.model import CLASS_ORDER
 from services.validator.rules.base import Context, Outcome, rule
+from uf_pii import DEFAULT_LEVELS, DataClass
 
-RESTRICTED_TYPES = {"CREDIT_CARD", "US_SSN", "CA_SIN", "IBAN_CODE"}
+# One table, one owner: the PII library's classification.
+RESTRICTED_TYPES = frozenset(t for t, level in DEFAULT_LEVELS.items() if level is DataClass.RESTRICTED)
 
 
 def _threshold(ctx: Context, phase: Phase) -> str:
@@ -24,7 +25,7 @@ async def pii_classification(ctx: Context) -> Outcome:
     # is dominated by per-document overhead on short texts.
     _, classification = await ctx.deps.pii.scan(["\n".join(texts)])
     limit = _threshold(ctx, Phase(ctx.request.target_phase))
-    if CLASS_ORDER[classification] > CLASS_ORDER[limit]:
+    if DataClass.parse(classification) > DataClass.parse(limit):
         return False, f"request data is {classification}, policy allows at most {limit}"
     return True, f"request data is {classification} (limit {limit})"
 
@@ -48,6 +49,6 @@ async def output_privacy(ctx: Context) -> Outcome:
     if leaks:
         return False, f"{leaks} PII finding(s) in generated output beyond each recipient's own address"
     limit = _threshold(ctx, Phase.DELIVERY)
-    if CLASS_ORDER[classification] > CLASS_ORDER[limit]:
+    if DataClass.parse(classification) > DataClass.parse(limit):
         return False, f"output is {classification}, policy allows at most {limit}"
     return True, f"{n} email(s) carry no third-party PII"

@@ -172,8 +172,11 @@ def test_findings_are_frozen_dataclasses() -> None:
 
 def test_phone_regions_are_configurable() -> None:
     us_only = PhoneRecognizer(["US"])
-    assert us_only.detect("ring 020 7946 0958") == []
-    assert PhoneRecognizer(["GB"]).detect("ring 020 7946 0958")
+    assert us_only.detect("see 020 7946 0958") == []
+    assert PhoneRecognizer(["GB"]).detect("see 020 7946 0958")
+    # Outside the configured regions a national number needs phone words nearby.
+    (found,) = us_only.detect("ring 020 7946 0958")
+    assert found.explain is not None and found.explain.pattern_name.startswith("national format of ") and found.explain.context == ("ring",)
     with pytest.raises(ValueError, match="unknown phone regions"):
         PhoneRecognizer(["XX"])
 
@@ -184,3 +187,69 @@ def test_unicode_offsets_are_str_indices() -> None:
         (finding,) = RECOGNIZERS[type_name].detect(text)
         value = text[finding.start : finding.end]
         assert value in ("jane@example.com", "+44 20 7946 0958")
+
+
+# -- issue 14 hard cases: each class at its root -------------------------------------------------
+
+
+def _types(text: str) -> list[tuple[str, str]]:
+    from uf_pii import Engine
+
+    engine = Engine(nlp=False)
+    return [(f.type, text[f.start : f.end]) for f in engine.scan(text)]
+
+
+def test_email_with_spaces_around_at_also_after_a_display_name() -> None:
+    assert _types("write to jane.roe @ example.com today") == [("EMAIL_ADDRESS", "jane.roe @ example.com")]
+    assert _types("From: Jane Roe <jane.roe @example.org>") == [("EMAIL_ADDRESS", "jane.roe @example.org")]
+    assert _types("meet me @ the office at 5") == []  # no domain with a real TLD
+
+
+def test_bare_ssn_named_by_csv_tsv_header_or_json_key() -> None:
+    csv = "name,ssn,amount\nJane Roe,078051120,12.00\nJohn Poe,219099999,3.50\n"
+    assert [v for t, v in _types(csv) if t == "US_SSN"] == ["078051120", "219099999"]
+    tsv = "order\ttax_id\n88231\t078051120\n"
+    assert ("US_SSN", "078051120") in _types(tsv)
+    assert ("US_SSN", "078051120") in _types('{"taxpayerId": "078051120", "n": 1}')
+    # A column named something else keeps a nine-digit number out, even near an "ssn" header.
+    other = "ssn,account\n078-05-1120,219099999\n"
+    assert ("US_SSN", "219099999") not in _types(other)
+
+
+def test_bare_ssn_from_context_words_in_a_window() -> None:
+    for text in ("Tax ID on file: 078051120.", "I entered 078051120 in the SSN field and it failed.",
+                 "You have my SSN from last year. Is it still 078051120?"):
+        assert ("US_SSN", "078051120") in _types(text), text
+    assert _types("Our warehouse code is 219099999.") == []
+
+
+def test_ssn_context_beats_a_phone_reading_of_the_same_digits() -> None:
+    from uf_pii import Engine
+
+    text = "The SSN 030123456 belongs to my daughter."
+    (finding,) = Engine(nlp=False).scan(text)
+    assert finding.type == "US_SSN"
+    assert finding.explain is not None and any(o.startswith("PHONE_NUMBER/") for o in finding.explain.overruled)
+
+
+def test_phone_extension_is_part_of_the_span() -> None:
+    assert _types("call (212) 555-0147, ext. 31 tomorrow") == [("PHONE_NUMBER", "(212) 555-0147, ext. 31")]
+
+
+def test_national_formats_of_other_regions_with_phone_words() -> None:
+    assert _types("WhatsApp me on 098765 43210 after six") == [("PHONE_NUMBER", "098765 43210")]
+    assert _types("my mobile is 080-1933-9447") == [("PHONE_NUMBER", "080-1933-9447")]
+    assert _types("the phone bill is dated 20240930") == []
+
+
+def test_street_addresses_in_four_layouts() -> None:
+    cases = {
+        "US": "1777 Kramer Court, Apt. 5, Springfield, IL 62704",
+        "UK": "Flat 3, 17 Jones Road, North Holly, S6 7LJ",
+        "DE": "Hauptstraße 5a, 10115 Berlin",
+        "FR": "12 bis, rue de la Paix, 75002 Paris",
+    }
+    for country, address in cases.items():
+        assert _types(f"Please send it to {address}. Thanks") == [("STREET_ADDRESS", address)], country
+    assert _types("Thanks,\nJane\n17 Jones Road\nLondon\nS6 7LJ\n") == [("STREET_ADDRESS", "17 Jones Road\nLondon\nS6 7LJ")]
+    assert _types("We ordered 12 Main Course dishes") == []

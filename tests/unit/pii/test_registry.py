@@ -58,7 +58,7 @@ def test_broken_plugin_names_itself(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 def test_default_registry_contents() -> None:
     structured = default_registry(nlp=False, entry_point_group=None)
     assert structured.supported_types() == {
-        "EMAIL_ADDRESS", "PHONE_NUMBER", "US_SSN", "CA_SIN", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS",
+        "EMAIL_ADDRESS", "PHONE_NUMBER", "US_SSN", "CA_SIN", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS", "STREET_ADDRESS",
     }
     assert structured.nlp_recognizers() == []
     full = default_registry(entry_point_group=None)

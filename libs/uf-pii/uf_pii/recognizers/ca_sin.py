@@ -27,6 +27,7 @@ LABEL = re.compile(
     r"[\"']?\s*(?:is|was|of|:|=|#|-)?\s*[\"']?\s*[:=]?\s*[\"']?\s*$",
     re.IGNORECASE,
 )
+FIELD_LABEL = re.compile(r"(?:^|\s)(?:sin|social insurance(?: number| no)?|nas)(?:\s|$)")
 
 
 class CaSinRecognizer(NationalIdRecognizer):
@@ -34,6 +35,7 @@ class CaSinRecognizer(NationalIdRecognizer):
 
     name = "ca_sin"
     type_name = "CA_SIN"
-    DELIMITED, BARE, LABEL, CONTEXT = _DELIMITED, _BARE, LABEL, CONTEXT
+    DELIMITED, BARE, LABEL, FIELD_LABEL, CONTEXT = _DELIMITED, _BARE, LABEL, FIELD_LABEL, CONTEXT
+    VALIDATION = "Luhn"
     BARE_WITH_CONTEXT_SCORE = 0.85
     valid = staticmethod(ca_sin_valid)

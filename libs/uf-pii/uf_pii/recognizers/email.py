@@ -6,6 +6,10 @@ people who hide addresses from scrapers write "jane at example dot com",
 "jane [at] example [dot] com", "jane(at)example(dot)com" or, inside URLs,
 "jane%40example.com".  Those are still personal data and must be redacted.
 
+Spaces around the "@" ("jane @ example.com", also inside angle brackets after a display
+name: "Jane Roe <jane @ example.com>") are the commonest hand-written obfuscation; with a real
+TLD after a literal dot such a span is an address.
+
 Deliberate limit: a *bare* " at " combined only with literal dots
 ("look at github.com") is ordinary prose far more often than an address, so
 the bare-word form requires at least one spelled-out "dot" as well.
@@ -55,7 +59,9 @@ class EmailRecognizer(BaseRecognizer):
 
     PLAIN_SCORE = 1.0
     BRACKET_SCORE = 0.9
+    SPACED_SCORE = 0.85
     BARE_WORD_SCORE = 0.75
+    version = "2.0.0"
 
     def detect(self, text: str) -> list[Finding]:
         if not _TRIGGER.search(text):
@@ -64,22 +70,24 @@ class EmailRecognizer(BaseRecognizer):
         findings: list[Finding] = []
         for match in _PLAIN.finditer(view):
             if is_tld(match.group(3)):
-                findings.append(self._finding(match.start(), match.end(), self.PLAIN_SCORE))
+                findings.append(self._finding(match.start(), match.end(), self.PLAIN_SCORE, pattern_name="plain",
+                                              pattern=_PLAIN.pattern, validation="known TLD"))
         for match in _OBFUSCATED.finditer(view):
             at = match.group("at")
             at_token = at.strip().lower()
             dotted = view[match.end("at") : match.end()]
             spelled = _SPELLED_DOT.search(dotted) is not None
-            if at_token == "@" and not spelled:
-                continue  # plain address (maybe with spaces around @): plain pattern's job or not an address
             if not is_tld(match.group("tld")):
                 continue
-            if at_token == "at":
+            if at_token == "@" and not spelled:
+                score, form = self.SPACED_SCORE, "spaces around @"
+            elif at_token == "at":
                 # bare-word " at ": require a spelled-out dot (see module docstring)
                 if not spelled:
                     continue
-                score = self.BARE_WORD_SCORE
+                score, form = self.BARE_WORD_SCORE, "spelled-out at/dot"
             else:
-                score = self.BRACKET_SCORE
-            findings.append(self._finding(match.start(), match.end(), score))
+                score, form = self.BRACKET_SCORE, "obfuscated at/dot"
+            findings.append(self._finding(match.start(), match.end(), score, pattern_name=form,
+                                          pattern=_OBFUSCATED.pattern, validation="known TLD"))
         return findings

@@ -17,6 +17,13 @@ region), and add three guards the library does not have:
 * dates and versions: "03.08.2027" and "7.16.76.11959" parse as German/US
   numbers but are a date and a version string.
 
+Numbers of regions outside the configured ones, written nationally without a country code
+(India's "098765 43210", Australia's "(03) 5979 1907", Japan's "080-1933-9447"), are found from
+``phonenumbers`` metadata rather than a list of formats: when phone words are near a digit run
+that no configured region accepts, every region whose national prefix and number lengths fit is
+asked whether the number is valid there.  The context requirement is what keeps this from
+turning every 0-leading reference number into a phone number.
+
 URL-encoded "+" (``%2B``) is understood so ``?phone=%2B4420...`` is found.
 Matching runs on a view that keeps line breaks (so CSV rows and log lines are
 not glued to their neighbours), plus a second pass joining lines that only
@@ -30,10 +37,10 @@ from collections.abc import Sequence
 
 import phonenumbers
 
-from uf_pii.context import continues_iban_groups, has_context, preceded_by_identifier_label
+from uf_pii.context import context_hits, continues_iban_groups, preceded_by_identifier_label
 from uf_pii.finding import Finding
 from uf_pii.recognizer import BaseRecognizer
-from uf_pii.textview import has_digit, has_line_break, line_view, structured_view
+from uf_pii.textview import cell_view, has_digit, has_line_break, structured_view
 
 DEFAULT_REGIONS: tuple[str, ...] = ("US", "GB", "DE", "FR", "CA")
 
@@ -49,6 +56,30 @@ _DATE_LIKE = re.compile(
 _EXTENSION = re.compile(r"\s*(?:ext\.?|extension|x|#)\s*[0-9]{1,7}\s*$", re.IGNORECASE)
 _NANP_DOTTED = re.compile(r"^\(?[0-9]{3}\)?\.[0-9]{3}\.[0-9]{4}$")
 _CONTEXT = ("phone", "tel", "telephone", "call", "mobile", "cell", "fax", "contact", "whatsapp", "sms")
+# Words that make a number of another region worth looking up (see module docstring).
+_REGIONAL_CONTEXT = _CONTEXT + ("reach me", "ring", "dial", "landline", "handy", "portable", "numéro", "phone number")
+
+
+def _region_table() -> list[tuple[str, str, frozenset[int], re.Pattern[str]]]:
+    """``(region, national prefix, possible national lengths, national number pattern)`` per region."""
+    table = []
+    by_code = sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE.items())
+    main = [regions[0] for _, regions in by_code if regions and regions[0] in phonenumbers.SUPPORTED_REGIONS]
+    rest = sorted(phonenumbers.SUPPORTED_REGIONS - set(main))
+    for region in main + rest:  # a country's main region before its dependencies (GB before GG, JE ...)
+        meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
+        if meta is None or meta.general_desc is None or not meta.general_desc.national_number_pattern:
+            continue
+        lengths = frozenset(meta.general_desc.possible_length or ())
+        pattern = re.compile(meta.general_desc.national_number_pattern)
+        table.append((region, meta.national_prefix or "", lengths, pattern))
+    return table
+
+
+_Scored = tuple[float, float, tuple[str, ...], str]
+"""(score, score before context, context words, how it matched)"""
+_ALL_REGIONS: list[tuple[str, str, frozenset[int], re.Pattern[str]]] = []
+_COMPACT_DATE = re.compile(r"^(?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])$")
 
 
 class PhoneRecognizer(BaseRecognizer):
@@ -59,7 +90,9 @@ class PhoneRecognizer(BaseRecognizer):
 
     INTERNATIONAL_SCORE = 0.95
     NATIONAL_SCORE = 0.75
+    REGIONAL_SCORE = 0.75
     CONTEXT_BOOST = 0.1
+    version = "2.0.0"
 
     def __init__(self, regions: Sequence[str] = DEFAULT_REGIONS) -> None:
         unknown = [r for r in regions if r.upper() not in phonenumbers.SUPPORTED_REGIONS]
@@ -84,15 +117,66 @@ class PhoneRecognizer(BaseRecognizer):
     def detect(self, text: str) -> list[Finding]:
         if not has_digit(text, 7):
             return []
-        spans: dict[tuple[int, int], float] = {}
-        # Pass 1 keeps line breaks, so CSV rows / log lines are not glued together.
-        self._scan(text, _ENCODED_PLUS.sub("  +", line_view(text)), spans, multiline_only=False)
+        spans: dict[tuple[int, int], _Scored] = {}
+        # Pass 1 keeps line breaks (and turns tabs into them), so CSV/TSV cells and log lines are not glued.
+        self._scan(text, _ENCODED_PLUS.sub("  +", cell_view(text)), spans, multiline_only=False)
         if has_line_break(text):
             # Pass 2 joins lines, for numbers wrapped across a line break.
             self._scan(text, _ENCODED_PLUS.sub("  +", structured_view(text)), spans, multiline_only=True)
-        return [self._finding(s, e, score) for (s, e), score in sorted(spans.items())]
+        regional = self._regional(text, cell_view(text), spans)
+        out = []
+        for (s, e), (score, base, hits, how) in sorted(spans.items()):
+            out.append(self._finding(s, e, score, pattern_name=how, pattern="phonenumbers metadata",
+                                     original_score=base, context=hits, validation="phonenumbers is_valid_number"))
+        return out + regional
 
-    def _scan(self, text: str, view: str, spans: dict[tuple[int, int], float], *, multiline_only: bool) -> None:
+    def _regional(self, text: str, view: str, spans: dict[tuple[int, int], _Scored]) -> list[Finding]:
+        """National numbers of other regions, only with phone words nearby (see module docstring)."""
+        found: list[Finding] = []
+        for cand in _CANDIDATE.finditer(view):
+            s, e = cand.start(), cand.end()
+            raw = cand.group(0)
+            digits = "".join(ch for ch in raw if "0" <= ch <= "9")
+            if not 7 <= len(digits) <= 13 or raw.startswith("+") or _COMPACT_DATE.match(digits):
+                continue
+            if any(a < e and s < b for a, b in spans):
+                continue
+            if s > 0 and (view[s - 1].isalnum() or view[s - 1] in "-_./:"):
+                continue
+            if _GLUE_AFTER.match(view, e) or _DATE_LIKE.match(raw) or preceded_by_identifier_label(text, s):
+                continue
+            hits = context_hits(view, s, e, _REGIONAL_CONTEXT, left=40, right=20)
+            if not hits:
+                continue
+            region = self._valid_elsewhere(digits)
+            if region is None:
+                continue
+            found.append(self._finding(s, e, self.REGIONAL_SCORE, pattern_name=f"national format of {region}",
+                                       pattern="phonenumbers metadata", original_score=self.REGIONAL_SCORE - 0.25,
+                                       context=hits, validation=f"phonenumbers is_valid_number_for_region({region})",
+                                       why="phone words nearby and valid in a region outside the configured ones"))
+        return found
+
+    def _valid_elsewhere(self, digits: str) -> str | None:
+        """First region (outside the configured ones) in which ``digits`` is a valid national number."""
+        if not _ALL_REGIONS:
+            _ALL_REGIONS.extend(_region_table())
+        for region, prefix, lengths, pattern in _ALL_REGIONS:
+            if region in self.regions:
+                continue
+            nsn = digits[len(prefix):] if prefix and digits.startswith(prefix) else digits
+            if len(nsn) not in lengths or not pattern.fullmatch(nsn):
+                continue
+            try:
+                number = phonenumbers.parse(digits, region)
+            except phonenumbers.NumberParseException:
+                continue
+            if phonenumbers.is_valid_number_for_region(number, region):
+                return region
+        return None
+
+    def _scan(self, text: str, view: str, spans: dict[tuple[int, int], _Scored], *,
+              multiline_only: bool) -> None:
         for start, end, leading in self._windows(text, view, multiline_only):
             window = view[start:end]
             for region in self._regions_for(leading):
@@ -102,13 +186,13 @@ class PhoneRecognizer(BaseRecognizer):
                         s += 1  # unbalanced opening bracket belongs to the prose: "(+44 20 ...)"
                     if multiline_only and not has_line_break(text[s:e]):
                         continue
-                    score = self._score(text, view, s, e, match.raw_string, region)
-                    if score is None:
+                    scored = self._score(text, view, s, e, match.raw_string, region)
+                    if scored is None:
                         continue
                     if text[max(0, s - 2) : s + 1].upper() == "%2B":
                         s -= 2
-                    if score > spans.get((s, e), -1.0):
-                        spans[(s, e)] = score
+                    if (s, e) not in spans or scored[0] > spans[(s, e)][0]:
+                        spans[(s, e)] = scored
 
     def _regions_for(self, leading: set[str]) -> list[str]:
         """Regions worth running for a window whose candidates start as in ``leading``.
@@ -176,7 +260,8 @@ class PhoneRecognizer(BaseRecognizer):
                 windows.append((start, end, kinds))
         return windows
 
-    def _score(self, text: str, view: str, s: int, e: int, raw: str, region: str) -> float | None:
+    def _score(self, text: str, view: str, s: int, e: int, raw: str, region: str
+               ) -> _Scored | None:
         """Apply the guards from the module docstring; ``None`` rejects."""
         stripped = raw.lstrip("( ")
         main = _EXTENSION.sub("", raw).strip()
@@ -207,7 +292,7 @@ class PhoneRecognizer(BaseRecognizer):
             return None
         if preceded_by_identifier_label(text, s) or continues_iban_groups(view, s):
             return None
-        score = self.INTERNATIONAL_SCORE if international else self.NATIONAL_SCORE
-        if has_context(view, s, e, _CONTEXT, window=30):
-            score += self.CONTEXT_BOOST
-        return min(score, 1.0)
+        base = self.INTERNATIONAL_SCORE if international else self.NATIONAL_SCORE
+        hits = context_hits(view, s, e, _CONTEXT, window=30)
+        score = min(1.0, base + (self.CONTEXT_BOOST if hits else 0.0))
+        return score, base, hits, ("international" if international else f"national ({region})")

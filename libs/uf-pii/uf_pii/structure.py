@@ -1,0 +1,155 @@
+"""Structural context: the column header or key that names a value.
+
+Why: in exports and payloads the words that say what a value is are not next to it.  In
+``name,ssn,phone\\nJane Roe,123456789,...`` the header "ssn" is a line and two cells away from
+the number it names; in ``{"tax_id": "123456789"}`` the key is right before the value but in
+``key=value`` logs, JSON and CSV/TSV alike, the *structure* is what links them.  This module
+finds those links once per text and lets every recognizer ask "which field is this span in?".
+
+Recognised structures (no full parsing: the text may be a fragment, a log line, or a table
+pasted into an e-mail):
+
+* JSON-like ``"key": "value"`` and ``"key": 123`` pairs, anywhere in the text;
+* ``key=value`` pairs (logs, query strings);
+* delimited tables (``,`` ``;`` ``|`` or tab): a header-like line followed by lines with the same
+  number of cells; every cell of those lines is labelled with its column's header.  Quoted
+  cells may contain the delimiter.
+
+Labels are normalised to lower-case words (``taxpayerId`` -> ``taxpayer id``,
+``social_security_number`` -> ``social security number``) so one word list serves all forms.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from dataclasses import dataclass
+from functools import lru_cache
+
+_JSON_PAIR = re.compile(r'"([A-Za-z_][A-Za-z0-9_ .\-]{0,48})"\s*:\s*(?:"((?:[^"\\\n]|\\.)*)"|(-?[0-9][0-9.eE+\-]*))')
+_KV_PAIR = re.compile(r"(?<![\w.\-])([A-Za-z_][A-Za-z0-9_\-]{1,40})=(\"?)([^\s,;&\"]+)\2")
+_HEADER_CELL = re.compile(r"^[A-Za-z][A-Za-z0-9_ \-./#()]{0,40}$")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_SEPARATORS = re.compile(r"[\s_\-./#()]+")
+_DELIMITERS = ("\t", ",", ";", "|")
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """A value span ``[start, end)`` and the normalised label that names it."""
+
+    start: int
+    end: int
+    label: str
+
+
+def normalize_label(raw: str) -> str:
+    """``"taxpayerId"`` -> ``"taxpayer id"``; ``"SOCIAL_SECURITY_NUMBER"`` -> ``"social security number"``."""
+    return _SEPARATORS.sub(" ", _CAMEL.sub(" ", raw.strip().strip('"'))).strip().lower()
+
+
+def _cells(line: str, delimiter: str) -> list[tuple[int, int]]:
+    """Cell spans of one line (quote-aware; surrounding quotes are not part of the span)."""
+    spans: list[tuple[int, int]] = []
+    start = 0
+    quoted = False
+    for i, ch in enumerate(line):
+        if ch == '"':
+            quoted = not quoted
+        elif ch == delimiter and not quoted:
+            spans.append((start, i))
+            start = i + 1
+    spans.append((start, len(line)))
+    out = []
+    for s, e in spans:
+        while s < e and line[s] in ' "':
+            s += 1
+        while e > s and line[e - 1] in ' "\r':
+            e -= 1
+        out.append((s, e))
+    return out
+
+
+def _header(line: str, delimiter: str) -> list[str] | None:
+    if delimiter not in line:
+        return None
+    cells = [line[s:e] for s, e in _cells(line, delimiter)]
+    if len(cells) < 2 or not all(_HEADER_CELL.match(c) for c in cells):
+        return None
+    return [normalize_label(c) for c in cells]
+
+
+def _table_fields(text: str) -> list[Field]:
+    lines: list[tuple[int, str]] = []
+    pos = 0
+    for line in text.split("\n"):
+        lines.append((pos, line))
+        pos += len(line) + 1
+    fields: list[Field] = []
+    i = 0
+    while i < len(lines) - 1:
+        offset, line = lines[i]
+        found = False
+        for delimiter in _DELIMITERS:
+            header = _header(line, delimiter)
+            if header is None:
+                continue
+            j = i + 1
+            while j < len(lines):
+                row_offset, row = lines[j]
+                cells = _cells(row, delimiter) if delimiter in row else []
+                if len(cells) != len(header):
+                    break
+                for (s, e), label in zip(cells, header, strict=True):
+                    if e > s:
+                        fields.append(Field(row_offset + s, row_offset + e, label))
+                j += 1
+            if j > i + 1:
+                found = True
+                i = j
+                break
+        if not found:
+            i += 1
+    return fields
+
+
+@lru_cache(maxsize=32)
+def fields(text: str) -> tuple[Field, ...]:
+    """All labelled value spans of ``text``, sorted by start (cached: recognizers share it)."""
+    found: list[Field] = []
+    if '"' in text and ":" in text:
+        for m in _JSON_PAIR.finditer(text):
+            group = 2 if m.group(2) is not None else 3
+            if m.end(group) > m.start(group):
+                found.append(Field(m.start(group), m.end(group), normalize_label(m.group(1))))
+    if "=" in text:
+        for m in _KV_PAIR.finditer(text):
+            found.append(Field(m.start(3), m.end(3), normalize_label(m.group(1))))
+    if "\n" in text and any(d in text for d in _DELIMITERS):
+        found.extend(_table_fields(text))
+    found.sort(key=lambda f: (f.start, f.end))
+    return tuple(found)
+
+
+@lru_cache(maxsize=32)
+def _starts(text: str) -> tuple[int, ...]:
+    return tuple(f.start for f in fields(text))
+
+
+def label_at(text: str, start: int, end: int) -> str | None:
+    """The label of the field that contains ``[start, end)``, if any."""
+    field = field_at(text, start, end)
+    return None if field is None else field.label
+
+
+def field_at(text: str, start: int, end: int) -> Field | None:
+    """The field that contains ``[start, end)``, if any."""
+    found = fields(text)
+    if not found:
+        return None
+    i = bisect_right(_starts(text), start) - 1
+    for k in range(i, max(-1, i - 4), -1):  # fields barely nest (a key=value inside a JSON string)
+        field = found[k]
+        if field.start <= start and end <= field.end:
+            return field
+    return None

@@ -1,0 +1,115 @@
+"""The monitoring contract: the alert rules pass their `promtool test rules` unit tests, every
+alert has a test that makes it fire, and every rule names only metrics the services export.
+
+promtool ships with Debian's `prometheus`, which `make install` / `make test` install."""
+from __future__ import annotations
+
+import importlib
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+import yaml
+
+from services.kit.runtime import telemetry
+from services.kit.runtime.paths import ROOT
+
+RULES = ROOT / "monitoring" / "rules" / "uf.rules.yml"
+RULE_TESTS = ROOT / "monitoring" / "rules" / "tests" / "uf.rules.test.yml"
+PROMETHEUS_OWN = {"up", "scrape_duration_seconds", "scrape_samples_scraped"}  # added by Prometheus on each scrape
+
+
+def promtool() -> str:
+    path = shutil.which("promtool")
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("promtool missing: `make install` (python3 infra/stack.py install prometheus) installs it")
+        pytest.skip("promtool not installed (python3 infra/stack.py install prometheus)")
+    return path
+
+
+def exported_metric_names() -> set[str]:
+    """Names the services can export: import every module that defines metrics (found by
+    looking for prometheus_client imports), then read the shared registry."""
+    for path in (ROOT / "services").rglob("*.py"):
+        if "prometheus_client" in path.read_text(encoding="utf-8") and "/rpc/" not in str(path):
+            importlib.import_module(".".join(path.relative_to(ROOT).with_suffix("").parts))
+    return telemetry.exported_names()
+
+
+_KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or", "unless", "offset", "inf", "nan"}
+
+
+def metric_names(expr: str) -> set[str]:
+    """Metric names a PromQL expression selects (label matchers, label lists of by/on/..., ranges,
+    strings and function names removed). Deliberately simple: our expressions, not all PromQL."""
+    text = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
+    text = re.sub(r"\{[^}]*\}", " ", text)
+    text = re.sub(r"\[[^\]]*\]", " ", text)
+    text = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", text)
+    names = set()
+    for m in re.finditer(r"(?<![\w:.])([a-zA-Z_:][\w:]*)(\s*\()?", text):
+        name, call = m.group(1), m.group(2)
+        if call or name.lower() in _KEYWORDS or re.fullmatch(r"\d+[smhdwy]", name):
+            continue
+        names.add(name)
+    return names
+
+
+def rules() -> list[dict]:
+    return [r for g in yaml.safe_load(RULES.read_text())["groups"] for r in g["rules"]]
+
+
+def test_promtool_rule_unit_tests_pass():
+    res = subprocess.run([promtool(), "test", "rules", str(RULE_TESTS)], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_rules_file_is_valid():
+    res = subprocess.run([promtool(), "check", "rules", str(RULES)], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_every_alert_has_a_test_that_fires_it():
+    alerts = {r["alert"] for r in rules() if "alert" in r}
+    fired = {case["alertname"] for t in yaml.safe_load(RULE_TESTS.read_text())["tests"]
+             for case in t.get("alert_rule_test", []) if case.get("exp_alerts")}
+    assert alerts - fired == set()
+    seed_triggers = {"UfHighErrorRate", "UfSlowResponses", "UfMemoryNearLimit", "UfCpuNearLimit"}
+    on_call = {"UfConsumerLagGrowing", "UfDeadLetters", "UfAuditCheckpointStale", "UfDenyRateJump", "UfPiiInLogLine"}
+    assert seed_triggers | on_call <= alerts
+
+
+def test_rules_name_only_exported_metrics():
+    exported = exported_metric_names() | PROMETHEUS_OWN
+    recorded = {r["record"] for r in rules() if "record" in r}
+    unknown = {(r.get("alert") or r.get("record")): metric_names(r["expr"]) - exported - recorded for r in rules()}
+    assert {k: v for k, v in unknown.items() if v} == {}
+
+
+def test_every_metric_carries_service_colour_and_version():
+    from prometheus_client.parser import text_string_to_metric_families
+
+    telemetry.configure(telemetry.Identity("delivery", "green", "9.9.9"), memory_limit_bytes=1, cpu_limit_millicores=500)
+    telemetry.EVENTS.labels("delivery", "h", "E", "ok").inc()
+    families = list(text_string_to_metric_families(telemetry.exposition().decode()))
+    samples = [s for f in families for s in f.samples]
+    assert samples
+    assert all({"service", "colour", "version"} <= s.labels.keys() for s in samples)
+    assert {s.labels["colour"] for s in samples} == {"green"}
+    assert {s.value for s in samples if s.name == "uf_cpu_limit_cores"} == {0.5}
+    python_info = next(s for s in samples if s.name == "python_info")  # its own `version` is Python's
+    assert python_info.labels["version"] == "9.9.9" and python_info.labels["exported_version"].startswith("3.")
+
+
+def test_metric_name_extraction():
+    expr = 'sum by (service, le) (rate(uf_a_bucket{x="y"}[1m]) or rate(b_total[5m] offset 1h)) / on(instance) up > 2 * c'
+    assert metric_names(expr) == {"uf_a_bucket", "b_total", "up", "c"}
+
+
+def test_promql_names_helper_rejects_an_unknown_metric():
+    # the contract test above can fail: a misspelt metric is caught
+    assert "uf_evnts_total" in metric_names("rate(uf_evnts_total[1m])") - exported_metric_names()
+

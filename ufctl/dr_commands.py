@@ -1,0 +1,127 @@
+"""`ufctl dr backup --out DIR` / `ufctl dr restore DIR`: see ufctl/dr.py for what is in a backup
+and the order a restore follows (erasures first, then keys, then projections and checks)."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import redis
+import redis.asyncio as aioredis
+from elasticsearch import AsyncElasticsearch
+
+from services.audit.config import AuditSettings
+from services.audit.evidence.sigpolicy import load_policy
+from services.audit.live.checkpoint_store import CheckpointStore
+from services.audit.tools.replay import Replayer, ReplayError
+from services.audit.tools.replay_filter import ReplayFilter
+from services.audit.tools.verify import verify
+from services.kit.messaging.logreader import ReadIncomplete
+from services.kit.runtime import paths
+from services.kit.security.signing import TrustStore
+from ufctl import dr
+from ufctl.errors import CliError
+
+
+def _policy_dir() -> Path:
+    import os
+
+    return Path(os.environ.get("UF_POLICY_DIR") or paths.POLICIES)
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    s = AuditSettings()
+    print(dr.backup(Path(args.out), s.redis_url, s.kafka_bootstrap, _policy_dir()))
+    return 0
+
+
+async def _rebuild(s: AuditSettings, result: dr.RestoreResult) -> None:
+    r = aioredis.from_url(s.redis_url, socket_timeout=30)
+    es = AsyncElasticsearch([s.es_url], request_timeout=120)
+    try:
+        store = CheckpointStore(r, es, s.checkpoint_index)
+        await store.ensure_index()
+        result.checkpoints_from_log = await dr.recover_checkpoints(s.kafka_bootstrap, store, s.checkpoint_topic, TrustStore())
+        for topic, partition in await store.partitions():
+            cps, _ = await store.redis_checkpoints(topic, partition)
+            for cp in cps:
+                await store.save_es(cp)
+                result.checkpoints_republished += 1
+        await store.refresh_es()
+        try:
+            result.replay = await Replayer(bootstrap=s.kafka_bootstrap, redis=r, es=es, alias=s.es_index,
+                                           consumer_group=s.consumer_group, pause_wait_s=2.0).run(ReplayFilter())
+        except (ReplayError, ReadIncomplete) as exc:
+            raise CliError(f"projections not rebuilt: {exc}") from None
+        res = await verify(bootstrap=s.kafka_bootstrap, store=store, policy=load_policy(s.policy_file or None),
+                           trust=TrustStore(), extra_pattern=s.extra_topic_pattern, timeout_s=900)
+        result.verify_ok, result.verify_summary = bool(res["ok"]), res["summary"]
+    finally:
+        await es.close()
+        await r.aclose()
+
+
+def restore(src: Path, force_running: bool = False) -> dr.RestoreResult:
+    started = time.monotonic()
+    s = AuditSettings()
+    manifest, data = dr.load_backup(src)
+    key = dr.backup_key(create=False)
+    if dr.key_fingerprint(key) != manifest["backup_key"]:
+        raise CliError("the backup key is not the one this backup was made with")
+    running = dr.services_running()
+    if running and not force_running:
+        raise CliError(f"services are running ({', '.join(running)}): stop them first "
+                       "(`.venv/bin/python -m services.launcher down`), restore, then start them - nothing may "
+                       "read a key or attest the log before the restore is complete")
+    snapshot: dict[str, Any] = json.loads(dr.unseal(key, "redis.json.enc", data["redis.json.enc"]))
+    result = dr.RestoreResult(backup_created_at=int(manifest["created_at"]))
+    # 1. erasures first: computed before a single key is written
+    erasures = asyncio.run(dr.read_erasures(s.kafka_bootstrap))
+    result.erasures_seen = len(erasures)
+    drop = dr.withheld(snapshot, erasures, result.backup_created_at)
+    result.subject_keys_withheld = sorted(drop)
+    # 2. Redis state (minus erased keys), then every erasure re-applied against the store
+    r = redis.Redis.from_url(s.redis_url, socket_timeout=30)
+    try:
+        dr.clear_dir_check(r)
+        result.redis_keys_restored, result.subject_keys_restored = dr.restore_redis(r, snapshot, drop, erasures)
+    except redis.ConnectionError:
+        raise CliError(f"cannot reach Redis at {s.redis_url}") from None
+    # 3. files: policies and keys that are missing
+    result.policies_restored, result.key_files_restored = dr.restore_files(data, key, _policy_dir())
+    # 4. projections and checkpoints
+    asyncio.run(_rebuild(s, result))
+    result.seconds = round(time.monotonic() - started, 3)
+    return result
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    result = restore(Path(args.dir), force_running=args.force_running)
+    if args.json:
+        print(json.dumps(asdict(result)))
+    else:
+        v = result.verify_summary
+        print(f"restored {result.subject_keys_restored} subject key(s) ({len(result.subject_keys_withheld)} withheld: "
+              f"erased after the backup; {result.erasures_seen} erasure(s) on the log re-applied), "
+              f"{result.redis_keys_restored} Redis key(s), {result.checkpoints_republished} checkpoint(s) re-published, "
+              f"{len(result.policies_restored)} policy file(s), {len(result.key_files_restored)} key file(s)")
+        print(f"projections rebuilt: {result.replay.get('records_read', 0)} records replayed; "
+              f"checkpoints {'VERIFIED' if result.verify_ok else 'NOT VERIFIED'} "
+              f"({v.get('checkpoints_verified', 0)}/{v.get('checkpoints', 0)}); {result.seconds:.1f}s")
+    return 0 if result.verify_ok else 1
+
+
+def add_dr_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("dr", help="disaster recovery: backup and restore").add_subparsers(dest="dr_command", required=True)
+    s = p.add_parser("backup", help="encrypted backup of what the log cannot rebuild; prints the manifest path")
+    s.add_argument("--out", required=True, help="a new directory")
+    s.set_defaults(func=cmd_backup)
+    s = p.add_parser("restore", help="restore onto an empty stack (services stopped): erasures re-applied first")
+    s.add_argument("dir")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--force-running", action="store_true", help=argparse.SUPPRESS)
+    s.set_defaults(func=cmd_restore)
