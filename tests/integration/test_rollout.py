@@ -196,3 +196,57 @@ def test_healthy_green_promoted_mid_burst_hands_over_exactly_once(suite):
                         what="analysis finished")
         assert st["phase"] == "Completed", st["analysis"][-1:]
         assert st["analysis"] and all(a["verdict"] == "pass" for a in st["analysis"])
+
+
+# fault -> (trigger expected to fire, extra environment of the faulty colour). Memory and CPU
+# faults run against a small configured limit, as a pod's limits would be, so they cross the
+# trigger quickly without taking the shared machine's memory or cores.
+FAULTS = {
+    "errors": ("error-rate", {}),
+    "latency": ("response-time", {}),
+    "memory": ("memory", {"UF_MEMORY_LIMIT_BYTES": str(320 * 1024 * 1024)}),
+    "cpu": ("cpu", {"UF_CPU_LIMIT_MILLICORES": "200"}),
+}
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_faulty_green_is_rolled_back_by_itself(suite, fault):
+    trigger, env = FAULTS[fault]
+    assert prometheus_up(), "the analysis needs the suite's Prometheus (`make up` starts it)"
+    settle()
+    old = launcher.live_colour(SERVICE)
+    res = ufctl("rollout", "start", SERVICE, "--version", f"0.1.1-{fault}", "--fault", fault,
+                env={"UF_TEST_FAULTS": "1", **env})
+    assert res.returncode == 0, res.stderr
+    docs, ids, t = burst(10, 0.3)
+    eventually(lambda: len(ids) >= 4, timeout_s=30, what="burst under way")
+    promoted_at = time.monotonic()
+    res = ufctl("rollout", "promote", SERVICE)
+    assert res.returncode == 0, res.stderr
+    st = eventually(lambda: (s := rollout_status())["phase"] != "Analysing" and s, timeout_s=ROLLBACK_WITHIN_S + 30,
+                    what="analysis verdict")
+    waited = time.monotonic() - promoted_at
+    assert st["phase"] == "RolledBack", st["analysis"][-1:]
+    assert st["active"] == old and st["preview"] is None and launcher.live_colour(SERVICE) == old
+    back = st["history"][-1]
+    assert back["step"] == "rolled-back" and trigger in back["triggers"], back
+    print(f"\n{fault}: {back}")
+    assert back["rollback_done_after_ms"] < ROLLBACK_WITHIN_S * 1000 and waited < ROLLBACK_WITHIN_S + 30, back
+
+    t.join(60)
+    for wf in ids:
+        assert h.wait_phase(wf, timeout_s=120)["phase"] == "COMPLETED"
+    assert_exactly_once(ids, docs)
+    assert_no_offset_gap("uf-orchestrator", ("uf.workflow.requests", "uf.agent.results", "uf.delivery.outcomes"))
+    steps = [e["step"] for e in rollout_events(st["rollout_id"])]
+    assert steps == ["started", "promoted", "rolled-back"], steps
+
+
+def rollout_events(rollout_id: str) -> list[dict[str, Any]]:
+    """The rollout as recorded on uf.rollouts (what the audit trail attests)."""
+    out = []
+    for m in h.read_topic(topics.ROLLOUTS):
+        rec = codec.decode(m.value).record
+        if rec.get("rollout_id") == rollout_id and rec["envelope"]["event_type"] == "RolloutStepRecorded":
+            out.append(rec)
+    return out

@@ -99,7 +99,7 @@ def test_trigger_plan_covers_the_seed_triggers_plus_lag_and_dead_letters():
     limits = {t.name: t.max for t in plan.triggers}
     assert (limits["error-rate"], limits["response-time"], limits["memory"], limits["cpu"]) == (0.05, 2.0, 0.90, 0.95)
     q = next(t for t in plan.triggers if t.name == "error-rate").render(analysis.local_selector("delivery", "green"), "30s")
-    assert 'uf_events_total{service="delivery",colour="green",outcome="error"}[30s]' in q
+    assert 'uf_events_total{service="delivery",colour="green",outcome="error"}' in q
     assert "$" not in q
 
 
@@ -115,3 +115,34 @@ def test_rollout_record_round_trip(tmp_path, monkeypatch):
     status = loaded.as_status()
     assert {"service", "active", "preview", "phase", "analysis", "history"} <= set(status)
     assert (status["active"], status["preview"], status["phase"]) == ("blue", "green", "Preview")
+
+
+def test_argo_analysis_template_is_generated_from_the_local_triggers():
+    """k8s/components/blue-green/analysis-templates.yaml = render(monitoring/rollout-analysis.yaml)."""
+    import yaml
+
+    from tools import gen_rollout_analysis as gen
+
+    assert gen.main(["--check"]) == 0, "run `python -m tools.gen_rollout_analysis`"
+    doc = yaml.safe_load(gen.OUT.read_text())
+    plan = analysis.load_plan()
+    queries = {m["name"]: m["provider"]["prometheus"]["query"] for m in doc["spec"]["metrics"]}
+    for t in plan.triggers:
+        local = t.render(analysis.local_selector("delivery", "green"), plan.window)
+        k8s = queries[t.name].replace("{{args.service}}", "delivery").replace("{{args.colour}}", "green")
+        assert k8s == local, t.name
+
+
+def test_rollouts_use_roles_and_the_generated_analysis():
+    import yaml
+
+    from services.kit.runtime.paths import ROOT
+
+    docs = list(yaml.safe_load_all((ROOT / "k8s/components/blue-green/rollouts.yaml").read_text()))
+    assert {d["metadata"]["name"] for d in docs} == {"orchestrator", "delivery"}
+    for d in docs:
+        bg = d["spec"]["strategy"]["blueGreen"]
+        assert bg["autoPromotionEnabled"] is False
+        assert bg["activeMetadata"]["labels"] == {role.LABEL: role.ACTIVE}
+        assert bg["previewMetadata"]["labels"] == {role.LABEL: role.PREVIEW}
+        assert bg["postPromotionAnalysis"]["templates"] == [{"templateName": "uf-rollback-triggers"}]
