@@ -3,7 +3,7 @@ PY      := .venv/bin/python
 STACK   := python3 infra/stack.py
 
 .PHONY: help install venv lint run up down status test test-unit test-integration bench \
-        protos protos-check schemas-check schemas-lock topics lock clean
+        dashboards protos protos-check schemas-check schemas-lock topics lock clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -47,6 +47,9 @@ test-unit: venv  ## tests that need no servers
 
 bench: install  ## end-to-end benchmark against raw aiokafka (see docs/benchmarks.md)
 	$(PY) bench/e2e.py
+
+dashboards: venv  ## regenerate the Grafana dashboards (monitoring/dashboards/*.json) with grafanalib
+	$(PY) -m tools.gen_dashboards
 
 protos: venv  ## regenerate gRPC stubs from protos/
 	$(PY) -m tools.gen_protos

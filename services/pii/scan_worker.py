@@ -32,7 +32,9 @@ def make_scan_handler(engine: Engine, scanner: BatchingScanner, kafka: AIOKafkaP
             "PiiScanCompleted", origin=origin, **caused_by(req), event_id=stable_id(req["request_id"], "scan-result"),
             request_id=req["request_id"], counts=dict(counts),
             classification=engine.classify([f for findings in kept for f in findings]).name,
-            results=[{"findings": [{"type": f.type, "start": f.start, "end": f.end, "score": f.score} for f in findings]}
-                     for findings in kept]))
+            engine_version=engine.version,
+            results=[{"findings": [{"type": f.type, "start": f.start, "end": f.end, "score": f.score,
+                                    "recognizer": f.recognizer, "recognizer_version": f.recognizer_version}
+                                   for f in findings]} for findings in kept]))
 
     return scan_request

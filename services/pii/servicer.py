@@ -35,5 +35,7 @@ class PiiServicer(pii_pb2_grpc.PiiScannerServicer):
             for f in kept:
                 telemetry.PII_FINDINGS.labels("pii", f.type).inc()
             results.append(pii_pb2.TextFindings(findings=[
-                pii_pb2.Finding(type=f.type, start=f.start, end=f.end, score=f.score, recognizer=f.recognizer) for f in kept]))
-        return pii_pb2.ScanResponse(results=results, classification=self.engine.classify(every).name)
+                pii_pb2.Finding(type=f.type, start=f.start, end=f.end, score=f.score, recognizer=f.recognizer,
+                                recognizer_version=f.recognizer_version) for f in kept]))
+        return pii_pb2.ScanResponse(results=results, classification=self.engine.classify(every).name,
+                                    engine_version=self.engine.version)

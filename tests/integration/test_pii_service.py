@@ -35,6 +35,9 @@ def test_grpc_scan_returns_types_and_offsets(suite):
     assert list(resp.results[1].findings) == []
     assert resp.classification == "RESTRICTED"
     assert grpc_scan([TEXT], ["EMAIL_ADDRESS"]).classification == "CONFIDENTIAL"
+    # An auditor can tell which engine saw the text: recognizer name + version per finding.
+    assert resp.engine_version.startswith("uf-pii ")
+    assert all(f.recognizer and f.recognizer_version for f in resp.results[0].findings)
 
 
 def test_grpc_scan_refuses_oversized_requests(suite):
@@ -60,4 +63,6 @@ def test_kafka_scan_request_yields_a_result_without_values(suite):
     first = {(f["type"], TEXT[f["start"]:f["end"]]) for f in result["results"][0]["findings"]}
     assert ("EMAIL_ADDRESS", "ann.lee@example.org") in first
     assert result["classification"] == "RESTRICTED"
+    assert result["engine_version"].startswith("uf-pii ")
+    assert all(f["recognizer"] and f["recognizer_version"] for f in result["results"][0]["findings"])
     assert b"ann.lee@example.org" not in raw and b"4111" not in raw and b"7946" not in raw

@@ -1,24 +1,29 @@
 """The monitoring contract: the alert rules pass their `promtool test rules` unit tests, every
-alert has a test that makes it fire, and every rule names only metrics the services export.
+alert has a test that makes it fire, and every rule and dashboard query parses and names only
+metrics the services export.
 
 promtool ships with Debian's `prometheus`, which `make install` / `make test` install."""
 from __future__ import annotations
 
+import functools
 import importlib
+import json
 import os
 import re
 import shutil
 import subprocess
+import sys
 
 import pytest
 import yaml
 
 from services.kit.runtime import telemetry
 from services.kit.runtime.paths import ROOT
+from services.kit.runtime.service_table import SERVICES
 
 RULES = ROOT / "monitoring" / "rules" / "uf.rules.yml"
 RULE_TESTS = ROOT / "monitoring" / "rules" / "tests" / "uf.rules.test.yml"
-PROMETHEUS_OWN = {"up", "scrape_duration_seconds", "scrape_samples_scraped"}  # added by Prometheus on each scrape
+PROMETHEUS_OWN = {"up", "ALERTS"}  # series Prometheus makes itself
 
 
 def promtool() -> str:
@@ -30,13 +35,14 @@ def promtool() -> str:
     return path
 
 
-def exported_metric_names() -> set[str]:
+@functools.cache
+def exported_metric_names() -> frozenset[str]:
     """Names the services can export: import every module that defines metrics (found by
     looking for prometheus_client imports), then read the shared registry."""
     for path in (ROOT / "services").rglob("*.py"):
         if "prometheus_client" in path.read_text(encoding="utf-8") and "/rpc/" not in str(path):
             importlib.import_module(".".join(path.relative_to(ROOT).with_suffix("").parts))
-    return telemetry.exported_names()
+    return frozenset(telemetry.exported_names())
 
 
 _KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or", "unless", "offset", "inf", "nan"}
@@ -113,3 +119,68 @@ def test_promql_names_helper_rejects_an_unknown_metric():
     # the contract test above can fail: a misspelt metric is caught
     assert "uf_evnts_total" in metric_names("rate(uf_evnts_total[1m])") - exported_metric_names()
 
+
+
+# --- dashboards (tools/gen_dashboards.py -> monitoring/dashboards/*.json) ---------------------------
+
+DASHBOARDS = ROOT / "monitoring" / "dashboards"
+_VARIABLES = {"$__rate_interval": "1m", "$service": "orchestrator", "$colour": ".*"}
+
+
+def panel_queries() -> list[tuple[str, str, str]]:
+    """(dashboard, panel title, expr) for every query of every panel, variables filled in as
+    Grafana would."""
+    out = []
+    for path in sorted(DASHBOARDS.glob("*.json")):
+        for panel in json.loads(path.read_text())["panels"]:
+            for target in panel.get("targets", []):
+                expr = target["expr"]
+                for var, value in _VARIABLES.items():
+                    expr = expr.replace(var, value)
+                out.append((path.stem, panel["title"], expr))
+    return out
+
+
+def test_dashboards_are_generated_and_fresh():
+    res = subprocess.run([sys.executable, "-m", "tools.gen_dashboards", "--check"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    names = {p.stem for p in DASHBOARDS.glob("*.json")}
+    assert {"overview", "rollout", *(f"service-{s}" for s in SERVICES)} <= names
+
+
+def test_every_panel_query_parses(tmp_path):
+    queries = panel_queries()
+    assert len(queries) > 50
+    # promtool parses PromQL offline only inside a rules file: one recording rule per query
+    doc = {"groups": [{"name": "dashboard-queries",
+                       "rules": [{"record": f"dashboard:query_{i}", "expr": expr} for i, (_, _, expr) in enumerate(queries)]}]}
+    rules_file = tmp_path / "dashboard-queries.yml"
+    rules_file.write_text(yaml.safe_dump(doc))
+    res = subprocess.run([promtool(), "check", "rules", str(rules_file)], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_promtool_check_catches_a_broken_query(tmp_path):
+    rules_file = tmp_path / "bad.yml"
+    rules_file.write_text(yaml.safe_dump({"groups": [{"name": "g", "rules": [{"record": "x:y", "expr": "sum by (a (rate(b[1m]))"}]}]}))
+    assert subprocess.run([promtool(), "check", "rules", str(rules_file)], capture_output=True, timeout=60).returncode != 0
+
+
+def test_panels_name_only_exported_metrics():
+    exported = exported_metric_names() | PROMETHEUS_OWN
+    recorded = {r["record"] for r in rules() if "record" in r}
+    unknown = {(d, title): metric_names(expr) - exported - recorded for d, title, expr in panel_queries()}
+    assert {k: v for k, v in unknown.items() if v} == {}
+
+
+def test_dashboards_import_into_a_stock_grafana():
+    """What Grafana's file provisioning needs: a uid, a title, panels bound to the `datasource`
+    variable whose type is prometheus (the provisioned data source is named Prometheus)."""
+    for path in DASHBOARDS.glob("*.json"):
+        d = json.loads(path.read_text())
+        assert d["uid"] and d["title"] and d["panels"], path
+        ds = next(t for t in d["templating"]["list"] if t["name"] == "datasource")
+        assert ds["type"] == "datasource" and ds["query"] == "prometheus"
+        graphs = [p for p in d["panels"] if p["type"] != "row"]
+        assert all(p["datasource"] == "${datasource}" and p["targets"] for p in graphs), path
+        assert len({p["id"] for p in d["panels"]}) == len(d["panels"])

@@ -23,6 +23,7 @@ from uf_pii.recognizer import BaseRecognizer, DocRecognizer, Recognizer
 from uf_pii.registry import ENTRY_POINT_GROUP, RecognizerRegistry, RegistryError, default_registry
 from uf_pii.spans import merge_overlaps
 from uf_pii.tokens import KeyLookup, TokenError, detokenize, detokenize_value, static_key_lookup, tokenize_value
+from uf_pii.version import __version__
 
 STRUCTURED_TYPES = frozenset(
     {"EMAIL_ADDRESS", "PHONE_NUMBER", "US_SSN", "CA_SIN", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS", "STREET_ADDRESS"}
@@ -36,5 +37,5 @@ __all__ = [
     "Replace", "STRUCTURED_TYPES", "SpacyBackend", "TokenError", "Tokenize", "VALIDATORS", "classify",
     "default_registry", "detokenize", "detokenize_value", "get_validator", "iban_checksum_valid",
     "load_custom_patterns", "luhn_valid", "make_operator", "merge_overlaps", "mod97_valid", "redact",
-    "static_key_lookup", "tokenize_value", "us_ssn_valid",
+    "__version__", "static_key_lookup", "tokenize_value", "us_ssn_valid",
 ]

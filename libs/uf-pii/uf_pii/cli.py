@@ -4,7 +4,10 @@ Why a batch CLI: compliance teams back-scan exports and data lakes offline,
 and the same code path (``Engine.scan_many``) the services use must produce
 the answers.  Input lines are ``{"id": str, "text": str}``; output lines are
 ``{"id", "findings": [{"type", "start", "end", "score"}]}`` plus ``"redacted"``
-when ``--redact`` is given.  Offsets are Python ``str`` (code point) indices.
+when ``--redact`` is given.  ``--explain`` adds an ``"explain"`` object to each finding
+(recognizer and its version, pattern or model, the context words or field label that changed the
+score, the score before and after, overruled overlapping candidates - never the value) and
+changes nothing else.  Offsets are Python ``str`` (code point) indices.
 
 A malformed line (bad JSON, not an object, missing/non-string ``id`` or
 ``text``) is reported on stderr with its line number, skipped, and the rest
@@ -27,7 +30,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import IO, Any
 
-from uf_pii import OPERATOR_NAMES, Engine, Operator, make_operator
+from uf_pii import OPERATOR_NAMES, Engine, Finding, Operator, make_operator
 from uf_pii import redact as apply_operator
 
 KEY_ENV = "UF_PII_KEY"
@@ -92,6 +95,17 @@ def _records(stream: IO[str]) -> Iterator[tuple[int, dict[str, str] | None, str 
         yield number, {"id": data["id"], "text": data["text"]}, None
 
 
+def _finding_dict(finding: Finding, explain: bool) -> dict[str, Any]:
+    out = finding.to_dict()
+    if explain:
+        if finding.explain is not None:
+            out["explain"] = finding.explain.to_dict()
+        else:  # a plug-in recognizer that does not explain itself
+            out["explain"] = {"recognizer": finding.recognizer, "version": finding.recognizer_version,
+                              "score": round(finding.score, 4)}
+    return out
+
+
 @contextlib.contextmanager
 def _open(path: str, mode: str) -> Iterator[IO[str]]:
     if path == "-":
@@ -109,6 +123,7 @@ def run_scan(
     engine: Engine | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     nlp: bool = True,
+    explain: bool = False,
 ) -> int:
     """Scan a JSONL file; return 0 on success, 1 if any line was malformed, 2 on setup errors.
 
@@ -135,7 +150,7 @@ def run_scan(
             def flush() -> None:
                 results = engine.scan_many([r["text"] for r in batch], batch_size)
                 for record, findings in zip(batch, results, strict=True):
-                    out: dict[str, Any] = {"id": record["id"], "findings": [f.to_dict() for f in findings]}
+                    out: dict[str, Any] = {"id": record["id"], "findings": [_finding_dict(f, explain) for f in findings]}
                     if operator is not None:
                         out["redacted"] = apply_operator(record["text"], findings, operator)
                     sink.write(json.dumps(out, ensure_ascii=False) + "\n")
@@ -172,12 +187,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"also write a redacted text: {', '.join(OPERATOR_NAMES)}")
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="texts per spaCy batch")
     parser.add_argument("--no-nlp", action="store_true", help="structured types only (no PERSON/LOCATION)")
+    parser.add_argument("--explain", action="store_true",
+                        help="add an 'explain' object per finding (recognizer, version, pattern/model, context, scores)")
     parser.set_defaults(func=command)
 
 
 def command(args: argparse.Namespace) -> int:
     """Dispatch target set by :func:`add_arguments`."""
-    return run_scan(args.jsonl, args.out, args.redact, batch_size=args.batch_size, nlp=not args.no_nlp)
+    return run_scan(args.jsonl, args.out, args.redact, batch_size=args.batch_size, nlp=not args.no_nlp,
+                    explain=args.explain)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -23,6 +23,7 @@ from uf_pii.operators import OperatorSpec, redact
 from uf_pii.recognizer import DocRecognizer, Recognizer
 from uf_pii.registry import ENTRY_POINT_GROUP, RecognizerRegistry, default_registry
 from uf_pii.spans import merge_overlaps
+from uf_pii.version import __version__
 
 DEFAULT_MIN_SCORE = 0.5
 
@@ -129,8 +130,9 @@ class Engine:
             # A checksum/format-validated span is more trustworthy than a
             # statistical guess; NER spans touching one are noise ("jane" in
             # "jane at example dot com").
+            validated = list(kept)  # NLP findings compete with each other in the merge, not here
             for finding in nlp_findings:
-                if finding.score >= self.min_score and not any(finding.overlaps(s) for s in kept):
+                if finding.score >= self.min_score and not any(finding.overlaps(s) for s in validated):
                     kept.append(finding)
         allow = self.registry.allow_list
         if allow:
@@ -138,6 +140,16 @@ class Engine:
         if self.merge:
             return merge_overlaps(kept)
         return sorted(kept, key=lambda f: (f.start, f.end))
+
+    @property
+    def version(self) -> str:
+        """``uf-pii <library version>``; each finding also carries its recognizer's own version."""
+        return f"uf-pii {__version__}"
+
+    def recognizer_versions(self) -> dict[str, str]:
+        """``name -> version`` of every recognizer this engine runs (plug-ins without one: ``""``)."""
+        active = self._structured + self._nlp
+        return {r.name: str(getattr(r, "version", "")) for r in active}
 
     # -- policy -----------------------------------------------------------
     def classify(self, findings: Iterable[Finding]) -> DataClass:

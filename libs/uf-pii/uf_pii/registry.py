@@ -172,12 +172,13 @@ def structured_recognizers(regions: Sequence[str] | None = None) -> list[Recogni
 def nlp_recognizers(model: str | None = None, backend: Any | None = None) -> list[Recognizer]:
     """PERSON and LOCATION recognizers sharing one spaCy backend (loaded lazily)."""
     from uf_pii.nlp import DEFAULT_MODEL, shared_backend
+    from uf_pii.recognizers.cues import CueRecognizer
     from uf_pii.recognizers.location import LocationRecognizer
     from uf_pii.recognizers.person import PersonRecognizer
 
     if backend is None:
         backend = shared_backend(model or DEFAULT_MODEL)
-    return [PersonRecognizer(backend), LocationRecognizer(backend)]
+    return [PersonRecognizer(backend), LocationRecognizer(backend), CueRecognizer()]
 
 
 def default_registry(

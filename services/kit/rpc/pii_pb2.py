@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0fuf/v1/pii.proto\x12\x05uf.v1\"+\n\x0bScanRequest\x12\r\n\x05texts\x18\x01 \x03(\t\x12\r\n\x05types\x18\x02 \x03(\t\"V\n\x07\x46inding\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\r\n\x05start\x18\x02 \x01(\x05\x12\x0b\n\x03\x65nd\x18\x03 \x01(\x05\x12\r\n\x05score\x18\x04 \x01(\x02\x12\x12\n\nrecognizer\x18\x05 \x01(\t\"0\n\x0cTextFindings\x12 \n\x08\x66indings\x18\x01 \x03(\x0b\x32\x0e.uf.v1.Finding\"L\n\x0cScanResponse\x12$\n\x07results\x18\x01 \x03(\x0b\x32\x13.uf.v1.TextFindings\x12\x16\n\x0e\x63lassification\x18\x02 \x01(\t2=\n\nPiiScanner\x12/\n\x04Scan\x12\x12.uf.v1.ScanRequest\x1a\x13.uf.v1.ScanResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0fuf/v1/pii.proto\x12\x05uf.v1\"+\n\x0bScanRequest\x12\r\n\x05texts\x18\x01 \x03(\t\x12\r\n\x05types\x18\x02 \x03(\t\"r\n\x07\x46inding\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\r\n\x05start\x18\x02 \x01(\x05\x12\x0b\n\x03\x65nd\x18\x03 \x01(\x05\x12\r\n\x05score\x18\x04 \x01(\x02\x12\x12\n\nrecognizer\x18\x05 \x01(\t\x12\x1a\n\x12recognizer_version\x18\x06 \x01(\t\"0\n\x0cTextFindings\x12 \n\x08\x66indings\x18\x01 \x03(\x0b\x32\x0e.uf.v1.Finding\"d\n\x0cScanResponse\x12$\n\x07results\x18\x01 \x03(\x0b\x32\x13.uf.v1.TextFindings\x12\x16\n\x0e\x63lassification\x18\x02 \x01(\t\x12\x16\n\x0e\x65ngine_version\x18\x03 \x01(\t2=\n\nPiiScanner\x12/\n\x04Scan\x12\x12.uf.v1.ScanRequest\x1a\x13.uf.v1.ScanResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,11 +34,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SCANREQUEST']._serialized_start=26
   _globals['_SCANREQUEST']._serialized_end=69
   _globals['_FINDING']._serialized_start=71
-  _globals['_FINDING']._serialized_end=157
-  _globals['_TEXTFINDINGS']._serialized_start=159
-  _globals['_TEXTFINDINGS']._serialized_end=207
-  _globals['_SCANRESPONSE']._serialized_start=209
-  _globals['_SCANRESPONSE']._serialized_end=285
-  _globals['_PIISCANNER']._serialized_start=287
-  _globals['_PIISCANNER']._serialized_end=348
+  _globals['_FINDING']._serialized_end=185
+  _globals['_TEXTFINDINGS']._serialized_start=187
+  _globals['_TEXTFINDINGS']._serialized_end=235
+  _globals['_SCANRESPONSE']._serialized_start=237
+  _globals['_SCANRESPONSE']._serialized_end=337
+  _globals['_PIISCANNER']._serialized_start=339
+  _globals['_PIISCANNER']._serialized_end=400
 # @@protoc_insertion_point(module_scope)

@@ -15,18 +15,20 @@ class ScanRequest(_message.Message):
     def __init__(self, texts: _Optional[_Iterable[str]] = ..., types: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Finding(_message.Message):
-    __slots__ = ("type", "start", "end", "score", "recognizer")
+    __slots__ = ("type", "start", "end", "score", "recognizer", "recognizer_version")
     TYPE_FIELD_NUMBER: _ClassVar[int]
     START_FIELD_NUMBER: _ClassVar[int]
     END_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     RECOGNIZER_FIELD_NUMBER: _ClassVar[int]
+    RECOGNIZER_VERSION_FIELD_NUMBER: _ClassVar[int]
     type: str
     start: int
     end: int
     score: float
     recognizer: str
-    def __init__(self, type: _Optional[str] = ..., start: _Optional[int] = ..., end: _Optional[int] = ..., score: _Optional[float] = ..., recognizer: _Optional[str] = ...) -> None: ...
+    recognizer_version: str
+    def __init__(self, type: _Optional[str] = ..., start: _Optional[int] = ..., end: _Optional[int] = ..., score: _Optional[float] = ..., recognizer: _Optional[str] = ..., recognizer_version: _Optional[str] = ...) -> None: ...
 
 class TextFindings(_message.Message):
     __slots__ = ("findings",)
@@ -35,9 +37,11 @@ class TextFindings(_message.Message):
     def __init__(self, findings: _Optional[_Iterable[_Union[Finding, _Mapping]]] = ...) -> None: ...
 
 class ScanResponse(_message.Message):
-    __slots__ = ("results", "classification")
+    __slots__ = ("results", "classification", "engine_version")
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     CLASSIFICATION_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_VERSION_FIELD_NUMBER: _ClassVar[int]
     results: _containers.RepeatedCompositeFieldContainer[TextFindings]
     classification: str
-    def __init__(self, results: _Optional[_Iterable[_Union[TextFindings, _Mapping]]] = ..., classification: _Optional[str] = ...) -> None: ...
+    engine_version: str
+    def __init__(self, results: _Optional[_Iterable[_Union[TextFindings, _Mapping]]] = ..., classification: _Optional[str] = ..., engine_version: _Optional[str] = ...) -> None: ...

@@ -11,6 +11,7 @@ off does not break the chain of the others.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections.abc import Iterator, Sequence
@@ -22,7 +23,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
-from opentelemetry.trace import Span, SpanKind
+from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, TraceFlags
 
 _TRACE_HEADERS = ("traceparent", "tracestate")
 _tracer = trace.get_tracer("universal-framework")
@@ -91,9 +92,23 @@ def trace_headers() -> list[tuple[str, bytes]]:
     return [(k, v.encode()) for k, v in carrier.items()]
 
 
-def context_from_headers(headers: Sequence[tuple[str, bytes]] | None) -> Any:
+def context_from_headers(headers: Sequence[tuple[str, bytes]] | None, key: bytes | None = None) -> Any:
+    """The producer's context from `traceparent`; for a record that has none (a publisher
+    without tracing), a context derived from the record key, i.e. the workflow id."""
     carrier = {k: v.decode(errors="replace") for k, v in headers or () if k in _TRACE_HEADERS and v is not None}
+    if "traceparent" not in carrier and key:
+        return trace.set_span_in_context(NonRecordingSpan(key_root(key)))
     return propagate.extract(carrier)
+
+
+def key_root(key: bytes) -> SpanContext:
+    """A remote parent whose ids are a hash of the key. Why: the first record of a workflow is
+    read by several consumers (the orchestrator, the audit); without a traceparent each would
+    start its own trace, with this they all join the workflow's one trace. The parent itself is
+    never exported: it stands for the untraced publisher."""
+    digest = hashlib.sha256(b"uf-trace:" + key).digest()
+    return SpanContext(trace_id=int.from_bytes(digest[:16], "big") or 1, span_id=int.from_bytes(digest[16:24], "big") or 1,
+                       is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED))
 
 
 @contextmanager
@@ -102,6 +117,6 @@ def consume_span(msg: Any, handler: str) -> Iterator[Span]:
     attributes = {"messaging.system": "kafka", "messaging.destination.name": msg.topic,
                   "messaging.kafka.destination.partition": msg.partition, "messaging.kafka.message.offset": msg.offset,
                   "uf.handler": handler}
-    with _tracer.start_as_current_span(f"{msg.topic} process", context=context_from_headers(msg.headers),
+    with _tracer.start_as_current_span(f"{msg.topic} process", context=context_from_headers(msg.headers, msg.key),
                                        kind=SpanKind.CONSUMER, attributes=attributes) as span:
         yield span

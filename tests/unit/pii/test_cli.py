@@ -124,3 +124,32 @@ def test_add_arguments_mounts_on_a_main_parser(input_file: Path, tmp_path: Path)
     assert _read(out)[1]["redacted"] == "😀 card **** **** **** ****"
     with pytest.raises(SystemExit):
         parser.parse_args(["pii", "scan", "--jsonl", "x", "--out", "y", "--redact", "shred"])
+
+
+def test_explain_adds_one_object_per_finding_and_changes_nothing_else(tmp_path: Path, full_engine: Engine) -> None:
+    source = _write(tmp_path / "in.jsonl", [
+        json.dumps({"id": "x", "text": "Is 030123456 still the SSN you have? Mail jane.doe@example.com"}),
+        json.dumps({"id": "y", "text": "ssn,name\n078051120,Maria Garcia\n"}),
+    ])
+    plain, explained = tmp_path / "plain.jsonl", tmp_path / "explained.jsonl"
+    assert cli.run_scan(str(source), str(plain), None, engine=full_engine) == 0
+    assert cli.run_scan(str(source), str(explained), None, engine=full_engine, explain=True) == 0
+    rows_plain, rows_explained = _read(plain), _read(explained)
+    for a, b in zip(rows_plain, rows_explained, strict=True):
+        assert [{k: v for k, v in f.items() if k != "explain"} for f in b["findings"]] == a["findings"]
+        assert all(set(f) == {"type", "start", "end", "score", "explain"} for f in b["findings"])
+    ssn = next(f for f in rows_explained[0]["findings"] if f["type"] == "US_SSN")["explain"]
+    assert ssn["recognizer"] == "us_ssn" and ssn["version"]
+    assert ssn["pattern_name"] == "bare, context window" and "ssn" in ssn["context"]
+    assert ssn["original_score"] < ssn["score"] and any(o.startswith("PHONE_NUMBER/phone") for o in ssn["overruled"])
+    column = next(f for f in rows_explained[1]["findings"] if f["type"] == "US_SSN")["explain"]
+    assert column["context"] == ["field:ssn"]
+    text = json.dumps(rows_explained)
+    assert "030123456" not in text and "jane.doe" not in text  # explanations never carry the value
+
+
+def test_explain_flag_is_parsed() -> None:
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    assert parser.parse_args(["--jsonl", "a", "--out", "b", "--explain"]).explain is True
+    assert parser.parse_args(["--jsonl", "a", "--out", "b"]).explain is False

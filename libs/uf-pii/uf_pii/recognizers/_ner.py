@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from uf_pii.finding import Finding
+from uf_pii.finding import Explanation, Finding
 from uf_pii.nlp import SpacyBackend, shared_backend
 from uf_pii.recognizer import BaseRecognizer
 
@@ -58,7 +58,7 @@ def clean_span(text: str, start: int, end: int) -> tuple[int, int] | None:
 
 def entity_findings(
     text: str, entities: Iterable[tuple[str, int, int]], labels: Iterable[str], type_name: str, recognizer: str,
-    score: float,
+    score: float, version: str = "", model: str = "",
 ) -> list[Finding]:
     """Findings for ``(label, start, end)`` entities whose label is in ``labels``."""
     wanted = frozenset(labels)
@@ -68,7 +68,8 @@ def entity_findings(
             continue
         span = clean_span(text, start, end)
         if span is not None:
-            findings.append(Finding(type_name, span[0], span[1], score, recognizer))
+            explain = Explanation(recognizer, version, "model", f"spaCy NER label {label}", model, score, score)
+            findings.append(Finding(type_name, span[0], span[1], score, recognizer, version, explain))
     return findings
 
 
@@ -89,4 +90,5 @@ class NerRecognizer(BaseRecognizer):
 
     def detect_doc(self, text: str, doc: Any) -> list[Finding]:
         """``doc`` is the backend's ``(label, start, end)`` entity list for ``text``."""
-        return entity_findings(text, doc, self.LABELS, self.type_name, self.name, self.SCORE)
+        return entity_findings(text, doc, self.LABELS, self.type_name, self.name, self.SCORE, self.version,
+                               getattr(self.backend, "model", ""))
