@@ -56,8 +56,7 @@ def run_service(settings: S, body: ServiceBody[S]) -> None:
                       exporter=settings.trace_exporter, otlp_endpoint=settings.otlp_endpoint, trace_file=settings.trace_file)
     role.configure(settings.role_file, settings.colour, settings.version)  # before any consumer starts: a preview instance never joins
     try:
-        faults.configure(settings.test_fault, settings.test_faults, memory_limit_bytes=settings.memory_limit_bytes,
-                         cpu_limit_cores=settings.cpu_limit_millicores / 1000)
+        faults.configure(settings.test_fault, settings.test_faults, memory_limit_bytes=settings.memory_limit_bytes)
     except faults.FaultConfigError as exc:
         raise SystemExit(f"{settings.service_name}: {exc}") from None
     asyncio.run(_serve(settings, body))

@@ -10,8 +10,9 @@ the hot path of the new version, seen by the analysis after promotion:
             the error ratio goes above the 5 % trigger;
 * latency - every handled event takes `LATENCY_S` longer (over the 2 s trigger);
 * memory  - the process grows a ballast toward its configured memory limit (to ~95 %);
-* cpu     - a thread keeps the process busy at 1.5 x its configured CPU limit (duty-cycled,
-            so it costs the shared machine no more than needed to cross the 95 % trigger).
+* cpu     - a thread spins (95 % of each 100 ms slice on one core) until the instance is rolled
+            back; against a small configured limit it crosses the 95 % trigger even on a
+            machine so busy that the spinning thread gets a fraction of a core.
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ ERROR_SHARE = 0.10
 LATENCY_S = 2.5
 MEMORY_TARGET = 0.95
 MEMORY_STEP_BYTES = 16 * 1024 * 1024
-CPU_FACTOR = 1.5
+CPU_BUSY_SHARE = 0.95
 
 
 class InjectedFault(Exception):
@@ -47,7 +48,6 @@ class FaultConfigError(Exception):
 class Faults:
     kind: str = ""
     memory_limit_bytes: int = 0
-    cpu_limit_cores: float = 1.0
 
     def __post_init__(self) -> None:
         self._ballast: list[bytearray] = []
@@ -83,7 +83,7 @@ class Faults:
             self._ballast.append(bytearray(b"\x01" * max(step, 0)))  # touched: resident, not just reserved
 
     def _spin(self) -> None:
-        busy = min(CPU_FACTOR * self.cpu_limit_cores, 0.95)  # share of one core, per 100 ms slice
+        busy = CPU_BUSY_SHARE
         while True:
             end = time.perf_counter() + 0.1 * busy
             while time.perf_counter() < end:
@@ -94,13 +94,13 @@ class Faults:
 _FAULTS = Faults()
 
 
-def configure(kind: str, enabled: bool, *, memory_limit_bytes: int = 0, cpu_limit_cores: float = 1.0) -> Faults:
+def configure(kind: str, enabled: bool, *, memory_limit_bytes: int = 0) -> Faults:
     global _FAULTS
     if kind and kind not in KINDS:
         raise FaultConfigError(f"unknown test fault {kind!r}; one of {', '.join(KINDS)}")
     if kind and not enabled:
         raise FaultConfigError("UF_TEST_FAULT is set but UF_TEST_FAULTS=1 is not: refusing to start with a fault")
-    _FAULTS = Faults(kind, memory_limit_bytes, cpu_limit_cores)
+    _FAULTS = Faults(kind, memory_limit_bytes)
     if kind:
         log.warning("TEST FAULT INJECTION ON", extra={"fault": kind})
     return _FAULTS
