@@ -2,7 +2,12 @@
 run the raw aiokafka produce->consume rate for records of the same size, so the suite's figure
 is read as a ratio of what Kafka alone does on this machine.
 
-    .venv/bin/python bench/e2e.py [--workflows 200] [--recipients 3]
+    .venv/bin/python bench/e2e.py [--workflows 200] [--recipients 3] [--profile]
+
+Prints the CPU time each process of the suite (services, Kafka broker, Elasticsearch, Redis,
+SMTP sink: every pid file under var/run/) spent per workflow, read from /proc around the run;
+the suite is CPU-bound, so CPU-ms per workflow is throughput. `--profile` attaches py-spy to
+every service for the run and writes SVG flame graphs to var/profiles/.
 
 Needs the suite up (`make up`); starts it (and stops it again) when it is not.
 """
@@ -25,6 +30,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import proc_cpu
+from bench.profiling import Profiler
 from services.kit.contracts import (
     codec,
     topics,
@@ -32,6 +39,7 @@ from services.kit.contracts import (
 from services.kit.messaging import logreader
 from services.kit.messaging.bus import producer_config, publish
 from services.kit.runtime.config import ServiceSettings
+from services.kit.runtime.paths import VAR
 from ufctl import publishing
 
 BOOTSTRAP = ServiceSettings().kafka_bootstrap
@@ -75,6 +83,7 @@ async def run_suite(n: int, recipients: int) -> dict:
     docs = [request_doc(tag, i, recipients) for i in range(n)]
     producer = AIOKafkaProducer(**producer_config(BOOTSTRAP))
     await producer.start()
+    cpu_before = proc_cpu.snapshot(VAR / "run")
     await publish(producer, topics.SESSIONS, publishing.session_event(f"bench-{tag}", f"sess-bench-{tag}", 2.0))
     for d in docs:
         for c in d["contacts"]:
@@ -111,6 +120,7 @@ async def run_suite(n: int, recipients: int) -> dict:
                     done[wf] = (time.perf_counter(), rec["to_phase"])
     elapsed = time.perf_counter() - started
     await asyncio.sleep(1.0)  # let trailing confirmations land before counting
+    cpu_after = proc_cpu.snapshot(VAR / "run")
     after = await end_offsets(offsets, topics.audited_topics())
     await offsets.stop()
     await watcher.stop()
@@ -119,9 +129,11 @@ async def run_suite(n: int, recipients: int) -> dict:
     lat = [done[wf][0] - published[wf] for wf in done]
     return {
         "workflows": n, "finished": len(done), "completed": sum(1 for v in done.values() if v[1] == "COMPLETED"),
-        "elapsed_s": elapsed, "workflows_per_s": len(done) / elapsed, "events": total_events,
+        "elapsed_s": elapsed, "workflows_per_s": sum(1 for v in done.values() if v[1] == "COMPLETED") / elapsed, "events": total_events,
         "events_per_s": total_events / elapsed, "p50_ms": pct(lat, 50) * 1000, "p95_ms": pct(lat, 95) * 1000,
         "p99_ms": pct(lat, 99) * 1000, "avg_request_bytes": statistics.mean(sizes),
+        "cpu_ms_per_workflow": proc_cpu.per_unit_ms(cpu_before, cpu_after, n),
+        "cpu_busy": sum(cpu_after[k] - cpu_before[k] for k in cpu_after if k in cpu_before) / (elapsed + 1.0),
     }
 
 
@@ -167,12 +179,21 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workflows", type=int, default=200)
     parser.add_argument("--recipients", type=int, default=3)
+    parser.add_argument("--profile", action="store_true", help="py-spy flame graphs of every service into var/profiles/")
     args = parser.parse_args()
     was_up = subprocess.run([sys.executable, "-m", "services.launcher", "status"], cwd=ROOT, capture_output=True).returncode == 0
     if not was_up:
         subprocess.run(["make", "up"], cwd=ROOT, check=True)
+    profiler = Profiler(VAR / "run", VAR / "profiles") if args.profile else None
     try:
-        suite = asyncio.run(run_suite(args.workflows, args.recipients))
+        if profiler:
+            profiler.start()
+        try:
+            suite = asyncio.run(run_suite(args.workflows, args.recipients))
+        finally:
+            if profiler:
+                for path in profiler.stop():
+                    print(f"profile: {path}")
         raw = asyncio.run(run_raw(max(suite["events"], 20_000), int(suite["avg_request_bytes"])))
     finally:
         if not was_up:
@@ -180,11 +201,14 @@ def main() -> int:
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(f"suite: {suite['finished']}/{suite['workflows']} workflows finished ({suite['completed']} COMPLETED), "
           f"{args.recipients} recipients each, in {suite['elapsed_s']:.2f}s")
-    print(f"  {suite['workflows_per_s']:.1f} workflows/s, {suite['events_per_s']:.0f} events/s ({suite['events']} events)")
+    print(f"  {suite['workflows_per_s']:.1f} COMPLETED workflows/s, {suite['events_per_s']:.0f} events/s ({suite['events']} events)")
     print(f"  publish->COMPLETED latency p50 {suite['p50_ms']:.0f} ms, p95 {suite['p95_ms']:.0f} ms, p99 {suite['p99_ms']:.0f} ms")
     print(f"raw aiokafka produce->consume, {raw['records']} records of {int(suite['avg_request_bytes'])} B: "
           f"{raw['records_per_s']:.0f} records/s")
     print(f"ratio suite events/s : raw records/s = {suite['events_per_s'] / raw['records_per_s']:.3f}")
+    print("\n".join(proc_cpu.table(suite["cpu_ms_per_workflow"], "workflow")))
+    print(f"  (suite processes used {suite['cpu_busy']:.2f} cores on average during the run; machine load average "
+          f"{os.getloadavg()[0]:.1f} at the end)")
     return 0 if suite["completed"] == suite["workflows"] else 1
 
 

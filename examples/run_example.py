@@ -25,6 +25,20 @@ def ufctl(*args: str) -> str:
     return res.stdout.strip()
 
 
+def timeline_when_complete(workflow_id: str, final_phase: str, timeout_s: float = 30) -> str:
+    """The trail becomes searchable within Elasticsearch's refresh interval (1 s) after the
+    workflow ends: wait until it shows the final phase (bounded), then print it."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        res = subprocess.run([PY, "-m", "ufctl", "audit", "show", workflow_id, "--json"], cwd=ROOT, text=True, capture_output=True)
+        if res.returncode == 0 and any(e.get("phase") == final_phase for e in json.loads(res.stdout)):
+            break
+        if time.monotonic() > deadline:
+            break  # print what there is
+        time.sleep(0.3)
+    return ufctl("audit", "show", workflow_id)
+
+
 def emails_for(workflow_id: str) -> list[dict[str, str]]:
     found = []
     for path in sorted((ROOT / "var" / "smtp" / "messages").glob("*.eml")):
@@ -64,8 +78,7 @@ def main() -> int:
         elapsed = time.monotonic() - started
         print(f"run: workflow {workflow_id} is {status['phase']} after {elapsed:.1f}s\n")
         print("Timeline (from Elasticsearch):")
-        time.sleep(1.0)  # the audit projection trails the workflow by a few ms
-        print(ufctl("audit", "show", workflow_id))
+        print(timeline_when_complete(workflow_id, status["phase"]))
         sent = emails_for(workflow_id)
         print(f"\nEmails at the SMTP sink ({len(sent)}):")
         for e in sent:

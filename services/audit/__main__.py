@@ -51,7 +51,8 @@ async def body(settings: AuditSettings, ops: OpsServer, stack: AsyncExitStack):
         await projector.project(decoded, msg)
 
     loop = ConsumeLoop(service=settings.service_name, bootstrap=settings.kafka_bootstrap, group_id=settings.consumer_group,
-                       topics=topics.audited_topics(), handler=project, producer=kafka)
+                       topics=topics.audited_topics(), handler=project, producer=kafka,
+                       flush=projector.flush)
     await loop.start()
     stack.push_async_callback(loop.stop)
     checkpointer = Checkpointer(

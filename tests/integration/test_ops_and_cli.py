@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from services.kit.runtime.service_table import SERVICES, http_port
 from tests.integration import helpers as h
+from tests.integration.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -63,7 +64,12 @@ def test_ufctl_publish_status_review_and_audit_round_trip(suite, tmp_path):
     assert ufctl("review", "approve", wf).returncode == 0
     status = json.loads(ufctl("status", wf, "--json", "--wait", "30").stdout)
     assert status["phase"] == "COMPLETED" and status["history"][-1]["phase"] == "COMPLETED"
-    timeline = json.loads(ufctl("audit", "show", wf, "--json").stdout)
+    def searchable_to_the_end() -> list[dict]:  # the trail is searchable within ES's refresh interval
+        res = ufctl("audit", "show", wf, "--json")
+        timeline = json.loads(res.stdout) if res.returncode == 0 else []
+        return timeline if any(e["phase"] == "COMPLETED" for e in timeline) else []
+
+    timeline = eventually(searchable_to_the_end, timeout_s=30, what="the whole timeline searchable")
     assert timeline[0]["event_type"] == "WorkflowRequested"
 
 

@@ -35,9 +35,10 @@ MAPPING: dict[str, Any] = {
 }
 # An explicit refresh interval: an index with the default one goes "search idle" after 30 s
 # without searches and then skips refreshes, so a reader right after a write could see nothing.
-# 250 ms: a workflow's end waits for its trail to be searchable (refresh=wait_for); a shorter
-# refresh keeps that wait - and the audit projection's lag under bursts - short.
-SETTINGS = {"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "250ms"}
+# 1 s (was 250 ms): every refresh writes a new Lucene segment and later merges it, which made
+# Elasticsearch the most expensive process of the suite per workflow (issue 11). Nothing waits
+# for a refresh on the write path; readers of the timeline wait on a condition instead.
+SETTINGS = {"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "1s"}
 
 
 def month_of(ms: int) -> str:

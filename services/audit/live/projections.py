@@ -21,10 +21,6 @@ from services.audit.live.projection_gate import ProjectionGate
 from services.kit.contracts.catalog import default_catalog, strip_pii
 from services.kit.contracts.codec import Decoded
 from services.kit.contracts.keys import LIVE_PREFIX, history_key, wf_key
-from services.kit.contracts.phases import TERMINAL
-
-TERMINAL_PHASES = frozenset(p.value for p in TERMINAL)
-
 
 # KEYS: state hash, history hash. ARGV: position, workflow id, phase, updated_at, reason, event id, entry JSON
 _PHASE_LUA = """
@@ -125,10 +121,17 @@ def touches_redis(event_type: str) -> bool:
 
 
 class AuditProjector:
+    """Documents are buffered per consumer poll (`project`) and written by `flush` - one
+    Elasticsearch `_bulk` request and one Redis MULTI per poll instead of one of each per event,
+    before the poll's offsets are committed (so at-least-once is unchanged). The trail becomes
+    searchable within the index refresh interval (`es_layout.SETTINGS`); nothing on this path
+    forces a refresh, so readers of the timeline wait for a condition, not for this service."""
+
     def __init__(self, es: AsyncElasticsearch, redis: aioredis.Redis, index: str, gate: ProjectionGate | None = None) -> None:
         self.es, self.redis, self.index = es, redis, index  # `index` is the read alias
         self.gate = gate
         self._known: set[str] = set()
+        self._pending: list[tuple[dict[str, Any], ConsumerRecord]] = []
 
     async def ensure_index(self) -> None:
         """Template, one-time move of an old concrete index behind the alias, current month."""
@@ -137,6 +140,8 @@ class AuditProjector:
         gen = await self.gate_generation()
         if not await es_layout.alias_indices(self.es, self.index):
             await es_layout.ensure_index(self.es, es_layout.index_name(self.index, _now_ms(), gen), self.index)
+        # Indices created before the refresh interval changed keep their own setting: align them.
+        await self.es.indices.put_settings(index=self.index, body={"index": {"refresh_interval": es_layout.SETTINGS["refresh_interval"]}})
 
     async def gate_generation(self) -> int:
         if self.gate is None:
@@ -152,21 +157,48 @@ class AuditProjector:
         return name
 
     async def project(self, decoded: Decoded, msg: ConsumerRecord) -> None:
+        """Build the document (bad records fail here, per record) and queue it for `flush`."""
+        self._pending.append((document(decoded, msg), msg))
+
+    async def flush(self) -> list[tuple[ConsumerRecord, str]]:
+        """Write the queued documents: ES first, then Redis (readers that see a phase in Redis
+        then read the trail find it there once refreshed). Returns the records Elasticsearch
+        refused for good (4xx other than 429), to be dead-lettered; raises on anything
+        transient so the caller retries the whole poll (writes are idempotent by event id)."""
+        if not self._pending:
+            return []
+        pending = list(self._pending)
         generation = await self.gate.enter() if self.gate else 0
         try:
-            doc = document(decoded, msg)
-            # Readers poll Redis for a terminal phase, then read the trail: make the trail visible
-            # first (one wait per workflow; other writes rely on the 1 s refresh).
-            terminal = decoded.event_type == "WorkflowPhaseChanged" and doc["phase"] in TERMINAL_PHASES
-            await self.es.index(index=await self._index_for(doc, generation), id=doc["event_id"], body=doc,
-                                **({"refresh": "wait_for"} if terminal else {}))
-            if touches_redis(decoded.event_type):
-                async with self.redis.pipeline(transaction=True) as pipe:
-                    redis_ops(pipe, doc)
-                    await pipe.execute()
+            body: list[dict[str, Any]] = []
+            for doc, _ in pending:
+                body.append({"index": {"_index": await self._index_for(doc, generation), "_id": doc["event_id"]}})
+                body.append(doc)
+            res = await self.es.bulk(body=body)
+            refused: list[tuple[ConsumerRecord, str]] = []
+            if res.get("errors"):
+                for (_doc, msg), item in zip(pending, res["items"]):
+                    status = item.get("index", {}).get("status", 500)
+                    if status == 429 or status >= 500:
+                        raise EsBulkRetry(f"bulk item status {status}")
+                    if status >= 400:
+                        refused.append((msg, f"elasticsearch-refused-{status}"))
+            refused_ids = {id(m) for m, _ in refused}
+            kept = [doc for doc, msg in pending if id(msg) not in refused_ids]
+            async with self.redis.pipeline(transaction=True) as pipe:
+                for doc in kept:
+                    if touches_redis(doc["event_type"]):
+                        redis_ops(pipe, doc)
+                await pipe.execute()
         finally:
             if self.gate:
                 self.gate.leave()
+        self._pending.clear()
+        return refused
+
+
+class EsBulkRetry(Exception):
+    """Elasticsearch pushed back (429) or failed (5xx) on part of a bulk: retry the poll."""
 
 
 def _now_ms() -> int:

@@ -20,6 +20,9 @@ from services.kit.security.signing import SigningError, signing_headers
 
 log = logging.getLogger(__name__)
 Handler = Callable[[codec.Decoded, ConsumerRecord], Awaitable[None]]
+# Called once per poll after every record's handler, before the offsets are committed; returns
+# the records it refused for good (record, reason) - those are dead-lettered.
+Flush = Callable[[], Awaitable[list[tuple[ConsumerRecord, str]]]]
 
 
 class SemanticError(Exception):
@@ -107,6 +110,11 @@ class ConsumeLoop:
     Bad bytes and SemanticError go to the dead-letter topic at once. Any other handler
     exception is retried `retries` times with backoff (transient outages), then dead-lettered
     with reason `handler-error` - the loop never stops on one record.
+
+    `flush` (optional) lets a handler buffer work and write it once per poll (e.g. one bulk
+    request instead of one per record): it runs before the commit, and an exception from it
+    is transient trouble, retried with backoff until it succeeds - the poll is not committed
+    before its writes are done.
     """
 
     def __init__(
@@ -120,8 +128,10 @@ class ConsumeLoop:
         producer: AIOKafkaProducer,
         retries: int = 5,
         from_beginning: bool = True,
+        flush: Flush | None = None,
     ) -> None:
         self.service, self.handler, self.producer, self.retries = service, handler, producer, retries
+        self.flush = flush
         self.topics, self.group_id = list(topics), group_id
         self._consumer_args = {
             "bootstrap_servers": bootstrap, "group_id": group_id, "enable_auto_commit": False,
@@ -223,11 +233,27 @@ class ConsumeLoop:
         if not batches:
             return
         await by_key_concurrently([m for msgs in batches.values() for m in msgs], self.handle_one)
+        if self.flush is not None:
+            await self._flush()
         offsets = {tp: msgs[-1].offset + 1 for tp, msgs in batches.items()}
         await self.consumer.commit(offsets)
         for tp, nxt in offsets.items():
             self.processed += len(batches[tp])
             update_lag(self.consumer, self.service, tp, nxt)
+
+    async def _flush(self) -> None:
+        assert self.flush is not None
+        attempt = 0
+        while True:
+            try:
+                refused = await self.flush()
+                break
+            except Exception as exc:
+                log.warning("flush failed; retrying", extra={"error": exc.__class__.__name__, "attempt": attempt})
+                await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
+                attempt += 1
+        for msg, reason in refused:
+            await dead_letter(self.producer, msg, self.service, reason)
 
 
 def update_lag(consumer: AIOKafkaConsumer, service: str, tp: TopicPartition, next_offset: int, group: str | None = None) -> None:

@@ -1,0 +1,80 @@
+"""CPU time of every long-running process of the local suite, read from `/proc`.
+
+Every component keeps a pid file under `var/run/` (`<component>.pid` from infra/stack.py,
+`svc-<service>.pid` from the launcher); each was started in its own process group, so the CPU of
+a component is the user+system time of every live member of that group, plus what its already
+reaped children used (cutime/cstime). Reading it before and after a run and dividing by the
+work done gives CPU-ms per unit of work - steadier than wall-clock rates on a shared machine."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+# Display names for the pid files (infra components first, then the services).
+STACK = {"kafka": "Kafka broker", "elasticsearch": "Elasticsearch", "redis": "Redis", "smtp": "SMTP sink"}
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    pgid: int
+
+
+def components(run_dir: Path) -> list[Component]:
+    """Every component with a pid file under `run_dir` (the first line of each file is the pid)."""
+    found = []
+    for f in sorted(run_dir.glob("*.pid")):
+        try:
+            pid = int(f.read_text().split()[0])
+        except (ValueError, IndexError, OSError):
+            continue
+        stem = f.stem
+        name = stem[len("svc-"):] if stem.startswith("svc-") else STACK.get(stem, stem)
+        found.append(Component(name, pid))
+    return found
+
+
+def _stat_fields(pid: str) -> list[str] | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may contain spaces: split after its closing parenthesis.
+    return text[text.rindex(")") + 2:].split()
+
+
+def group_cpu_ticks() -> dict[int, int]:
+    """Process group id -> CPU ticks (utime+stime+cutime+cstime) summed over its live members."""
+    ticks: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        f = _stat_fields(entry)
+        if f is None:
+            continue
+        # After the name: state(0) ppid(1) pgrp(2) ... utime(11) stime(12) cutime(13) cstime(14)
+        pgrp = int(f[2])
+        ticks[pgrp] = ticks.get(pgrp, 0) + int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])
+    return ticks
+
+
+def snapshot(run_dir: Path) -> dict[str, float]:
+    """Component name -> CPU seconds used so far."""
+    ticks = group_cpu_ticks()
+    return {c.name: ticks.get(c.pgid, 0) / CLK_TCK for c in components(run_dir)}
+
+
+def per_unit_ms(before: dict[str, float], after: dict[str, float], units: int) -> dict[str, float]:
+    """CPU-ms per unit of work for every component present in both snapshots."""
+    return {name: (after[name] - before[name]) * 1000 / max(units, 1) for name in after if name in before}
+
+
+def table(cpu_ms: dict[str, float], unit: str) -> list[str]:
+    """Lines of the CPU table, largest first, with the total."""
+    lines = [f"CPU-ms per {unit} (from /proc, whole process groups):"]
+    for name, ms in sorted(cpu_ms.items(), key=lambda kv: -kv[1]):
+        lines.append(f"  {name:<16} {ms:8.1f}")
+    lines.append(f"  {'total':<16} {sum(cpu_ms.values()):8.1f}")
+    return lines
