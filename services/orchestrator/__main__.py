@@ -25,6 +25,7 @@ async def body(settings: OrchestratorSettings, ops: OpsServer, stack: AsyncExitS
     validator = ValidatorClient(settings.validator_addr, settings.validator_timeout_s, settings.validator_attempts,
                                 breaker=CircuitBreaker("validator", settings.circuit_threshold, settings.circuit_cooldown_s))
     stack.push_async_callback(validator.close)
+    await validator.warm()
     processor = Processor(bootstrap=settings.kafka_bootstrap, group_id=settings.consumer_group,
                           transactional_id=settings.consumer_group,  # one id for every colour: the new owner fences the old
                           engine=WorkflowEngine(me, keys, validator, agents=selection(settings)))

@@ -5,6 +5,7 @@ changelog and the same inputs are processed again, emitting the same (determinis
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 
@@ -47,11 +48,13 @@ class Processor:
     def __init__(self, *, bootstrap: str, group_id: str, transactional_id: str, engine: WorkflowEngine) -> None:
         self.bootstrap, self.group_id, self.transactional_id, self.engine = bootstrap, group_id, transactional_id, engine
         self.lock = asyncio.Lock()
+        self.partitions = topics.load_topics()[topics.ORCHESTRATOR_STATE].partitions
         self.ready = False
         self.joined = False
         self.table = ChangelogTable(bootstrap, topics.ORCHESTRATOR_STATE)
         self.producer = self._new_producer()
         self.consumer = self._new_consumer()
+        self._fresh = True  # producer/consumer above never started: the first join uses them
         self.committed: dict[TopicPartition, int] = {}  # offsets of this instance's last transactions
 
     def _new_producer(self) -> AIOKafkaProducer:
@@ -74,7 +77,9 @@ class Processor:
 
     async def _join(self) -> None:
         role.current().report(self.group_id, role.JOINING)
-        self.producer, self.consumer = self._new_producer(), self._new_consumer()
+        if not self._fresh:  # stopped aiokafka clients cannot start again
+            self.producer, self.consumer = self._new_producer(), self._new_consumer()
+        self._fresh = False
         await self.producer.start()  # init_transactions fences and aborts a predecessor (any colour)
         await self.consumer.start()
         self.consumer.subscribe(list(INPUT_TOPICS), listener=_Rebalance(self))
@@ -88,8 +93,7 @@ class Processor:
         await self._offsets_visible(timeout_s=5.0)
         await self.consumer.stop()
         await self.producer.stop()
-        self.table.drop(set(self.table.partitions()))
-        self.ready = self.joined = False
+        self.ready = self.joined = False  # the table stays, as a warm standby copy (see _warm)
         role.current().report(self.group_id, role.RELEASED)
         log.info("left the group: partitions released at committed offsets", extra={"group": self.group_id})
 
@@ -114,7 +118,7 @@ class Processor:
         partitions, wait for promotion again (rollback) - see role.py."""
         state = role.current()
         while True:
-            await state.until_active()
+            await self._warm(state)
             if not self.joined:
                 await self._join()
             while state.active:
@@ -122,6 +126,17 @@ class Processor:
                 if self.ready:
                     state.report(self.group_id, role.CONSUMING)
             await self._leave()
+
+    async def _warm(self, state: role.RoleState, every_s: float = 5.0) -> None:
+        """While preview, keep a copy of every partition's state close to the changelog, so a
+        promotion (or a rollback to this colour) restores seconds of changelog, not all of it."""
+        while not state.active:
+            try:
+                await self.table.warm(set(range(self.partitions)))
+            except Exception as exc:  # a standby copy is an optimisation: a cold restore still works
+                log.warning("warming the state copy failed", extra={"error": exc.__class__.__name__})
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(state.changed(), every_s)
 
     async def _poll_once(self) -> None:
         batches = await self.consumer.getmany(timeout_ms=200, max_records=100)

@@ -19,6 +19,7 @@ class ChangelogTable:
     def __init__(self, bootstrap: str, topic: str) -> None:
         self.bootstrap, self.topic = bootstrap, topic
         self._data: dict[int, dict[str, WorkflowState]] = {}
+        self._next: dict[int, int] = {}  # per partition: the changelog offset the copy has reached
 
     def get(self, partition: int, key: str) -> WorkflowState | None:
         return self._data.get(partition, {}).get(key)
@@ -31,6 +32,7 @@ class ChangelogTable:
     def drop(self, partitions: set[int]) -> None:
         for p in partitions:
             self._data.pop(p, None)
+            self._next.pop(p, None)
 
     def partitions(self) -> list[int]:
         return list(self._data)
@@ -39,7 +41,10 @@ class ChangelogTable:
         return sum(len(v) for v in self._data.values())
 
     async def restore(self, partitions: set[int]) -> int:
-        """Read the changelog partitions from the start up to the last stable offset."""
+        """Bring the partitions up to the last stable offset of the changelog: from where a warm
+        copy stopped (a preview instance keeps catching up, see `warm`) or else from the start.
+        Replaying the tail over a warm copy gives the same table as a full read (records are
+        applied in log order; the last one per key wins)."""
         if not partitions:
             return 0
         consumer = logreader.new_consumer(self.bootstrap)
@@ -47,10 +52,15 @@ class ChangelogTable:
         restored = 0
         try:
             tps = [TopicPartition(self.topic, p) for p in partitions]
-            _, end = await logreader.bounds(consumer, tps)
+            first, end = await logreader.bounds(consumer, tps)
+            start: dict[TopicPartition, int] = {}
             for tp in tps:
-                self._data[tp.partition] = {}
-            async for batch in logreader.read_batches(consumer, tps, end=end):
+                nxt = self._next.get(tp.partition)
+                if tp.partition in self._data and nxt is not None and first[tp] <= nxt <= end[tp]:
+                    start[tp] = nxt
+                else:
+                    self._data[tp.partition] = {}
+            async for batch in logreader.read_batches(consumer, tps, end=end, start=start):
                 for tp, msgs in batch.items():
                     for m in msgs:
                         if m.value is None:
@@ -58,7 +68,13 @@ class ChangelogTable:
                         else:
                             self._data[tp.partition][m.key.decode()] = WorkflowState.from_json(m.value)
                         restored += 1
+            self._next.update({tp.partition: end[tp] for tp in tps})
         finally:
             await consumer.stop()
-        log.info("state restored", extra={"partitions": sorted(partitions), "records": restored})
+        log.info("state restored", extra={"partitions": sorted(partitions), "records": restored, "warm": len(start)})
         return restored
+
+    async def warm(self, partitions: set[int]) -> int:
+        """Keep a standby copy of the given partitions close to the log (a preview instance), so
+        that taking them over reads only the last seconds of the changelog."""
+        return await self.restore(partitions)

@@ -4,6 +4,7 @@ reason that names the validator."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass, field
 
@@ -40,6 +41,12 @@ class ValidatorClient:
 
     async def close(self) -> None:
         await self._channel.close()
+
+    async def warm(self, timeout_s: float = 2.0) -> None:
+        """Connect now (best effort) rather than on the first transition: a freshly promoted
+        colour's first decisions then cost no connection set-up."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._channel.channel_ready(), timeout_s)
 
     async def validate(self, request: validator_pb2.ValidateTransitionRequest) -> Verdict:
         if not self.breaker.allow():

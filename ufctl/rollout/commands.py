@@ -19,7 +19,7 @@ def cmd_start(args: argparse.Namespace) -> int:
 def cmd_promote(args: argparse.Namespace) -> int:
     r, sw = controller.promote(args.service, args.analysis_s)
     print(f"{r.service}: {r.active} promoted; partitions handed over in {sw.total_ms} ms "
-          f"(release {sw.release_ms} ms, join {sw.join_ms} ms); analysis running")
+          f"(release {sw.release_ms} ms, join {sw.join_ms} ms; no consumer for {sw.pause_ms} ms); analysis running")
     return 0
 
 

@@ -94,7 +94,7 @@ def promote(service: str, analysis_s: float | None = None) -> tuple[Rollout, han
         sw = handover.switch(service, old, new)
         r.active, r.preview, r.phase = new, old, st.ANALYSING  # old colour stays up as preview: instant rollback
         r.record("promoted", colour=new, switch_ms=sw.total_ms, release_ms=sw.release_ms, join_ms=sw.join_ms,
-                 killed_old=sw.killed_old)
+                 pause_ms=sw.pause_ms, switch_started_at=sw.started_at, switch_done_at=sw.done_at, killed_old=sw.killed_old)
         args = [sys.executable, "-m", "ufctl.rollout.watch", service]
         if analysis_s is not None:
             args += ["--duration-s", str(analysis_s)]
@@ -114,7 +114,8 @@ def roll_back(r: Rollout, *, phase: str, reason: str) -> handover.Switch:
     sw = handover.switch(r.service, new, old)
     launcher.stop(r.service, colour=new)
     r.active, r.preview, r.phase = old, None, phase
-    r.record("rolled-back" if phase == st.ROLLED_BACK else "aborted", colour=old, reason=reason, switch_ms=sw.total_ms)
+    r.record("rolled-back" if phase == st.ROLLED_BACK else "aborted", colour=old, reason=reason, switch_ms=sw.total_ms,
+             pause_ms=sw.pause_ms, killed_new=sw.killed_old)
     st.save(r)
     events.step(r, "rolled-back" if phase == st.ROLLED_BACK else "aborted", reason=reason, switch_ms=sw.total_ms)
     return sw

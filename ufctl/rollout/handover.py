@@ -23,9 +23,12 @@ from ufctl.errors import CliError
 
 @dataclass(frozen=True)
 class Switch:
-    release_ms: int      # old colour: role change written -> every consumer out of its group
+    release_ms: int      # old colour: role change written -> every consumer out of its group (as seen here)
     join_ms: int         # new colour: role change written -> consuming (partitions assigned, state restored)
-    total_ms: int        # nobody consumed for (at most) this long
+    total_ms: int        # controller's view: demotion written -> new colour settled
+    pause_ms: int | None  # instances' view: last old consumer released -> last new consumer consuming
+    started_at: int      # wall-clock ms: demotion written
+    done_at: int         # wall-clock ms: new colour settled
     killed_old: bool     # the old colour did not release in time and was killed
 
 
@@ -51,8 +54,14 @@ def wait_settled(service: str, colour: str, role: str, timeout_s: float) -> bool
     return False
 
 
+def _last(snapshot: dict | None) -> float | None:
+    times = (snapshot or {}).get("consumers_since") or {}
+    return max(times.values()) if times else None
+
+
 def switch(service: str, old: str, new: str, *, release_timeout_s: float = 20.0, join_timeout_s: float = 60.0) -> Switch:
     """Move the production groups of `service` from colour `old` to colour `new`."""
+    started_at = int(time.time() * 1000)
     t0 = time.monotonic()
     killed = False
     if launcher.pid(service, old) is not None:
@@ -67,5 +76,7 @@ def switch(service: str, old: str, new: str, *, release_timeout_s: float = 20.0,
         raise CliError(f"{service} {new} did not take the partitions over within {join_timeout_s:.0f}s "
                        f"(see var/log/{launcher.instance(service, new)}.log)")
     t2 = time.monotonic()
+    released, consuming = (None if killed else _last(role_of(service, old))), _last(role_of(service, new))
+    pause = int((consuming - released) * 1000) if released and consuming else None
     return Switch(release_ms=int((t1 - t0) * 1000), join_ms=int((t2 - t1) * 1000), total_ms=int((t2 - t0) * 1000),
-                  killed_old=killed)
+                  pause_ms=pause, started_at=started_at, done_at=int(time.time() * 1000), killed_old=killed)

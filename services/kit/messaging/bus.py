@@ -138,6 +138,7 @@ class ConsumeLoop:
             "auto_offset_reset": "earliest" if from_beginning else "latest", "isolation_level": "read_committed",
         }
         self.consumer = self._new_consumer()
+        self._fresh = True  # never started: the first join uses it
         self.joined = False
         self.processed = 0
 
@@ -158,7 +159,9 @@ class ConsumeLoop:
 
     async def _join(self) -> None:
         role.current().report(self.group_id, role.JOINING)
-        self.consumer = self._new_consumer()  # a stopped aiokafka consumer cannot start again
+        if not self._fresh:
+            self.consumer = self._new_consumer()  # a stopped aiokafka consumer cannot start again
+        self._fresh = False
         await self.consumer.start()
         self.consumer.subscribe(self.topics)
         self.joined = True

@@ -88,6 +88,7 @@ class RoleState:
     version: str = ""
     since: float = field(default_factory=time.time)
     members: dict[str, str] = field(default_factory=dict)
+    member_since: dict[str, float] = field(default_factory=dict)  # when each member reached its state
     _changed: asyncio.Event | None = None
 
     @property
@@ -120,7 +121,8 @@ class RoleState:
             await self.changed()
 
     def report(self, member: str, state: str) -> None:
-        self.members[member] = state
+        if self.members.get(member) != state:
+            self.members[member], self.member_since[member] = state, time.time()
 
     def settled(self) -> bool:
         """Every gated consumer did what the role asks (an instance with none is settled)."""
@@ -129,7 +131,7 @@ class RoleState:
 
     def snapshot(self) -> dict[str, object]:
         return {"role": self.role, "since": self.since, "consumers": dict(self.members), "settled": self.settled(),
-                "colour": self.colour, "version": self.version}
+                "consumers_since": dict(self.member_since), "colour": self.colour, "version": self.version}
 
     async def watch(self, poll_s: float = 0.1) -> None:
         """Poll the file (a stat and a small read): inotify does not see the kubelet's symlink swap
