@@ -3,16 +3,17 @@ PY      := .venv/bin/python
 STACK   := python3 infra/stack.py
 
 .PHONY: help install venv lint run up down status test test-unit test-integration bench \
-        dashboards protos protos-check schemas-check schemas-lock topics lock clean
+        dashboards protos protos-check schemas-check schemas-lock topics lock clean \
+        images test-images k8s-check k8s-dev-secrets tools
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
 
 venv: $(PY)  ## Python deps into .venv (pinned: pyproject.toml + constraints.txt)
-$(PY): pyproject.toml constraints.txt libs/uf-pii/pyproject.toml
+$(PY): pyproject.toml constraints.txt libs/uf-pii/pyproject.toml libs/uf-verify/pyproject.toml
 	python3 -m venv .venv
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints.txt -e "libs/uf-pii[nlp]" -e ".[dev]"
+	$(PY) -m pip install -q -c constraints.txt -e "libs/uf-pii[nlp]" -e libs/uf-verify -e ".[dev]"
 	@touch $(PY)
 
 install: venv  ## everything: Python deps, Debian packages, Kafka and Elasticsearch jars
@@ -65,6 +66,21 @@ schemas-lock: venv  ## record new schema versions in schemas/catalog.lock
 
 topics: venv  ## apply infra/topics.yaml to the running cluster
 	$(PY) -m services.kit.contracts.topics
+
+images:  ## build the five service images with podman: universal-framework/<service>:<commit> (docs/deploy.md)
+	infra/images/build.sh
+
+test-images: install images  ## start the images as containers against the local stack, run the example to COMPLETED
+	UF_IMAGE_TEST=1 UF_IMAGE_TAG=$$(infra/images/tag.sh) $(PY) -m pytest -q -ra tests/deploy/test_images_run.py
+
+k8s-check: venv  ## kustomize+kubeconform, skaffold render, compose config, hadolint, checkov, bandit, manifest drift
+	PY=$(PY) infra/k8s-check.sh
+
+k8s-dev-secrets: venv  ## keys for the dev overlay (git-ignored files under k8s/overlays/dev/secrets/)
+	$(PY) -m tools.k8s_dev_secrets
+
+tools:  ## install the pinned deployment tools (infra/versions.env) into ~/.cache/universal-framework/tools
+	infra/tools.sh install
 
 lock: venv  ## re-pin transitive Python dependencies
 	$(PY) -m pip freeze --exclude-editable | grep -v '^-e' > constraints.txt

@@ -21,8 +21,6 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-import grpc
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -32,9 +30,11 @@ from bench.e2e import run_suite
 from services.kit.contracts import topics
 from services.kit.messaging.bus import producer_config, publish
 from services.kit.rpc import validator_pb2, validator_pb2_grpc
+from services.kit.runtime import service_table
 from services.kit.runtime.config import ServiceSettings
 from services.kit.runtime.service_table import http_port
 from services.kit.security import jwt_tokens as tokens
+from services.kit.security import tls
 from ufctl import publishing
 
 BYPASS_COLOUR = "bench-bypass"  # stamped on every event the bypass writes, so audits can tell
@@ -60,7 +60,7 @@ async def latency(calls: int, target: str) -> dict:
                                                 correlation_id=f"wf-lat-{tag}"),
         target_phase=target, actor=validator_pb2.Actor(user_id=user, auth_token=token))
     samples, allowed = [], 0
-    async with grpc.aio.insecure_channel("127.0.0.1:50051") as ch:
+    async with tls.secure_channel(service_table.grpc_addr("validator"), "orchestrator") as ch:
         stub = validator_pb2_grpc.ValidatorStub(ch)
         for _ in range(50):  # warm-up (projection barrier, connections)
             await stub.ValidateTransition(req, timeout=5)

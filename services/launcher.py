@@ -145,6 +145,9 @@ def tail(name: str, n: int = 20, colour: str | None = None) -> str:
 
 
 def up(names: list[str], timeout_s: float = 90) -> int:
+    from services.kit.security import tls
+
+    tls.main(list(tls.SERVICES))  # the local CA and one certificate per service (kept if present)
     for name in names:
         start(name)
         # Each must be ready before the next: the orchestrator needs the validator, etc.

@@ -20,12 +20,14 @@ from elasticsearch.exceptions import ConnectionError as EsConnectionError
 from services.audit.config import AuditSettings
 from services.audit.evidence.sigpolicy import PolicyError, load_policy
 from services.audit.live.checkpoint_store import CheckpointStore
+from services.audit.tools.export import ExportError, export
 from services.audit.tools.proofs import ProofError, check_proof, make_proof
 from services.audit.tools.replay import Replayer, ReplayError, ReplayInterrupted
 from services.audit.tools.replay_filter import ReplayFilter
 from services.audit.tools.report import ReportError, build_report, render_markdown
 from services.audit.tools.verify import verify
 from services.kit.messaging.logreader import ReadIncomplete
+from services.kit.runtime import paths
 from services.kit.security.signing import TrustStore
 from ufctl.errors import CliError
 
@@ -130,8 +132,19 @@ def _print_verify(res: dict[str, Any]) -> None:
     print(f"{'OK' if res['ok'] else 'FAILED'}: {s['records']} records in {len(res['partitions'])} partitions, "
           f"{s['checkpoints_verified']}/{s['checkpoints']} checkpoints verified, {s['pending']} not yet checkpointed, "
           f"{s['expired']} expired; modified {s['modified']}, deleted {s['deleted']}, inserted {s['inserted']}, "
-          f"reordered {s['reordered']}, forged {s['forged']}, checkpoint errors {s['checkpoint_errors']} "
-          f"({res['seconds']:.1f}s)")
+          f"reordered {s['reordered']}, forged {s['forged']}, checkpoint errors {s['checkpoint_errors']}, "
+          f"duplicates {s['duplicates']}, forged on the checkpoint topic {s['checkpoint_topic_forged']}, "
+          f"projection drift {s['projection_drift']} ({res['seconds']:.1f}s)")
+    for d in res.get("duplicates", [])[:20]:
+        print(f"  duplicate ({d['kind']}): {d['topic']}[{d['partition']}]@{d['offset']} repeats "
+              f"{d['first']['topic']}[{d['first']['partition']}]@{d['first']['offset']}")
+    for f in res.get("checkpoint_topic", [])[:20]:
+        print(f"  forged checkpoint record: {f['topic']}[{f['partition']}]@{f['offset']}: {f['problem']}")
+    for d in res.get("projection_drift", [])[:20]:
+        where = d.get("workflow_id") or d.get("event_id")
+        print(f"  projection drift in {d['store']}: {where}: log says {d['log']}, store says {d['stored']}")
+    if res.get("not_compared"):
+        print(f"  not compared (unavailable): {', '.join(res['not_compared'])}")
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -144,7 +157,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     async def go(s: AuditSettings, r, es):
         return await verify(bootstrap=s.kafka_bootstrap, store=CheckpointStore(r, es, s.checkpoint_index), policy=policy,
                             trust=_trust(args), topics=args.topic or None, extra_pattern=s.extra_topic_pattern,
-                            progress=None if args.json else _verify_progress(bar), timeout_s=args.timeout)
+                            progress=None if args.json else _verify_progress(bar), timeout_s=args.timeout,
+                            es_index=s.es_index)
 
     try:
         res = asyncio.run(_with_clients(go))
@@ -265,6 +279,84 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- export -------------------------------------------------------------------------------------
+def cmd_export(args: argparse.Namespace) -> int:
+    import os
+
+    policy_dir = Path(os.environ.get("UF_POLICY_DIR") or paths.POLICIES)
+
+    async def go(s: AuditSettings, r, es):
+        return await export(bootstrap=s.kafka_bootstrap, store=CheckpointStore(r, es, s.checkpoint_index),
+                            workflow_id=args.workflow_id, out=Path(args.out), policy_dir=policy_dir, trust=_trust(args),
+                            wait_s=args.wait)
+
+    try:
+        res = asyncio.run(_with_clients(go))
+    except (ExportError, ReadIncomplete) as exc:
+        raise CliError(f"export: {exc}") from None
+    if args.json:
+        print(json.dumps(res))
+    else:
+        print(f"{res['bundle']}: {res['records']} records, {res['checkpoints']} checkpoints, "
+              f"{res['consistency_proofs']} consistency proofs, {len(res['keys'])} keys, {res['bytes']} bytes "
+              f"({res['seconds']:.1f}s); check it with `python -m uf_verify {res['bundle']}`")
+    return 0
+
+
+# --- redecide -----------------------------------------------------------------------------------
+def cmd_redecide(args: argparse.Namespace) -> int:
+    import os
+
+    from services.kit.contracts import codec, topics
+    from services.kit.messaging import logreader
+    from services.validator.redecide import redecide
+
+    policy_dir = Path(os.environ.get("UF_POLICY_DIR") or paths.POLICIES)
+    key = args.workflow_id.encode()
+
+    async def go() -> list[dict[str, Any]]:
+        consumer = logreader.new_consumer(AuditSettings().kafka_bootstrap)
+        try:
+            await consumer.start()
+        except Exception:
+            await consumer.stop()
+            raise CliError("cannot reach Kafka (is the stack up? `make up`)") from None
+        decisions = []
+        try:
+            tps = await logreader.partitions_of(consumer, [topics.VALIDATION_DECISIONS])
+            _, ends = await logreader.bounds(consumer, tps)
+            async for batch in logreader.read_batches(consumer, tps, end=ends, timeout_s=args.timeout):
+                for msgs in batch.values():
+                    for m in msgs:
+                        if m.key == key:
+                            try:
+                                d = codec.decode(m.value)
+                            except codec.CodecError:
+                                continue
+                            if d.event_type == "ValidationDecided":
+                                decisions.append(d.record)
+        finally:
+            await consumer.stop()
+        return [await redecide(d, policy_dir) for d in decisions]
+
+    try:
+        entries = asyncio.run(go())
+    except ReadIncomplete as exc:
+        raise CliError(f"could not read the decisions: {exc}") from None
+    if not entries:
+        raise CliError(f"no recorded decision for workflow {args.workflow_id}")
+    if args.json:
+        print(json.dumps(entries))
+    else:
+        for e in entries:
+            verdict = "ALLOW" if e["recorded"]["allowed"] else "DENY"
+            print(f"{'same' if e['same'] else 'DIFFERS':<8} {e['decision_id']}  {e['from_phase'] or 'START'} -> "
+                  f"{e['to_phase']}  {verdict} (policy {e['policy_version']})" + (f"  [{e['note']}]" if "note" in e else ""))
+        same = sum(e["same"] for e in entries)
+        print(f"{same}/{len(entries)} decisions re-made with the same outcome")
+    return 0 if all(e["same"] for e in entries) else 1
+
+
 def add_audit_commands(audit: argparse._SubParsersAction) -> None:
     """Add verify / prove / replay / report to the `ufctl audit` subcommands."""
     s = audit.add_parser("verify", help="check the log against the signed checkpoints and record signatures")
@@ -294,6 +386,20 @@ def add_audit_commands(audit: argparse._SubParsersAction) -> None:
     s.add_argument("--stop-after", type=int, help=argparse.SUPPRESS)  # tests: simulate an interruption
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_replay)
+
+    s = audit.add_parser("export", help="self-contained evidence bundle of a workflow (check it with python -m uf_verify DIR)")
+    s.add_argument("workflow_id")
+    s.add_argument("--out", required=True, help="a new (or empty) directory")
+    s.add_argument("--trusted-keys")
+    s.add_argument("--wait", type=float, default=30.0, help="wait up to N s for the newest records to be checkpointed")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_export)
+
+    s = audit.add_parser("redecide", help="re-run every recorded decision of a workflow on its recorded facts and policy")
+    s.add_argument("workflow_id")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--timeout", type=float, default=600.0)
+    s.set_defaults(func=cmd_redecide)
 
     s = audit.add_parser("report", help="compliance report of a workflow (JSON + Markdown)")
     s.add_argument("workflow_id")

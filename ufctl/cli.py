@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 from typing import Any
@@ -69,7 +70,8 @@ def cmd_review(args: argparse.Namespace) -> int:
     approved = args.decision == "approve"
     if not approved and not args.reason:
         raise CliError("reject needs --reason TEXT")
-    _send(publishing.review_event(args.workflow_id, status["session_id"], approved, args.reviewer, args.reason or ""))
+    token = args.token or os.environ.get("UF_TOKEN") or None
+    _send(publishing.review_event(args.workflow_id, status["session_id"], approved, args.reviewer, args.reason or "", token))
     print(f"{args.decision}d {args.workflow_id}")
     return 0
 
@@ -145,7 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("decision", choices=["approve", "reject"])
     s.add_argument("workflow_id")
     s.add_argument("--reason", default="")
-    s.add_argument("--reviewer", default="cli-reviewer")
+    s.add_argument("--reviewer", default="cli-reviewer", help="with no token: who the local identity-provider stand-in issues one for")
+    s.add_argument("--token", help="the reviewer's bearer token (or UF_TOKEN); verified here, never written to the log")
     s.set_defaults(func=cmd_review)
 
     audit = sub.add_parser("audit", help="the audit trail").add_subparsers(dest="audit_command", required=True)

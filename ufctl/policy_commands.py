@@ -74,7 +74,7 @@ def cmd_status(args: argparse.Namespace, send) -> int:
 
 
 def cmd_token(args: argparse.Namespace, send) -> int:
-    print(tokens.issue(args.user, ttl_s=int(args.ttl_minutes * 60)))
+    print(tokens.issue(args.user, ttl_s=int(args.ttl_minutes * 60), roles=args.role or None))
     return 0
 
 
@@ -91,4 +91,5 @@ def add_policy_commands(sub: argparse._SubParsersAction, send) -> None:
     s = tok.add_parser("issue", help="print a signed token for a user")
     s.add_argument("--user", required=True)
     s.add_argument("--ttl-minutes", type=float, default=60)
+    s.add_argument("--role", action="append", help="a role the identity provider grants (repeatable), e.g. reviewer")
     s.set_defaults(func=lambda a: cmd_token(a, send))

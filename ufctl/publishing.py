@@ -1,7 +1,14 @@
-"""Turning user input into events on Kafka: workflow requests, sessions, consent, reviews."""
+"""Turning user input into events on Kafka: workflow requests, sessions, consent, reviews.
+
+ufctl is a registered publisher (ADR 0006): every record it writes is signed with the
+publisher key `UF_PUBLISHER_ID` (default `ufctl`; seed from `UF_SIGNING_KEY` or
+`var/keys/<id>.ed25519`), whose public key must be in the services' trusted-keys directory and
+which `infra/topics.yaml` lists as a producer of the inbox topics. Unsigned records are
+dead-lettered by every consumer."""
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from pathlib import Path
 from typing import Any
@@ -14,8 +21,9 @@ from services import __version__
 from services.kit.contracts import codec, topics
 from services.kit.contracts.events import Origin, make_event, now_ms
 from services.kit.messaging.bus import producer_config, publish
+from services.kit.security import identity, sealing
 from services.kit.security import jwt_tokens as tokens
-from services.kit.security import sealing
+from services.kit.security.signing import SigningError, configure_signing
 from services.kit.security.subject_keys import DEFAULT_RETENTION_S, KeyStore
 from ufctl.errors import CliError
 
@@ -39,9 +47,9 @@ def load_request_file(path: str) -> dict[str, Any]:
     return doc
 
 
-def local_token(user_id: str) -> str | None:
+def local_token(user_id: str, roles: list[str] | None = None) -> str | None:
     """A token from the local identity-provider key (var/keys), if this machine has one."""
-    return tokens.issue(user_id) if tokens.load_key() is not None else None
+    return tokens.issue(user_id, roles=roles) if tokens.load_key() is not None else None
 
 
 def request_event(doc: dict[str, Any], keys: KeyStore | None = None) -> dict[str, Any]:
@@ -81,11 +89,27 @@ def consent_event(subject_id: str, purpose: str, granted: bool) -> dict[str, Any
                       correlation_id=subject_id, subject_id=subject_id, purpose=purpose, granted=granted)
 
 
+REVIEWER_ROLE = "reviewer"
+
+
 def review_event(workflow_id: str, session_id: str, approved: bool, reviewer: str, reason: str,
                  token: str | None = None) -> dict[str, Any]:
+    """The reviewer ingress (ADR 0006): the bearer token is verified here, where it enters, and
+    the decision records the verified identity (normalised subject), its roles, the token's
+    SHA-256 and expiry - never the token (the review topic is kept forever). Without `token`
+    the local identity-provider stand-in issues one for `reviewer` with the reviewer role."""
+    token = token or local_token(reviewer, roles=[REVIEWER_ROLE])
+    key = tokens.load_key()
+    if not token or key is None:
+        raise CliError("no reviewer token and no local identity-provider key (pass --token or set UF_AUTH_KEY_FILE)")
+    claims, problem = tokens.TokenVerifier(key).verify(token)
+    if problem:
+        raise CliError(f"reviewer token refused: {problem}")
+    roles = claims.get("roles") or []
     return make_event("ReviewDecided", origin=CLI, workflow_id=workflow_id, session_id=session_id,
-                      correlation_id=workflow_id, approved=approved, reviewer_id=reviewer, reason=reason,
-                      auth_token=token or local_token(reviewer))
+                      correlation_id=workflow_id, approved=approved, reviewer_id=identity.normalise(str(claims["sub"])),
+                      reason=reason, reviewer_roles=[str(r) for r in roles] if isinstance(roles, list) else [],
+                      token_sha256=identity.token_hash(token), token_expires_at=int(claims["exp"]) * 1000)
 
 
 def policy_event(version: str, sha256: str, operator: str, rollback: bool) -> dict[str, Any]:
@@ -93,7 +117,16 @@ def policy_event(version: str, sha256: str, operator: str, rollback: bool) -> di
                       version=version, sha256=sha256, activated_by=operator, rollback=rollback)
 
 
+def configure_publisher() -> None:
+    """Sign as the registered publisher (see the module docstring)."""
+    try:
+        configure_signing(os.environ.get("UF_PUBLISHER_ID") or "ufctl")
+    except (SigningError, OSError) as exc:
+        raise CliError(f"cannot load the publisher signing key ({exc}; set UF_SIGNING_KEY or check var/keys/)") from None
+
+
 async def send_events(bootstrap: str, events: list[tuple[str, dict[str, Any]]]) -> None:
+    configure_publisher()
     producer = AIOKafkaProducer(**producer_config(bootstrap, request_timeout_ms=10000))
     try:
         await producer.start()
@@ -111,4 +144,5 @@ async def send_events(bootstrap: str, events: list[tuple[str, dict[str, Any]]]) 
 
 TOPIC_OF = {"WorkflowRequested": topics.REQUESTS, "SessionStarted": topics.SESSIONS,
             "ConsentChanged": topics.CONSENT, "ReviewDecided": topics.REVIEW_DECISIONS,
-            "PolicyActivated": topics.POLICY, "SubjectErased": topics.GDPR}
+            "PolicyActivated": topics.POLICY, "SubjectErased": topics.GDPR,
+            "PiiScanRequested": topics.PII_SCAN_REQUESTS}

@@ -23,6 +23,7 @@ async def body(settings: OrchestratorSettings, ops: OpsServer, stack: AsyncExitS
     me = Origin(settings.service_name, settings.version, settings.colour)
     keys = RedisKeyStore(settings.redis_url)
     validator = ValidatorClient(settings.validator_addr, settings.validator_timeout_s, settings.validator_attempts,
+                                identity=settings.service_name,
                                 breaker=CircuitBreaker("validator", settings.circuit_threshold, settings.circuit_cooldown_s))
     stack.push_async_callback(validator.close)
     await validator.warm()

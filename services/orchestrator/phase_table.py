@@ -62,11 +62,13 @@ def _assign_task(st: WorkflowState, keys: KeyStore, child: dict[str, Any], agent
 
 
 def _auto_review(st: WorkflowState, keys: KeyStore, child: dict[str, Any], agent: str) -> list[Emit]:
+    """The requester may only *ask* for automatic approval; the proposal below is decided by the
+    policy (`human_approval`: purpose and data class). Refused, the workflow waits for a human."""
     if not st.auto_approve:
         return []  # a human reviewer decides (uf.review.decisions)
     return [(topics.REVIEW_DECISIONS, make_event(
         "ReviewDecided", **child, event_id=stable_id(st.workflow_id, "auto-review"), approved=True,
-        reviewer_id="policy:auto-approve", reason="request policy auto_approve"))]
+        reviewer_id="policy:auto-approve", reason="automatic approval proposed; the policy decides"))]
 
 
 def _delivery_requests(st: WorkflowState, keys: KeyStore, child: dict[str, Any], agent: str) -> list[Emit]:

@@ -12,7 +12,7 @@ import time
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 
 from services.kit.contracts import codec, topics
-from services.kit.messaging.bus import SemanticError, by_key_concurrently, dead_letter, outgoing_headers, record_key, update_lag
+from services.kit.messaging.bus import SemanticError, admit_record, by_key_concurrently, dead_letter, outgoing_headers, record_key, update_lag
 from services.kit.runtime import faults, role, telemetry, tracing
 from services.orchestrator.state_store import ChangelogTable
 from services.orchestrator.workflow import Effects, WorkflowEngine
@@ -151,7 +151,7 @@ class Processor:
             for tp, nxt in offsets.items():
                 update_lag(self.consumer, SERVICE, tp, nxt)
 
-    async def _handle(self, decoded: codec.Decoded, msg: ConsumerRecord) -> Effects:
+    async def _handle(self, decoded: codec.Decoded, msg: ConsumerRecord, signer: str) -> Effects:
         """The engine, behind the test-only fault hook (an injected failure is retried here, so a
         faulty build shows errors without losing work)."""
         while True:
@@ -161,7 +161,7 @@ class Processor:
             except faults.InjectedFault:
                 telemetry.EVENTS.labels(SERVICE, "workflow", decoded.event_type, "error").inc()
                 await asyncio.sleep(0.05)
-        return await self.engine.handle(decoded, self.table.get(msg.partition, decoded.envelope["workflow_id"]))
+        return await self.engine.handle(decoded, self.table.get(msg.partition, decoded.envelope["workflow_id"]), signer)
 
     async def _process(self, msg) -> None:
         with tracing.consume_span(msg, "workflow") as span:
@@ -170,15 +170,15 @@ class Processor:
     async def _process_traced(self, msg, span) -> None:
         started = time.perf_counter()
         event_type, outcome = "?", "ok"
+        found = await admit_record(msg, self.producer, SERVICE)  # forged/unauthorised: parked in this transaction
+        if found is None:
+            telemetry.EVENTS.labels(SERVICE, "workflow", event_type, "refused").inc()
+            return
+        decoded, signer = found
         try:
-            decoded = codec.decode(msg.value)
             event_type = decoded.event_type
             span.set_attributes({"uf.event_type": event_type, "uf.workflow_id": decoded.envelope["workflow_id"]})
-            fx = await self._handle(decoded, msg)
-        except codec.CodecError as exc:
-            outcome = "invalid"
-            await dead_letter(self.producer, msg, SERVICE, exc.reason, str(exc))
-            return
+            fx = await self._handle(decoded, msg, signer)
         except SemanticError as exc:
             outcome = "invalid"
             await dead_letter(self.producer, msg, SERVICE, exc.reason, exc.detail)

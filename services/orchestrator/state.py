@@ -3,7 +3,9 @@
 It is the value of the compacted changelog topic (`uf.orchestrator.state`), so it has a JSON
 round trip, and `from_json` reads every changelog record ever written (older records simply
 lack newer fields, which then take their defaults). It holds contacts only sealed under each
-subject's key, and no PII or bearer token once the workflow has finished."""
+subject's key, its campaign's free text sealed under the workflow's key, and never a bearer
+token: the changelog is compacted and kept, so only the token's SHA-256 is (the token itself is
+verified where it enters and passed on only within the handler that received it)."""
 from __future__ import annotations
 
 import json
@@ -24,9 +26,10 @@ class HistoryEntry:
 @dataclass
 class Review:
     approved: bool
-    reviewer_id: str
+    reviewer_id: str  # the identity provider's subject, normalised (kit.security.identity)
     event_id: str
-    auth_token: str = ""
+    roles: list[str] = field(default_factory=list)
+    token_sha256: str = ""
 
 
 @dataclass
@@ -46,7 +49,7 @@ class WorkflowState:
     auto_approve: bool
     subject_ids: list[str]
     request: Request | None
-    auth_token: str = ""
+    token_sha256: str = ""  # of the requester's token; the token is never kept
     phase: Phase | None = None
     history: list[HistoryEntry] = field(default_factory=list)
     outputs: dict[Phase, dict[str, Any]] = field(default_factory=dict)  # agent output per phase (sealed where PII)
@@ -62,9 +65,7 @@ class WorkflowState:
 
     def forget_secrets(self) -> None:
         """Once finished, keep no PII or credentials (the log has what an auditor needs)."""
-        self.request, self.outputs, self.auth_token = None, {}, ""
-        if self.review:
-            self.review.auth_token = ""
+        self.request, self.outputs = None, {}
 
     # -- changelog round trip --------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -86,7 +87,7 @@ class WorkflowState:
             request_event_id=doc["request_event_id"], requester_id=doc["requester_id"], purpose=doc["purpose"],
             auto_approve=bool(doc.get("auto_approve", False)), subject_ids=list(doc.get("subject_ids", [])),
             request=Request(campaign=req["campaign"], contacts=req["contacts"]) if req else None,
-            auth_token=doc.get("auth_token") or "",
+            token_sha256=doc.get("token_sha256") or "",  # records before v2 held the token itself: dropped
             phase=parse_phase(doc.get("phase")),
             history=[HistoryEntry(phase=Phase(h["phase"]), at=h["at"], reason=h["reason"], decision_id=h.get("decision_id"))
                      for h in doc.get("history", [])],
@@ -94,7 +95,8 @@ class WorkflowState:
             summary=dict(doc.get("summary") or {}),
             task_id=doc.get("task_id"),
             review=Review(approved=review["approved"], reviewer_id=review["reviewer_id"], event_id=review["event_id"],
-                          auth_token=review.get("auth_token") or "") if review else None,
+                          roles=list(review.get("roles") or []), token_sha256=review.get("token_sha256") or "")
+            if review else None,
             deliveries=dict(doc.get("deliveries") or {}),
             reason=doc.get("reason") or "",
         )

@@ -10,7 +10,11 @@ from typing import Any
 from aiokafka import AIOKafkaProducer, TopicPartition
 
 from services.kit.messaging import logreader
+from services.kit.messaging.bus import signed
+from services.kit.security.admission import Refused, default_admission
 from services.orchestrator.state import WorkflowState
+
+STATE_TYPE = "WorkflowState"  # the changelog's one "event type" in infra/topics.yaml
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +31,8 @@ class ChangelogTable:
     def put(self, producer: AIOKafkaProducer, partition: int, key: str, value: WorkflowState) -> Any:
         """Stage the write: returns the send future. Call inside the current transaction."""
         self._data.setdefault(partition, {})[key] = value
-        return producer.send(self.topic, value.to_json(), key=key.encode(), partition=partition)
+        raw, k = value.to_json(), key.encode()
+        return producer.send(self.topic, raw, key=k, partition=partition, headers=signed(self.topic, k, raw))
 
     def drop(self, partitions: set[int]) -> None:
         for p in partitions:
@@ -49,7 +54,8 @@ class ChangelogTable:
             return 0
         consumer = logreader.new_consumer(self.bootstrap)
         await consumer.start()
-        restored = 0
+        restored = refused = 0
+        gate = default_admission()
         try:
             tps = [TopicPartition(self.topic, p) for p in partitions]
             first, end = await logreader.bounds(consumer, tps)
@@ -63,6 +69,12 @@ class ChangelogTable:
             async for batch in logreader.read_batches(consumer, tps, end=end, start=start):
                 for tp, msgs in batch.items():
                     for m in msgs:
+                        try:  # a state record somebody else wrote is never loaded (zero trust)
+                            gate.admit(self.topic, m.key, m.value, m.headers, STATE_TYPE)
+                        except Refused as exc:
+                            refused += 1
+                            log.warning("state record refused", extra={"reason": exc.reason, "partition": tp.partition, "offset": m.offset})
+                            continue
                         if m.value is None:
                             self._data[tp.partition].pop(m.key.decode(), None)
                         else:
@@ -71,7 +83,8 @@ class ChangelogTable:
             self._next.update({tp.partition: end[tp] for tp in tps})
         finally:
             await consumer.stop()
-        log.info("state restored", extra={"partitions": sorted(partitions), "records": restored, "warm": len(start)})
+        log.info("state restored", extra={"partitions": sorted(partitions), "records": restored, "refused": refused,
+                                          "warm": len(start)})
         return restored
 
     async def warm(self, partitions: set[int]) -> int:

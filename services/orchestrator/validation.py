@@ -13,6 +13,7 @@ import grpc
 from services.kit.rpc import validator_pb2, validator_pb2_grpc
 from services.kit.runtime import telemetry
 from services.kit.runtime.grpc_telemetry import ClientTracing
+from services.kit.security import tls
 from services.orchestrator.circuit import CircuitBreaker
 
 _RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED}
@@ -30,11 +31,11 @@ class Verdict:
 
 class ValidatorClient:
     def __init__(self, address: str, timeout_s: float = 2.0, attempts: int = 3, backoff_s: float = 0.25,
-                 breaker: CircuitBreaker | None = None) -> None:
+                 breaker: CircuitBreaker | None = None, identity: str = "orchestrator") -> None:
         self.address, self.timeout_s, self.attempts, self.backoff_s = address, timeout_s, attempts, backoff_s
         self.breaker = breaker or CircuitBreaker("validator")
         # Reconnect quickly after a validator restart (gRPC's default backoff grows to minutes).
-        self._channel = grpc.aio.insecure_channel(address, options=[
+        self._channel = tls.secure_channel(address, identity, options=[  # mutual TLS as `identity`
             ("grpc.initial_reconnect_backoff_ms", 100), ("grpc.min_reconnect_backoff_ms", 100),
             ("grpc.max_reconnect_backoff_ms", 1000)], interceptors=[ClientTracing()])
         self._stub = validator_pb2_grpc.ValidatorStub(self._channel)

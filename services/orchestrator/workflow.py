@@ -18,12 +18,16 @@ from services.kit.contracts.events import Origin, make_event, stable_id
 from services.kit.contracts.phases import TERMINAL, Phase, next_phase
 from services.kit.messaging.bus import SemanticError
 from services.kit.rpc import validator_pb2
-from services.kit.security.sealing import open_blob, open_record, seal_blob
+from services.kit.security.identity import token_hash
+from services.kit.security.sealing import open_blob, open_record, seal_blob, seal_campaign
 from services.kit.security.subject_keys import KeyStore
 from services.orchestrator.agents.registry import agent_for_phase
 from services.orchestrator.phase_table import PHASES
 from services.orchestrator.state import HistoryEntry, Request, Review, WorkflowState
-from services.orchestrator.validation import ValidatorClient
+from services.orchestrator.validation import ValidatorClient, Verdict
+
+AUTOMATIC = "policy:"  # reviewer ids of automatic decisions (only the orchestrator may write them)
+REVIEW_RULES = frozenset({"human_approval", "reviewer_authorised"})  # who-may-review rules
 
 MAX_CONTACTS = 10_000
 
@@ -44,11 +48,15 @@ class WorkflowEngine:
         self.agents = agents  # agent name per work phase (orchestrator settings); None = from the environment
 
     # -- entry point -----------------------------------------------------------------------
-    async def handle(self, decoded: Decoded, current: WorkflowState | None) -> Effects:
+    async def handle(self, decoded: Decoded, current: WorkflowState | None, signer: str = "") -> Effects:
+        """`signer`: the verified producer of the record (kit.security.admission)."""
+        if decoded.event_type == "ReviewDecided":
+            fx = Effects(state=copy.deepcopy(current) if current is not None else None)
+            await self._on_review(decoded.record, fx, signer)
+            return fx
         handler = {
             "WorkflowRequested": self._on_request,
             "AgentTaskCompleted": self._on_agent_result,
-            "ReviewDecided": self._on_review,
             "DeliveryOutcome": self._on_delivery_outcome,
         }.get(decoded.event_type)
         if handler is None:
@@ -67,14 +75,19 @@ class WorkflowEngine:
             raise SemanticError("duplicate-workflow-id", "a workflow with this id already exists")
         ev = open_record(self.keys, ev)
         _check_request(ev)
+        # The token is checked by the validator (`authenticated`) within this handler and never
+        # kept: the state is a compacted, long-lived topic. Its hash is.
+        token = ev.get("auth_token") or ""
+        wf = env["workflow_id"]
         fx.state = WorkflowState(
-            workflow_id=env["workflow_id"], session_id=env["session_id"], correlation_id=env["correlation_id"],
-            request_event_id=env["event_id"], requester_id=ev["requester_id"], auth_token=ev.get("auth_token") or "",
-            purpose=ev["purpose"], auto_approve=ev["auto_approve"],
+            workflow_id=wf, session_id=env["session_id"], correlation_id=env["correlation_id"],
+            request_event_id=env["event_id"], requester_id=ev["requester_id"],
+            token_sha256=token_hash(token) if token else "",
+            purpose=ev["purpose"], auto_approve=ev["auto_approve"],  # a wish: the policy decides (human_approval)
             subject_ids=[c["subject_id"] for c in ev["contacts"]],
-            request=Request(campaign=ev["campaign"], contacts=seal_blob(self.keys, ev["contacts"])),
+            request=Request(campaign=seal_campaign(self.keys, wf, ev["campaign"]), contacts=seal_blob(self.keys, ev["contacts"])),
         )
-        if await self._advance(fx, Phase.INITIALIZATION, env["event_id"]):
+        if await self._advance(fx, Phase.INITIALIZATION, env["event_id"], token=token):
             await self._advance(fx, Phase.BATCH_DISCOVERY, env["event_id"])
 
     async def _on_agent_result(self, ev: dict[str, Any], fx: Effects) -> None:
@@ -100,7 +113,12 @@ class WorkflowEngine:
         assert following is not None
         await self._advance(fx, following, cause)
 
-    async def _on_review(self, ev: dict[str, Any], fx: Effects) -> None:
+    async def _on_review(self, ev: dict[str, Any], fx: Effects, signer: str) -> None:
+        """Approvals and rejections alike are decided only for an authorised reviewer (the
+        validator's `human_approval` / `reviewer_authorised` rules: the policy's reviewer role,
+        four-eyes on normalised identities). A decision by somebody not entitled changes
+        nothing: it is dead-lettered and the workflow keeps waiting for a real one. An automatic
+        approval is only ever the orchestrator's own proposal, and the policy decides it."""
         st = _require(fx)
         cause = ev["envelope"]["event_id"]
         if st.review and st.review.event_id == cause:
@@ -108,12 +126,25 @@ class WorkflowEngine:
             return
         if st.phase is not Phase.REVIEW:
             raise SemanticError("review-not-pending", f"workflow is in {st.phase.value if st.phase else 'no phase'}")
+        automatic = ev["reviewer_id"].startswith(AUTOMATIC)
+        if automatic and signer != self.origin.service:
+            raise SemanticError("review-not-authorised", f"automatic decisions come only from {self.origin.service}, not {signer}")
         st.review = Review(approved=ev["approved"], reviewer_id=ev["reviewer_id"], event_id=cause,
-                           auth_token=ev.get("auth_token") or "")
+                           roles=list(ev.get("reviewer_roles") or []), token_sha256=ev.get("token_sha256") or "")
+        target = Phase.DELIVERY if ev["approved"] else Phase.REJECTED
+        verdict = await self.validator.validate(_validation_request(st, target, cause, self.keys))
+        if not verdict.allowed and not verdict.unavailable and _only_review_rules_denied(verdict):
+            if automatic:
+                fx.state = None  # the policy does not let this workflow skip human review: wait for one
+                return
+            raise SemanticError("review-not-authorised", verdict.reason)
         if ev["approved"]:
-            await self._advance(fx, Phase.DELIVERY, cause)
-        else:
-            self._enter(fx, Phase.REJECTED, cause, reason=f"rejected in review by {ev['reviewer_id']}")
+            self._conclude(fx, verdict, Phase.DELIVERY, cause)
+        elif verdict.allowed:
+            self._enter(fx, Phase.REJECTED, cause, reason=f"rejected in review by {ev['reviewer_id']}",
+                        decision_id=verdict.decision_id)
+        else:  # the validator could not decide whether the reviewer may reject
+            self._enter(fx, Phase.FAILED, cause, reason=verdict.reason, decision_id=verdict.decision_id)
 
     async def _on_delivery_outcome(self, ev: dict[str, Any], fx: Effects) -> None:
         st = _require(fx)
@@ -132,12 +163,15 @@ class WorkflowEngine:
             await self._advance(fx, Phase.COMPLETED, cause)
 
     # -- transitions -----------------------------------------------------------------------
-    async def _advance(self, fx: Effects, target: Phase, cause: str) -> bool:
+    async def _advance(self, fx: Effects, target: Phase, cause: str, token: str = "") -> bool:
         """Ask the validator; enter `target` on ALLOW, else stop (REJECTED on a denial,
         FAILED when no decision could be had). Returns whether the transition happened."""
         st = fx.state
         assert st is not None
-        verdict = await self.validator.validate(_validation_request(st, target, cause, self.keys))
+        verdict = await self.validator.validate(_validation_request(st, target, cause, self.keys, token))
+        return self._conclude(fx, verdict, target, cause)
+
+    def _conclude(self, fx: Effects, verdict: Verdict, target: Phase, cause: str) -> bool:
         if verdict.allowed:
             self._enter(fx, target, cause, reason="allowed", decision_id=verdict.decision_id)
             return True
@@ -201,7 +235,7 @@ def _facts(st: WorkflowState, keys: KeyStore) -> dict[str, str]:
     row in the phase table declares."""
     facts: dict[str, Any] = {"transitions": len(st.history)}
     if st.request:
-        campaign = st.request.campaign
+        campaign = open_blob(keys, st.request.campaign)
         campaign_text = [campaign["name"], campaign["subject"], *campaign.get("variables", {}).values()]
         contacts = open_blob(keys, st.request.contacts)
         facts["content"] = campaign_text + [v for c in contacts for v in (c["name"], c["email"])]
@@ -211,12 +245,19 @@ def _facts(st: WorkflowState, keys: KeyStore) -> dict[str, str]:
         contribute = PHASES[phase].output_facts
         if contribute is not None:
             facts.update(contribute(output, keys))
-    if st.review and st.review.auth_token:
-        facts["reviewer_token"] = st.review.auth_token
+    if st.review:
+        facts["reviewer_roles"] = st.review.roles
     return {k: json.dumps(v) for k, v in facts.items()}
 
 
-def _validation_request(st: WorkflowState, target: Phase, cause: str, keys: KeyStore) -> validator_pb2.ValidateTransitionRequest:
+def _only_review_rules_denied(verdict: Verdict) -> bool:
+    """The denial is about who reviewed (not consent, privacy, ...): the decision is void."""
+    denied = {name for name, allowed, _ in verdict.rules if not allowed}
+    return bool(denied) and denied <= REVIEW_RULES
+
+
+def _validation_request(st: WorkflowState, target: Phase, cause: str, keys: KeyStore,
+                        token: str = "") -> validator_pb2.ValidateTransitionRequest:
     review = st.review
     snapshot = validator_pb2.WorkflowSnapshot(
         workflow_id=st.workflow_id, session_id=st.session_id, current_phase=st.phase.value if st.phase else "",
@@ -228,5 +269,5 @@ def _validation_request(st: WorkflowState, target: Phase, cause: str, keys: KeyS
     )
     return validator_pb2.ValidateTransitionRequest(
         snapshot=snapshot, target_phase=target.value, causation_id=cause,
-        actor=validator_pb2.Actor(user_id=st.requester_id, auth_token=st.auth_token),
+        actor=validator_pb2.Actor(user_id=st.requester_id, auth_token=token),
     )

@@ -13,11 +13,16 @@ from services.kit.rpc import pii_pb2_grpc
 from services.kit.runtime.app import run_service
 from services.kit.runtime.grpc_telemetry import ServerTelemetry
 from services.kit.runtime.ops import OpsServer
+from services.kit.security import tls
 from services.pii.batcher import BatchingScanner
 from services.pii.config import PiiSettings
 from services.pii.scan_worker import make_scan_handler
 from services.pii.servicer import PiiServicer
 from uf_pii import Engine, default_registry
+
+# Touches every lazily loaded part (spaCy model, gazetteer, phone metadata of all regions) at start,
+# so the first real request does not pay for it.
+WARM_UP = "warm-up for Dr. Jane Doe in Berlin, call 098765 43210, ssn,name\n078051120,Jane Doe\n"
 
 
 def build_engine(settings: PiiSettings) -> Engine:
@@ -28,13 +33,13 @@ def build_engine(settings: PiiSettings) -> Engine:
 
 async def body(settings: PiiSettings, ops: OpsServer, stack: AsyncExitStack):
     engine = await asyncio.to_thread(build_engine, settings)
-    await asyncio.to_thread(engine.scan_many, ["warm-up for Jane Doe in Berlin"])
+    await asyncio.to_thread(engine.scan_many, [WARM_UP])
     scanner = BatchingScanner(engine)
     stack.callback(scanner.close)
-    server = grpc.aio.server(interceptors=[ServerTelemetry()])
+    server = grpc.aio.server(interceptors=[ServerTelemetry(), tls.CallerAllowList()])  # mTLS + per-method callers
     pii_pb2_grpc.add_PiiScannerServicer_to_server(
         PiiServicer(engine, scanner, max_texts=settings.max_texts_per_call, max_chars=settings.max_chars_per_text), server)
-    server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
+    server.add_secure_port(f"{settings.grpc_host}:{settings.grpc_port}", tls.server_credentials(settings.service_name))
     await server.start()
     stack.push_async_callback(server.stop, 2.0)
 

@@ -15,6 +15,7 @@ from services.kit.rpc import validator_pb2_grpc
 from services.kit.runtime.app import run_service
 from services.kit.runtime.grpc_telemetry import ServerTelemetry
 from services.kit.runtime.ops import OpsServer, redis_check
+from services.kit.security import tls
 from services.kit.security.jwt_tokens import TokenVerifier, load_key
 from services.validator.config import ValidatorSettings
 from services.validator.deps import Dependencies
@@ -35,7 +36,7 @@ async def body(settings: ValidatorSettings, ops: OpsServer, stack: AsyncExitStac
                                  dlq_producer=kafka)
     await projection.start()
     stack.push_async_callback(projection.stop)
-    pii = PiiClient(settings.pii_addr, settings.pii_timeout_s)
+    pii = PiiClient(settings.pii_addr, settings.pii_timeout_s, identity=settings.service_name)
     stack.push_async_callback(pii.close)
     policies = PolicyManager(PolicyLibrary(Path(settings.policy_dir)), redis, settings.policy_default)
     deps = Dependencies(store=FactStore(redis), barrier=lambda: projection.caught_up(settings.barrier_timeout_s),
@@ -43,9 +44,9 @@ async def body(settings: ValidatorSettings, ops: OpsServer, stack: AsyncExitStac
     servicer = ValidatorServicer(policies=policies, deps=deps, kafka=kafka,
                                  origin=Origin(settings.service_name, settings.version, settings.colour),
                                  deadline_s=settings.decision_deadline_s)
-    server = grpc.aio.server(interceptors=[ServerTelemetry()])
+    server = grpc.aio.server(interceptors=[ServerTelemetry(), tls.CallerAllowList()])  # mTLS + per-method callers
     validator_pb2_grpc.add_ValidatorServicer_to_server(servicer, server)
-    server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
+    server.add_secure_port(f"{settings.grpc_host}:{settings.grpc_port}", tls.server_credentials(settings.service_name))
     await server.start()
     stack.push_async_callback(server.stop, 2.0)
 

@@ -1,8 +1,9 @@
 """Everything a rule may consult, bundled so rules stay plain functions of a Context."""
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from services.kit.security.jwt_tokens import TokenVerifier
 from services.validator.pii_client import PiiClient
@@ -15,3 +16,4 @@ class Dependencies:
     barrier: Callable[[], Awaitable[bool]]  # True once the projections have caught up with the log
     pii: PiiClient
     tokens: TokenVerifier
+    clock: Callable[[], float] = field(default=time.time)  # seconds; recorded, so a decision can be re-made later

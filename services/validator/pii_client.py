@@ -2,16 +2,15 @@
 fails, and a failing rule denies."""
 from __future__ import annotations
 
-import grpc
-
 from services.kit.rpc import pii_pb2, pii_pb2_grpc
 from services.kit.runtime.grpc_telemetry import ClientTracing
+from services.kit.security import tls
 
 
 class PiiClient:
-    def __init__(self, address: str, timeout_s: float) -> None:
+    def __init__(self, address: str, timeout_s: float, identity: str = "validator") -> None:
         self.timeout_s = timeout_s
-        self._channel = grpc.aio.insecure_channel(address, options=[
+        self._channel = tls.secure_channel(address, identity, options=[  # mutual TLS as `identity`
             ("grpc.initial_reconnect_backoff_ms", 100), ("grpc.min_reconnect_backoff_ms", 100),
             ("grpc.max_reconnect_backoff_ms", 1000)], interceptors=[ClientTracing()])
         self._stub = pii_pb2_grpc.PiiScannerStub(self._channel)

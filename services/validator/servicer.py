@@ -20,6 +20,7 @@ from services.kit.runtime import telemetry
 from services.validator.deps import Dependencies
 from services.validator.policy.manager import PolicyManager
 from services.validator.policy.model import Policy
+from services.validator.recording import Recorder, recording
 from services.validator.rules import RULES, Context
 
 log = logging.getLogger(__name__)
@@ -29,12 +30,18 @@ EVALUATE_SECONDS = Histogram("uf_validator_evaluate_seconds", "Rule evaluation o
 RECORD_SECONDS = Histogram("uf_validator_record_seconds", "Writing the decision event (acks=all) before answering", buckets=_BUCKETS)
 
 
-def rules_for(policy: Policy, target_phase: str) -> list[str]:
-    """phase_machine always; then the policy's rules. Unknown phase: phase_machine denies it."""
+def rules_for(policy: Policy, target_phase: str, current_phase: str = "") -> list[str]:
+    """phase_machine always; a rejection in review also needs an authorised reviewer (not
+    configurable, like the phase machine); then the policy's rules. Unknown phase:
+    phase_machine denies it."""
     try:
-        return ["phase_machine", *policy.rules_for(Phase(target_phase))]
+        target = Phase(target_phase)
     except ValueError:
         return ["phase_machine"]
+    fixed = ["phase_machine"]
+    if target is Phase.REJECTED and current_phase == Phase.REVIEW.value:
+        fixed.append("reviewer_authorised")
+    return [*fixed, *policy.rules_for(target)]
 
 
 async def evaluate(request: validator_pb2.ValidateTransitionRequest, policy: Policy, deps: Dependencies) -> list[validator_pb2.RuleOutcome]:
@@ -52,7 +59,7 @@ async def evaluate(request: validator_pb2.ValidateTransitionRequest, policy: Pol
             return validator_pb2.RuleOutcome(rule=name, allowed=False, reason=f"rule error: {exc.__class__.__name__}", error=True)
         return validator_pb2.RuleOutcome(rule=name, allowed=allowed, reason=reason)
 
-    return list(await asyncio.gather(*(run(name) for name in rules_for(policy, request.target_phase))))
+    return list(await asyncio.gather(*(run(name) for name in rules_for(policy, request.target_phase, request.snapshot.current_phase))))
 
 
 class ValidatorServicer(validator_pb2_grpc.ValidatorServicer):
@@ -60,14 +67,16 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServicer):
                  deadline_s: float) -> None:
         self.policies, self.deps, self.kafka, self.origin, self.deadline_s = policies, deps, kafka, origin, deadline_s
 
-    async def decide(self, request: validator_pb2.ValidateTransitionRequest) -> validator_pb2.ValidationDecision:
+    async def decide(self, request: validator_pb2.ValidateTransitionRequest,
+                     recorder: Recorder | None = None) -> validator_pb2.ValidationDecision:
         decision_id = str(uuid.uuid4())
         version = NO_POLICY
+        deps = recording(self.deps, recorder) if recorder is not None else self.deps
         try:
             policy = await self.policies.current()
             version = policy.version
             with EVALUATE_SECONDS.labels(request.target_phase or "?").time():
-                outcomes = await asyncio.wait_for(evaluate(request, policy, self.deps), self.deadline_s)
+                outcomes = await asyncio.wait_for(evaluate(request, policy, deps), self.deadline_s)
         except TimeoutError:
             outcomes = [validator_pb2.RuleOutcome(rule="deadline", allowed=False, error=True,
                                                   reason=f"decision took over {self.deadline_s}s")]
@@ -86,7 +95,8 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServicer):
             retryable=bool(denials) and all(o.error for o in denials))
 
     async def ValidateTransition(self, request, context: grpc.aio.ServicerContext) -> validator_pb2.ValidationDecision:
-        decision = await self.decide(request)
+        recorder = Recorder()
+        decision = await self.decide(request, recorder)
         s = request.snapshot
         log.info("decision", extra={"workflow_id": s.workflow_id, "actor": request.actor.user_id,
                                     "to_phase": request.target_phase, "allowed": decision.allowed, "reason": decision.reason})
@@ -97,7 +107,8 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServicer):
             causation_id=request.causation_id or None, decision_id=decision.decision_id,
             from_phase=s.current_phase or None, to_phase=request.target_phase or "?",
             actor_id=request.actor.user_id, allowed=decision.allowed, policy_version=decision.policy_version,
-            rules=[{"rule": o.rule, "allowed": o.allowed, "reason": o.reason} for o in decision.rules])
+            rules=[{"rule": o.rule, "allowed": o.allowed, "reason": o.reason} for o in decision.rules],
+            policy_sha256=self.policies.sha256_of(decision.policy_version), facts=recorder.facts(request))
         try:
             with RECORD_SECONDS.time():
                 await publish(self.kafka, topics.VALIDATION_DECISIONS, event)

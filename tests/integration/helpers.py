@@ -15,7 +15,9 @@ from aiokafka import AIOKafkaProducer
 from services.kit.contracts import codec
 from services.kit.messaging import logreader
 from services.kit.runtime.config import ServiceSettings
+from services.kit.runtime.paths import KEYS as KEYS_DIR
 from services.kit.runtime.paths import ROOT
+from services.kit.security.signing import load_signer
 from services.kit.security.subject_keys import RedisKeyStore
 from tests.integration.waiting import eventually
 from ufctl import publishing, queries
@@ -62,12 +64,15 @@ def publish(doc: dict[str, Any]) -> str:
     return event["envelope"]["workflow_id"]
 
 
-def produce_raw(topic: str, value: bytes, key: bytes) -> None:
+def produce_raw(topic: str, value: bytes, key: bytes, signed_by: str | None = None) -> None:
+    """Raw bytes onto a topic, unsigned or signed with the local key of `signed_by`."""
+    headers = load_signer(signed_by, KEYS_DIR).headers(topic, key, value) if signed_by else []
+
     async def go() -> None:
         p = AIOKafkaProducer(bootstrap_servers=SETTINGS.kafka_bootstrap)
         await p.start()
         try:
-            await p.send_and_wait(topic, value, key=key)
+            await p.send_and_wait(topic, value, key=key, headers=headers)
         finally:
             await p.stop()
 

@@ -61,7 +61,7 @@ def test_restore_never_undoes_an_erasure_and_brings_back_the_rest(suite, tmp_pat
         assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
         out = json.loads(res.stdout)
         assert erased in out["subject_keys_withheld"]
-        assert out["verify_ok"] and out["replay"]["records_read"] > 0
+        assert out["verify_ok"] and out["replay"]["records_read"] > 0, out["verify_summary"]
         # Keys: the erased subject's key never came back; the other subject's did, unchanged.
         h.KEYS._cache.clear()
         assert h.KEYS.get(erased) is None

@@ -11,6 +11,7 @@ from services.kit.contracts import codec, topics
 from services.kit.contracts.events import Origin, make_event
 from services.kit.rpc import pii_pb2, pii_pb2_grpc
 from services.kit.runtime import service_table as table
+from services.kit.security import tls
 from tests.integration import helpers as h
 from tests.integration.waiting import eventually
 
@@ -20,7 +21,7 @@ TEXT = "Mail ann.lee@example.org or pay with 4111 1111 1111 1111, order #88231 s
 
 def grpc_scan(texts: list[str], types: list[str] = ()) -> pii_pb2.ScanResponse:
     async def go():
-        async with grpc.aio.insecure_channel(table.grpc_addr("pii")) as ch:
+        async with tls.secure_channel(table.grpc_addr("pii"), "validator") as ch:
             return await pii_pb2_grpc.PiiScannerStub(ch).Scan(pii_pb2.ScanRequest(texts=texts, types=list(types)), timeout=10)
 
     return asyncio.run(go())
@@ -51,7 +52,8 @@ def test_kafka_scan_request_yields_a_result_without_values(suite):
     since = h.end_offsets(topics.PII_SCAN_RESULTS)
     req = make_event("PiiScanRequested", origin=Origin("test", "0", "external"), workflow_id=rid, session_id="",
                      correlation_id=rid, request_id=rid, texts=[TEXT, "Call +44 20 7946 0958 today"])
-    h.produce_raw(topics.PII_SCAN_REQUESTS, codec.encode(req), rid.encode())
+    h.send(req)  # signed by the registered publisher (unsigned requests are dead-lettered)
+
     def scanned() -> bytes | None:
         return next((m.value for m in h.read_topic(topics.PII_SCAN_RESULTS, since=since) if m.key == rid.encode()), None)
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import re
 
-import grpc
 import pytest
 
 from services.kit.rpc import pii_pb2, pii_pb2_grpc
 from services.kit.runtime import service_table as table
 from services.kit.runtime.service_table import SERVICES
+from services.kit.security import tls
 from tests.integration import helpers as h
 from tests.integration.waiting import eventually
 
@@ -34,7 +34,7 @@ def test_no_service_logs_clear_pii(suite):
     assert h.wait_phase(wf)["phase"] == "COMPLETED"
 
     async def scan() -> None:
-        async with grpc.aio.insecure_channel(table.grpc_addr("pii")) as ch:
+        async with tls.secure_channel(table.grpc_addr("pii"), "validator") as ch:
             await pii_pb2_grpc.PiiScannerStub(ch).Scan(
                 pii_pb2.ScanRequest(texts=["hello"], types=[email, CARD, SSN, PHONE]), timeout=10)
 

@@ -9,6 +9,7 @@ import pytest
 from services.kit.contracts import codec
 from services.kit.contracts.codec import Decoded
 from services.kit.contracts.events import Origin, caused_by, make_event
+from services.kit.contracts.phases import Phase
 from services.kit.messaging.bus import SemanticError
 from services.kit.runtime.paths import ROOT
 from services.kit.security.sealing import open_blob, seal_blob
@@ -39,8 +40,8 @@ def request(**overrides):
     return Decoded("WorkflowRequested", 1, publishing.request_event(doc))
 
 
-async def drive(engine, decoded, state):
-    fx = await engine.handle(decoded, state)
+async def drive(engine, decoded, state, signer="test"):
+    fx = await engine.handle(decoded, state, signer)
     return (fx.state if fx.state is not None else state), fx.emit
 
 
@@ -75,6 +76,28 @@ async def test_happy_path_asks_the_validator_before_every_transition():
             assert c["email"].encode() not in wire and c["name"].encode() not in wire, event["envelope"]["event_type"]
     assert v.asked == ["INITIALIZATION", "BATCH_DISCOVERY", "STRATEGY_ANALYSIS", "GENERATION", "REVIEW", "DELIVERY", "COMPLETED"]
     assert state.request is None and state.outputs == {}, "no PII kept in state once finished"
+
+
+async def test_state_keeps_no_token_and_no_clear_campaign_text():
+    doc = request()
+    token = doc.record["auth_token"] = "eyJhbGciOiJIUzI1NiJ9.secret-token.sig"
+    doc.record["campaign"]["variables"]["hotline"] = "call Officer Ray on +44 20 7946 0958"
+    state, _ = await drive(WorkflowEngine(P, KEYS, ScriptedValidator()), doc, None)
+    raw = state.to_json()
+    assert token.encode() not in raw and b"secret-token" not in raw
+    assert b"7946" not in raw and doc.record["campaign"]["name"].encode() not in raw
+    assert state.token_sha256 and len(state.token_sha256) == 64
+
+
+async def test_an_automatic_approval_not_from_the_orchestrator_is_refused():
+    engine = WorkflowEngine(P, KEYS, ScriptedValidator())
+    state, _ = await drive(engine, request(), None)
+    state.phase = Phase.REVIEW
+    forged = make_event("ReviewDecided", origin=P, workflow_id=state.workflow_id, session_id="s",
+                        correlation_id=state.workflow_id, approved=True, reviewer_id="policy:auto-approve")
+    with pytest.raises(SemanticError) as exc:
+        await engine.handle(Decoded("ReviewDecided", 1, forged), state, "ufctl")
+    assert exc.value.reason == "review-not-authorised"
 
 
 async def test_denial_rejects_and_unavailability_fails():
@@ -126,9 +149,10 @@ async def test_state_round_trips_through_the_changelog_and_old_records_load():
     assert again == state and again.phase is state.phase
     # a changelog record written before the state was typed (a plain dict with string phases)
     old = {"workflow_id": "wf-0", "session_id": "s", "correlation_id": "wf-0", "request_event_id": "e",
-           "requester_id": "u", "auth_token": "", "purpose": "marketing", "auto_approve": True,
+           "requester_id": "u", "auth_token": "old.bearer.token", "purpose": "marketing", "auto_approve": True,
            "subject_ids": ["a"], "request": None, "phase": "COMPLETED",
            "history": [{"phase": "INITIALIZATION", "at": 1, "reason": "allowed", "decision_id": "d"}],
            "outputs": {}, "summary": {}, "task_id": None, "review": None, "deliveries": {"x": "SENT"}, "reason": "allowed"}
     loaded = WorkflowState.from_json(json.dumps(old))
     assert loaded.phase == "COMPLETED" and loaded.history[0].phase == "INITIALIZATION" and loaded.deliveries == {"x": "SENT"}
+    assert b"old.bearer.token" not in loaded.to_json(), "a token in an old record is dropped on the next write"

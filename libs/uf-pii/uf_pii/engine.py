@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from uf_pii.classification import DataClass, classify
+from uf_pii.conflicts import resolve_id_phone
 from uf_pii.custom_patterns import normalize_value
 from uf_pii.finding import Finding
 from uf_pii.operators import OperatorSpec, redact
@@ -125,7 +126,7 @@ class Engine:
 
     def _finalize(self, text: str, structured: list[Finding], nlp_findings: list[Finding]) -> list[Finding]:
         """Threshold, allow-list, let structured findings beat NER, merge."""
-        kept = [f for f in structured if f.score >= self.min_score]
+        kept = resolve_id_phone(text, [f for f in structured if f.score >= self.min_score])
         if nlp_findings:
             # A checksum/format-validated span is more trustworthy than a
             # statistical guess; NER spans touching one are noise ("jane" in

@@ -24,6 +24,7 @@ from services.audit.evidence.hashing import chain_over, leaf_hash
 from services.kit.security.signing import Signer, TrustStore
 
 _DOMAIN = b"uf.audit.checkpoint.v1\x00"
+_DOMAIN_V2 = b"uf.audit.checkpoint.v2\x00"  # v1 + the partition's whole tree (size, root)
 _ENTRY = struct.Struct(">Qq32s")  # offset, timestamp, content hash
 ZERO = b"\x00" * 32
 
@@ -62,6 +63,10 @@ class Checkpoint:
     key_id: str
     signature: bytes = b""
     manifest: bytes = b""
+    # The RFC 6962 tree over every record of the partition up to last_offset (v2): consecutive
+    # checkpoints are linked by consistency proofs, as in Certificate Transparency. 0 = v1.
+    tree_size: int = 0
+    tree_root: bytes = b""
 
     @property
     def checkpoint_id(self) -> str:
@@ -70,11 +75,13 @@ class Checkpoint:
     def signed_bytes(self) -> bytes:
         t = self.topic.encode()
         k = self.key_id.encode()
+        tree = [struct.pack(">Q", self.tree_size), self.tree_root] if self.tree_size else []
+        domain = _DOMAIN_V2 if self.tree_size else _DOMAIN
         return b"".join([
-            _DOMAIN, struct.pack(">I", len(t)), t, struct.pack(">IQQQI", self.partition, self.seq, self.first_offset,
+            domain, struct.pack(">I", len(t)), t, struct.pack(">IQQQI", self.partition, self.seq, self.first_offset,
                                                               self.last_offset, self.record_count),
             self.merkle_root, self.chain_head, self.prev_chain_head, self.prev_checkpoint_hash, self.manifest_sha256,
-            struct.pack(">q", self.created_at), struct.pack(">I", len(k)), k,
+            struct.pack(">q", self.created_at), struct.pack(">I", len(k)), k, *tree,
         ])
 
     @property
@@ -88,7 +95,8 @@ class Checkpoint:
     # --- serialisation for the out-of-band stores (JSON) and the Kafka event (Avro) ---
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
-        for name in ("merkle_root", "chain_head", "prev_chain_head", "prev_checkpoint_hash", "manifest_sha256", "signature"):
+        for name in ("merkle_root", "chain_head", "prev_chain_head", "prev_checkpoint_hash", "manifest_sha256", "signature",
+                     "tree_root"):
             d[name] = d[name].hex()
         d["manifest"] = base64.b64encode(self.manifest).decode()
         d["checkpoint_id"] = self.checkpoint_id
@@ -104,6 +112,7 @@ class Checkpoint:
             prev_chain_head=bytes.fromhex(d["prev_chain_head"]), prev_checkpoint_hash=bytes.fromhex(d["prev_checkpoint_hash"]),
             manifest_sha256=bytes.fromhex(d["manifest_sha256"]), created_at=int(d["created_at"]), key_id=str(d["key_id"]),
             signature=bytes.fromhex(d.get("signature", "")), manifest=base64.b64decode(d.get("manifest", "")),
+            tree_size=int(d.get("tree_size") or 0), tree_root=bytes.fromhex(d.get("tree_root") or ""),
         )
 
     @classmethod
@@ -114,18 +123,38 @@ class Checkpoint:
 
 
 def build(*, topic: str, partition: int, seq: int, entries: Sequence[Entry], prev_chain_head: bytes,
-          prev_checkpoint_hash: bytes, created_at: int, signer: Signer) -> Checkpoint:
-    """Checkpoint over `entries` (in log order), signed."""
+          prev_checkpoint_hash: bytes, created_at: int, signer: Signer,
+          tree: merkle.Frontier | None = None) -> Checkpoint:
+    """Checkpoint over `entries` (in log order), signed. With `tree` (the partition's frontier
+    before these entries; it is extended in place) the checkpoint also signs the whole tree."""
     if not entries:
         raise ValueError("a checkpoint covers at least one record")
     leaves = [leaf_hash(topic, partition, e.offset, e.content) for e in entries]
     manifest = pack_manifest(entries)
+    if tree is not None:
+        for leaf in leaves:
+            tree.append(leaf)
     unsigned = Checkpoint(
         topic=topic, partition=partition, seq=seq, first_offset=entries[0].offset, last_offset=entries[-1].offset,
         record_count=len(entries), merkle_root=merkle.root(leaves), chain_head=chain_over(prev_chain_head, leaves),
         prev_chain_head=prev_chain_head, prev_checkpoint_hash=prev_checkpoint_hash,
-        manifest_sha256=hashlib.sha256(manifest).digest(), created_at=created_at, key_id=signer.key_id, manifest=manifest)
+        manifest_sha256=hashlib.sha256(manifest).digest(), created_at=created_at, key_id=signer.key_id, manifest=manifest,
+        tree_size=tree.size if tree is not None else 0, tree_root=tree.root() if tree is not None else b"")
     return replace(unsigned, signature=signer.sign(unsigned.signed_bytes()))
+
+
+def tree_of(cps: Sequence[Checkpoint]) -> merkle.Frontier | None:
+    """The partition's frontier after `cps` (every checkpoint from seq 0, in order), rebuilt from
+    their manifests; None when the sequence has a gap or a signed tree root does not match."""
+    tree = merkle.Frontier()
+    for n, cp in enumerate(cps):
+        if cp.seq != n:
+            return None
+        for e in cp.entries():
+            tree.append(leaf_hash(cp.topic, cp.partition, e.offset, e.content))
+        if cp.tree_size and (cp.tree_size != tree.size or cp.tree_root != tree.root()):
+            return None
+    return tree
 
 
 def signature_problem(cp: Checkpoint, trust: TrustStore, allowed_signers: Sequence[str] = ("audit",)) -> str:

@@ -1,14 +1,17 @@
-"""Per-topic record-signature policy for verification.
+"""Per-topic record-signature policy for verification, derived from the one declaration of
+who may write what (`producers:` in infra/topics.yaml, read by kit.contracts.topics): every
+declared topic is `signed` with exactly its declared signers - the same rule every consumer
+enforces (kit.security.admission), so the verifier and the consumers never disagree.
 
-* `signed`: only our services write the topic; every record must carry a valid signature by a
-  trusted key (optionally of a listed service). Unsigned = forged.
-* `chain`: inbox topics that ufctl and external (e.g. Java) producers write unsigned; records
-  are covered by the hash chain only, but a signature that *is* present must verify (a bad one
+* `signed`: every record must carry a valid signature by a trusted key of a listed signer.
+  Unsigned = forged.
+* `chain`: only for topics without declared producers or by explicit override: records are
+  covered by the hash chain only, but a signature that *is* present must verify (a bad one
   means somebody altered a signed record).
 
 `signed_since_ms` grandfathers records written before signing was switched on: older
 records on a `signed` topic are judged as `chain`. Rules are matched in order (fnmatch globs).
-A YAML file (`UF_AUDIT_POLICY_FILE` / `--policy`) replaces the defaults:
+A YAML file (`UF_AUDIT_POLICY_FILE` / `--policy`) replaces the declared rules:
 
     default: chain
     rules:
@@ -24,6 +27,8 @@ from typing import Any
 
 import yaml
 
+from services.kit.contracts.topics import load_topics
+
 SIGNED = "signed"
 CHAIN = "chain"
 
@@ -36,16 +41,13 @@ class Rule:
     signed_since_ms: int = 0
 
 
-DEFAULT_RULES: tuple[Rule, ...] = (
-    Rule("uf.workflow.events", SIGNED),
-    Rule("uf.validation.decisions", SIGNED),
-    Rule("uf.agent.*", SIGNED),
-    Rule("uf.delivery.*", SIGNED),
-    Rule("uf.workflow.requests", CHAIN),
-    Rule("uf.sessions", CHAIN),
-    Rule("uf.consent", CHAIN),
-    Rule("uf.review.decisions", CHAIN),
-)
+def declared_rules() -> tuple[Rule, ...]:
+    """One `signed` rule per topic with declared producers, listing exactly those signers."""
+    return tuple(Rule(name, SIGNED, tuple(sorted(spec.producers)))
+                 for name, spec in sorted(load_topics().items()) if spec.producers)
+
+
+DEFAULT_RULES: tuple[Rule, ...] = declared_rules()
 
 
 class PolicyError(Exception):

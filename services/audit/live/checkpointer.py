@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
-from services.audit.evidence.checkpoint import ZERO, Checkpoint, Entry, build
+from services.audit.evidence import merkle
+from services.audit.evidence.checkpoint import ZERO, Checkpoint, Entry, build, tree_of
 from services.audit.evidence.hashing import content_hash, genesis
 from services.audit.evidence.sigpolicy import SignaturePolicy
 from services.audit.live import metrics
@@ -41,10 +42,11 @@ class PartitionState:
     prev_hash: bytes = ZERO
     pending: list[Entry] = field(default_factory=list)
     first_pending_at: float = 0.0
+    tree: merkle.Frontier | None = field(default_factory=merkle.Frontier)  # None: history unreadable -> v1
 
     @classmethod
-    def after(cls, cp: Checkpoint) -> PartitionState:
-        return cls(seq=cp.seq + 1, last_offset=cp.last_offset, chain=cp.chain_head, prev_hash=cp.hash)
+    def after(cls, cp: Checkpoint, tree: merkle.Frontier | None = None) -> PartitionState:
+        return cls(seq=cp.seq + 1, last_offset=cp.last_offset, chain=cp.chain_head, prev_hash=cp.hash, tree=tree)
 
     def next_offset(self) -> int:
         return (self.pending[-1].offset if self.pending else self.last_offset) + 1
@@ -59,6 +61,7 @@ def checkpoint_event(cp: Checkpoint, origin: Origin) -> dict:
         event_id=stable_id("audit-checkpoint", cp.checkpoint_id), occurred_at=cp.created_at,
         checkpoint_id=cp.checkpoint_id, topic=cp.topic, partition=cp.partition, seq=cp.seq,
         first_offset=cp.first_offset, last_offset=cp.last_offset, record_count=cp.record_count,
+        tree_size=cp.tree_size, tree_root=j["tree_root"],
         merkle_root=j["merkle_root"], chain_head=j["chain_head"], prev_chain_head=j["prev_chain_head"],
         prev_checkpoint_hash=j["prev_checkpoint_hash"], manifest_sha256=j["manifest_sha256"], manifest=cp.manifest,
         created_at=cp.created_at, key_id=cp.key_id, signature=j["signature"])
@@ -87,11 +90,23 @@ class Checkpointer:
         await self.republish()
         heads = await self.store.heads()
         for (topic, partition), cp in heads.items():
-            self.states[TopicPartition(topic, partition)] = PartitionState.after(cp)
+            self.states[TopicPartition(topic, partition)] = await self.state_after(topic, partition, cp)
         await self.refresh_assignment(force=True)
 
     async def stop(self) -> None:
         await self.consumer.stop()
+
+    async def state_after(self, topic: str, partition: int, head: Checkpoint | None) -> PartitionState:
+        """Resume after the stored head; the partition's tree frontier is rebuilt from the stored
+        manifests (O(records) hashes once per start). If that history is unreadable the partition
+        goes on with v1 checkpoints (no whole-tree root) rather than sign a wrong one."""
+        if head is None:
+            return PartitionState(chain=genesis(topic, partition))
+        cps, _ = await self.store.redis_checkpoints(topic, partition)
+        tree = tree_of([c for c in cps if c.seq <= head.seq])
+        if tree is None:
+            log.error("checkpoint history unreadable: whole-tree roots suspended", extra={"topic": topic, "partition": partition})
+        return PartitionState.after(head, tree)
 
     async def ready(self) -> None:
         if not self.assigned:
@@ -111,7 +126,7 @@ class Checkpointer:
         for tp in sorted(wanted):
             if tp not in self.states:  # new to this process: resume after its stored head, if any
                 head = await self.store.head(tp.topic, tp.partition)
-                self.states[tp] = PartitionState.after(head) if head else PartitionState(chain=genesis(tp.topic, tp.partition))
+                self.states[tp] = await self.state_after(tp.topic, tp.partition, head)
             st = self.states[tp]
             st.pending.clear()  # re-read from the last attested record: deterministic again
             if st.last_offset < 0:
@@ -138,18 +153,19 @@ class Checkpointer:
 
     async def emit(self, tp: TopicPartition, st: PartitionState, n: int) -> Checkpoint:
         entries = st.pending[:n]
+        tree = st.tree.copy() if st.tree is not None else None
         cp = build(topic=tp.topic, partition=tp.partition, seq=st.seq, entries=entries, prev_chain_head=st.chain,
-                   prev_checkpoint_hash=st.prev_hash, created_at=now_ms(), signer=self.signer)
+                   prev_checkpoint_hash=st.prev_hash, created_at=now_ms(), signer=self.signer, tree=tree)
         try:
             await self.store.save_redis(cp)  # the point of no return: from here the range is attested
         except CheckpointConflict:
             head = await self.store.head(tp.topic, tp.partition)  # another writer got further: follow it
-            self.states[tp] = PartitionState.after(head) if head else PartitionState(chain=genesis(tp.topic, tp.partition))
+            self.states[tp] = await self.state_after(tp.topic, tp.partition, head)
             if tp in self.assigned:
                 self.consumer.seek(tp, self.states[tp].last_offset + 1)
             log.error("checkpoint conflict: resumed after the stored head", extra={"topic": tp.topic, "partition": tp.partition})
             raise
-        st.seq, st.last_offset, st.chain, st.prev_hash = cp.seq + 1, cp.last_offset, cp.chain_head, cp.hash
+        st.seq, st.last_offset, st.chain, st.prev_hash, st.tree = cp.seq + 1, cp.last_offset, cp.chain_head, cp.hash, tree
         del st.pending[:n]
         st.first_pending_at = time.monotonic() if st.pending else 0.0
         metrics.CHECKPOINTS.labels(tp.topic).inc()

@@ -1,7 +1,8 @@
 """`ufctl audit verify`: replays audited partitions from their first offset, recomputes every
 leaf, Merkle root and chain value, checks the stored (out-of-band) checkpoints - signature,
-sequence, links, manifest - and record signatures per topic policy, and names what is wrong by
-topic, partition and offset. The result is a plain dict (the `--json` output)."""
+sequence, links, manifest - against each other and against the checkpoint topic, record
+signatures per the producers declaration, duplicates, and projection drift (integrity.py), and
+names what is wrong by topic, partition and offset. The result is a plain dict (`--json`)."""
 from __future__ import annotations
 
 import asyncio
@@ -14,11 +15,13 @@ from typing import Any
 from aiokafka import TopicPartition
 
 from services.audit.evidence.checkpoint import ZERO, Checkpoint, Entry, self_check
+from services.audit.evidence.consistency import check_trees
 from services.audit.evidence.diff import compare
 from services.audit.evidence.hashing import chain_over, content_hash, genesis, leaf_hash
 from services.audit.evidence.sigpolicy import SignaturePolicy
 from services.audit.live.checkpoint_store import CheckpointStore
 from services.audit.live.topicset import audited
+from services.audit.tools.integrity import LogFacts, checkpoint_topic, compare_copies, projection_drift
 from services.kit.contracts import topics as topic_decls
 from services.kit.messaging import logreader
 from services.kit.security.signing import TrustStore, verify_signature
@@ -117,7 +120,8 @@ def recheck_ranges(cps: list[Checkpoint], actual: dict[int, Entry], topic: str, 
 
 
 async def read_log(consumer, tps: list[TopicPartition], policy: SignaturePolicy, trust: TrustStore,
-                   progress: Progress | None = None, timeout_s: float = 1800.0) -> tuple[dict[TopicPartition, LogPartition], dict, dict]:
+                   progress: Progress | None = None, timeout_s: float = 1800.0,
+                   facts: LogFacts | None = None) -> tuple[dict[TopicPartition, LogPartition], dict, dict]:
     start, end = await logreader.bounds(consumer, tps)
     out = {tp: LogPartition() for tp in tps}
     rules = {tp: policy.rule_for(tp.topic) for tp in tps}
@@ -130,9 +134,13 @@ async def read_log(consumer, tps: list[TopicPartition], policy: SignaturePolicy,
                 headers = m.headers or ()
                 append(Entry(m.offset, m.timestamp, content_hash(m.timestamp, m.key, m.value, headers)))
                 if rule.mode == "chain" and not headers:
+                    if facts is not None:
+                        facts.observe(tp.topic, tp.partition, m.offset, m.key, m.value, "", False)
                     continue  # fast path: unsigned on a chain-only topic is fine
                 ok, reason, key_id = verify_signature(tp.topic, m.key, m.value, headers, trust)
                 verdict = policy.judge(tp.topic, m.timestamp, ok, reason, key_id, rule)
+                if facts is not None:
+                    facts.observe(tp.topic, tp.partition, m.offset, m.key, m.value, key_id, ok and not verdict)
                 if verdict:
                     lp.forged_count += 1
                     if len(lp.forged) < LIST_CAP:
@@ -151,7 +159,7 @@ def _cap(items: list[Any]) -> list[Any]:
 
 async def verify(*, bootstrap: str, store: CheckpointStore, policy: SignaturePolicy, trust: TrustStore,
                  topics: list[str] | None = None, extra_pattern: str = "", progress: Progress | None = None,
-                 timeout_s: float = 1800.0) -> dict[str, Any]:
+                 timeout_s: float = 1800.0, es_index: str = "uf-audit-events") -> dict[str, Any]:
     started = time.monotonic()
     consumer = logreader.new_consumer(bootstrap)
     await consumer.start()
@@ -165,12 +173,15 @@ async def verify(*, bootstrap: str, store: CheckpointStore, policy: SignaturePol
         unpublished = await store.unpublished_ids()
         loaded = asyncio.ensure_future(asyncio.gather(*(stored_checkpoints(store, tp.topic, tp.partition, unpublished)
                                                         for tp in all_tps)))
+        facts = LogFacts()
         try:
-            logs, start, end = await read_log(consumer, live_tps, policy, trust, progress, timeout_s)
+            logs, start, end = await read_log(consumer, live_tps, policy, trust, progress, timeout_s, facts)
         finally:
             stored_by_tp = dict(zip(all_tps, await loaded))
     finally:
         await consumer.stop()
+    on_topic, forged_checkpoints = await checkpoint_topic(bootstrap, policy, trust, timeout_s, None if not topics else set(chosen))
+    drift, unchecked = await projection_drift(facts, store.redis, store.es, es_index)
     now = int(time.time() * 1000)
     parts: list[dict[str, Any]] = []
     totals = {"records": 0, "checkpoints": 0, "checkpoints_verified": 0, "modified": 0, "deleted": 0, "inserted": 0,
@@ -184,7 +195,9 @@ async def verify(*, bootstrap: str, store: CheckpointStore, policy: SignaturePol
         log_start = start.get(tp, 0) if tp in start else (expected[-1].offset + 1 if expected else 0)
         d = compare(expected, lp.entries, log_start=log_start, retention_ms=retention_ms(tp.topic), now_ms=now)
         verified, mismatched = recheck_ranges(good, {e.offset: e for e in lp.entries}, tp.topic, tp.partition, log_start)
-        problems = store_problems + seq_problems
+        tree_problems, _ = check_trees(cps)
+        problems = (store_problems + seq_problems + tree_problems
+                    + compare_copies(tp, on_topic.get((tp.topic, tp.partition), []), cps, unpublished))
         part = {
             "topic": tp.topic, "partition": tp.partition, "exists": tp in start, "log_start": start.get(tp), "log_end": end.get(tp),
             "records": len(lp.entries), "checkpoints": len(cps), "checkpoints_verified": verified,
@@ -211,5 +224,10 @@ async def verify(*, bootstrap: str, store: CheckpointStore, policy: SignaturePol
         totals["pending"] += d.pending
         totals["expired"] += d.expired
         totals["unsigned_grandfathered"] += lp.grandfathered
-    return {"ok": all(p["ok"] for p in parts), "verified_at": now, "seconds": round(time.monotonic() - started, 3),
-            "topics": sorted({p["topic"] for p in parts}), "summary": totals, "partitions": parts}
+    totals.update({"duplicates": facts.duplicates_count, "reemitted": facts.reemitted,
+                   "checkpoint_topic_forged": len(forged_checkpoints), "projection_drift": len(drift)})
+    ok = all(p["ok"] for p in parts) and not (facts.duplicates_count or forged_checkpoints or drift)
+    return {"ok": ok, "verified_at": now, "seconds": round(time.monotonic() - started, 3),
+            "topics": sorted({p["topic"] for p in parts}), "summary": totals, "partitions": parts,
+            "duplicates": facts.duplicates, "checkpoint_topic": forged_checkpoints, "projection_drift": drift,
+            "not_compared": unchecked}

@@ -47,6 +47,25 @@ class TopicSpec:
     replication_factor: int
     config: dict[str, str] = field(default_factory=dict)
     doc: str = ""
+    # signer -> event types it may write here (infra/topics.yaml `producers:`); empty = nobody
+    producers: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    @property
+    def event_types(self) -> frozenset[str]:
+        """Every event type that belongs on this topic (the type<->topic binding)."""
+        return frozenset().union(*self.producers.values()) if self.producers else frozenset()
+
+
+class DeclarationError(ValueError):
+    """infra/topics.yaml is malformed (named topic and field)."""
+
+
+def _producers(topic: str, raw: object) -> dict[str, frozenset[str]]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or not all(isinstance(v, list) and v for v in raw.values()):
+        raise DeclarationError(f"{topic}: producers must map a signer to a non-empty list of event types")
+    return {str(signer): frozenset(str(t) for t in types) for signer, types in raw.items()}
 
 
 @lru_cache(maxsize=4)
@@ -63,6 +82,7 @@ def load_topics(path: Path = TOPICS_FILE) -> dict[str, TopicSpec]:
             replication_factor=int(spec.get("replication_factor", defaults.get("replication_factor", 1))),
             config={k: str(v) for k, v in config.items()},
             doc=spec.get("doc", ""),
+            producers=_producers(name, spec.get("producers")),
         )
     return specs
 

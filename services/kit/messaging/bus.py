@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from services.kit.contracts import codec
 from services.kit.contracts.topics import DEAD_LETTER
 from services.kit.runtime import faults, role, telemetry, tracing
+from services.kit.security.admission import Admission, Refused, default_admission
 from services.kit.security.signing import SigningError, signing_headers
 
 log = logging.getLogger(__name__)
@@ -54,9 +55,9 @@ def outgoing_headers(topic: str, key: bytes | None, value: bytes) -> list[tuple[
 
 
 def signed(topic: str, key: bytes | None, value: bytes) -> list[tuple[str, bytes]]:
-    """Signature headers when this process signs (every service does, from its start); tools
-    such as ufctl that have no service key produce unsigned records, which the audit's per-topic
-    policy accepts only on inbox topics."""
+    """Signature headers when this process signs (every service does from its start, ufctl as a
+    registered publisher). A process without a key produces unsigned records, which every
+    consumer dead-letters (`unsigned`)."""
     try:
         return signing_headers(topic, key, value)
     except SigningError:
@@ -90,6 +91,38 @@ async def dead_letter(producer: AIOKafkaProducer, msg: ConsumerRecord, service: 
     log.warning("dead-lettered record", extra={"reason": reason, "topic": msg.topic, "partition": msg.partition, "offset": msg.offset})
 
 
+async def admit_record(msg: ConsumerRecord, producer: AIOKafkaProducer, service: str,
+                       admission: Admission | None = None) -> tuple[codec.Decoded, str] | None:
+    """(decoded record, verified signer) if the record is admitted - signed by a declared
+    producer of the topic, of an event type bound to the topic and allowed for that signer (see
+    kit.security.admission) - else None after dead-lettering it with the precise reason. Every
+    consumer calls this (or `admitted`) first: nothing unauthenticated reaches a handler."""
+    gate = admission or default_admission()
+    try:
+        signer = gate.signer(msg.topic, msg.key, msg.value, msg.headers)
+    except Refused as exc:
+        await dead_letter(producer, msg, service, exc.reason, exc.detail)
+        return None
+    try:
+        decoded = codec.decode(msg.value)
+    except codec.CodecError as exc:
+        await dead_letter(producer, msg, service, exc.reason, str(exc))
+        return None
+    try:
+        gate.authorize(msg.topic, signer, decoded.event_type)
+    except Refused as exc:
+        await dead_letter(producer, msg, service, exc.reason, exc.detail)
+        return None
+    return decoded, signer
+
+
+async def admitted(msg: ConsumerRecord, producer: AIOKafkaProducer, service: str,
+                   admission: Admission | None = None) -> codec.Decoded | None:
+    """`admit_record` for consumers that do not care who the (authorised) signer was."""
+    found = await admit_record(msg, producer, service, admission)
+    return found[0] if found else None
+
+
 async def by_key_concurrently(msgs: Iterable[ConsumerRecord], handle: Callable[[ConsumerRecord], Awaitable[None]]) -> None:
     """Handle records of different keys concurrently and records of one key in order: a
     workflow's events stay ordered while I/O-bound work (gRPC, SMTP, acks) overlaps."""
@@ -105,9 +138,10 @@ async def by_key_concurrently(msgs: Iterable[ConsumerRecord], handle: Callable[[
 
 
 class ConsumeLoop:
-    """At-least-once consumer: decode, handle, commit. Handlers must be idempotent.
+    """At-least-once consumer: admit (signature + declared producer + topic binding), decode,
+    handle, commit. Handlers must be idempotent.
 
-    Bad bytes and SemanticError go to the dead-letter topic at once. Any other handler
+    Refused records, bad bytes and SemanticError go to the dead-letter topic at once. Any other handler
     exception is retried `retries` times with backoff (transient outages), then dead-lettered
     with reason `handler-error` - the loop never stops on one record.
 
@@ -128,9 +162,11 @@ class ConsumeLoop:
         producer: AIOKafkaProducer,
         retries: int = 5,
         from_beginning: bool = True,
+        admission: Admission | None = None,
         flush: Flush | None = None,
     ) -> None:
         self.service, self.handler, self.producer, self.retries = service, handler, producer, retries
+        self.admission = admission or default_admission()
         self.flush = flush
         self.topics, self.group_id = list(topics), group_id
         self._consumer_args = {
@@ -184,10 +220,8 @@ class ConsumeLoop:
             await self._handle_one(msg, span)
 
     async def _handle_one(self, msg: ConsumerRecord, span: tracing.Span) -> None:
-        try:
-            decoded = codec.decode(msg.value)
-        except codec.CodecError as exc:
-            await dead_letter(self.producer, msg, self.service, exc.reason, str(exc))
+        decoded = await admitted(msg, self.producer, self.service, self.admission)
+        if decoded is None:
             return
         handler_name = getattr(self.handler, "__name__", "handler")
         span.set_attributes({"uf.event_type": decoded.event_type, "uf.workflow_id": decoded.envelope["workflow_id"]})

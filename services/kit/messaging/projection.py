@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from services.kit.contracts import codec
 from services.kit.contracts.keys import projection_offsets_key
-from services.kit.messaging.bus import dead_letter, update_lag
+from services.kit.messaging.bus import admitted, update_lag
 
 log = logging.getLogger(__name__)
 Apply = Callable[[codec.Decoded, "aioredis.client.Pipeline"], Awaitable[None] | None]
@@ -61,12 +61,12 @@ class RedisProjection:
             async with self.redis.pipeline(transaction=True) as pipe:
                 for tp, msgs in batches.items():
                     for msg in msgs:
-                        try:
-                            result = self.apply(codec.decode(msg.value), pipe)
-                            if asyncio.iscoroutine(result):
-                                await result
-                        except codec.CodecError as exc:
-                            await dead_letter(self.dlq_producer, msg, self.service, exc.reason, str(exc))
+                        decoded = await admitted(msg, self.dlq_producer, self.service)
+                        if decoded is None:
+                            continue  # forged, unauthorised or undecodable: parked, never projected
+                        result = self.apply(decoded, pipe)
+                        if asyncio.iscoroutine(result):
+                            await result
                     pipe.hset(self.offsets_key, f"{tp.topic}:{tp.partition}", msgs[-1].offset + 1)
                 await pipe.execute()
             async with self._progress:

@@ -33,11 +33,17 @@ def load_key(create: bool = False) -> bytes | None:
     return bytes.fromhex(path.read_text().strip())
 
 
-def issue(user_id: str, ttl_s: int = 3600, audience: str = AUDIENCE, now: float | None = None) -> str:
+def issue(user_id: str, ttl_s: int = 3600, audience: str = AUDIENCE, now: float | None = None,
+          roles: list[str] | None = None) -> str:
+    """`roles` (e.g. ["reviewer"]) is the identity provider's statement of what the user may do;
+    the policy names the role a reviewer needs."""
     key = load_key(create=True)
     assert key is not None
     t = int(now if now is not None else time.time())
-    return jwt.encode({"sub": user_id, "aud": audience, "iat": t, "exp": t + ttl_s}, key, algorithm=ALGORITHM)
+    claims: dict[str, Any] = {"sub": user_id, "aud": audience, "iat": t, "exp": t + ttl_s}
+    if roles:
+        claims["roles"] = list(roles)
+    return jwt.encode(claims, key, algorithm=ALGORITHM)
 
 
 class TokenVerifier:

@@ -101,9 +101,48 @@ class _CallKeys:
         return self.seen[subject_id]
 
 
+def _open_tokens(value: Any, fn: Callable[[str, str], Any]) -> Any:
+    if isinstance(value, list):
+        return [_open_tokens(v, fn) for v in value]
+    if isinstance(value, dict):
+        return {k: (fn(k, v) if isinstance(v, str) and v.startswith(TOKEN_PREFIX) else _open_tokens(v, fn))
+                for k, v in value.items()}
+    return value
+
+
 def open_blob(keys: KeyStore, blob: Any) -> Any:
+    """Every token in the blob, wherever it sits (a token names its own subject; its field is
+    the key it is stored under)."""
     keys = keys if isinstance(keys, _CallKeys) else _CallKeys(keys)  # type: ignore[assignment]
-    return _walk_blob(blob, lambda subject, k, v: open_token(keys, v, k))
+    return _open_tokens(blob, lambda k, v: open_token(keys, v, k))
+
+
+CAMPAIGN_FREE_TEXT = ("name", "subject")
+
+
+def workflow_subject(workflow_id: str) -> str:
+    """The key that seals a workflow's own free text (campaign name, subject line, variables):
+    it is nobody's contact data, but may carry personal data (an officer's phone number)."""
+    return f"workflow:{workflow_id}"
+
+
+def seal_campaign(keys: KeyStore, workflow_id: str, campaign: dict[str, Any], retention_s: int | None = None) -> dict[str, Any]:
+    """The campaign with its free text sealed under the workflow's key (goal and sender stay
+    clear: the door and the policy check them, and they are not free text)."""
+    subject = workflow_subject(workflow_id)
+    out = dict(campaign)
+
+    def seal(k: str, v: Any) -> Any:
+        if not isinstance(v, str) or v.startswith(TOKEN_PREFIX):
+            return v
+        key_id, nonce, ct = encrypt(keys, subject, v, f"{subject}|{k}", retention_s)
+        return f"{TOKEN_PREFIX}{subject}:{key_id}:{_b64(nonce)}:{_b64(ct)}"
+
+    for k in CAMPAIGN_FREE_TEXT:
+        if k in out:
+            out[k] = seal(k, out[k])
+    out["variables"] = {k: seal(k, v) for k, v in (campaign.get("variables") or {}).items()}
+    return out
 
 
 # -- Avro records (envelope.encrypted_fields) --------------------------------------------------

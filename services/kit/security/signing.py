@@ -145,7 +145,10 @@ def load_signer(service: str, keys_dir: Path | None = None) -> Signer:
         finally:
             tmp.unlink(missing_ok=True)
     signer = Signer(service, _seed_from_hex(path.read_text()))
-    signer.write_public(directory)
+    try:
+        signer.write_public(directory)
+    except OSError:
+        pass  # a key file on a read-only mount (Kubernetes Secret): the operator distributes the .pub
     return signer
 
 

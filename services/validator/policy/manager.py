@@ -53,6 +53,12 @@ class PolicyManager:
                 self._set_gauge()
         return self._active
 
+    def sha256_of(self, version: str) -> str:
+        """SHA-256 of the policy file a decision was made under ("" if unknown): recorded with the
+        decision so an auditor can tell which exact bytes decided."""
+        loaded = self.library.versions.get(version)
+        return loaded.sha256 if loaded else ""
+
     async def watch(self, interval_s: float = 1.0) -> None:
         """Hot reload: pick up new policy files while running."""
         while True:

@@ -34,9 +34,19 @@ class Lists(Strict):
     campaign_goals: list[str] | None = None
 
 
+class AutoApproval(Strict):
+    """Workflows of this purpose whose outgoing content is at most this data class may skip
+    human review (when their requester asks for it)."""
+    purpose: str
+    max_classification: Classification = "INTERNAL"
+
+
 class ReviewPolicy(Strict):
     four_eyes: bool = True
+    # Legacy switch (policies before 2026.12.1): automatic approval for any purpose and class.
     auto_approve_allowed: bool = False
+    reviewer_role: str = "reviewer"  # the identity provider's role a reviewer must hold
+    auto_approve: list[AutoApproval] = Field(default_factory=list)
 
 
 class Policy(Strict):

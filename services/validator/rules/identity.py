@@ -1,8 +1,6 @@
 """Who is asking: a valid signed token, and a session that belongs to that user."""
 from __future__ import annotations
 
-import time
-
 from services.validator.rules.base import Context, Outcome, rule
 
 
@@ -28,6 +26,6 @@ async def session_ownership(ctx: Context) -> Outcome:
         return False, "session unknown"
     if session["user_id"] != actor:
         return False, "session is not owned by the requesting user"
-    if int(session.get("expires_at", "0")) < int(time.time() * 1000):
+    if int(session.get("expires_at", "0")) < int(ctx.deps.clock() * 1000):
         return False, "session expired"
     return True, "session owned by the actor"

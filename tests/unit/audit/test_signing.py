@@ -75,11 +75,14 @@ def test_default_signer_needs_configuration(keys, monkeypatch):
 def test_policy_modes():
     p = SignaturePolicy()
     assert p.rule_for("uf.agent.tasks").mode == SIGNED
-    assert p.rule_for("uf.consent").mode == CHAIN
+    assert p.rule_for("uf.consent").mode == SIGNED, "inbox topics are signed by their registered publishers too"
+    assert p.rule_for("uf.consent").signers == ("ufctl",)
     assert p.rule_for("uf.unknown").mode == CHAIN
     assert p.judge("uf.workflow.events", 5, False, "unsigned", "") == "unsigned"
-    assert p.judge("uf.consent", 5, False, "unsigned", "") == ""
-    assert p.judge("uf.consent", 5, False, "bad-signature", "x") == "bad-signature", "a wrong signature is forged anywhere"
+    assert p.judge("uf.consent", 5, False, "unsigned", "") == "unsigned"
+    assert p.judge("uf.unknown", 5, False, "unsigned", "") == ""
+    assert p.judge("uf.unknown", 5, False, "bad-signature", "x") == "bad-signature", "a wrong signature is forged anywhere"
+    assert p.judge("uf.workflow.events", 5, True, "ok", "delivery-0123456789abcdef") == "signer-not-allowed"
     grandfathered = SignaturePolicy((Rule("t", SIGNED, signed_since_ms=100),))
     assert grandfathered.judge("t", 99, False, "unsigned", "") == ""
     assert grandfathered.judge("t", 100, False, "unsigned", "") == "unsigned"

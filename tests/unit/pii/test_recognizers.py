@@ -253,3 +253,19 @@ def test_street_addresses_in_four_layouts() -> None:
         assert _types(f"Please send it to {address}. Thanks") == [("STREET_ADDRESS", address)], country
     assert _types("Thanks,\nJane\n17 Jones Road\nLondon\nS6 7LJ\n") == [("STREET_ADDRESS", "17 Jones Road\nLondon\nS6 7LJ")]
     assert _types("We ordered 12 Main Course dishes") == []
+
+
+def test_phone_reading_wins_only_with_its_own_evidence() -> None:
+    # SSN words in the window, but the digits carry a phone label right before them.
+    assert _types("SSN on file. Tel: 030123456") == [("PHONE_NUMBER", "030123456")]
+    # A phone word in the next chat line is not evidence for these digits.
+    assert _types("You have my SSN. Is it still 030123456?\n[10:03] jo: my phone is down") == [("US_SSN", "030123456")]
+
+
+def test_digit_run_gate_matches_what_recognizers_need() -> None:
+    from uf_pii.textview import longest_digit_run
+
+    assert longest_digit_run("GET /api/v1/orders/18273 status=200 id=6f1c2a9e-5d7b") == 5
+    assert longest_digit_run("+44 20 7946 0958") == 12
+    assert longest_digit_run("call (732)\n828-0744") == 10
+    assert longest_digit_run("SSN 123-45-6789") == 9

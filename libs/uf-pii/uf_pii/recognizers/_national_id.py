@@ -27,7 +27,7 @@ from uf_pii.context import context_hits, label_before, preceded_by_identifier_la
 from uf_pii.finding import Finding
 from uf_pii.recognizer import BaseRecognizer
 from uf_pii.structure import field_at
-from uf_pii.textview import has_digit, structured_view
+from uf_pii.textview import has_digit_run, structured_view
 
 
 class NationalIdRecognizer(BaseRecognizer):
@@ -50,7 +50,7 @@ class NationalIdRecognizer(BaseRecognizer):
         raise NotImplementedError
 
     def detect(self, text: str) -> list[Finding]:
-        if not has_digit(text, 9):
+        if not has_digit_run(text, 9):
             return []
         view = structured_view(text)
         findings: list[Finding] = []

@@ -20,7 +20,7 @@ from uf_pii.checksums import luhn_valid
 from uf_pii.context import continues_iban_groups, preceded_by_identifier_label
 from uf_pii.finding import Finding
 from uf_pii.recognizer import BaseRecognizer
-from uf_pii.textview import has_digit, has_line_break, structured_view
+from uf_pii.textview import has_digit_run, has_line_break, structured_view
 
 # (issuer, inclusive IIN ranges, allowed lengths)
 ISSUERS: tuple[tuple[str, tuple[tuple[int, int], ...], frozenset[int]], ...] = (
@@ -80,7 +80,7 @@ class CreditCardRecognizer(BaseRecognizer):
     SCORE = 1.0
 
     def detect(self, text: str) -> list[Finding]:
-        if not has_digit(text, 12):
+        if not has_digit_run(text, 12):
             return []
         view = structured_view(text)
         findings: list[Finding] = []

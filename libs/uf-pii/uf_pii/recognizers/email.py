@@ -49,6 +49,9 @@ _OBFUSCATED = re.compile(
 )
 _SPELLED_DOT = re.compile(rf"{_DOT_BRACKET}|\s+dot\s+", re.IGNORECASE)
 _TRIGGER = re.compile(r"@|%40|\bat\b", re.IGNORECASE)
+# The obfuscated pattern is the expensive one; plain "jane@example.com" lines (most log lines with
+# an address) never need it.
+_OBFUSCATION = re.compile(r"\s@|@\s|%40|[\[({<]\s*at\s*[\])}>]|\sat\s", re.IGNORECASE)
 
 
 class EmailRecognizer(BaseRecognizer):
@@ -72,7 +75,7 @@ class EmailRecognizer(BaseRecognizer):
             if is_tld(match.group(3)):
                 findings.append(self._finding(match.start(), match.end(), self.PLAIN_SCORE, pattern_name="plain",
                                               pattern=_PLAIN.pattern, validation="known TLD"))
-        for match in _OBFUSCATED.finditer(view):
+        for match in (_OBFUSCATED.finditer(view) if _OBFUSCATION.search(view) else ()):
             at = match.group("at")
             at_token = at.strip().lower()
             dotted = view[match.end("at") : match.end()]

@@ -40,7 +40,7 @@ import phonenumbers
 from uf_pii.context import context_hits, continues_iban_groups, preceded_by_identifier_label
 from uf_pii.finding import Finding
 from uf_pii.recognizer import BaseRecognizer
-from uf_pii.textview import cell_view, has_digit, has_line_break, structured_view
+from uf_pii.textview import cell_view, has_digit_run, has_line_break, structured_view
 
 DEFAULT_REGIONS: tuple[str, ...] = ("US", "GB", "DE", "FR", "CA")
 
@@ -115,7 +115,7 @@ class PhoneRecognizer(BaseRecognizer):
                 self._distinct.append(region)
 
     def detect(self, text: str) -> list[Finding]:
-        if not has_digit(text, 7):
+        if not has_digit_run(text, 7):
             return []
         spans: dict[tuple[int, int], _Scored] = {}
         # Pass 1 keeps line breaks (and turns tabs into them), so CSV/TSV cells and log lines are not glued.

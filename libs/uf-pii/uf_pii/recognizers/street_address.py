@@ -62,7 +62,21 @@ _FR = re.compile(
     rf"(?<![\w\-/.])[0-9]{{1,4}}(?:\s?(?:bis|ter|quater|[A-D]))?,?\s+(?i:{_FR_TYPES})\s+{_FR_NAME}"
     rf"(?P<tail>,?\s+{_FR_TOWN})?(?![\w])"
 )
-_TRIGGER = re.compile(rf"(?i:\b(?:{_EN_TYPES}|{_FR_TYPES})\b|(?:{_DE_TYPES})\s*[0-9])")
+_TYPE_WORDS = frozenset(w.lower().replace("\\.", "") for w in (_EN_TYPES + "|" + _FR_TYPES).split("|"))
+_TOKEN = re.compile(r"[^\W\d_]+")
+
+
+_DE_SUFFIXES = tuple(w.replace("\\.", "") for w in _DE_TYPES.split("|"))
+_NUMBER_THEN_WORD = re.compile(r"[0-9][A-Za-z]?,?[ \t\n]+[^\W\d_]")  # "17 Jones", "12, rue"
+_WORD_THEN_NUMBER = re.compile(r"[^\W\d_.][.]?[ \t]+[0-9]")  # "Hauptstraße 5", "Kuhlstr. 4"
+
+
+def _may_hold_address(text: str) -> bool:
+    """Cheap gates, all C-level: a house number next to a word, then a street type word or German suffix."""
+    if _NUMBER_THEN_WORD.search(text) is None and _WORD_THEN_NUMBER.search(text) is None:
+        return False
+    words = _TOKEN.findall(text.lower())
+    return not _TYPE_WORDS.isdisjoint(words) or any(word.endswith(_DE_SUFFIXES) for word in words)
 
 
 class StreetAddressRecognizer(BaseRecognizer):
@@ -76,7 +90,7 @@ class StreetAddressRecognizer(BaseRecognizer):
     _PATTERNS = (("US/UK layout", _EN), ("German layout", _DE), ("French layout", _FR))
 
     def detect(self, text: str) -> list[Finding]:
-        if not has_digit(text) or not _TRIGGER.search(text):
+        if not has_digit(text) or not _may_hold_address(text):
             return []
         view = line_view(text)
         findings: list[Finding] = []
