@@ -35,6 +35,7 @@ class _Rebalance(ConsumerRebalanceListener):
         async with self.proc.lock:
             await self.proc.table.restore({tp.partition for tp in assigned})
             self.proc.ready = True
+            role.current().report(self.proc.group_id, role.CONSUMING)  # state restored: consuming from here
 
 
 class Processor:
@@ -123,8 +124,6 @@ class Processor:
                 await self._join()
             while state.active:
                 await self._poll_once()
-                if self.ready:
-                    state.report(self.group_id, role.CONSUMING)
             await self._leave()
 
     async def _warm(self, state: role.RoleState, every_s: float = 5.0) -> None:

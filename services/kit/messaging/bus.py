@@ -261,12 +261,12 @@ class ConsumeLoop:
                 await self._join()
             while state.active:
                 await self._poll_once()
-                if self.consumer.assignment():
-                    state.report(self.group_id, role.CONSUMING)
             await self._leave()
 
     async def _poll_once(self) -> None:
         batches = await self.consumer.getmany(timeout_ms=200, max_records=200)
+        if self.consumer.assignment():
+            role.current().report(self.group_id, role.CONSUMING)  # before the batch: hand-over timing
         if not batches:
             return
         await by_key_concurrently([m for msgs in batches.values() for m in msgs], self.handle_one)
