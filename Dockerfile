@@ -16,8 +16,8 @@ WORKDIR /build
 COPY constraints.txt pyproject.toml ./
 COPY libs/uf-pii/pyproject.toml libs/uf-pii/pyproject.toml
 COPY tools/image_requirements.py tools/image_requirements.py
-# wheelhouse/ holds the wheels `make images` downloaded from PyPI (only a .gitignore in a clone).
-COPY wheelhouse /wheels
+# /wheels: `make images` mounts the wheels it downloaded from PyPI there (podman build -v);
+# without that mount (docker build elsewhere) pip uses the package index.
 # hadolint ignore=SC2046
 RUN python3 -m venv /opt/venv \
  && python3 tools/image_requirements.py > core.txt \

@@ -1,13 +1,14 @@
 # Universal Framework - local developer entry points. Everything runs on loopback.
 PY      := .venv/bin/python
 STACK   := python3 infra/stack.py
+REPLICAS ?= 1
 
 .PHONY: help install venv lint run up down status test test-unit test-integration bench \
         dashboards protos protos-check schemas-check schemas-lock topics lock clean \
         images test-images k8s-check k8s-dev-secrets tools
 
 help:  ## list targets
-	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
+	@grep -E '^[a-z0-9-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
 
 venv: $(PY)  ## Python deps into .venv (pinned: pyproject.toml + constraints.txt)
 $(PY): pyproject.toml constraints.txt libs/uf-pii/pyproject.toml libs/uf-verify/pyproject.toml
@@ -19,10 +20,10 @@ $(PY): pyproject.toml constraints.txt libs/uf-pii/pyproject.toml libs/uf-verify/
 install: venv  ## everything: Python deps, Debian packages, Kafka and Elasticsearch jars
 	$(STACK) install
 
-up: install  ## start Kafka, Elasticsearch, Redis, SMTP sink, Prometheus and the five services; returns when all are ready
+up: install  ## start Kafka, Elasticsearch, Redis, SMTP sink, Prometheus and the five services (REPLICAS=N instances each); returns when all are ready
 	$(STACK) up
 	$(PY) -m services.kit.contracts.topics
-	$(PY) -m services.launcher up
+	$(PY) -m services.launcher up --replicas $(REPLICAS)
 	@$(PY) -c "from services.kit.runtime.service_table import PROMETHEUS_URL as u; print(f'Prometheus: {u}  (alerts: {u}/alerts, targets: {u}/targets)')"
 
 down:  ## stop the services and the stack (by PID, idempotent)

@@ -2,19 +2,25 @@
 run the raw aiokafka produce->consume rate for records of the same size, so the suite's figure
 is read as a ratio of what Kafka alone does on this machine.
 
-    .venv/bin/python bench/e2e.py [--workflows 200] [--recipients 3] [--profile]
+    .venv/bin/python bench/e2e.py [--workflows 200] [--recipients 3] [--profile] [--hog 2]
 
 Prints the CPU time each process of the suite (services, Kafka broker, Elasticsearch, Redis,
 SMTP sink: every pid file under var/run/) spent per workflow, read from /proc around the run;
 the suite is CPU-bound, so CPU-ms per workflow is throughput. `--profile` attaches py-spy to
 every service for the run and writes SVG flame graphs to var/profiles/.
 
-Needs the suite up (`make up`); starts it (and stops it again) when it is not.
+Needs the suite up (`make up`, any number of replicas); starts it (and stops it again) when it
+is not. Besides speed it checks what a user relies on under load: no phase transition twice in
+the committed log, each email delivered once (the SMTP sink's index), nothing dead-lettered.
+`--hog N` runs N busy processes at normal priority for the whole burst (a bounded CPU hog: the
+machine is busy with other work).
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import json
 import os
 import platform
 import statistics
@@ -68,6 +74,32 @@ async def count_events(before: dict[TopicPartition, int], after: dict[TopicParti
         await consumer.stop()
 
 
+def emails_by_message_id(tag: str) -> dict[str, int]:
+    """Messages the SMTP sink received for this run, counted per Message-ID (exactly once = 1)."""
+    counts: dict[str, int] = {}
+    index = ROOT / "var" / "smtp" / "index.jsonl"
+    if index.exists():
+        for line in index.read_text().splitlines():
+            with contextlib.suppress(ValueError):
+                row = json.loads(line)
+                if f".{tag}@" in " ".join(row.get("rcpt_tos") or []):
+                    counts[row.get("message_id", "")] = counts.get(row.get("message_id", ""), 0) + 1
+    return counts
+
+
+@contextlib.contextmanager
+def cpu_hog(processes: int, max_s: float = 3600):
+    """N busy processes at normal priority, stopped on exit (and after max_s whatever happens)."""
+    code = f"import time\nend = time.monotonic() + {max_s}\nwhile time.monotonic() < end:\n    pass\n"
+    procs = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(processes)]
+    try:
+        yield
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+
+
 def request_doc(tag: str, i: int, recipients: int) -> dict:
     return {
         "workflow_id": f"wf-bench-{tag}-{i}", "session_id": f"sess-bench-{tag}", "requester_id": f"bench-{tag}",
@@ -94,6 +126,7 @@ async def run_suite(n: int, recipients: int) -> dict:
     offsets = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, isolation_level="read_committed", enable_auto_commit=False)
     await offsets.start()
     before = await end_offsets(offsets, topics.audited_topics())
+    dlq_before = await end_offsets(offsets, [topics.DEAD_LETTER])
     watcher = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, isolation_level="read_committed", enable_auto_commit=False)
     await watcher.start()
     wf_tps = [tp for tp in before if tp.topic == topics.WORKFLOW_EVENTS]
@@ -105,6 +138,7 @@ async def run_suite(n: int, recipients: int) -> dict:
     sizes = [len(codec.encode(e)) for e in events]
     published: dict[str, float] = {}
     done: dict[str, tuple[float, str]] = {}
+    transitions: dict[tuple[str, str], int] = {}
     started = time.perf_counter()
     for e in events:
         published[e["envelope"]["workflow_id"]] = time.perf_counter()
@@ -114,20 +148,33 @@ async def run_suite(n: int, recipients: int) -> dict:
     while len(done) < n and time.monotonic() < deadline:
         for msgs in (await watcher.getmany(timeout_ms=200)).values():
             for m in msgs:
-                rec = codec.decode(m.value).record
+                decoded = codec.decode(m.value)
+                rec = decoded.record
                 wf = rec["envelope"]["workflow_id"]
-                if wf in published and rec["to_phase"] in ("COMPLETED", "FAILED", "REJECTED"):
+                if wf not in published or decoded.event_type != "WorkflowPhaseChanged":
+                    continue
+                transitions[(wf, rec["to_phase"])] = transitions.get((wf, rec["to_phase"]), 0) + 1
+                if rec["to_phase"] in ("COMPLETED", "FAILED", "REJECTED"):
                     done[wf] = (time.perf_counter(), rec["to_phase"])
     elapsed = time.perf_counter() - started
     await asyncio.sleep(1.0)  # let trailing confirmations land before counting
     cpu_after = proc_cpu.snapshot(VAR / "run")
     after = await end_offsets(offsets, topics.audited_topics())
+    dlq_after = await end_offsets(offsets, [topics.DEAD_LETTER])
     await offsets.stop()
     await watcher.stop()
     await producer.stop()
     total_events = await count_events(before, after, set(published))
-    lat = [done[wf][0] - published[wf] for wf in done]
+    lat = [done[wf][0] - published[wf] for wf in done] or [0.0]
+    emails = emails_by_message_id(tag)
+    reasons: dict[str, int] = {}
+    for _, phase in done.values():
+        reasons[phase] = reasons.get(phase, 0) + 1
     return {
+        "tag": tag, "outcomes": reasons, "dead_letter_offsets": sum(dlq_after[tp] - dlq_before.get(tp, 0) for tp in dlq_after),
+        "duplicate_transitions": sum(c - 1 for c in transitions.values() if c > 1),
+        "emails": sum(emails.values()), "emails_expected": sum(1 for v in done.values() if v[1] == "COMPLETED") * recipients,
+        "duplicate_emails": sum(c - 1 for c in emails.values() if c > 1),
         "workflows": n, "finished": len(done), "completed": sum(1 for v in done.values() if v[1] == "COMPLETED"),
         "elapsed_s": elapsed, "workflows_per_s": sum(1 for v in done.values() if v[1] == "COMPLETED") / elapsed, "events": total_events,
         "events_per_s": total_events / elapsed, "p50_ms": pct(lat, 50) * 1000, "p95_ms": pct(lat, 95) * 1000,
@@ -179,6 +226,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workflows", type=int, default=200)
     parser.add_argument("--recipients", type=int, default=3)
+    parser.add_argument("--hog", type=int, default=0, help="busy processes beside the burst (bounded CPU hog)")
     parser.add_argument("--profile", action="store_true", help="py-spy flame graphs of every service into var/profiles/")
     args = parser.parse_args()
     was_up = subprocess.run([sys.executable, "-m", "services.launcher", "status"], cwd=ROOT, capture_output=True).returncode == 0
@@ -189,7 +237,8 @@ def main() -> int:
         if profiler:
             profiler.start()
         try:
-            suite = asyncio.run(run_suite(args.workflows, args.recipients))
+            with cpu_hog(args.hog):
+                suite = asyncio.run(run_suite(args.workflows, args.recipients))
         finally:
             if profiler:
                 for path in profiler.stop():
@@ -202,6 +251,10 @@ def main() -> int:
     print(f"suite: {suite['finished']}/{suite['workflows']} workflows finished ({suite['completed']} COMPLETED), "
           f"{args.recipients} recipients each, in {suite['elapsed_s']:.2f}s")
     print(f"  {suite['workflows_per_s']:.1f} COMPLETED workflows/s, {suite['events_per_s']:.0f} events/s ({suite['events']} events)")
+    print(f"  exactly once: {suite['duplicate_transitions']} duplicate transitions, {suite['emails']} emails for "
+          f"{suite['emails_expected']} expected ({suite['duplicate_emails']} duplicates), "
+          f"dead-letter topic +{suite['dead_letter_offsets']} offsets; outcomes {suite['outcomes']}; "
+          f"CPU hog: {args.hog} busy process(es)")
     print(f"  publish->COMPLETED latency p50 {suite['p50_ms']:.0f} ms, p95 {suite['p95_ms']:.0f} ms, p99 {suite['p99_ms']:.0f} ms")
     print(f"raw aiokafka produce->consume, {raw['records']} records of {int(suite['avg_request_bytes'])} B: "
           f"{raw['records_per_s']:.0f} records/s")
@@ -209,7 +262,8 @@ def main() -> int:
     print("\n".join(proc_cpu.table(suite["cpu_ms_per_workflow"], "workflow")))
     print(f"  (suite processes used {suite['cpu_busy']:.2f} cores on average during the run; machine load average "
           f"{os.getloadavg()[0]:.1f} at the end)")
-    return 0 if suite["completed"] == suite["workflows"] else 1
+    ok = suite["completed"] == suite["workflows"] and not suite["duplicate_transitions"] and not suite["duplicate_emails"]
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

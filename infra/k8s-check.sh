@@ -50,7 +50,7 @@ skaffold_render() {
     local skaffold profile
     skaffold=$(infra/tools.sh bin skaffold) || return 1
     for profile in dev prod; do
-        "$skaffold" render --offline=true --digest-source=tag -p "$profile" --default-repo= \
+        "$skaffold" render --offline=true --update-check=false --digest-source=tag -p "$profile" --default-repo= \
             --output "$OUT/rendered-skaffold-$profile.yaml" >/dev/null || { echo "skaffold render -p $profile failed"; return 1; }
         "$KUBECONFORM" -strict -summary -kubernetes-version "$(versions KUBERNETES_VERSION)" \
             -schema-location "$SCHEMAS/{{ .NormalizedKubernetesVersion }}-local-strict/{{ .ResourceKind }}{{ .KindSuffix }}.json" \

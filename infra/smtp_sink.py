@@ -89,7 +89,8 @@ class SinkHandler:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-        log.info("stored %s from=%s to=%s subject=%r", message_id, envelope.mail_from, envelope.rcpt_tos, subject)
+        # recipients and subject stay in the stored message, never in the log (logs keep no PII)
+        log.info("stored %s (%d recipient(s))", message_id, len(envelope.rcpt_tos))
         return "250 Message accepted for delivery"
 
 

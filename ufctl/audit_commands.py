@@ -21,10 +21,11 @@ from services.audit.config import AuditSettings
 from services.audit.evidence.sigpolicy import PolicyError, load_policy
 from services.audit.live.checkpoint_store import CheckpointStore
 from services.audit.tools.export import ExportError, export
+from services.audit.tools.logcheck import NotVerified, verified_history
 from services.audit.tools.proofs import ProofError, check_proof, make_proof
 from services.audit.tools.replay import Replayer, ReplayError, ReplayInterrupted
 from services.audit.tools.replay_filter import ReplayFilter
-from services.audit.tools.report import ReportError, build_report, render_markdown
+from services.audit.tools.report import ReportError, build_report, check_against_log, render_markdown
 from services.audit.tools.verify import verify
 from services.kit.messaging.logreader import ReadIncomplete
 from services.kit.runtime import paths
@@ -271,11 +272,19 @@ def cmd_report(args: argparse.Namespace) -> int:
         rep = asyncio.run(_with_clients(go))
     except ReportError as exc:
         raise CliError(str(exc)) from None
+    try:  # the search engine can be rewritten: check the transitions against the signed log
+        history, _ = asyncio.run(verified_history(AuditSettings().kafka_bootstrap, args.workflow_id))
+        rep = check_against_log(rep, history)
+    except NotVerified as exc:
+        rep = {**rep, "verification": {"verified": False, "detail": f"could not read the signed log ({exc})"}}
     out = Path(args.out or f"audit-report-{args.workflow_id}")
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(rep, indent=2))
     (out / "report.md").write_text(render_markdown(rep))
     print(f"{out / 'report.json'}\n{out / 'report.md'}")
+    if not rep["verification"]["verified"]:
+        print(f"ufctl: report NOT VERIFIED: {rep['verification']['detail']}", file=sys.stderr)
+        return 1
     return 0
 
 

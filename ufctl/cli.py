@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 import redis
+from aiokafka.errors import KafkaConnectionError
 
 from services.audit.config import AuditSettings
 from services.kit.contracts.phases import TERMINAL, Phase
@@ -54,13 +55,19 @@ def cmd_status(args: argparse.Namespace) -> int:
         if time.monotonic() >= deadline or status["phase"] in {p.value for p in TERMINAL}:
             break
         time.sleep(0.3)
+    status = queries.verify_status(_settings().kafka_bootstrap, status)
     if args.json:
         print(json.dumps(status))
     else:
         print(f"{status['workflow_id']}: {status['phase']}" + (f" ({status['reason']})" if status["reason"] else ""))
+        if status.get("waiting"):
+            w = status["waiting"]
+            print(f"  waiting to enter {w['target_phase']} (attempt {w['attempt']}, next attempt {_ts(w['next_attempt_at'])}): {w['reason']}")
         for h in status["history"]:
             print(f"  {_ts(h['at'])}  {h['from'] or 'START':>17} -> {h['phase']:<17} {h['reason']}")
-    return 0
+    if not status["verified"] or "drift" in status:
+        print(f"ufctl: {status['verification']}", file=sys.stderr)
+    return 1 if "drift" in status else 0
 
 
 def cmd_review(args: argparse.Namespace) -> int:
@@ -193,3 +200,18 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except KafkaConnectionError:
+        print(f"ufctl: cannot reach Kafka at {_settings().kafka_bootstrap} (is the stack up? `make up`)", file=sys.stderr)
+        return 1
+    except UnicodeDecodeError:
+        print("ufctl: an input file is not UTF-8 text (check the file you passed)", file=sys.stderr)
+        return 1
+    except OSError as exc:  # unreadable/unwritable paths, refused connections not mapped above
+        print(f"ufctl: {exc.strerror or exc.__class__.__name__}{f': {exc.filename}' if exc.filename else ''}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # never a traceback: one line, no values (they may be PII)
+        if os.environ.get("UF_DEBUG"):
+            raise
+        print(f"ufctl: failed ({exc.__class__.__name__}); check the input and that the stack is up "
+              "(`make status`); UF_DEBUG=1 shows details", file=sys.stderr)
+        return 1

@@ -68,7 +68,11 @@ def request_event(doc: dict[str, Any], keys: KeyStore | None = None) -> dict[str
         raise CliError(f"request does not match the WorkflowRequested schema: {exc}") from None
     if keys is not None:
         try:
-            event = sealing.seal_record(keys, event, retention_s=DEFAULT_RETENTION_S.get(doc["purpose"]))
+            retention = DEFAULT_RETENTION_S.get(doc["purpose"])
+            # free text may carry personal data too (an officer's phone number): sealed under the
+            # workflow's key at the edge, like contacts under theirs (opened only where used)
+            event["campaign"] = sealing.seal_campaign(keys, workflow_id, event["campaign"], retention)
+            event = sealing.seal_record(keys, event, retention_s=retention)
         except redis.ConnectionError:
             raise CliError("cannot reach the key store (Redis; is the stack up? `make up`)") from None
     return event

@@ -1,4 +1,6 @@
-"""Read side for the CLI: current state from Redis, the timeline from Elasticsearch."""
+"""Read side for the CLI: current state from Redis, the timeline from Elasticsearch - and, for
+`status`, the same state checked against the signed log (a projection can be rewritten by
+anyone who reaches Redis; the log's signed phase changes cannot)."""
 from __future__ import annotations
 
 import json
@@ -9,6 +11,7 @@ from elasticsearch import Elasticsearch
 from elasticsearch.exceptions import ConnectionError as EsConnectionError
 from elasticsearch.exceptions import NotFoundError
 
+from services.audit.tools.logcheck import NotVerified, verified_history
 from services.kit.contracts.keys import history_key, wf_key
 from ufctl.errors import CliError
 
@@ -24,7 +27,17 @@ def workflow_status(redis_url: str, workflow_id: str) -> dict[str, Any]:
         raise CliError(f"unknown workflow id {workflow_id!r} (not seen by the audit service yet?)")
     history.sort(key=lambda h: (h["at"], h["event_id"]))
     return {"workflow_id": workflow_id, "phase": state.get("phase"), "reason": state.get("reason", ""),
-            "session_id": state.get("session_id", ""), "history": history}
+            "session_id": state.get("session_id", ""), "history": history, "waiting": waiting(state)}
+
+
+def waiting(state: dict[str, str]) -> dict[str, Any] | None:
+    """A parked workflow (no decision could be had yet; a timer asks again): what it waits to
+    enter, why, and when the next attempt is due. None once a later phase change happened."""
+    pos = state.get("waiting_pos")
+    if not pos or pos < state.get("phase_pos", ""):
+        return None
+    return {"target_phase": state.get("waiting_target", ""), "reason": state.get("waiting_reason", ""),
+            "next_attempt_at": int(state.get("next_attempt_at") or 0), "attempt": int(state.get("waiting_attempt") or 0)}
 
 
 def audit_timeline(es_url: str, index: str, workflow_id: str, size: int = 1000) -> list[dict[str, Any]]:
@@ -40,3 +53,31 @@ def audit_timeline(es_url: str, index: str, workflow_id: str, size: int = 1000) 
     if not hits:
         raise CliError(f"unknown workflow id {workflow_id!r}: no audit events")
     return hits
+
+
+def verify_status(bootstrap: str, status: dict[str, Any]) -> dict[str, Any]:
+    """The status as the signed log tells it. Adds `verified` (bool) and `verification` (what
+    was found). When the projection differs from the log, the log wins and `drift` says what the
+    projection claimed."""
+    import asyncio
+
+    try:
+        history, refused = asyncio.run(verified_history(bootstrap, status["workflow_id"]))
+    except NotVerified as exc:
+        return {**status, "verified": False, "verification": f"NOT VERIFIED against the signed log: {exc}; "
+                                                              "showing the unverified projection"}
+    if not history:
+        if status["phase"] == "REQUESTED":
+            return {**status, "verified": True, "verification": "no phase change in the signed log yet"}
+        return {**status, "phase": None, "history": [], "verified": True, "drift": {"projection_phase": status["phase"]},
+                "verification": f"the projection says {status['phase']} but the signed log has no phase change"}
+    last = history[-1]
+    out = {**status, "phase": last["phase"], "reason": last["reason"] if last["phase"] != status["phase"] else status["reason"],
+           "history": history, "verified": True,
+           "verification": "verified against the signed log" + (f" ({refused} forged record(s) ignored)" if refused else "")}
+    if last["phase"] != status["phase"] or len(history) != len(status["history"]):
+        out["drift"] = {"projection_phase": status["phase"], "projection_history": len(status["history"])}
+        out["verification"] = (f"the projection says {status['phase']} ({len(status['history'])} transitions) but the "
+                               f"signed log says {last['phase']} ({len(history)}): showing the log "
+                               "(rebuild the projection: `ufctl audit replay`)")
+    return out

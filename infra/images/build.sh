@@ -38,21 +38,24 @@ if [ -z "${BASE_IMAGE:-}" ]; then
 fi
 
 # Wheelhouse: every wheel the images install, fetched once per lock (stamp = hash of the inputs).
+# Mounted into the dependency stage's RUN steps (not copied: no layer, no context to hash).
+WHEELS=var/wheelhouse
+mkdir -p "$WHEELS"
 stamp=$(cat constraints.txt pyproject.toml libs/uf-pii/pyproject.toml tools/image_requirements.py | sha256sum | cut -c1-16)
-if [ "$(cat wheelhouse/.stamp 2>/dev/null)" != "$stamp" ]; then
+if [ "$(cat "$WHEELS/.stamp" 2>/dev/null)" != "$stamp" ]; then
     say "downloading the wheelhouse from PyPI"
-    find wheelhouse -name '*.whl' -delete
-    python3 tools/image_requirements.py > wheelhouse/.core.txt
-    python3 tools/image_requirements.py --nlp > wheelhouse/.nlp.txt
-    nice -n 10 python3 -m pip wheel -q --wheel-dir wheelhouse -c constraints.txt \
-        -r wheelhouse/.core.txt -r wheelhouse/.nlp.txt >&2
-    echo "$stamp" > wheelhouse/.stamp
+    find "$WHEELS" -name '*.whl' -delete
+    python3 tools/image_requirements.py > "$WHEELS/core.txt"
+    python3 tools/image_requirements.py --nlp > "$WHEELS/nlp.txt"
+    nice -n 10 python3 -m pip wheel -q --wheel-dir "$WHEELS" -c constraints.txt \
+        -r "$WHEELS/core.txt" -r "$WHEELS/nlp.txt" >&2
+    echo "$stamp" > "$WHEELS/.stamp"
 fi
 
 for svc in $SERVICES; do
     say "building universal-framework/$svc:$TAG"
     start=$(date +%s)
-    nice -n 10 "$PODMAN" "${GLOBAL[@]}" build "${RUNOPTS[@]}" --quiet --format docker --network host \
+    nice -n 10 "$PODMAN" "${GLOBAL[@]}" build "${RUNOPTS[@]}" --quiet --format docker --network host -v "$ROOT/$WHEELS:/wheels:ro" \
         --build-arg "BASE_IMAGE=$BASE_IMAGE" --target "$svc" \
         --label "org.opencontainers.image.revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)" \
         --label "org.opencontainers.image.title=universal-framework-$svc" \

@@ -11,6 +11,7 @@ from services.delivery.sender import DeliverySender
 from services.kit.contracts import topics
 from services.kit.contracts.events import Origin
 from services.kit.messaging.bus import ConsumeLoop, start_producer
+from services.kit.messaging.retry import Backoff
 from services.kit.runtime.app import run_service
 from services.kit.runtime.ops import OpsServer, redis_check
 from services.kit.security.subject_keys import RedisKeyStore
@@ -22,9 +23,11 @@ async def body(settings: DeliverySettings, ops: OpsServer, stack: AsyncExitStack
     kafka = await start_producer(settings.kafka_bootstrap)
     stack.push_async_callback(kafka.stop)
     sender = DeliverySender(settings, redis, kafka, Origin(settings.service_name, settings.version, settings.colour),
-                            RedisKeyStore(settings.redis_url))
+                            RedisKeyStore(settings.redis_url, cached=True))
     loop = ConsumeLoop(service=settings.service_name, bootstrap=settings.kafka_bootstrap, group_id=settings.consumer_group,
-                       topics=[topics.DELIVERY_REQUESTS], handler=sender.deliver, producer=kafka, retries=8)
+                       topics=[topics.DELIVERY_REQUESTS], handler=sender.deliver, producer=kafka,
+                       backoff=Backoff(base_s=1.0, cap_s=settings.smtp_retry_cap_s))
+    await sender.beat()  # alive before the first claim
     await loop.start()
     stack.push_async_callback(loop.stop)
 
@@ -35,7 +38,7 @@ async def body(settings: DeliverySettings, ops: OpsServer, stack: AsyncExitStack
     ops.add_check("redis", redis_check(redis))
     ops.add_check("smtp", smtp_ready)
     ops.add_check("kafka", loop.ready)
-    return [loop.run()]
+    return [loop.run(), sender.heartbeat()]
 
 
 def main() -> None:

@@ -1,22 +1,55 @@
-"""Sending one email over SMTP. The Message-ID is derived from the delivery id, so the same
-delivery always carries the same id (receivers can de-duplicate too)."""
+"""Sending one email over SMTP, with RFC 5321's timeouts and an honest account of what is known.
+
+- The Message-ID is derived from the delivery id, so the same delivery always carries the same
+  id (receivers can de-duplicate too).
+- Timeouts follow RFC 5321 §4.5.3.2 (minutes, not seconds): a slow server that answers after
+  13 s is not a failure.
+- Outcomes: `TemporarySmtpError` (4xx, connection refused or lost *before* the end of data:
+  nothing was accepted, retry later), `PermanentSmtpError` (5xx: do not retry), and
+  `AmbiguousDelivery` (timeout or disconnect *after* the terminating dot was sent: the server may
+  have accepted it; never resend blindly). `before_final_dot` is called just before that point
+  of no return, so the caller can record it durably first.
+"""
 from __future__ import annotations
 
+import re
 import smtplib
+from collections.abc import Callable
+from dataclasses import dataclass
 from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
 from email.utils import formatdate
+
+
+@dataclass(frozen=True)
+class SmtpTimeouts:
+    """RFC 5321 §4.5.3.2 minimums (seconds)."""
+
+    greeting_s: float = 300.0  # initial 220 message (and connect)
+    command_s: float = 300.0  # MAIL, RCPT replies
+    data_init_s: float = 120.0  # DATA -> 354
+    data_block_s: float = 180.0  # each data block sent
+    final_s: float = 600.0  # after the terminating <CRLF>.<CRLF> until 250
 
 
 class PermanentSmtpError(Exception):
     """5xx: retrying will not help."""
 
 
+class TemporarySmtpError(Exception):
+    """4xx, or the server was unreachable or went away before the end of data: nothing was
+    accepted; retry on a schedule."""
+
+
+class AmbiguousDelivery(Exception):
+    """No reply after the terminating dot: the message may or may not have been accepted."""
+
+
 def message_id(delivery_id: str) -> str:
     return f"<{delivery_id}@universal-framework.local>"
 
 
-def send_email(host: str, port: int, timeout_s: float, *, delivery_id: str, sender: str, recipient: str,
-               subject: str, body: str, workflow_id: str) -> str:
+def build_message(*, delivery_id: str, sender: str, recipient: str, subject: str, body: str, workflow_id: str) -> EmailMessage:
     msg = EmailMessage()
     msg["From"], msg["To"], msg["Subject"] = sender, recipient, subject
     msg["Date"] = formatdate(localtime=False)
@@ -24,13 +57,57 @@ def send_email(host: str, port: int, timeout_s: float, *, delivery_id: str, send
     msg["X-UF-Workflow-Id"] = workflow_id
     msg["X-UF-Delivery-Id"] = delivery_id
     msg.set_content(body)
+    return msg
+
+
+def _check(code: int, ok: tuple[int, ...], step: str) -> None:
+    if code in ok:
+        return
+    if 500 <= code < 600:
+        raise PermanentSmtpError(f"SMTP {code} at {step}")
+    raise TemporarySmtpError(f"SMTP {code} at {step}")
+
+
+def send_email(host: str, port: int, timeouts: SmtpTimeouts, *, delivery_id: str, sender: str, recipient: str,
+               subject: str, body: str, workflow_id: str, before_final_dot: Callable[[], None] | None = None) -> str:
+    msg = build_message(delivery_id=delivery_id, sender=sender, recipient=recipient, subject=subject, body=body,
+                        workflow_id=workflow_id)
+    data = msg.as_bytes(policy=SMTP_POLICY)
+    data = re.sub(rb"(?m)^\.", b"..", data)  # dot-stuffing
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    smtp = smtplib.SMTP(timeout=timeouts.greeting_s)
     try:
-        with smtplib.SMTP(host, port, timeout=timeout_s) as smtp:
-            smtp.send_message(msg)
-    except smtplib.SMTPResponseException as exc:
-        if 500 <= exc.smtp_code < 600:
-            raise PermanentSmtpError(f"SMTP {exc.smtp_code}") from None
-        raise
-    except smtplib.SMTPRecipientsRefused:
-        raise PermanentSmtpError("recipient refused") from None
-    return msg["Message-ID"]
+        try:
+            code, _ = smtp.connect(host, port)
+            _check(code, (220,), "greeting")
+            assert smtp.sock is not None
+            smtp.sock.settimeout(timeouts.command_s)
+            code, _ = smtp.ehlo()
+            if code != 250:
+                _check(smtp.helo()[0], (250,), "HELO")
+            _check(smtp.mail(sender)[0], (250,), "MAIL")
+            _check(smtp.rcpt(recipient)[0], (250, 251), "RCPT")
+            smtp.sock.settimeout(timeouts.data_init_s)
+            _check(smtp.docmd("DATA")[0], (354,), "DATA")
+            smtp.sock.settimeout(timeouts.data_block_s)
+            smtp.send(data)
+        except (PermanentSmtpError, TemporarySmtpError):
+            raise
+        except (OSError, smtplib.SMTPException) as exc:  # refused, reset, timed out: nothing accepted yet
+            raise TemporarySmtpError(exc.__class__.__name__) from None
+        if before_final_dot is not None:
+            before_final_dot()
+        try:
+            smtp.sock.settimeout(timeouts.final_s)
+            smtp.send(b".\r\n")
+            code, _ = smtp.getreply()
+        except (OSError, smtplib.SMTPException) as exc:
+            raise AmbiguousDelivery(exc.__class__.__name__) from None
+        _check(code, (250,), "end of data")
+        return str(msg["Message-ID"])
+    finally:
+        try:
+            smtp.quit()
+        except Exception:
+            smtp.close()

@@ -21,15 +21,20 @@ from services.orchestrator.workflow import WorkflowEngine
 
 async def body(settings: OrchestratorSettings, ops: OpsServer, stack: AsyncExitStack):
     me = Origin(settings.service_name, settings.version, settings.colour)
-    keys = RedisKeyStore(settings.redis_url)
+    keys = RedisKeyStore(settings.redis_url, cached=True)
     validator = ValidatorClient(settings.validator_addr, settings.validator_timeout_s, settings.validator_attempts,
                                 identity=settings.service_name,
-                                breaker=CircuitBreaker("validator", settings.circuit_threshold, settings.circuit_cooldown_s))
+                                breaker=CircuitBreaker("validator", settings.circuit_threshold, settings.circuit_cooldown_s),
+                                concurrency=settings.validator_concurrency, channels=settings.validator_channels)
     stack.push_async_callback(validator.close)
     await validator.warm()
+    # One transactional id per input partition, the same for every instance and every colour:
+    # whichever instance owns partition N uses `<group>-pN` and so fences the previous owner -
+    # after a rebalance, a crash or a blue-green hand-over (ADR 0007, ADR 0008).
     processor = Processor(bootstrap=settings.kafka_bootstrap, group_id=settings.consumer_group,
-                          transactional_id=settings.consumer_group,  # one id for every colour: the new owner fences the old
-                          engine=WorkflowEngine(me, keys, validator, agents=selection(settings)))
+                          transactional_prefix=settings.consumer_group,
+                          engine=WorkflowEngine(me, keys, validator, agents=selection(settings), budget_s=settings.park_budget_s),
+                          max_in_flight=settings.max_in_flight)
     await processor.start()
     stack.push_async_callback(processor.stop)
     kafka = await start_producer(settings.kafka_bootstrap)

@@ -10,7 +10,11 @@ class OrchestratorSettings(ServiceSettings):
     http_port: int = table.SERVICES["orchestrator"].http_port
     validator_addr: str = table.grpc_addr("validator")
     validator_timeout_s: float = 3.0  # above the validator's own decision deadline
-    validator_attempts: int = 3
+    validator_attempts: int = 1  # further attempts come from the durable timer of a parked workflow
+    validator_concurrency: int = 32  # decisions in flight per instance (the client's pool)
+    validator_channels: int = 2  # gRPC connections (spread over validator instances behind one address)
+    max_in_flight: int = 500  # admission control: unfinished workflows per instance before new requests wait
+    park_budget_s: float = 600.0  # retry budget when the policy's is not known (validator unreachable)
     circuit_threshold: int = 5  # consecutive unavailable decisions before the circuit opens
     circuit_cooldown_s: float = 10.0
     consumer_group: str = "uf-orchestrator"

@@ -39,6 +39,33 @@ class Request:
 
 
 @dataclass
+class Parking:
+    """A transition that could not be decided for a transient reason (validator down or busy,
+    a rule's dependency failing, the audit trail behind): the workflow waits in its phase and a
+    durable timer asks again at `next_attempt_at`, until `budget_deadline` (wall-clock ms).
+    `kind` is a reason code for metrics; `reason` is the text shown to users (no PII)."""
+
+    target: Phase
+    cause: str
+    reason: str
+    kind: str
+    since: int
+    next_attempt_at: int
+    budget_deadline: int
+    attempts: int = 1
+    # The requester's bearer token while waiting to enter INITIALIZATION, sealed under the
+    # workflow's key (never in clear on the changelog); "" otherwise. Dropped with the parking.
+    sealed_token: str = ""
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> Parking:
+        return cls(target=Phase(doc["target"]), cause=doc["cause"], reason=doc.get("reason", ""),
+                   kind=doc.get("kind", "undecided"), since=int(doc["since"]), next_attempt_at=int(doc["next_attempt_at"]),
+                   budget_deadline=int(doc["budget_deadline"]), attempts=int(doc.get("attempts", 1)),
+                   sealed_token=doc.get("sealed_token") or "")
+
+
+@dataclass
 class WorkflowState:
     workflow_id: str
     session_id: str
@@ -58,6 +85,7 @@ class WorkflowState:
     review: Review | None = None
     deliveries: dict[str, str] = field(default_factory=dict)  # delivery id -> PENDING | SENT | FAILED
     reason: str = ""
+    parked: Parking | None = None  # waiting for a decision (absent in records written before parking existed)
 
     @property
     def finished(self) -> bool:
@@ -73,6 +101,7 @@ class WorkflowState:
         doc["phase"] = self.phase.value if self.phase else None
         doc["history"] = [{**asdict(h), "phase": h.phase.value} for h in self.history]
         doc["outputs"] = {p.value: out for p, out in self.outputs.items()}
+        doc["parked"] = {**asdict(self.parked), "target": self.parked.target.value} if self.parked else None
         return doc
 
     def to_json(self) -> bytes:
@@ -99,6 +128,7 @@ class WorkflowState:
             if review else None,
             deliveries=dict(doc.get("deliveries") or {}),
             reason=doc.get("reason") or "",
+            parked=Parking.from_dict(doc["parked"]) if doc.get("parked") else None,
         )
 
     @classmethod

@@ -9,27 +9,37 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from services.kit.contracts import topics
 from services.kit.contracts.codec import Decoded
 from services.kit.contracts.events import Origin, make_event, stable_id
+from services.kit.contracts.limits import MAX_FIELD_CHARS, longest_string
 from services.kit.contracts.phases import TERMINAL, Phase, next_phase
 from services.kit.messaging.bus import SemanticError
+from services.kit.messaging.retry import Backoff, dependency_of
 from services.kit.rpc import validator_pb2
 from services.kit.security.identity import token_hash
-from services.kit.security.sealing import open_blob, open_record, seal_blob, seal_campaign
+from services.kit.security.sealing import open_blob, open_record, open_token, seal_blob, seal_campaign, seal_token, workflow_subject
 from services.kit.security.subject_keys import KeyStore
 from services.orchestrator.agents.registry import agent_for_phase
 from services.orchestrator.phase_table import PHASES
-from services.orchestrator.state import HistoryEntry, Request, Review, WorkflowState
+from services.orchestrator.state import HistoryEntry, Parking, Request, Review, WorkflowState
 from services.orchestrator.validation import ValidatorClient, Verdict
 
 AUTOMATIC = "policy:"  # reviewer ids of automatic decisions (only the orchestrator may write them)
 REVIEW_RULES = frozenset({"human_approval", "reviewer_authorised"})  # who-may-review rules
 
+log = logging.getLogger(__name__)
 MAX_CONTACTS = 10_000
+DEFAULT_BUDGET_S = 600.0  # when the policy's own budget is not known (no answer from the validator)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 @dataclass
@@ -43,9 +53,23 @@ class WorkflowEngine:
     tokens, never clear values) and opened only where it is used."""
 
     def __init__(self, origin: Origin, keys: KeyStore, validator: ValidatorClient,
-                 agents: dict[Phase, str] | None = None) -> None:
+                 agents: dict[Phase, str] | None = None, *, budget_s: float = DEFAULT_BUDGET_S,
+                 backoff: Backoff | None = None) -> None:
         self.origin, self.validator, self.keys = origin, validator, keys
         self.agents = agents  # agent name per work phase (orchestrator settings); None = from the environment
+        self.budget_s = budget_s
+        self.backoff = backoff or Backoff(base_s=1.0, cap_s=30.0)
+
+    async def retry_parked(self, current: WorkflowState) -> Effects:
+        """The durable timer fired: ask again for the transition the workflow waits for."""
+        fx = Effects(state=copy.deepcopy(current))
+        st = fx.state
+        assert st is not None and st.parked is not None
+        parked = st.parked
+        token = open_token(self.keys, parked.sealed_token, "auth_token") if parked.sealed_token else ""
+        if await self._advance(fx, parked.target, parked.cause, token=token) and parked.target is Phase.INITIALIZATION:
+            await self._advance(fx, Phase.BATCH_DISCOVERY, parked.cause)
+        return fx
 
     # -- entry point -----------------------------------------------------------------------
     async def handle(self, decoded: Decoded, current: WorkflowState | None, signer: str = "") -> Effects:
@@ -143,8 +167,8 @@ class WorkflowEngine:
         elif verdict.allowed:
             self._enter(fx, Phase.REJECTED, cause, reason=f"rejected in review by {ev['reviewer_id']}",
                         decision_id=verdict.decision_id)
-        else:  # the validator could not decide whether the reviewer may reject
-            self._enter(fx, Phase.FAILED, cause, reason=verdict.reason, decision_id=verdict.decision_id)
+        else:  # the validator could not decide whether the reviewer may reject: wait and ask again
+            self._conclude(fx, verdict, Phase.REJECTED, cause)
 
     async def _on_delivery_outcome(self, ev: dict[str, Any], fx: Effects) -> None:
         st = _require(fx)
@@ -164,20 +188,73 @@ class WorkflowEngine:
 
     # -- transitions -----------------------------------------------------------------------
     async def _advance(self, fx: Effects, target: Phase, cause: str, token: str = "") -> bool:
-        """Ask the validator; enter `target` on ALLOW, else stop (REJECTED on a denial,
-        FAILED when no decision could be had). Returns whether the transition happened."""
+        """Ask the validator; enter `target` on ALLOW, REJECTED on a real denial. When no
+        decision could be had for a transient reason the workflow is parked (back-pressure, not
+        a verdict); FAILED only once the retry budget is spent. Returns whether it moved.
+        `token`: the requester's bearer token, only for entering INITIALIZATION (never kept in
+        clear: while parked for it, it is sealed under the workflow's key)."""
         st = fx.state
         assert st is not None
-        verdict = await self.validator.validate(_validation_request(st, target, cause, self.keys, token))
-        return self._conclude(fx, verdict, target, cause)
+        try:
+            request = _validation_request(st, target, cause, self.keys, token)
+        except Exception as exc:  # our own dependency (the key store) is away: wait for it
+            dependency = dependency_of(exc)
+            if dependency is None:
+                raise
+            self._park(fx, target, cause, reason=f"{dependency} unavailable", kind="dependency", budget_s=None, token=token)
+            return False
+        verdict = await self.validator.validate(request)
+        return self._conclude(fx, verdict, target, cause, token)
 
-    def _conclude(self, fx: Effects, verdict: Verdict, target: Phase, cause: str) -> bool:
+    def _conclude(self, fx: Effects, verdict: Verdict, target: Phase, cause: str, token: str = "") -> bool:
+        st = fx.state
+        assert st is not None
         if verdict.allowed:
-            self._enter(fx, target, cause, reason="allowed", decision_id=verdict.decision_id)
+            st.parked = None
+            reason = "allowed"
+            if target is Phase.REJECTED and st.review and not st.review.approved:
+                reason = f"rejected in review by {st.review.reviewer_id}"
+            self._enter(fx, target, cause, reason=reason, decision_id=verdict.decision_id)
             return True
-        stop = Phase.FAILED if verdict.unavailable else Phase.REJECTED
-        self._enter(fx, stop, cause, reason=verdict.reason, decision_id=verdict.decision_id)
+        if verdict.unavailable:
+            kind = "undecided" if verdict.decision_id else "validator-unavailable"
+            self._park(fx, target, cause, reason=verdict.reason, kind=kind, budget_s=verdict.retry_budget_s or None, token=token)
+            return False
+        st.parked = None
+        self._enter(fx, Phase.REJECTED, cause, reason=verdict.reason, decision_id=verdict.decision_id)
         return False
+
+    def _park(self, fx: Effects, target: Phase, cause: str, *, reason: str, kind: str, budget_s: float | None,
+              token: str = "") -> None:
+        st = fx.state
+        assert st is not None
+        now = now_ms()
+        p = st.parked
+        if p is None or p.target is not target:
+            budget = budget_s or self.budget_s
+            sealed = seal_token(self.keys, workflow_subject(st.workflow_id), token, "auth_token") if token else ""
+            p = Parking(target=target, cause=cause, reason=reason, kind=kind, since=now, next_attempt_at=now,
+                        budget_deadline=now + int(budget * 1000), attempts=0, sealed_token=sealed)
+        elif budget_s:  # the policy in force says how long to wait
+            p.budget_deadline = p.since + int(budget_s * 1000)
+        p.attempts += 1
+        p.reason, p.kind = reason, kind
+        if now >= p.budget_deadline:
+            st.parked = None
+            waited = (now - p.since) / 1000
+            self._enter(fx, Phase.FAILED, cause, reason=f"no decision for {target.value} within the retry budget "
+                                                        f"({waited:.0f}s, {p.attempts} attempts): {reason}")
+            return
+        p.next_attempt_at = min(now + int(self.backoff.delay(p.attempts - 1) * 1000), p.budget_deadline)
+        st.parked = p
+        fx.emit.append((topics.WORKFLOW_EVENTS, make_event(
+            "WorkflowWaiting", origin=self.origin, workflow_id=st.workflow_id, session_id=st.session_id,
+            correlation_id=st.correlation_id, causation_id=cause,
+            event_id=stable_id(st.workflow_id, "waiting", target.value, str(p.since), str(p.attempts)),
+            phase=st.phase.value if st.phase else None, target_phase=target.value, reason=reason, kind=kind,
+            attempt=p.attempts, next_attempt_at=p.next_attempt_at, budget_deadline=p.budget_deadline)))
+        log.info("workflow waiting for a decision", extra={"workflow_id": st.workflow_id, "target": target.value,
+                                                           "kind": kind, "attempt": p.attempts})
 
     def _enter(self, fx: Effects, target: Phase, cause: str, *, reason: str, decision_id: str | None = None) -> None:
         st = fx.state
@@ -192,7 +269,7 @@ class WorkflowEngine:
         st.history.append(HistoryEntry(phase=target, at=changed["envelope"]["occurred_at"], reason=reason, decision_id=decision_id))
         st.phase = target
         if target in TERMINAL:
-            st.reason = reason
+            st.reason, st.parked = reason, None
             st.forget_secrets()
             return
         spec = PHASES[target]
@@ -223,6 +300,8 @@ def _check_request(ev: dict[str, Any]) -> None:
     ids = [c["subject_id"] for c in ev["contacts"]]
     if not all(ids) or len(set(ids)) != len(ids):
         raise SemanticError("invalid-request", "contacts need unique, non-empty subject_id")
+    if longest_string(ev) > MAX_FIELD_CHARS:
+        raise SemanticError("field-too-large", f"a field is longer than {MAX_FIELD_CHARS} characters")
     if not ev["campaign"]["goal"]:
         raise SemanticError("invalid-request", "campaign.goal is required")
     if not ev["campaign"]["sender"] or "@" not in ev["campaign"]["sender"]:

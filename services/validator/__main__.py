@@ -17,6 +17,7 @@ from services.kit.runtime.grpc_telemetry import ServerTelemetry
 from services.kit.runtime.ops import OpsServer, redis_check
 from services.kit.security import tls
 from services.kit.security.jwt_tokens import TokenVerifier, load_key
+from services.validator.audit_progress import AuditProgress
 from services.validator.config import ValidatorSettings
 from services.validator.deps import Dependencies
 from services.validator.pii_client import PiiClient
@@ -27,7 +28,10 @@ from services.validator.store import FactStore, project
 
 
 async def body(settings: ValidatorSettings, ops: OpsServer, stack: AsyncExitStack):
-    redis = aioredis.from_url(settings.redis_url)
+    # A bounded pool that makes callers wait for a free connection (the default pool raises
+    # MaxConnectionsError under a burst, which became a denial).
+    redis = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
+        settings.redis_url, max_connections=settings.redis_max_connections, timeout=settings.decision_deadline_s))
     stack.push_async_callback(redis.aclose)
     kafka = await start_producer(settings.kafka_bootstrap, linger_ms=0)
     stack.push_async_callback(kafka.stop)
@@ -39,11 +43,13 @@ async def body(settings: ValidatorSettings, ops: OpsServer, stack: AsyncExitStac
     pii = PiiClient(settings.pii_addr, settings.pii_timeout_s, identity=settings.service_name)
     stack.push_async_callback(pii.close)
     policies = PolicyManager(PolicyLibrary(Path(settings.policy_dir)), redis, settings.policy_default)
+    audit_progress = AuditProgress(redis)
     deps = Dependencies(store=FactStore(redis), barrier=lambda: projection.caught_up(settings.barrier_timeout_s),
-                        pii=pii, tokens=TokenVerifier(load_key(create=True)))
+                        pii=pii, tokens=TokenVerifier(load_key(create=True)), audit_progress=audit_progress)
     servicer = ValidatorServicer(policies=policies, deps=deps, kafka=kafka,
                                  origin=Origin(settings.service_name, settings.version, settings.colour),
-                                 deadline_s=settings.decision_deadline_s)
+                                 deadline_s=settings.decision_deadline_s, max_concurrent=settings.max_concurrent_decisions,
+                                 admission_wait_s=settings.admission_wait_s)
     server = grpc.aio.server(interceptors=[ServerTelemetry(), tls.CallerAllowList()])  # mTLS + per-method callers
     validator_pb2_grpc.add_ValidatorServicer_to_server(servicer, server)
     server.add_secure_port(f"{settings.grpc_host}:{settings.grpc_port}", tls.server_credentials(settings.service_name))
@@ -56,7 +62,8 @@ async def body(settings: ValidatorSettings, ops: OpsServer, stack: AsyncExitStac
 
     ops.add_check("redis", redis_check(redis))
     ops.add_check("projection", projection_ready)
-    return [projection.run(), policies.watch()]
+    ops.add_check("audit-progress", audit_progress.ready)
+    return [projection.run(), policies.watch(), audit_progress.run()]
 
 
 def main() -> None:

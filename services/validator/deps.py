@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from services.kit.security.jwt_tokens import TokenVerifier
+from services.validator.audit_progress import ProgressWaiter
 from services.validator.pii_client import PiiClient
 from services.validator.store import FactStore
 
@@ -16,4 +17,5 @@ class Dependencies:
     barrier: Callable[[], Awaitable[bool]]  # True once the projections have caught up with the log
     pii: PiiClient
     tokens: TokenVerifier
+    audit_progress: ProgressWaiter  # wakes the audit gates when the trail has moved
     clock: Callable[[], float] = field(default=time.time)  # seconds; recorded, so a decision can be re-made later

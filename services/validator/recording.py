@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from services.kit.rpc import pii_pb2, validator_pb2
+from services.validator.audit_progress import Replayed
 from services.validator.deps import Dependencies
 
 FACTS_VERSION = 1
@@ -118,7 +119,7 @@ def recording(deps: Dependencies, rec: Recorder) -> Dependencies:
         return float(rec.put("clock", deps.clock()))
 
     return Dependencies(store=_RecStore(deps.store, rec), barrier=barrier, pii=_RecPii(deps.pii, rec),  # type: ignore[arg-type]
-                        tokens=_RecTokens(deps.tokens, rec), clock=clock)  # type: ignore[arg-type]
+                        tokens=_RecTokens(deps.tokens, rec), audit_progress=deps.audit_progress, clock=clock)  # type: ignore[arg-type]
 
 
 class _Replay:
@@ -164,4 +165,5 @@ def replaying(facts: dict[str, Any]) -> tuple[validator_pb2.ValidateTransitionRe
         return bool(r.take("barrier"))
 
     clock: Callable[[], float] = lambda: float(r.take("clock"))  # noqa: E731
-    return request, Dependencies(store=Store(), barrier=barrier, pii=Pii(), tokens=Tokens(), clock=clock)  # type: ignore[arg-type]
+    return request, Dependencies(store=Store(), barrier=barrier, pii=Pii(), tokens=Tokens(),  # type: ignore[arg-type]
+                                 audit_progress=Replayed(), clock=clock)  # type: ignore[arg-type]

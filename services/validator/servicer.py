@@ -44,9 +44,12 @@ def rules_for(policy: Policy, target_phase: str, current_phase: str = "") -> lis
     return [*fixed, *policy.rules_for(target)]
 
 
-async def evaluate(request: validator_pb2.ValidateTransitionRequest, policy: Policy, deps: Dependencies) -> list[validator_pb2.RuleOutcome]:
+async def evaluate(request: validator_pb2.ValidateTransitionRequest, policy: Policy, deps: Dependencies,
+                   deadline_s: float | None = None) -> list[validator_pb2.RuleOutcome]:
     """Rules are independent: they run concurrently (a decision takes as long as its slowest
-    rule, not the sum), and their outcomes are reported in policy order."""
+    rule, not the sum), and their outcomes are reported in policy order. A rule still running
+    at the deadline is cancelled and reported as an error (retryable); the rules that finished
+    keep their outcomes, so a real denial (e.g. phase_machine) stays a denial under load."""
     ctx = Context(request, policy, deps)
 
     async def run(name: str) -> validator_pb2.RuleOutcome:
@@ -59,13 +62,25 @@ async def evaluate(request: validator_pb2.ValidateTransitionRequest, policy: Pol
             return validator_pb2.RuleOutcome(rule=name, allowed=False, reason=f"rule error: {exc.__class__.__name__}", error=True)
         return validator_pb2.RuleOutcome(rule=name, allowed=allowed, reason=reason)
 
-    return list(await asyncio.gather(*(run(name) for name in rules_for(policy, request.target_phase, request.snapshot.current_phase))))
+    names = rules_for(policy, request.target_phase, request.snapshot.current_phase)
+    tasks = [asyncio.ensure_future(run(name)) for name in names]
+    _, pending = await asyncio.wait(tasks, timeout=deadline_s)
+    for t in pending:
+        t.cancel()
+    return [t.result() if t.done() and not t.cancelled() else
+            validator_pb2.RuleOutcome(rule=name, allowed=False, error=True, reason=f"rule did not finish within {deadline_s}s")
+            for name, t in zip(names, tasks, strict=True)]
 
 
 class ValidatorServicer(validator_pb2_grpc.ValidatorServicer):
     def __init__(self, *, policies: PolicyManager, deps: Dependencies, kafka: AIOKafkaProducer, origin: Origin,
-                 deadline_s: float) -> None:
+                 deadline_s: float, max_concurrent: int = 64, admission_wait_s: float = 0.5) -> None:
         self.policies, self.deps, self.kafka, self.origin, self.deadline_s = policies, deps, kafka, origin, deadline_s
+        # Admission control: at most `max_concurrent` decisions run at once; a request that cannot
+        # start within `admission_wait_s` is refused with RESOURCE_EXHAUSTED (retryable) instead of
+        # queueing until its deadline is burnt and then being answered with a useless timeout.
+        self._slots = asyncio.Semaphore(max_concurrent)
+        self.admission_wait_s = admission_wait_s
 
     async def decide(self, request: validator_pb2.ValidateTransitionRequest,
                      recorder: Recorder | None = None) -> validator_pb2.ValidationDecision:
@@ -76,13 +91,14 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServicer):
             policy = await self.policies.current()
             version = policy.version
             with EVALUATE_SECONDS.labels(request.target_phase or "?").time():
-                outcomes = await asyncio.wait_for(evaluate(request, policy, deps), self.deadline_s)
+                outcomes = await evaluate(request, policy, deps, self.deadline_s)
         except TimeoutError:
             outcomes = [validator_pb2.RuleOutcome(rule="deadline", allowed=False, error=True,
                                                   reason=f"decision took over {self.deadline_s}s")]
         except Exception as exc:
             outcomes = [validator_pb2.RuleOutcome(rule="validator", allowed=False, error=True,
                                                   reason=f"validator error: {exc.__class__.__name__}")]
+        budget = policy.retry.budget_s if version != NO_POLICY else 0.0
         denials = [o for o in outcomes if not o.allowed]
         allowed = bool(outcomes) and not denials
         deciding_rule = next((o.rule for o in denials if not o.error), None) or next((o.rule for o in denials), "none")
@@ -92,9 +108,20 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServicer):
             or next((f"{o.rule}: {o.reason}" for o in denials), "allowed")
         return validator_pb2.ValidationDecision(
             allowed=allowed, decision_id=decision_id, policy_version=version, rules=outcomes, reason=first_denial,
-            retryable=bool(denials) and all(o.error for o in denials))
+            retryable=bool(denials) and all(o.error for o in denials), retry_budget_s=budget)
 
     async def ValidateTransition(self, request, context: grpc.aio.ServicerContext) -> validator_pb2.ValidationDecision:
+        try:
+            await asyncio.wait_for(self._slots.acquire(), self.admission_wait_s)
+        except TimeoutError:
+            telemetry.SHED_REQUESTS.inc()
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "validator busy: too many decisions in flight")
+        try:
+            return await self._validate(request)
+        finally:
+            self._slots.release()
+
+    async def _validate(self, request) -> validator_pb2.ValidationDecision:
         recorder = Recorder()
         decision = await self.decide(request, recorder)
         s = request.snapshot
@@ -114,6 +141,8 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServicer):
                 await publish(self.kafka, topics.VALIDATION_DECISIONS, event)
         except Exception as exc:
             log.error("decision could not be recorded; denying", extra={"error": exc.__class__.__name__})
+            # Not a verdict: the broker is away. The caller parks the workflow and asks again.
             return validator_pb2.ValidationDecision(allowed=False, decision_id="", policy_version=decision.policy_version,
-                                                    reason="validator: decision could not be recorded")
+                                                    reason="validator: decision could not be recorded", retryable=True,
+                                                    retry_budget_s=decision.retry_budget_s)
         return decision

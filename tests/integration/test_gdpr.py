@@ -167,3 +167,25 @@ def test_erased_key_leaves_the_redis_persistence_files(suite):
     eventually(in_files, what="the key written to the AOF (fsync every second)")
     assert _erase(subject).returncode == 0
     eventually(lambda: not in_files(), what="the erased key gone from every Redis persistence file")
+
+
+def test_a_service_key_cache_drops_an_erased_key_at_once(suite):
+    """Services cache subject keys in memory; an erasure from another process (ufctl, the audit
+    service, retention) must still make the key unusable there, without waiting for a TTL."""
+    from services.kit.security.subject_keys import RedisKeyStore
+    from tests.integration.waiting import eventually
+
+    cached = RedisKeyStore(h.SETTINGS.redis_url, cached=True, ttl_s=3600)
+    subject = h.unique("cache")
+    created = h.KEYS.get_or_create(subject)
+    assert cached.get(subject) == created  # the first look-up starts the invalidation listener
+    eventually(lambda: cached._subscribed, timeout_s=10, what="invalidation channel subscribed")
+    assert cached.get(subject) == created  # read from Redis and cached
+    real_mget = cached.redis.mget
+    cached.redis.mget = lambda *a, **k: (_ for _ in ()).throw(AssertionError("cache not used"))  # type: ignore[method-assign]
+    assert cached.get(subject) == created, "served from the cache, no Redis round trip"
+    cached.redis.mget = real_mget  # type: ignore[method-assign]
+
+    assert h.KEYS.delete(subject)  # another process erases (as `ufctl gdpr erase` does)
+    eventually(lambda: cached.get(subject) is None, timeout_s=5, interval_s=0.01, what="erased key dropped from the cache")
+    assert cached.get_or_create(subject) != created, "a new key, never the erased one"

@@ -23,12 +23,24 @@ from services.kit.messaging import logreader
 from services.kit.runtime.paths import ROOT
 from tests.integration import helpers as h
 from tests.integration.waiting import eventually
-from ufctl.rollout import analysis
+from ufctl.rollout import analysis, handover
 
 pytestmark = pytest.mark.integration
 HAPPY = ["INITIALIZATION", "BATCH_DISCOVERY", "STRATEGY_ANALYSIS", "GENERATION", "REVIEW", "DELIVERY", "COMPLETED"]
 SERVICE = "orchestrator"
 ROLLBACK_WITHIN_S = 60.0  # promotion -> old colour consuming again, stated in docs/benchmarks.md
+
+
+@pytest.fixture(scope="module", autouse=True)
+def back_to_blue(suite):
+    """Leave the suite as the other test modules expect it: blue (instance 0) active."""
+    yield
+    settle()
+    if launcher.live_colour(SERVICE) != "blue":
+        launcher.start(SERVICE)  # comes up as preview while green is active
+        assert not launcher.wait_ready([SERVICE], 90), launcher.tail(SERVICE)
+        handover.switch(SERVICE, launcher.live_colour(SERVICE), "blue")
+        launcher.stop_colour(SERVICE, "green")
 
 
 def ufctl(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -133,9 +145,9 @@ def test_preview_consumes_nothing_and_abort_leaves_production_untouched(suite):
     st = rollout_status()
     assert (st["phase"], st["active"]) == ("Preview", active) and st["preview"] != active
     preview = st["preview"]
-    role = json.loads(launcher.http_get(SERVICE, "/role", preview)[1])
+    role = json.loads(launcher.colour_get(SERVICE, "/role", preview)[1])
     assert role["role"] == "preview" and role["settled"] and set(role["consumers"].values()) == {"released"}
-    assert launcher.ready(SERVICE, preview)[0], "a preview instance is ready"
+    assert launcher.colour_get(SERVICE, "/ready", preview)[0], "a preview instance is ready"
 
     docs, ids, t = burst(3, 0.2)
     t.join(30)
@@ -148,7 +160,7 @@ def test_preview_consumes_nothing_and_abort_leaves_production_untouched(suite):
     assert res.returncode == 0, res.stderr
     st = rollout_status()
     assert (st["phase"], st["active"], st["preview"]) == ("Aborted", active, None)
-    assert launcher.pid(SERVICE, preview) is None and launcher.live_colour(SERVICE) == active
+    assert launcher.colour_pid(SERVICE, preview) is None and launcher.live_colour(SERVICE) == active
     assert [x["step"] for x in st["history"]] == ["started", "aborted"]
     res = ufctl("rollout", "promote", SERVICE)
     assert res.returncode != 0 and "no rollout" in res.stderr and len(res.stderr.strip().splitlines()) == 1

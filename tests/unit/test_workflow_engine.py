@@ -14,6 +14,7 @@ from services.kit.messaging.bus import SemanticError
 from services.kit.runtime.paths import ROOT
 from services.kit.security.sealing import open_blob, seal_blob
 from services.orchestrator.agents.registry import agent_for_phase
+from services.orchestrator.state import WorkflowState
 from services.orchestrator.validation import Verdict
 from services.orchestrator.workflow import WorkflowEngine
 from tests.unit.memory_keys import MemoryKeys
@@ -100,14 +101,72 @@ async def test_an_automatic_approval_not_from_the_orchestrator_is_refused():
     assert exc.value.reason == "review-not-authorised"
 
 
-async def test_denial_rejects_and_unavailability_fails():
+async def test_denial_rejects_and_unavailability_parks():
     engine = WorkflowEngine(P, KEYS, ScriptedValidator({"INITIALIZATION": Verdict(False, "session_ownership: not owned", decision_id="d")}))
     state, emitted = await drive(engine, request(), None)
     assert state.phase == "REJECTED" and "not owned" in state.reason
     assert [t for t, _ in emitted] == ["uf.workflow.events"]
     engine = WorkflowEngine(P, KEYS, ScriptedValidator({"INITIALIZATION": Verdict(False, "validator unavailable at x", unavailable=True)}))
+    state, emitted = await drive(engine, request(), None)
+    assert state.phase is None and not state.finished, "overload is back-pressure, never a verdict"
+    assert state.parked is not None and state.parked.target == "INITIALIZATION" and "validator" in state.parked.reason
+    assert [e["envelope"]["event_type"] for _, e in emitted] == ["WorkflowWaiting"]
+
+
+async def test_parked_workflow_moves_on_once_a_decision_comes_and_fails_only_after_its_budget():
+    busy = Verdict(False, "validator could not decide: deadline", decision_id="d0", unavailable=True, retry_budget_s=60)
+    v = ScriptedValidator({"INITIALIZATION": busy})
+    engine = WorkflowEngine(P, KEYS, v)
     state, _ = await drive(engine, request(), None)
-    assert state.phase == "FAILED" and "validator" in state.reason
+    assert state.parked and state.parked.budget_deadline - state.parked.since == 60_000, "the policy's budget applies"
+    assert state.parked.since <= state.parked.next_attempt_at <= state.parked.budget_deadline
+    restored = WorkflowState.from_json(state.to_json())  # the timer survives a restart: it is in the state
+    assert restored.parked == state.parked
+    fx = await engine.retry_parked(restored)
+    assert fx.state.parked.attempts == 2 and fx.state.phase is None
+    v.deny.clear()  # the validator answers again
+    fx = await engine.retry_parked(fx.state)
+    assert fx.state.parked is None and fx.state.phase == "BATCH_DISCOVERY"  # INITIALIZATION, then on
+    v.deny["INITIALIZATION"] = busy
+    state, _ = await drive(engine, request(), None)
+    state.parked.since -= 61_000
+    state.parked.budget_deadline -= 61_000
+    fx = await engine.retry_parked(state)
+    assert fx.state.phase == "FAILED" and "retry budget" in fx.state.reason and "deadline" in fx.state.reason
+
+
+async def test_a_workflow_parked_before_initialization_keeps_its_token_sealed_and_uses_it_on_retry():
+    class TokenSeen(ScriptedValidator):
+        tokens: list[str] = []
+
+        async def validate(self, request):
+            self.tokens.append(request.actor.auth_token)
+            return await super().validate(request)
+
+    busy = Verdict(False, "validator unavailable at x", unavailable=True)
+    v = TokenSeen({"INITIALIZATION": busy})
+    doc = request()
+    token = doc.record["auth_token"] = "eyJhbGciOiJIUzI1NiJ9.secret-token.sig"
+    state, _ = await drive(WorkflowEngine(P, KEYS, v), doc, None)
+    assert b"secret-token" not in state.to_json(), "never in clear on the changelog"
+    v.deny.clear()
+    fx = await WorkflowEngine(P, KEYS, v).retry_parked(WorkflowState.from_json(state.to_json()))
+    assert fx.state.phase == "BATCH_DISCOVERY" and v.tokens[-2] == token
+    assert fx.state.parked is None and b"secret-token" not in fx.state.to_json()
+
+
+def test_state_records_written_before_parking_existed_still_load():
+    old = {"workflow_id": "w", "session_id": "s", "correlation_id": "w", "request_event_id": "e", "requester_id": "u",
+           "purpose": "marketing", "auto_approve": False, "subject_ids": [], "request": None, "phase": "REVIEW"}
+    assert WorkflowState.from_json(json.dumps(old)).parked is None
+
+
+async def test_oversized_field_is_refused_at_the_door():
+    doc = json.loads(json.dumps(EXAMPLE))
+    doc["campaign"]["variables"] = {"blob": "x" * 600_000}
+    with pytest.raises(SemanticError) as exc:
+        await WorkflowEngine(P, KEYS, ScriptedValidator()).handle(request(**doc), None)
+    assert exc.value.reason == "field-too-large"
 
 
 async def test_redelivered_request_is_a_no_op_and_a_reused_id_is_refused():

@@ -57,27 +57,27 @@ def start(service: str, version: str, fault: str = "") -> Rollout:
         if r and r.phase in st.IN_PROGRESS:
             raise CliError(f"a rollout of {service} is already {r.phase} ({r.rollout_id}); promote or abort it first")
         old = launcher.live_colour(service)
-        if launcher.pid(service, old) is None:
+        if launcher.colour_pid(service, old) is None:
             raise CliError(f"{service} ({old}) is not running; start the suite first (`make up`)")
         new = other(old)
-        launcher.stop(service, colour=new)  # a leftover of an earlier rollout
+        launcher.stop_colour(service, new)  # a leftover of an earlier rollout
         env = {"UF_VERSION": version}
         if fault:
             env.update(UF_TEST_FAULT=fault, UF_TEST_FAULTS="1")
         r = Rollout(rollout_id=f"rollout-{service}-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}",
                     service=service, phase=st.PREVIEW, active=old, preview=new,
                     versions={old: _running_version(service, old), new: version}, fault=fault)
-        launcher.start(service, new, role=PREVIEW, env_extra=env)
+        launcher.start_colour(service, new, PREVIEW, env)
         r.record("started", colour=new, version=version, fault=fault)
         st.save(r)
-        if launcher.wait_ready([service], READY_TIMEOUT_S, colour=new):
-            launcher.stop(service, colour=new)
+        if not launcher.wait_colour_ready(service, new, READY_TIMEOUT_S):
+            launcher.stop_colour(service, new)
             r.phase, r.preview = st.FAILED, None
             r.record("failed", reason="new colour not ready")
             st.save(r)
             events.step(r, "failed", reason="new colour not ready")
             raise CliError(f"{service} {new} not ready within {READY_TIMEOUT_S:.0f}s; "
-                           f"see var/log/{launcher.instance(service, new)}.log")
+                           f"see var/log/{launcher.colour_instance(service, new)}.log")
     events.step(r, "started", reason=f"fault={fault}" if fault else "")
     return r
 
@@ -89,7 +89,7 @@ def promote(service: str, analysis_s: float | None = None) -> tuple[Rollout, han
         if not r or r.phase != st.PREVIEW or not r.preview:
             raise CliError(f"no rollout of {service} waiting in Preview (phase: {r.phase if r else 'none'})")
         old, new = r.active, r.preview
-        if launcher.pid(service, new) is None:
+        if launcher.colour_pid(service, new) is None:
             raise CliError(f"{service} {new} is not running any more; abort this rollout and start again")
         sw = handover.switch(service, old, new)
         r.active, r.preview, r.phase = new, old, st.ANALYSING  # old colour stays up as preview: instant rollback
@@ -109,10 +109,10 @@ def promote(service: str, analysis_s: float | None = None) -> tuple[Rollout, han
 def roll_back(r: Rollout, *, phase: str, reason: str) -> handover.Switch:
     """Partitions back to the colour that was active before the promotion (caller holds the lock)."""
     new, old = r.active, r.preview
-    if old is None or launcher.pid(r.service, old) is None:
+    if old is None or launcher.colour_pid(r.service, old) is None:
         raise CliError(f"{r.service}: the previous colour is not running; cannot roll back")
     sw = handover.switch(r.service, new, old)
-    launcher.stop(r.service, colour=new)
+    launcher.stop_colour(r.service, new)
     r.active, r.preview, r.phase = old, None, phase
     r.record("rolled-back" if phase == st.ROLLED_BACK else "aborted", colour=old, reason=reason, switch_ms=sw.total_ms,
              pause_ms=sw.pause_ms, killed_new=sw.killed_old)
@@ -124,7 +124,7 @@ def roll_back(r: Rollout, *, phase: str, reason: str) -> handover.Switch:
 def complete(r: Rollout) -> None:
     """Analysis passed: scale the old colour down (caller holds the lock)."""
     if r.preview:
-        launcher.stop(r.service, colour=r.preview)
+        launcher.stop_colour(r.service, r.preview)
     r.preview, r.phase = None, st.COMPLETED
     r.record("completed")
     st.save(r)
@@ -139,7 +139,7 @@ def abort(service: str) -> Rollout:
             raise CliError(f"no rollout of {service} in progress (phase: {r.phase if r else 'none'})")
         if r.phase == st.PREVIEW:
             if r.preview:
-                launcher.stop(service, colour=r.preview)  # it never consumed: production untouched
+                launcher.stop_colour(service, r.preview)  # it never consumed: production untouched
             r.preview, r.phase = None, st.ABORTED
             r.record("aborted", reason="operator abort during preview")
             st.save(r)

@@ -33,7 +33,7 @@ class Switch:
 
 
 def role_of(service: str, colour: str) -> dict | None:
-    ok, body = launcher.http_get(service, "/role", colour, timeout_s=2)
+    ok, body = launcher.colour_get(service, "/role", colour, timeout_s=2)
     if not ok:
         return None
     try:
@@ -48,7 +48,7 @@ def wait_settled(service: str, colour: str, role: str, timeout_s: float) -> bool
         r = role_of(service, colour)
         if r and r.get("role") == role and r.get("settled"):
             return True
-        if launcher.pid(service, colour) is None:
+        if launcher.colour_pid(service, colour) is None:
             return False
         time.sleep(0.02)
     return False
@@ -64,17 +64,17 @@ def switch(service: str, old: str, new: str, *, release_timeout_s: float = 20.0,
     started_at = int(time.time() * 1000)
     t0 = time.monotonic()
     killed = False
-    if launcher.pid(service, old) is not None:
-        write_role(launcher.role_file(service, old), PREVIEW)
+    if launcher.colour_pid(service, old) is not None:
+        write_role(launcher.colour_role_file(service, old), PREVIEW)
         if not wait_settled(service, old, PREVIEW, release_timeout_s):
-            launcher.stop(service, signal.SIGKILL, timeout_s=5, colour=old)
+            launcher.stop_colour(service, old, signal.SIGKILL, timeout_s=5)
             killed = True
     t1 = time.monotonic()
-    write_role(launcher.role_file(service, new), ACTIVE)
+    write_role(launcher.colour_role_file(service, new), ACTIVE)
     launcher.set_live_colour(service, new)
     if not wait_settled(service, new, ACTIVE, join_timeout_s):
         raise CliError(f"{service} {new} did not take the partitions over within {join_timeout_s:.0f}s "
-                       f"(see var/log/{launcher.instance(service, new)}.log)")
+                       f"(see var/log/{launcher.colour_instance(service, new)}.log)")
     t2 = time.monotonic()
     released, consuming = (None if killed else _last(role_of(service, old))), _last(role_of(service, new))
     pause = int((consuming - released) * 1000) if released and consuming else None

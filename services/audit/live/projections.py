@@ -20,7 +20,7 @@ from services.audit.live import es_layout
 from services.audit.live.projection_gate import ProjectionGate
 from services.kit.contracts.catalog import default_catalog, strip_pii
 from services.kit.contracts.codec import Decoded
-from services.kit.contracts.keys import LIVE_PREFIX, history_key, wf_key
+from services.kit.contracts.keys import AUDIT_PROGRESS_CHANNEL, LIVE_PREFIX, history_key, wf_key
 
 # KEYS: state hash, history hash. ARGV: position, workflow id, phase, updated_at, reason, event id, entry JSON
 _PHASE_LUA = """
@@ -29,6 +29,17 @@ if (not cur) or cur < ARGV[1] then
   redis.call('HSET', KEYS[1], 'workflow_id', ARGV[2], 'phase', ARGV[3], 'updated_at', ARGV[4], 'reason', ARGV[5], 'phase_pos', ARGV[1])
 end
 redis.call('HSET', KEYS[2], ARGV[6], ARGV[7])
+return 1
+"""
+
+# A parked workflow: recorded with its own position, shown as waiting while it is later in the
+# log than the last phase change. KEYS: state hash. ARGV: position, target, reason, next attempt, attempt
+_WAITING_LUA = """
+local cur = redis.call('HGET', KEYS[1], 'waiting_pos')
+if (not cur) or cur < ARGV[1] then
+  redis.call('HSET', KEYS[1], 'waiting_pos', ARGV[1], 'waiting_target', ARGV[2], 'waiting_reason', ARGV[3],
+             'next_attempt_at', ARGV[4], 'waiting_attempt', ARGV[5])
+end
 return 1
 """
 
@@ -57,6 +68,8 @@ def _summary(event_type: str, data: dict[str, Any]) -> str:
         return f"delivery {data['delivery_id']} requested for subject {data['subject_id']}"
     if event_type == "DeliveryOutcome":
         return f"delivery {data['delivery_id']} {data['status']}{' (duplicate confirmed)' if data.get('duplicate') else ''}"
+    if event_type == "WorkflowWaiting":
+        return f"waiting to enter {data['target_phase']} (attempt {data['attempt']}): {data.get('reason', '')}"
     if event_type == "WorkflowRequested":
         return f"requested by {data['requester_id']} for {data['purpose']}: {len(data.get('contacts', []))} contact(s)"
     return event_type
@@ -114,10 +127,14 @@ def redis_ops(pipe: Any, doc: dict[str, Any], prefix: str = LIVE_PREFIX) -> None
                 doc["event_id"], json.dumps(entry)]
         keys = [wf_key(wf, prefix), history_key(wf, prefix)]
         pipe.eval(_PHASE_LUA, 2, *keys, *args)  # EVAL, not EVALSHA: survives a Redis script flush
+    elif doc["event_type"] == "WorkflowWaiting":
+        d = doc["data"]
+        pipe.eval(_WAITING_LUA, 1, wf_key(wf, prefix), f"{doc['offset']:020d}", d["target_phase"], d.get("reason", ""),
+                  str(d["next_attempt_at"]), str(d["attempt"]))
 
 
 def touches_redis(event_type: str) -> bool:
-    return event_type in ("WorkflowRequested", "WorkflowPhaseChanged")
+    return event_type in ("WorkflowRequested", "WorkflowPhaseChanged", "WorkflowWaiting")
 
 
 class AuditProjector:
@@ -185,10 +202,13 @@ class AuditProjector:
                         refused.append((msg, f"elasticsearch-refused-{status}"))
             refused_ids = {id(m) for m, _ in refused}
             kept = [doc for doc, msg in pending if id(msg) not in refused_ids]
+            changed = sorted({doc["workflow_id"] for doc in kept if touches_redis(doc["event_type"])})
             async with self.redis.pipeline(transaction=True) as pipe:
                 for doc in kept:
                     if touches_redis(doc["event_type"]):
                         redis_ops(pipe, doc)
+                if changed:  # wake the validator's audit gates waiting on these workflows
+                    pipe.publish(AUDIT_PROGRESS_CHANNEL, " ".join(changed))
                 await pipe.execute()
         finally:
             if self.gate:

@@ -187,16 +187,18 @@ async def projection_drift(facts: LogFacts, redis: Any, es: AsyncElasticsearch |
         for i in range(0, len(ids), 1000):
             chunk = ids[i:i + 1000]
             res = await es.search(index=es_index, size=len(chunk), query={"ids": {"values": chunk}},
-                                  _source=["workflow_id", "phase", "event_type"])
+                                  _source=["workflow_id", "phase", "data.to_phase"])
             docs = {h["_id"]: h["_source"] for h in res["hits"]["hits"]}
             for event_id in chunk:
                 doc = docs.get(event_id)
                 want = facts.phase_of_event[event_id]
                 if doc is None:
                     drift.append({"store": "elasticsearch", "event_id": event_id, "log": want, "stored": None})
-                elif doc.get("phase") != want:
-                    drift.append({"store": "elasticsearch", "event_id": event_id, "workflow_id": doc.get("workflow_id"),
-                                  "log": want, "stored": doc.get("phase")})
+                else:
+                    shown = {doc.get("phase"), (doc.get("data") or {}).get("to_phase")}
+                    if shown != {want}:
+                        drift.append({"store": "elasticsearch", "event_id": event_id, "workflow_id": doc.get("workflow_id"),
+                                      "log": want, "stored": sorted(str(x) for x in shown - {want})[0]})
     except (EsConnectionError, NotFoundError):
         unchecked.append("elasticsearch")
     return drift[:CAP], unchecked

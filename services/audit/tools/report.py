@@ -123,6 +123,9 @@ def render_markdown(r: dict[str, Any]) -> str:
     if req:
         out += [f"- Requested {req['at']} by `{req['requester_id']}` for purpose **{req['purpose']}**, "
                 f"{req['contacts']} contact(s), auto-approve: {req['auto_approve']}"]
+    v = r.get("verification")
+    if v:
+        out += [f"- Verification: {'verified against the signed log' if v['verified'] else '**NOT VERIFIED**: ' + v['detail']}"]
     out += [f"- Final phase: **{r['final_phase']}**", f"- Policy version(s): {', '.join(r['policy_versions']) or 'none'}", "",
             "## Transitions and the decisions that allowed them", "",
             "| at | from | to | decision | policy | rules |", "|---|---|---|---|---|---|"]
@@ -163,3 +166,16 @@ def render_markdown(r: dict[str, Any]) -> str:
             f"({', '.join(f'{k} {v}' for k, v in r['event_counts'].items())}).",
             f"To check them against the signed checkpoints: {r['integrity']['how_to_verify']}.", ""]
     return "\n".join(out)
+
+
+def check_against_log(rep: dict[str, Any], history: list[dict[str, Any]]) -> dict[str, Any]:
+    """The report's transitions (from the search engine) compared with the signed log's. On any
+    difference the log's phases win and the report says plainly that the trail was altered."""
+    from_es = [(t["from"], t["to"]) for t in rep["transitions"]]
+    from_log = [(h["from"], h["phase"]) for h in history]
+    if from_es == from_log:
+        return {**rep, "verification": {"verified": True, "detail": "transitions match the signed log"}}
+    return {**rep, "final_phase": from_log[-1][1] if from_log else None,
+            "verification": {"verified": False, "detail": (
+                f"the search engine's transitions {[t for _, t in from_es]} differ from the signed log's "
+                f"{[t for _, t in from_log]}; final phase taken from the log")}}

@@ -162,7 +162,11 @@ async def verify(*, bootstrap: str, store: CheckpointStore, policy: SignaturePol
                  timeout_s: float = 1800.0, es_index: str = "uf-audit-events") -> dict[str, Any]:
     started = time.monotonic()
     consumer = logreader.new_consumer(bootstrap)
-    await consumer.start()
+    try:
+        await consumer.start()
+    except Exception:
+        await consumer.stop()
+        raise
     try:
         existing = await logreader.existing_topics(consumer)
         stored = await store.partitions()

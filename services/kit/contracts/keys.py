@@ -46,6 +46,9 @@ POLICY_HISTORY = "uf:policy:history"
 # --- per-subject encryption keys (crypto-shredding, ADR 0003) ---------------------------------
 SUBJECT_KEY_PREFIX = "uf:subject-key:"
 SUBJECT_KEY_EXPIRY = "uf:subject-key-expiry"  # sorted set: subject -> retention deadline (epoch s)
+# Pub/sub channel: every deletion of a subject key publishes the subject id here (in the same
+# MULTI / script as the deletion), so processes that cache keys drop them at once.
+SUBJECT_KEY_ERASED = "uf:subject-key:erased"
 
 
 def subject_key(subject_id: str) -> str:
@@ -72,6 +75,10 @@ def checkpoint_key(topic: str, partition: int) -> str:
 
 
 PROJECTION_GENERATION = "uf:audit:projection:generation"
+# Pub/sub channel: after each projected batch the audit service publishes the ids of the
+# workflows whose Redis state it changed (space-separated); the validator's audit gates wait on
+# it instead of polling. A lost message only delays a gate until its deadline re-check.
+AUDIT_PROGRESS_CHANNEL = "uf:audit:progress"
 PROJECTION_PAUSE = "uf:audit:projection:pause"
 PROJECTION_PAUSE_ACK = "uf:audit:projection:pause-ack"
 REPLAY_STATE = "uf:audit:replay:state"

@@ -68,18 +68,25 @@ def _producers(topic: str, raw: object) -> dict[str, frozenset[str]]:
     return {str(signer): frozenset(str(t) for t in types) for signer, types in raw.items()}
 
 
-@lru_cache(maxsize=4)
-def load_topics(path: Path = TOPICS_FILE) -> dict[str, TopicSpec]:
+@lru_cache(maxsize=8)
+def load_topics(path: Path = TOPICS_FILE, brokers: int = 1) -> dict[str, TopicSpec]:
+    """The declarations; with `brokers` >= a profile's `min_brokers` (e.g. the 3-broker cluster)
+    that profile's replication factor and configs override the defaults and every topic."""
     raw = yaml.safe_load(path.read_text())
     defaults = raw.get("defaults", {})
+    profile: dict = {}
+    for candidate in (raw.get("profiles") or {}).values():
+        if brokers >= int(candidate.get("min_brokers", 1)):
+            profile = candidate
     specs = {}
     for name, spec in (raw.get("topics") or {}).items():
         spec = spec or {}
-        config = {**defaults.get("config", {}), **spec.get("config", {})}
+        config = {**defaults.get("config", {}), **spec.get("config", {}), **profile.get("config", {})}
         specs[name] = TopicSpec(
             name=name,
             partitions=int(spec.get("partitions", defaults.get("partitions", 1))),
-            replication_factor=int(spec.get("replication_factor", defaults.get("replication_factor", 1))),
+            replication_factor=int(profile.get("replication_factor")
+                                   or spec.get("replication_factor", defaults.get("replication_factor", 1))),
             config={k: str(v) for k, v in config.items()},
             doc=spec.get("doc", ""),
             producers=_producers(name, spec.get("producers")),
@@ -89,11 +96,13 @@ def load_topics(path: Path = TOPICS_FILE) -> dict[str, TopicSpec]:
 
 async def apply_topics(bootstrap: str, specs: dict[str, TopicSpec] | None = None) -> list[str]:
     """Create missing topics and align configs. Returns a human log of what changed."""
-    specs = specs or load_topics()
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
     await admin.start()
     changes: list[str] = []
     try:
+        if specs is None:
+            brokers = len((await admin.describe_cluster()).get("brokers") or [1])
+            specs = load_topics(TOPICS_FILE, brokers)
         existing = set(await admin.list_topics())
         missing = [s for s in specs.values() if s.name not in existing]
         if missing:
@@ -109,7 +118,8 @@ async def apply_topics(bootstrap: str, specs: dict[str, TopicSpec] | None = None
                 if counts.get(s.name) != s.partitions:
                     raise RuntimeError(
                         f"topic {s.name} has {counts.get(s.name)} partitions, declared {s.partitions}; "
-                        "changing it would re-route keys - migrate explicitly"
+                        "changing it would re-route keys - migrate explicitly "
+                        "(a disposable local stack: `make clean` then `make up`)"
                     )
             await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, s.name, configs=s.config) for s in present])
     finally:

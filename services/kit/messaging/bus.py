@@ -11,10 +11,12 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from services.kit.contracts import codec
 from services.kit.contracts.topics import DEAD_LETTER
+from services.kit.messaging.retry import Backoff, PartitionPauser, dependency_of
 from services.kit.runtime import faults, role, telemetry, tracing
 from services.kit.security.admission import Admission, Refused, default_admission
 from services.kit.security.signing import SigningError, signing_headers
@@ -137,18 +139,45 @@ async def by_key_concurrently(msgs: Iterable[ConsumerRecord], handle: Callable[[
     await asyncio.gather(*(run(g) for g in groups.values()))
 
 
+class _Parked(Exception):
+    def __init__(self, dependency: str) -> None:
+        super().__init__(dependency)
+        self.dependency = dependency
+
+
+class _Membership(ConsumerRebalanceListener):
+    """Tracks group membership: an instance that joined but holds no partition is a ready
+    standby (more replicas than partitions), not NotReady forever."""
+
+    def __init__(self, loop: ConsumeLoop) -> None:
+        self.loop = loop
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        self.loop.pauser.forget(set(revoked))
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        self.loop.joined = True
+        role.current().report(self.loop.group_id, role.CONSUMING)  # hand-over timing (role.py)
+
+
 class ConsumeLoop:
     """At-least-once consumer: admit (signature + declared producer + topic binding), decode,
     handle, commit. Handlers must be idempotent.
 
-    Refused records, bad bytes and SemanticError go to the dead-letter topic at once. Any other handler
-    exception is retried `retries` times with backoff (transient outages), then dead-lettered
-    with reason `handler-error` - the loop never stops on one record.
+    Three kinds of failure, three answers:
+    - refused records (admission: signature, declared producer, topic binding), bad bytes and
+      SemanticError: the record is bad in itself -> dead-letter topic at once;
+    - a dependency is unavailable (`retry.dependency_of`: Redis, Elasticsearch, SMTP, broker,
+      gRPC peer down): the record is fine -> its partition is paused at that offset and retried
+      with backoff until the dependency is back, never dead-lettered (shown in /ready and
+      `uf_parked_partitions`);
+    - any other exception: retried `retries` times with backoff, then dead-lettered with reason
+      `handler-error` - the partition never stops on one record.
 
     `flush` (optional) lets a handler buffer work and write it once per poll (e.g. one bulk
     request instead of one per record): it runs before the commit, and an exception from it
     is transient trouble, retried with backoff until it succeeds - the poll is not committed
-    before its writes are done.
+    before its writes are done (shown in /ready meanwhile).
     """
 
     def __init__(
@@ -160,8 +189,9 @@ class ConsumeLoop:
         topics: Iterable[str],
         handler: Handler,
         producer: AIOKafkaProducer,
-        retries: int = 5,
+        retries: int = 3,
         from_beginning: bool = True,
+        backoff: Backoff | None = None,
         admission: Admission | None = None,
         flush: Flush | None = None,
     ) -> None:
@@ -169,58 +199,62 @@ class ConsumeLoop:
         self.admission = admission or default_admission()
         self.flush = flush
         self.topics, self.group_id = list(topics), group_id
-        self._consumer_args = {
+        self._consumer_args: dict[str, Any] = {
             "bootstrap_servers": bootstrap, "group_id": group_id, "enable_auto_commit": False,
             "auto_offset_reset": "earliest" if from_beginning else "latest", "isolation_level": "read_committed",
         }
-        self.consumer = self._new_consumer()
-        self._fresh = True  # never started: the first join uses it
-        self.joined = False
+        self.consumer = AIOKafkaConsumer(**self._consumer_args)
+        self._fresh = True  # never started: the first join uses it (a stopped consumer cannot restart)
+        self.pauser = PartitionPauser(service, backoff or Backoff())
+        self.joined = False  # in the group (with or without partitions)
+        self.member = False  # subscribed: the role is active (role.py)
         self.processed = 0
 
-    def _new_consumer(self) -> AIOKafkaConsumer:
-        return AIOKafkaConsumer(**self._consumer_args)
-
     async def start(self) -> None:
-        """Join the group now when active (so /ready reflects it); a preview instance joins
-        nothing until it is promoted (role.py)."""
+        """Join the group now when active; a preview instance joins nothing until promoted."""
         if role.current().active:
             await self._join()
         else:
             role.current().report(self.group_id, role.RELEASED)
 
     async def stop(self) -> None:
-        if self.joined:
+        if self.member:
             await self._leave()
 
     async def _join(self) -> None:
         role.current().report(self.group_id, role.JOINING)
         if not self._fresh:
-            self.consumer = self._new_consumer()  # a stopped aiokafka consumer cannot start again
+            self.consumer = AIOKafkaConsumer(**self._consumer_args)
         self._fresh = False
         await self.consumer.start()
-        self.consumer.subscribe(self.topics)
-        self.joined = True
+        self.consumer.subscribe(self.topics, listener=_Membership(self))
+        self.member = True
 
     async def _leave(self) -> None:
         """Leave the group (LeaveGroup is sent and awaited by stop): the committed offsets are
         where the next owner of the partitions resumes."""
         await self.consumer.stop()
-        self.joined = False
+        self.member = self.joined = False
+        self.pauser.forget(set(self.pauser.paused))
         role.current().report(self.group_id, role.RELEASED)
 
     async def ready(self) -> None:
         if not role.current().active:
             return  # a preview instance is ready without partitions
-        if not self.consumer.assignment():
-            raise RuntimeError("no partitions assigned yet")
+        if not self.joined:
+            raise RuntimeError("not in the consumer group yet")
+        await self.pauser.check()
 
     async def handle_one(self, msg: ConsumerRecord) -> None:
+        """Raises _Parked when a dependency is down (the caller pauses the partition)."""
         with tracing.consume_span(msg, getattr(self.handler, "__name__", "handler")) as span:
             await self._handle_one(msg, span)
 
     async def _handle_one(self, msg: ConsumerRecord, span: tracing.Span) -> None:
-        decoded = await admitted(msg, self.producer, self.service, self.admission)
+        try:
+            decoded = await admitted(msg, self.producer, self.service, self.admission)
+        except Exception as exc:  # the broker is down while dead-lettering: wait for it
+            raise _Parked(dependency_of(exc) or "kafka") from None
         if decoded is None:
             return
         handler_name = getattr(self.handler, "__name__", "handler")
@@ -236,19 +270,53 @@ class ConsumeLoop:
                 return
             except SemanticError as exc:
                 telemetry.EVENTS.labels(self.service, handler_name, decoded.event_type, "invalid").inc()
-                await dead_letter(self.producer, msg, self.service, exc.reason, exc.detail)
+                await self._dead_letter(msg, exc.reason, exc.detail)
                 return
             except Exception as exc:
+                dependency = dependency_of(exc)
+                if dependency is not None:
+                    telemetry.EVENTS.labels(self.service, handler_name, decoded.event_type, "waiting").inc()
+                    log.warning("dependency unavailable; partition paused", extra={
+                        "dependency": dependency, "error": exc.__class__.__name__, "topic": msg.topic,
+                        "partition": msg.partition, "offset": msg.offset})
+                    raise _Parked(dependency) from None
                 log.warning("handler failed", extra={"error": exc.__class__.__name__, "attempt": attempt, "topic": msg.topic, "offset": msg.offset})
                 # every failed attempt counts: a handler failing 10 % of the time is a 10 % error
                 # rate (a rollback trigger) even when its retries eventually succeed
                 telemetry.EVENTS.labels(self.service, handler_name, decoded.event_type, "error").inc()
                 if attempt == self.retries:
-                    await dead_letter(self.producer, msg, self.service, "handler-error", exc.__class__.__name__)
+                    await self._dead_letter(msg, "handler-error", exc.__class__.__name__)
                     return
                 await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
             finally:
                 telemetry.HANDLER_SECONDS.labels(self.service, handler_name).observe(time.perf_counter() - started)
+
+    async def _dead_letter(self, msg: ConsumerRecord, reason: str, detail: str) -> None:
+        try:
+            await dead_letter(self.producer, msg, self.service, reason, detail)
+        except Exception as exc:  # the broker is down: wait for it, do not drop the record
+            raise _Parked(dependency_of(exc) or "kafka") from None
+
+    async def _handle_batch(self, msgs: list[ConsumerRecord]) -> dict[TopicPartition, tuple[int, str]]:
+        """Records of one key in order, keys concurrently. Returns, per partition, the first
+        offset that must wait for a dependency (and which one)."""
+        failed: dict[TopicPartition, tuple[int, str]] = {}
+        groups: dict[tuple[str, int, bytes | None], list[ConsumerRecord]] = {}
+        for m in msgs:
+            groups.setdefault((m.topic, m.partition, m.key), []).append(m)
+
+        async def run(group: list[ConsumerRecord]) -> None:
+            for m in group:
+                try:
+                    await self.handle_one(m)
+                except _Parked as parked:  # later records of this key must wait too
+                    tp = TopicPartition(m.topic, m.partition)
+                    if tp not in failed or failed[tp][0] > m.offset:
+                        failed[tp] = (m.offset, parked.dependency)
+                    return
+
+        await asyncio.gather(*(run(g) for g in groups.values()))
+        return failed
 
     async def run(self) -> None:
         """Consume while the role is active. On demotion the batch in hand is finished and
@@ -257,28 +325,57 @@ class ConsumeLoop:
         state = role.current()
         while True:
             await state.until_active()
-            if not self.joined:
+            if not self.member:
                 await self._join()
             while state.active:
                 await self._poll_once()
             await self._leave()
 
     async def _poll_once(self) -> None:
+        for tp in self.pauser.resume_due():
+            if tp in self.consumer.assignment():
+                self.consumer.resume(tp)
         batches = await self.consumer.getmany(timeout_ms=200, max_records=200)
-        if self.consumer.assignment():
-            role.current().report(self.group_id, role.CONSUMING)  # before the batch: hand-over timing
         if not batches:
             return
-        await by_key_concurrently([m for msgs in batches.values() for m in msgs], self.handle_one)
+        failed = await self._handle_batch([m for msgs in batches.values() for m in msgs])
         if self.flush is not None:
-            await self._flush()
-        offsets = {tp: msgs[-1].offset + 1 for tp, msgs in batches.items()}
-        await self.consumer.commit(offsets)
+            await self._flush(list(batches))
+        offsets: dict[TopicPartition, int] = {}
+        for tp, msgs in batches.items():
+            if tp in failed:
+                offset, dependency = failed[tp]
+                self.consumer.seek(tp, offset)
+                self.consumer.pause(tp)
+                self.pauser.park(tp, offset, dependency)
+                if offset > msgs[0].offset:
+                    offsets[tp] = offset
+            else:
+                offsets[tp] = msgs[-1].offset + 1
+                self.pauser.resumed(tp)
+        if offsets:
+            await self._commit(offsets)
         for tp, nxt in offsets.items():
             self.processed += len(batches[tp])
             update_lag(self.consumer, self.service, tp, nxt)
 
-    async def _flush(self) -> None:
+    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+        """A commit that fails because the broker is away is retried; one that fails because
+        the partitions moved to another member is dropped (they will be re-read there:
+        at-least-once, handlers are idempotent)."""
+        for attempt in range(100):
+            try:
+                await self.consumer.commit(offsets)
+                return
+            except (CommitFailedError, IllegalStateError):
+                log.warning("commit refused after a rebalance; records will be re-read by their new owner")
+                return
+            except Exception as exc:
+                if dependency_of(exc) is None:
+                    raise
+                await asyncio.sleep(Backoff().delay(attempt))
+
+    async def _flush(self, tps: list[TopicPartition]) -> None:
         assert self.flush is not None
         attempt = 0
         while True:
@@ -286,11 +383,15 @@ class ConsumeLoop:
                 refused = await self.flush()
                 break
             except Exception as exc:
-                log.warning("flush failed; retrying", extra={"error": exc.__class__.__name__, "attempt": attempt})
-                await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
+                dependency = dependency_of(exc) or "flush"
+                log.warning("flush failed; retrying", extra={"error": exc.__class__.__name__, "attempt": attempt,
+                                                             "dependency": dependency})
+                for tp in tps:  # visible in /ready and the metric while the writes wait
+                    self.pauser.park(tp, -1, dependency)
+                await asyncio.sleep(self.pauser.backoff.delay(attempt))
                 attempt += 1
         for msg, reason in refused:
-            await dead_letter(self.producer, msg, self.service, reason)
+            await self._dead_letter(msg, reason, "")
 
 
 def update_lag(consumer: AIOKafkaConsumer, service: str, tp: TopicPartition, next_offset: int, group: str | None = None) -> None:

@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from services.kit.contracts import codec
 from services.kit.contracts.keys import projection_offsets_key
 from services.kit.messaging.bus import admitted, update_lag
+from services.kit.messaging.retry import PartitionPauser, dependency_of
 
 log = logging.getLogger(__name__)
 Apply = Callable[[codec.Decoded, "aioredis.client.Pipeline"], Awaitable[None] | None]
@@ -32,6 +33,7 @@ class RedisProjection:
         self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, isolation_level="read_committed")
         self.positions: dict[TopicPartition, int] = {}
         self._progress = asyncio.Condition()
+        self.pauser = PartitionPauser(service)
 
     async def start(self) -> None:
         await self.consumer.start()
@@ -54,26 +56,45 @@ class RedisProjection:
         await self.consumer.stop()
 
     async def run(self) -> None:
+        """Project batch after batch. When Redis (or the broker, for a dead letter) is away the
+        batch is not lost and the loop does not exit: the partitions are rewound to the last
+        projected offsets and read again after a backoff (`uf_parked_partitions`, /ready)."""
         while True:
             batches = await self.consumer.getmany(timeout_ms=100, max_records=500)
             if not batches:
                 continue
-            async with self.redis.pipeline(transaction=True) as pipe:
-                for tp, msgs in batches.items():
-                    for msg in msgs:
-                        decoded = await admitted(msg, self.dlq_producer, self.service)
-                        if decoded is None:
-                            continue  # forged, unauthorised or undecodable: parked, never projected
-                        result = self.apply(decoded, pipe)
-                        if asyncio.iscoroutine(result):
-                            await result
-                    pipe.hset(self.offsets_key, f"{tp.topic}:{tp.partition}", msgs[-1].offset + 1)
-                await pipe.execute()
+            try:
+                await self._project(batches)
+            except Exception as exc:
+                dependency = dependency_of(exc)
+                if dependency is None:
+                    raise
+                for tp in batches:
+                    self.consumer.seek(tp, self.positions[tp])
+                    wait = self.pauser.park(tp, self.positions[tp], dependency)
+                log.warning("projection waiting for a dependency", extra={"dependency": dependency, "projection": self.name,
+                                                                          "error": exc.__class__.__name__})
+                await asyncio.sleep(wait)
+                continue
             async with self._progress:
                 for tp, msgs in batches.items():
+                    self.pauser.resumed(tp)
                     self.positions[tp] = msgs[-1].offset + 1
                     update_lag(self.consumer, self.service, tp, self.positions[tp], group=f"projection:{self.name}")
                 self._progress.notify_all()
+
+    async def _project(self, batches: dict[TopicPartition, list]) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for tp, msgs in batches.items():
+                for msg in msgs:
+                    decoded = await admitted(msg, self.dlq_producer, self.service)
+                    if decoded is None:
+                        continue  # forged, unauthorised or undecodable: parked, never projected
+                    result = self.apply(decoded, pipe)
+                    if asyncio.iscoroutine(result):
+                        await result
+                pipe.hset(self.offsets_key, f"{tp.topic}:{tp.partition}", msgs[-1].offset + 1)
+            await pipe.execute()
 
     async def caught_up(self, timeout_s: float) -> bool:
         """Wait until everything in the log *now* is projected (bounded). False on timeout."""

@@ -76,17 +76,19 @@ class RuleOutcome(_message.Message):
     def __init__(self, rule: _Optional[str] = ..., allowed: _Optional[bool] = ..., reason: _Optional[str] = ..., error: _Optional[bool] = ...) -> None: ...
 
 class ValidationDecision(_message.Message):
-    __slots__ = ("allowed", "decision_id", "policy_version", "rules", "reason", "retryable")
+    __slots__ = ("allowed", "decision_id", "policy_version", "rules", "reason", "retryable", "retry_budget_s")
     ALLOWED_FIELD_NUMBER: _ClassVar[int]
     DECISION_ID_FIELD_NUMBER: _ClassVar[int]
     POLICY_VERSION_FIELD_NUMBER: _ClassVar[int]
     RULES_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     RETRYABLE_FIELD_NUMBER: _ClassVar[int]
+    RETRY_BUDGET_S_FIELD_NUMBER: _ClassVar[int]
     allowed: bool
     decision_id: str
     policy_version: str
     rules: _containers.RepeatedCompositeFieldContainer[RuleOutcome]
     reason: str
     retryable: bool
-    def __init__(self, allowed: _Optional[bool] = ..., decision_id: _Optional[str] = ..., policy_version: _Optional[str] = ..., rules: _Optional[_Iterable[_Union[RuleOutcome, _Mapping]]] = ..., reason: _Optional[str] = ..., retryable: _Optional[bool] = ...) -> None: ...
+    retry_budget_s: float
+    def __init__(self, allowed: _Optional[bool] = ..., decision_id: _Optional[str] = ..., policy_version: _Optional[str] = ..., rules: _Optional[_Iterable[_Union[RuleOutcome, _Mapping]]] = ..., reason: _Optional[str] = ..., retryable: _Optional[bool] = ..., retry_budget_s: _Optional[float] = ...) -> None: ...

@@ -16,6 +16,11 @@ ReadinessCheck = Callable[[], Awaitable[None]]  # raises when not ready
 log = logging.getLogger(__name__)
 
 
+class NotReady(Exception):
+    """A readiness failure whose message is shown in /ready (it must carry no PII: codes and
+    counts only), e.g. "2 partition(s) waiting for redis"."""
+
+
 def redis_check(redis: Any) -> ReadinessCheck:
     """Readiness of a Redis dependency: it answers PING."""
 
@@ -44,6 +49,8 @@ class OpsServer:
             try:
                 await asyncio.wait_for(check(), timeout=2.0)
                 results[name] = "ok"
+            except NotReady as exc:
+                results[name] = f"fail: {exc}"
             except Exception as exc:  # any failure means not ready
                 results[name] = f"fail: {exc.__class__.__name__}"
         ok = all(v == "ok" for v in results.values())

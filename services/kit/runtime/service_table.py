@@ -42,6 +42,7 @@ ELASTICSEARCH_PORT = _p(19200)
 REDIS_PORT = _p(16379)
 SMTP_PORT = _p(10025)
 PROMETHEUS_PORT = _p(19090)
+LOADGEN_PORT = _p(18090)  # bench/load_gateway.py: the load generator's loopback gateway
 
 KAFKA_BOOTSTRAP = f"{HOST}:{KAFKA_PORT}"
 REDIS_URL = f"redis://{HOST}:{REDIS_PORT}/0"
@@ -64,4 +65,11 @@ def http_port(name: str, colour: str = "blue") -> int:
 
 
 COLOURS = ("blue", "green")
-COLOUR_PORT_STEP = 200  # green instances: 18281-18285 (+ UF_PORT_OFFSET)
+COLOUR_PORT_STEP = 200  # green instances: 18281-18285 (+ UF_PORT_OFFSET), above the instance range
+INSTANCE_PORT_STRIDE = 10  # instance i of a service listens on its HTTP port + 10*i (i < 20: stays below 18300)
+
+
+def instance_http_port(name: str, instance: int = 0, colour: str = "blue") -> int:
+    """HTTP port of one instance of a service (several instances run side by side locally).
+    gRPC instances share the service's one port (SO_REUSEPORT), so callers keep one address."""
+    return http_port(name, colour) + INSTANCE_PORT_STRIDE * instance

@@ -45,7 +45,13 @@ VALIDATOR_DECISIONS = Counter("uf_validator_decisions_total", "Validator decisio
 PII_FINDINGS = Counter("uf_pii_findings_total", "PII findings by type", ["service", "type"])
 LOG_REDACTIONS = Counter("uf_log_redactions_total", "PII found (and redacted) in a log line by the privacy filter, by type",
                          ["type"])
-PARKED_WORKFLOWS = Gauge("uf_parked_workflows", "Workflows parked on a durable timer, waiting out a transient failure")
+# Back-pressure (issue 10): work that waits for a dependency or a decision, never a verdict.
+PARKED_WORKFLOWS = Gauge("uf_parked_workflows", "Workflows parked on a durable timer, waiting out a transient failure; "
+                         "kind = undecided | validator-unavailable | dependency", ["kind"])
+PARKED_PARTITIONS = Gauge("uf_parked_partitions", "Partitions paused because a dependency is unavailable", ["consumer", "dependency"])
+DEPENDENCY_RETRIES = Counter("uf_dependency_retries_total", "Records retried because a dependency was unavailable",
+                             ["consumer", "dependency"])
+SHED_REQUESTS = Counter("uf_shed_requests_total", "Requests refused with RESOURCE_EXHAUSTED before their deadline")
 
 # --- resources against the configured limit (process_* come from prometheus_client) -----------
 MEMORY_LIMIT = Gauge("uf_memory_limit_bytes", "Memory limit of this instance (UF_MEMORY_LIMIT_BYTES)")

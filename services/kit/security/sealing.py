@@ -100,6 +100,25 @@ class _CallKeys:
             self.seen[subject_id] = self.keys.get(subject_id)
         return self.seen[subject_id]
 
+    def prefetch(self, subject_ids: set[str]) -> None:
+        """One round trip for every subject a blob names (stores that can: `get_many`)."""
+        wanted = subject_ids - self.seen.keys()
+        get_many = getattr(self.keys, "get_many", None)
+        if wanted and get_many is not None:
+            self.seen.update(get_many(sorted(wanted)))
+
+
+def _token_subjects(value: Any, found: set[str]) -> set[str]:
+    if isinstance(value, list):
+        for v in value:
+            _token_subjects(v, found)
+    elif isinstance(value, dict):
+        for v in value.values():
+            _token_subjects(v, found)
+    elif isinstance(value, str) and value.startswith(TOKEN_PREFIX):
+        found.add(value[len(TOKEN_PREFIX):].split(":", 1)[0])
+    return found
+
 
 def _open_tokens(value: Any, fn: Callable[[str, str], Any]) -> Any:
     if isinstance(value, list):
@@ -114,6 +133,7 @@ def open_blob(keys: KeyStore, blob: Any) -> Any:
     """Every token in the blob, wherever it sits (a token names its own subject; its field is
     the key it is stored under)."""
     keys = keys if isinstance(keys, _CallKeys) else _CallKeys(keys)  # type: ignore[assignment]
+    keys.prefetch(_token_subjects(blob, set()))  # type: ignore[attr-defined]
     return _open_tokens(blob, lambda k, v: open_token(keys, v, k))
 
 
@@ -193,6 +213,7 @@ def open_record(keys: KeyStore, record: dict[str, Any]) -> dict[str, Any]:
     keys = _CallKeys(keys)  # type: ignore[assignment]
     out = copy.deepcopy(record)
     env = out["envelope"]
+    keys.prefetch({ef["subject_id"] for ef in env["encrypted_fields"]})  # type: ignore[attr-defined]
     for ef in env["encrypted_fields"]:
         value = decrypt(keys, ef["subject_id"], ef["key_id"], ef["nonce"], ef["ciphertext"], f"{env['event_id']}|{ef['path']}")
         _set_path(out, ef["path"], value)

@@ -7,24 +7,31 @@ on a Redis with persistence. Keys carry a retention deadline by data category; t
 service erases subjects whose deadline has passed."""
 from __future__ import annotations
 
+import logging
 import os
+import threading
 import time
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 import redis
 
+from services.kit.contracts.keys import SUBJECT_KEY_ERASED as ERASED_CHANNEL
 from services.kit.contracts.keys import SUBJECT_KEY_EXPIRY as EXPIRY_INDEX
 from services.kit.contracts.keys import SUBJECT_KEY_PREFIX as KEY_PREFIX
+
+log = logging.getLogger(__name__)
 
 DEFAULT_RETENTION_S = {"marketing": 2 * 365 * 86400, "service": 5 * 365 * 86400, "research": 365 * 86400}
 
 
-# KEYS: subject key, expiry index. ARGV: "<key id>:", subject
+# KEYS: subject key, expiry index. ARGV: "<key id>:", subject, invalidation channel
 _DELETE_IF_LUA = """
 local v = redis.call('GET', KEYS[1])
 if v and string.sub(v, 1, string.len(ARGV[1])) == ARGV[1] then
   redis.call('DEL', KEYS[1])
   redis.call('ZREM', KEYS[2], ARGV[2])
+  redis.call('PUBLISH', ARGV[3], ARGV[2])
   return 1
 end
 return 0
@@ -40,27 +47,126 @@ class KeyStore(Protocol):
 
 
 class RedisKeyStore:
-    """Keys as `uf:subject-key:<subject>` = "<key_id>:<hex key>". Synchronous on purpose: used
-    from the codec path, which is CPU-bound and short; a small in-process cache avoids a round
-    trip per field (entries are dropped on delete; other processes see deletes at once because
-    `get` on a cache miss and `is_erased` always ask Redis)."""
+    """Keys as `uf:subject-key:<subject>` = "<key_id>:<hex key>". Synchronous: used from the
+    sealing code, which is CPU-bound and short.
 
-    def __init__(self, url: str) -> None:
+    `cached=True` (the services) keeps keys in process memory, because reading a key from Redis
+    for every sealed field was a blocking round trip on the event loop, several per event.
+    Erasure stays immediate for every copy: each deletion publishes the subject on
+    `SUBJECT_KEY_ERASED` in the same atomic step, a listener thread drops the entry, and the
+    cache is only used while that subscription is up (it is emptied and bypassed whenever the
+    subscription is down). A look-up racing with an invalidation does not store what it read
+    (an epoch counter), so a deleted key is never re-cached. `ttl_s` bounds an entry's life
+    anyway. `cached=False` (the CLI, tests) asks Redis every time."""
+
+    def __init__(self, url: str, *, cached: bool = False, ttl_s: float = 60.0) -> None:
         self.redis = redis.Redis.from_url(url, socket_timeout=5)
-        self._cache: dict[str, tuple[str, bytes]] = {}
+        self.cached, self.ttl_s = cached, ttl_s
+        self._cache: dict[str, tuple[float, tuple[str, bytes]]] = {}
+        self._lock = threading.Lock()
+        self._epoch = 0  # bumped by every invalidation
+        self._subscribed = False
+        self._listener: threading.Thread | None = None
+        self._pubsub_url = url
 
-    def get(self, subject_id: str) -> tuple[str, bytes] | None:
-        raw = self.redis.get(KEY_PREFIX + subject_id)
-        if raw is None:
-            self._cache.pop(subject_id, None)
+    # -- cache ---------------------------------------------------------------------------------
+    def _ensure_listener(self) -> None:
+        if self._listener is None:
+            self._listener = threading.Thread(target=self._listen, name="subject-key-invalidation", daemon=True)
+            self._listener.start()
+
+    def _listen(self) -> None:
+        attempt = 0
+        while True:
+            client = redis.Redis.from_url(self._pubsub_url, socket_timeout=None, socket_keepalive=True)
+            pubsub = client.pubsub(ignore_subscribe_messages=True)
+            try:
+                pubsub.subscribe(ERASED_CHANNEL)
+                pubsub.get_message(timeout=5)  # the subscribe confirmation: from here on nothing is missed
+                with self._lock:
+                    self._subscribed, attempt = True, 0
+                for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        self._invalidate([_text(message["data"])])
+            except Exception as exc:
+                log.warning("subject key invalidation channel lost; cache off until resubscribed",
+                            extra={"error": exc.__class__.__name__})
+            finally:
+                with self._lock:
+                    self._subscribed = False
+                    self._cache.clear()
+                    self._epoch += 1
+                try:
+                    pubsub.close()
+                    client.close()
+                except Exception:
+                    pass
+            time.sleep(min(0.1 * 2**attempt, 2.0))
+            attempt += 1
+
+    def _invalidate(self, subject_ids: Iterable[str]) -> None:
+        with self._lock:
+            self._epoch += 1
+            for s in subject_ids:
+                self._cache.pop(s, None)
+
+    def _cached(self, subject_id: str) -> tuple[str, bytes] | None:
+        if not self.cached:
             return None
-        key_id, hexkey = _text(raw).split(":", 1)
-        return key_id, bytes.fromhex(hexkey)
+        self._ensure_listener()
+        with self._lock:
+            if not self._subscribed:
+                return None
+            entry = self._cache.get(subject_id)
+            if entry is None:
+                return None
+            if entry[0] < time.monotonic():
+                del self._cache[subject_id]
+                return None
+            return entry[1]
+
+    def _remember(self, found: dict[str, tuple[str, bytes]], epoch: int) -> None:
+        """Store what was read, unless an invalidation happened since `epoch` was taken."""
+        if not self.cached:
+            return
+        with self._lock:
+            if self._subscribed and self._epoch == epoch:
+                until = time.monotonic() + self.ttl_s
+                for s, v in found.items():
+                    self._cache[s] = (until, v)
+
+    # -- KeyStore --------------------------------------------------------------------------------
+    def get(self, subject_id: str) -> tuple[str, bytes] | None:
+        return self.get_many([subject_id])[subject_id]
+
+    def get_many(self, subject_ids: Iterable[str]) -> dict[str, tuple[str, bytes] | None]:
+        """Keys of several subjects: cache hits, then one MGET for the rest."""
+        out: dict[str, tuple[str, bytes] | None] = {}
+        missing = []
+        for s in dict.fromkeys(subject_ids):
+            hit = self._cached(s)
+            if hit is None:
+                missing.append(s)
+            else:
+                out[s] = hit
+        if missing:
+            epoch = self._epoch
+            raws = self.redis.mget([KEY_PREFIX + s for s in missing])
+            found = {}
+            for s, raw in zip(missing, raws):
+                if raw is None:
+                    out[s] = None
+                    continue
+                key_id, hexkey = _text(raw).split(":", 1)
+                out[s] = found[s] = (key_id, bytes.fromhex(hexkey))
+            self._remember(found, epoch)
+        return out
 
     def get_or_create(self, subject_id: str, retention_s: int | None = None) -> tuple[str, bytes]:
-        cached = self._cache.get(subject_id)
+        cached = self._cached(subject_id)
         if cached:
             return cached
+        epoch = self._epoch
         key_id, key = os.urandom(8).hex(), os.urandom(32)
         if self.redis.set(KEY_PREFIX + subject_id, f"{key_id}:{key.hex()}", nx=True):
             if retention_s:
@@ -71,22 +177,24 @@ class RedisKeyStore:
             if current is None:
                 raise KeyError("subject key vanished while being created")
             found = current
-        self._cache[subject_id] = found
+        self._remember({subject_id: found}, epoch)
         return found
 
     def delete(self, subject_id: str) -> bool:
-        self._cache.pop(subject_id, None)
+        self._invalidate([subject_id])
         pipe = self.redis.pipeline(transaction=True)
         pipe.delete(KEY_PREFIX + subject_id)
         pipe.zrem(EXPIRY_INDEX, subject_id)
-        deleted, _ = pipe.execute()
+        pipe.publish(ERASED_CHANNEL, subject_id)
+        deleted, _, _ = pipe.execute()
         return bool(deleted)
 
     def delete_if(self, subject_id: str, key_id: str) -> bool:
         """Delete the subject's key only if it is still the key `key_id` (atomically): re-applying
         an old erasure (restart, restore, replay) never destroys a newer key made for new data."""
-        self._cache.pop(subject_id, None)
-        return bool(self.redis.eval(_DELETE_IF_LUA, 2, KEY_PREFIX + subject_id, EXPIRY_INDEX, key_id + ":", subject_id))
+        self._invalidate([subject_id])
+        return bool(self.redis.eval(_DELETE_IF_LUA, 2, KEY_PREFIX + subject_id, EXPIRY_INDEX, key_id + ":", subject_id,
+                                    ERASED_CHANNEL))
 
     def expired(self, now: float | None = None, limit: int = 100) -> list[str]:
         now = time.time() if now is None else now

@@ -49,6 +49,14 @@ class ReviewPolicy(Strict):
     auto_approve: list[AutoApproval] = Field(default_factory=list)
 
 
+class RetryPolicy(Strict):
+    """How long a workflow may wait for a decision that could not be had for a transient reason
+    (validator busy, a dependency down) before it ends FAILED. Minutes, not seconds: overload
+    and short outages are back-pressure, not verdicts."""
+
+    budget_s: float = Field(600.0, ge=1.0, le=7 * 24 * 3600)
+
+
 class Policy(Strict):
     version: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
     description: str = ""
@@ -56,6 +64,7 @@ class Policy(Strict):
     thresholds: Thresholds = Thresholds()
     lists: Lists
     review: ReviewPolicy = ReviewPolicy()
+    retry: RetryPolicy = RetryPolicy()
 
     @field_validator("rules")
     @classmethod

@@ -1,10 +1,9 @@
 """The audit trail must already hold the workflow's request before its data is touched, and every
 committed transition before review (read from the audit service's Redis projection, waiting up
-to two seconds for it). An audit service that falls further behind makes the rule undecidable:
-the denial is retryable, and a workflow that still cannot pass ends FAILED - fail closed."""
+to two seconds for it; the wait is woken by the audit service's progress notifications, it does
+not poll). An audit service that falls further behind makes the rule undecidable: the denial is
+retryable, and a workflow that still cannot pass ends FAILED - fail closed."""
 from __future__ import annotations
-
-import asyncio
 
 from services.validator.rules.base import Context, Outcome, rule
 
@@ -14,12 +13,7 @@ class AuditTrailBehind(Exception):
     denial), which is not the same as the trail lacking the record (a policy denial)."""
 
 
-async def _wait_for(predicate, attempts: int = 200, pause_s: float = 0.01) -> bool:
-    for _ in range(attempts):
-        if await predicate():
-            return True
-        await asyncio.sleep(pause_s)
-    return False
+GATE_WAIT_S = 2.0
 
 
 @rule("audit_record_exists")
@@ -29,7 +23,7 @@ async def audit_record_exists(ctx: Context) -> Outcome:
     async def recorded() -> bool:
         return await ctx.deps.store.audit_recorded(wf)
 
-    if await _wait_for(recorded):
+    if await ctx.deps.audit_progress.wait_until(wf, recorded, GATE_WAIT_S):
         return True, "workflow recorded in the audit trail"
     raise AuditTrailBehind()
 
@@ -43,6 +37,6 @@ async def audit_checkpoint(ctx: Context) -> Outcome:
 
     if not expected:
         return False, "no transitions to check"
-    if await _wait_for(complete):
+    if await ctx.deps.audit_progress.wait_until(wf, complete, GATE_WAIT_S):
         return True, f"all {expected} transitions recorded in the audit trail"
     raise AuditTrailBehind()

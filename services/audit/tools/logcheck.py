@@ -1,0 +1,63 @@
+"""A workflow's phase history read from the signed log itself, for readers that must not trust
+a projection (`ufctl status`, `ufctl audit report`): Redis and Elasticsearch can be rewritten by
+anyone who reaches them; a phase change on `uf.workflow.events` counts only if it carries a
+valid signature by its declared producer (kit.security.admission).
+
+Reads the one partition the workflow's key maps to (the producers' default partitioner), from
+its start to its current end: bounded, and proportional to that partition, not to the log."""
+from __future__ import annotations
+
+from typing import Any
+
+from aiokafka import TopicPartition
+from aiokafka.partitioner import DefaultPartitioner
+
+from services.kit.contracts import codec
+from services.kit.contracts.topics import WORKFLOW_EVENTS
+from services.kit.messaging import logreader
+from services.kit.security.admission import Refused, default_admission
+
+
+class NotVerified(Exception):
+    """The log could not be read (Kafka down, timeout): the caller says so plainly."""
+
+
+async def verified_history(bootstrap: str, workflow_id: str, timeout_s: float = 30.0) -> tuple[list[dict[str, Any]], int]:
+    """(phase changes of the workflow that pass admission, in log order; records refused)."""
+    key = workflow_id.encode()
+    gate = default_admission()
+    consumer = logreader.new_consumer(bootstrap, request_timeout_ms=int(timeout_s * 1000))
+    try:
+        await consumer.start()
+    except Exception as exc:
+        await consumer.stop()
+        raise NotVerified(f"cannot reach Kafka at {bootstrap} ({exc.__class__.__name__})") from None
+    history: list[dict[str, Any]] = []
+    refused = 0
+    try:
+        tps = await logreader.partitions_of(consumer, [WORKFLOW_EVENTS])
+        if not tps:
+            raise NotVerified(f"topic {WORKFLOW_EVENTS} not found")
+        numbers = sorted(tp.partition for tp in tps)
+        tp = TopicPartition(WORKFLOW_EVENTS, DefaultPartitioner()(key, numbers, numbers))
+        _, end = await logreader.bounds(consumer, [tp])
+        async for batch in logreader.read_batches(consumer, [tp], end=end, timeout_s=timeout_s):
+            for m in batch.get(tp, []):
+                if m.key != key:
+                    continue
+                try:
+                    gate.admit(WORKFLOW_EVENTS, m.key, m.value, m.headers, "WorkflowPhaseChanged")
+                    rec = codec.decode(m.value).record
+                except (Refused, codec.CodecError):
+                    refused += 1
+                    continue
+                history.append({"from": rec["from_phase"], "phase": rec["to_phase"], "at": rec["envelope"]["occurred_at"],
+                                "reason": rec["reason"], "decision_id": rec.get("decision_id"),
+                                "event_id": rec["envelope"]["event_id"], "offset": m.offset})
+    except NotVerified:
+        raise
+    except Exception as exc:
+        raise NotVerified(f"could not read the log to the end ({exc.__class__.__name__})") from None
+    finally:
+        await consumer.stop()
+    return history, refused
