@@ -121,8 +121,7 @@ class Processor:
         if pending:
             log.warning("committed offsets not visible before leaving", extra={"partitions": len(pending)})
         await self.consumer.stop()
-        for p in list(self.producers):
-            await self._close_producer(p)
+        await asyncio.gather(*(self._close_producer(p) for p in list(self.producers)))
         self.table.drop(self.table.partitions())
         self.member = self.joined = False
         role.current().report(self.group_id, role.RELEASED)
@@ -143,8 +142,9 @@ class Processor:
             self._waiting.pop(p, None)
         self.table.drop(self.table.partitions() - partitions)
         gained = partitions - set(self.producers)
-        for p in sorted(gained):
-            await self._open_producer(p)  # fences the previous owner before we read its state
+        # concurrently: a hand-over takes every partition at once, and each producer's
+        # init_transactions is a round trip to the transaction coordinator
+        await asyncio.gather(*(self._open_producer(p) for p in sorted(gained)))  # fences the previous owners first
         await self.table.restore(gained)
         log.info("partitions owned", extra={"partitions": sorted(partitions), "gained": sorted(gained)})
 
