@@ -43,9 +43,10 @@ from services.kit.contracts import (
     topics,
 )
 from services.kit.messaging import logreader
-from services.kit.messaging.bus import producer_config, publish
+from services.kit.messaging.bus import producer_config, publish, signed
 from services.kit.runtime.config import ServiceSettings
 from services.kit.runtime.paths import VAR
+from services.kit.security.signing import configure_signing
 from ufctl import publishing
 
 BOOTSTRAP = ServiceSettings().kafka_bootstrap
@@ -72,6 +73,13 @@ async def count_events(before: dict[TopicPartition, int], after: dict[TopicParti
         return count
     finally:
         await consumer.stop()
+
+
+async def send_signed(producer: AIOKafkaProducer, topic: str, event: dict, key: bytes) -> None:
+    """Queue one record signed as the registered publisher (zero trust: consumers dead-letter
+    unsigned records); `publishing.configure_publisher()` must have run."""
+    value = codec.encode(event)
+    await producer.send(topic, value, key=key, headers=signed(topic, key, value))
 
 
 def emails_by_message_id(tag: str) -> dict[str, int]:
@@ -111,6 +119,9 @@ def request_doc(tag: str, i: int, recipients: int) -> dict:
 
 
 async def run_suite(n: int, recipients: int) -> dict:
+    # The benchmark publishes like ufctl: as a registered publisher whose records are signed
+    # (consumers dead-letter unsigned inbox records).
+    configure_signing(os.environ.get("UF_PUBLISHER_ID") or "ufctl")
     tag = uuid.uuid4().hex[:6]
     docs = [request_doc(tag, i, recipients) for i in range(n)]
     producer = AIOKafkaProducer(**producer_config(BOOTSTRAP))
@@ -120,7 +131,7 @@ async def run_suite(n: int, recipients: int) -> dict:
     for d in docs:
         for c in d["contacts"]:
             event = publishing.consent_event(c["subject_id"], "marketing", True)
-            await producer.send(topics.CONSENT, codec.encode(event), key=c["subject_id"].encode())
+            await send_signed(producer, topics.CONSENT, event, c["subject_id"].encode())
     await producer.flush()
 
     offsets = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, isolation_level="read_committed", enable_auto_commit=False)
@@ -142,7 +153,7 @@ async def run_suite(n: int, recipients: int) -> dict:
     started = time.perf_counter()
     for e in events:
         published[e["envelope"]["workflow_id"]] = time.perf_counter()
-        await producer.send(topics.REQUESTS, codec.encode(e), key=e["envelope"]["workflow_id"].encode())
+        await send_signed(producer, topics.REQUESTS, e, e["envelope"]["workflow_id"].encode())
     await producer.flush()
     deadline = time.monotonic() + max(120, n * 1.0)
     while len(done) < n and time.monotonic() < deadline:

@@ -129,8 +129,9 @@ def start(instance: str) -> None:
     write_role(role_file(instance), role)
     env = {**os.environ, "UF_HTTP_PORT": str(instance_http_port(name, i)), "UF_INSTANCE": str(i), "PYTHONUNBUFFERED": "1",
            "UF_COLOUR": "blue", "UF_ROLE_FILE": str(role_file(instance))}
-    if "UF_TRACE_EXPORTER" not in os.environ:  # locally: spans as JSON lines, one file per instance
-        env.update(UF_TRACE_EXPORTER="file", UF_TRACE_FILE=str(VAR / "traces" / f"{instance}.jsonl"))
+    env.setdefault("UF_TRACE_EXPORTER", "file")  # locally: spans as JSON lines, one file per instance
+    if env["UF_TRACE_EXPORTER"] == "file" and not env.get("UF_TRACE_FILE"):
+        env["UF_TRACE_FILE"] = str(VAR / "traces" / f"{instance}.jsonl")
     log = open(_logfile(instance), "ab")
     proc = subprocess.Popen([sys.executable, "-m", f"services.{name}"], cwd=ROOT, env=env, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
@@ -237,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     def selected(running: bool) -> list[list[str]]:
         groups = []
         for s in order:
-            explicit = [n for n in names if "@" in n and _split(n)[0] == s]
+            explicit = [_iname(*_split(n)) for n in names if "@" in n and _split(n)[0] == s]  # validator@0 = validator
             groups.append(explicit or instances_of(s, running=running))
         return groups
 

@@ -24,6 +24,7 @@ async def body(settings: DeliverySettings, ops: OpsServer, stack: AsyncExitStack
     stack.push_async_callback(kafka.stop)
     sender = DeliverySender(settings, redis, kafka, Origin(settings.service_name, settings.version, settings.colour),
                             RedisKeyStore(settings.redis_url, cached=True))
+    stack.callback(sender.smtp.close)
     loop = ConsumeLoop(service=settings.service_name, bootstrap=settings.kafka_bootstrap, group_id=settings.consumer_group,
                        topics=[topics.DELIVERY_REQUESTS], handler=sender.deliver, producer=kafka,
                        backoff=Backoff(base_s=1.0, cap_s=settings.smtp_retry_cap_s))

@@ -32,7 +32,7 @@ import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from services.delivery.config import DeliverySettings
-from services.delivery.smtp import AmbiguousDelivery, PermanentSmtpError, SmtpTimeouts, TemporarySmtpError, send_email
+from services.delivery.smtp import AmbiguousDelivery, PermanentSmtpError, SmtpPool, SmtpTimeouts, TemporarySmtpError, send_email
 from services.kit.contracts import topics
 from services.kit.contracts.codec import Decoded
 from services.kit.contracts.events import Origin, caused_by, make_event, stable_id
@@ -58,6 +58,7 @@ class DeliverySender:
         self.timeouts = SmtpTimeouts(greeting_s=settings.smtp_command_timeout_s, command_s=settings.smtp_command_timeout_s,
                                      data_init_s=settings.smtp_data_init_timeout_s, data_block_s=settings.smtp_data_block_timeout_s,
                                      final_s=settings.smtp_final_timeout_s)
+        self.smtp = SmtpPool()  # connections reused across emails (see services/delivery/smtp.py)
 
     async def beat(self) -> None:
         await self.redis.set(alive_key(self.owner), b"1", ex=self.settings.liveness_ttl_s)
@@ -147,7 +148,7 @@ class DeliverySender:
             mid = await asyncio.to_thread(
                 send_email, s.smtp_host, s.smtp_port, self.timeouts, delivery_id=req["delivery_id"],
                 sender=req["sender"], recipient=req["recipient"], subject=req["subject"], body=req["body"],
-                workflow_id=req["envelope"]["workflow_id"], before_final_dot=mark_data_sent)
+                workflow_id=req["envelope"]["workflow_id"], before_final_dot=mark_data_sent, pool=self.smtp)
         except PermanentSmtpError as exc:
             await self.redis.delete(key)
             await self._confirm(req, "FAILED", error=f"smtp: {exc}")

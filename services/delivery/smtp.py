@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import re
 import smtplib
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -68,24 +70,93 @@ def _check(code: int, ok: tuple[int, ...], step: str) -> None:
     raise TemporarySmtpError(f"SMTP {code} at {step}")
 
 
+class SmtpPool:
+    """Idle SMTP connections shared by the sending threads: at most `max_idle`, each kept at
+    most `idle_s` (servers drop idle clients; we close ours first)."""
+
+    def __init__(self, max_idle: int = 8, idle_s: float = 10.0, probe_after_s: float = 1.0) -> None:
+        self.max_idle, self.idle_s, self.probe_after_s = max_idle, idle_s, probe_after_s
+        self._idle: list[tuple[float, smtplib.SMTP]] = []
+        self._lock = threading.Lock()
+        self.opened = 0  # connections opened so far
+
+    def take(self) -> smtplib.SMTP | None:
+        """A live idle connection, or None (open a new one)."""
+        while True:
+            with self._lock:
+                entry = self._idle.pop() if self._idle else None
+            if entry is None:
+                return None
+            since, smtp = entry
+            idle = time.monotonic() - since
+            if idle > self.idle_s:
+                _close(smtp)
+                continue
+            if idle > self.probe_after_s:
+                try:
+                    if smtp.noop()[0] != 250:
+                        raise smtplib.SMTPServerDisconnected("NOOP refused")
+                except (OSError, smtplib.SMTPException):
+                    _close(smtp)
+                    continue
+            return smtp
+
+    def give_back(self, smtp: smtplib.SMTP) -> None:
+        with self._lock:
+            if len(self._idle) < self.max_idle:
+                self._idle.append((time.monotonic(), smtp))
+                return
+        _close(smtp)
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for _, smtp in idle:
+            _close(smtp)
+
+
+def _close(smtp: smtplib.SMTP) -> None:
+    try:
+        smtp.quit()
+    except Exception:
+        smtp.close()
+
+
+def _connect(host: str, port: int, timeouts: SmtpTimeouts) -> smtplib.SMTP:
+    smtp = smtplib.SMTP(timeout=timeouts.greeting_s)
+    try:
+        code, _ = smtp.connect(host, port)
+        _check(code, (220,), "greeting")
+        assert smtp.sock is not None
+        smtp.sock.settimeout(timeouts.command_s)
+        code, _ = smtp.ehlo()
+        if code != 250:
+            _check(smtp.helo()[0], (250,), "HELO")
+    except BaseException:
+        smtp.close()
+        raise
+    return smtp
+
+
 def send_email(host: str, port: int, timeouts: SmtpTimeouts, *, delivery_id: str, sender: str, recipient: str,
-               subject: str, body: str, workflow_id: str, before_final_dot: Callable[[], None] | None = None) -> str:
+               subject: str, body: str, workflow_id: str, before_final_dot: Callable[[], None] | None = None,
+               pool: SmtpPool | None = None) -> str:
     msg = build_message(delivery_id=delivery_id, sender=sender, recipient=recipient, subject=subject, body=body,
                         workflow_id=workflow_id)
     data = msg.as_bytes(policy=SMTP_POLICY)
     data = re.sub(rb"(?m)^\.", b"..", data)  # dot-stuffing
     if not data.endswith(b"\r\n"):
         data += b"\r\n"
-    smtp = smtplib.SMTP(timeout=timeouts.greeting_s)
+    smtp = pool.take() if pool is not None else None
+    reusable = False
     try:
         try:
-            code, _ = smtp.connect(host, port)
-            _check(code, (220,), "greeting")
+            if smtp is None:
+                smtp = _connect(host, port, timeouts)
+                if pool is not None:
+                    pool.opened += 1
             assert smtp.sock is not None
             smtp.sock.settimeout(timeouts.command_s)
-            code, _ = smtp.ehlo()
-            if code != 250:
-                _check(smtp.helo()[0], (250,), "HELO")
             _check(smtp.mail(sender)[0], (250,), "MAIL")
             _check(smtp.rcpt(recipient)[0], (250, 251), "RCPT")
             smtp.sock.settimeout(timeouts.data_init_s)
@@ -105,9 +176,11 @@ def send_email(host: str, port: int, timeouts: SmtpTimeouts, *, delivery_id: str
         except (OSError, smtplib.SMTPException) as exc:
             raise AmbiguousDelivery(exc.__class__.__name__) from None
         _check(code, (250,), "end of data")
+        reusable = True
         return str(msg["Message-ID"])
     finally:
-        try:
-            smtp.quit()
-        except Exception:
-            smtp.close()
+        if smtp is not None:
+            if reusable and pool is not None:
+                pool.give_back(smtp)
+            else:
+                _close(smtp)

@@ -184,3 +184,48 @@ def test_dashboards_import_into_a_stock_grafana():
         graphs = [p for p in d["panels"] if p["type"] != "row"]
         assert all(p["datasource"] == "${datasource}" and p["targets"] for p in graphs), path
         assert len({p["id"] for p in d["panels"]}) == len(d["panels"])
+
+
+def test_pii_in_a_log_line_is_counted_by_type_and_never_labelled_with_the_value(capsys):
+    """What the UfPiiInLogLine alert reads: the service's privacy filter counts each redaction."""
+    import logging
+
+    from prometheus_client import REGISTRY
+
+    from services.kit.runtime.logs import configure_logging
+
+    def counted() -> dict[str, float]:
+        return {s.labels["type"]: s.value for m in REGISTRY.collect() if m.name == "uf_log_redactions" for s in m.samples
+                if s.name == "uf_log_redactions_total"}
+
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    try:
+        configure_logging("delivery")
+        before = counted()
+        logging.getLogger("uf.test").warning("sending to %s", "ada.lovelace@example.com")
+        after = counted()
+    finally:
+        root.handlers[:], root.level = saved
+    grown = {t: v - before.get(t, 0) for t, v in after.items() if v != before.get(t, 0)}
+    assert list(grown.values()) == [1]
+    assert "ada.lovelace" not in capsys.readouterr().out
+    assert "ada.lovelace" not in telemetry.exposition().decode()
+
+
+def test_prometheus_configs_are_valid(tmp_path):
+    """The local stack's generated config and docker-compose's (the Kubernetes one uses pod
+    discovery, which Debian's promtool is built without; k8s checks render it)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("uf_stack", ROOT / "infra" / "stack.py")
+    assert spec and spec.loader
+    stack = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(stack)
+    local = stack.prometheus_config(stack.Config())
+    assert "honor_labels: true" in local and str(RULES) in local
+    for name, text in {"local.yml": local, "compose.yml": (ROOT / "monitoring/prometheus/compose.yml").read_text()}.items():
+        path = tmp_path / name
+        path.write_text(text)
+        res = subprocess.run([promtool(), "check", "config", "--syntax-only", str(path)], capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0, res.stdout + res.stderr

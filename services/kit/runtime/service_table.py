@@ -42,7 +42,7 @@ ELASTICSEARCH_PORT = _p(19200)
 REDIS_PORT = _p(16379)
 SMTP_PORT = _p(10025)
 PROMETHEUS_PORT = _p(19090)
-LOADGEN_PORT = _p(18090)  # bench/load_gateway.py: the load generator's loopback gateway
+LOADGEN_PORT = _p(18470)  # bench/load_gateway.py (x470: clear of every other port modulo the 1000-step offsets)
 
 KAFKA_BOOTSTRAP = f"{HOST}:{KAFKA_PORT}"
 REDIS_URL = f"redis://{HOST}:{REDIS_PORT}/0"
@@ -65,11 +65,15 @@ def http_port(name: str, colour: str = "blue") -> int:
 
 
 COLOURS = ("blue", "green")
-COLOUR_PORT_STEP = 200  # green instances: 18281-18285 (+ UF_PORT_OFFSET), above the instance range
-INSTANCE_PORT_STRIDE = 10  # instance i of a service listens on its HTTP port + 10*i (i < 20: stays below 18300)
+COLOUR_PORT_STEP = 200  # green (rollout) instance 0: 18281-18285 (+ UF_PORT_OFFSET)
+INSTANCE_PORT_BASE = 18500  # instances 1..19 of service k listen on 18500 + 20*k + i (+ offset)
 
 
-def instance_http_port(name: str, instance: int = 0, colour: str = "blue") -> int:
+def instance_http_port(name: str, instance: int = 0) -> int:
     """HTTP port of one instance of a service (several instances run side by side locally).
+    Instance 0 keeps the service's port; the others use 18500-18599 (+ UF_PORT_OFFSET), a block
+    that no other default port shares modulo the 1000-step offsets of parallel suites.
     gRPC instances share the service's one port (SO_REUSEPORT), so callers keep one address."""
-    return http_port(name, colour) + INSTANCE_PORT_STRIDE * instance
+    if instance == 0:
+        return http_port(name)
+    return _p(INSTANCE_PORT_BASE + 20 * list(SERVICES).index(name) + instance)

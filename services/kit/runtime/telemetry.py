@@ -74,7 +74,8 @@ class _IdentityCollector(Collector):
         self.identity = Identity()
 
     def collect(self) -> Iterator[Metric]:
-        ident = {"service": self.identity.service, "colour": self.identity.colour, "version": self.identity.version}
+        i = self.identity
+        ident = dict(zip(IDENTITY_LABELS, (i.service, i.colour, i.version), strict=True))
         for metric in REGISTRY.collect():
             out = Metric(metric.name, metric.documentation, metric.type, metric.unit)
             out.samples = [Sample(s.name, _stamp(s.labels, ident), s.value, s.timestamp, s.exemplar) for s in metric.samples]
@@ -99,10 +100,6 @@ def configure(identity: Identity, *, memory_limit_bytes: int, cpu_limit_millicor
     _EXPOSED.identity = identity
     MEMORY_LIMIT.set(memory_limit_bytes)
     CPU_LIMIT.set(cpu_limit_millicores / 1000)
-
-
-def identity() -> Identity:
-    return _EXPOSED.identity
 
 
 def exposition() -> bytes:
