@@ -57,11 +57,15 @@ def grpc_addr(name: str) -> str:
     return f"{HOST}:{port}"
 
 
-def http_port(name: str) -> int:
-    """The service's HTTP port, honouring a per-service override (`UF_<NAME>_HTTP_PORT`)."""
-    return int(os.environ.get(f"UF_{name.upper()}_HTTP_PORT") or SERVICES[name].http_port)
+def http_port(name: str, colour: str = "blue") -> int:
+    """The service's HTTP port, honouring a per-service override (`UF_<NAME>_HTTP_PORT`). The
+    second colour of a blue-green rollout listens `COLOUR_PORT_STEP` higher."""
+    base = int(os.environ.get(f"UF_{name.upper()}_HTTP_PORT") or SERVICES[name].http_port)
+    return base + (COLOUR_PORT_STEP if colour == "green" else 0)
 
 
+COLOURS = ("blue", "green")
+COLOUR_PORT_STEP = 200  # green (rollout) instance 0: 18281-18285 (+ UF_PORT_OFFSET)
 INSTANCE_PORT_BASE = 18500  # instances 1..19 of service k listen on 18500 + 20*k + i (+ offset)
 
 
