@@ -35,6 +35,7 @@ PII_SCAN_RESULTS = "uf.pii.scan.results"
 ORCHESTRATOR_STATE = "uf.orchestrator.state"
 DEAD_LETTER = "uf.deadletter"
 AUDIT_CHECKPOINTS = "uf.audit.checkpoints"
+ROLLOUTS = "uf.rollouts"
 # raw bytes / internal state / the audit trail's own output: not events to attest
 NOT_AUDITED = frozenset({DEAD_LETTER, ORCHESTRATOR_STATE, AUDIT_CHECKPOINTS})
 
