@@ -3,7 +3,7 @@ PY      := .venv/bin/python
 STACK   := python3 infra/stack.py
 REPLICAS ?= 1
 
-.PHONY: help install venv lint run up down status test test-unit test-integration bench \
+.PHONY: help install venv load-venv lint run up down status test test-unit test-integration bench \
         dashboards protos protos-check schemas-check schemas-lock topics lock clean backup \
         images test-images k8s-check k8s-dev-secrets tools
 
@@ -52,6 +52,12 @@ bench: install  ## end-to-end benchmark against raw aiokafka (see docs/benchmark
 
 dashboards: venv  ## regenerate the Grafana dashboards (monitoring/dashboards/*.json) with grafanalib
 	$(PY) -m tools.gen_dashboards
+
+load-venv: .venv-load/bin/locust  ## the load generator's own virtualenv (Locust, matplotlib; bench/load.py)
+.venv-load/bin/locust: bench/load-requirements.txt
+	python3 -m venv .venv-load
+	.venv-load/bin/pip install -q -r bench/load-requirements.txt
+	@touch .venv-load/bin/locust
 
 protos: venv  ## regenerate gRPC stubs from protos/
 	$(PY) -m tools.gen_protos

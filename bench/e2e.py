@@ -75,6 +75,13 @@ async def count_events(before: dict[TopicPartition, int], after: dict[TopicParti
         await consumer.stop()
 
 
+async def send_signed(producer: AIOKafkaProducer, topic: str, event: dict, key: bytes) -> None:
+    """Queue one record signed as the registered publisher (zero trust: consumers dead-letter
+    unsigned records); `publishing.configure_publisher()` must have run."""
+    value = codec.encode(event)
+    await producer.send(topic, value, key=key, headers=signed(topic, key, value))
+
+
 def emails_by_message_id(tag: str) -> dict[str, int]:
     """Messages the SMTP sink received for this run, counted per Message-ID (exactly once = 1)."""
     counts: dict[str, int] = {}
@@ -124,8 +131,7 @@ async def run_suite(n: int, recipients: int) -> dict:
     for d in docs:
         for c in d["contacts"]:
             event = publishing.consent_event(c["subject_id"], "marketing", True)
-            value, key = codec.encode(event), c["subject_id"].encode()
-            await producer.send(topics.CONSENT, value, key=key, headers=signed(topics.CONSENT, key, value))
+            await send_signed(producer, topics.CONSENT, event, c["subject_id"].encode())
     await producer.flush()
 
     offsets = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, isolation_level="read_committed", enable_auto_commit=False)
@@ -147,8 +153,7 @@ async def run_suite(n: int, recipients: int) -> dict:
     started = time.perf_counter()
     for e in events:
         published[e["envelope"]["workflow_id"]] = time.perf_counter()
-        value, key = codec.encode(e), e["envelope"]["workflow_id"].encode()
-        await producer.send(topics.REQUESTS, value, key=key, headers=signed(topics.REQUESTS, key, value))
+        await send_signed(producer, topics.REQUESTS, e, e["envelope"]["workflow_id"].encode())
     await producer.flush()
     deadline = time.monotonic() + max(120, n * 1.0)
     while len(done) < n and time.monotonic() < deadline:

@@ -9,15 +9,14 @@ Profiles: `sustained` = 70 % of capacity (default 10 min; the seed asks for `--d
 `peak` = 150 % (default 3 min; seed: 15 min). Capacity (completed workflows/s) is measured first
 with a short closed burst unless given. Output in var/bench/load-<profile>-<time>/. Memory bound:
 no process may grow by more than 25 % + 64 MiB of its start RSS (printed per process; exit 1 if
-exceeded or if any workflow failed). Needs `pip install -c constraints.txt -e .[load]` and the
-suite up (`make up`, any replicas).
+exceeded or if any workflow failed). Needs `make load-venv` (Locust in its own virtualenv,
+see bench/load-requirements.txt) and the suite up (`make up`, any replicas).
 """
 from __future__ import annotations
 
 import argparse
 import csv
 import json
-import math
 import os
 import platform
 import subprocess
@@ -34,6 +33,7 @@ from services.kit.runtime import service_table
 from services.kit.runtime.paths import VAR
 
 PROFILES = {"sustained": (0.7, "10m"), "peak": (1.5, "3m")}
+LOAD_PY = ROOT / ".venv-load" / "bin" / "python"  # Locust's own virtualenv (`make load-venv`)
 GROWTH_FACTOR, GROWTH_SLACK_MB = 1.25, 64.0
 
 
@@ -88,38 +88,10 @@ def calibrate(base: str, n: int = 20) -> float:
         codes = list(pool.map(lambda _: post(f"{base}/workflow?timeout=600", 660), range(n)))
     elapsed = time.perf_counter() - started
     ok = sum(1 for c in codes if c == 200)
-    print(f"capacity: {ok}/{n} COMPLETED in {elapsed:.1f}s -> {ok / elapsed:.2f} workflows/s")
-    return max(ok, 1) / elapsed
-
-
-def plot(history: Path, png: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = [r for r in csv.DictReader(history.open()) if r.get("Name") == "Aggregated"]
-    if not rows:
-        return
-    t0 = int(rows[0]["Timestamp"])
-    t = [(int(r["Timestamp"]) - t0) / 60 for r in rows]
-
-    def col(name: str) -> list[float]:
-        return [float(r[name]) if r[name] not in ("", "N/A") else math.nan for r in rows]
-
-    fig, (a, b, c) = plt.subplots(3, 1, figsize=(9, 8), sharex=True)
-    a.plot(t, col("Requests/s"), label="completed workflows/s")
-    a.set_ylabel("workflows/s")
-    b.plot(t, [v / 1000 for v in col("50%")], label="p50")
-    b.plot(t, [v / 1000 for v in col("99%")], label="p99")
-    b.set_ylabel("publish->terminal (s)")
-    b.legend()
-    c.plot(t, col("Failures/s"), color="red")
-    c.set_ylabel("errors/s")
-    c.set_xlabel("minutes")
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(png)
+    print(f"capacity: {ok}/{n} COMPLETED in {elapsed:.1f}s -> {ok / elapsed:.2f} workflows/s (answers {sorted(set(codes))})")
+    if ok == 0:
+        raise SystemExit("bench/load.py: no workflow completed during calibration; is the suite up? see the gateway log")
+    return ok / elapsed
 
 
 def main() -> int:
@@ -129,10 +101,8 @@ def main() -> int:
     parser.add_argument("--capacity", type=float, help="workflows/s the suite completes (default: measured)")
     parser.add_argument("--pacing", type=float, default=30.0, help="seconds between one user's workflows")
     args = parser.parse_args()
-    try:
-        import locust  # noqa: F401
-    except ImportError:
-        print("bench/load.py needs Locust: .venv/bin/pip install -c constraints.txt -e '.[load]'", file=sys.stderr)
+    if not LOAD_PY.exists():
+        print("bench/load.py needs Locust in its own virtualenv: `make load-venv`", file=sys.stderr)
         return 2
     share, default_duration = PROFILES[args.profile]
     duration = args.duration or default_duration
@@ -143,7 +113,9 @@ def main() -> int:
     gateway = subprocess.Popen([sys.executable, str(ROOT / "bench" / "load_gateway.py"), "--port", str(port)], cwd=ROOT,
                                stdout=(out / "gateway.log").open("w"), stderr=subprocess.STDOUT)
     try:
-        for _ in range(100):
+        for _ in range(300):
+            if gateway.poll() is not None:
+                raise SystemExit(f"bench/load.py: the gateway exited; see {out / 'gateway.log'}")
             try:
                 urllib.request.urlopen(f"{base}/health", timeout=1)
                 break
@@ -156,7 +128,7 @@ def main() -> int:
         print(f"{args.profile}: {share:.0%} of {capacity:.2f} workflows/s = {rate:.2f}/s -> {users} users, pacing {args.pacing:.0f}s, "
               f"for {duration}")
         env = {**os.environ, "UF_LOAD_PACING_S": str(args.pacing)}
-        cmd = [sys.executable, "-m", "locust", "-f", str(ROOT / "bench" / "locustfile.py"), "--headless", "-u", str(users),
+        cmd = [str(LOAD_PY), "-m", "locust", "-f", str(ROOT / "bench" / "locustfile.py"), "--headless", "-u", str(users),
                "-r", f"{max(users / args.pacing, 0.1):.3f}", "-t", duration, "--host", base, "--csv", str(out / "locust"),
                "--csv-full-history", "--only-summary", "--stop-timeout", "660", "--loglevel", "WARNING"]
         res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
@@ -165,7 +137,8 @@ def main() -> int:
     finally:
         gateway.terminate()
         gateway.wait(10)
-    plot(out / "locust_stats_history.csv", out / "load.png", f"{args.profile}: {rate:.2f} workflows/s offered, {duration}")
+    subprocess.run([str(LOAD_PY), str(ROOT / "bench" / "load_plot.py"), str(out / "locust_stats_history.csv"), str(out / "load.png"),
+                    f"{args.profile}: {rate:.2f} workflows/s offered, {duration}"], cwd=ROOT, check=False)
     stats = next((r for r in csv.DictReader((out / "locust_stats.csv").open()) if r["Name"] == "Aggregated"), None)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     if stats is None:

@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.e2e import request_doc
+from bench.e2e import request_doc, send_signed
 from services.kit.contracts import codec, topics
 from services.kit.messaging import logreader
 from services.kit.messaging.bus import producer_config, publish
@@ -44,6 +44,7 @@ class Gateway:
         self.watcher = AIOKafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed", enable_auto_commit=False)
 
     async def start(self) -> None:
+        publishing.configure_publisher()  # sign as the registered publisher, like ufctl
         await self.producer.start()
         await self.watcher.start()
         tps = await logreader.partitions_of(self.watcher, [topics.WORKFLOW_EVENTS])
@@ -71,10 +72,10 @@ class Gateway:
         self.waiting[wf] = fut
         try:
             for c in doc["contacts"]:
-                await self.producer.send(topics.CONSENT, codec.encode(publishing.consent_event(c["subject_id"], "marketing", True)),
-                                         key=c["subject_id"].encode())
-            event = publishing.request_event(doc)
-            await self.producer.send_and_wait(topics.REQUESTS, codec.encode(event), key=wf.encode())
+                await send_signed(self.producer, topics.CONSENT, publishing.consent_event(c["subject_id"], "marketing", True),
+                                  c["subject_id"].encode())
+            await send_signed(self.producer, topics.REQUESTS, publishing.request_event(doc), wf.encode())
+            await self.producer.flush()
             phase = await asyncio.wait_for(fut, timeout)
         except TimeoutError:
             return web.Response(status=504, text=f"{wf} not finished within {timeout:.0f}s")

@@ -37,6 +37,7 @@ from services.kit.runtime.config import ServiceSettings
 from services.kit.runtime.service_table import http_port
 from services.kit.security import jwt_tokens as tokens
 from services.kit.security import tls
+from services.kit.security.signing import configure_signing
 from ufctl import publishing
 
 BYPASS_COLOUR = "bench-bypass"  # stamped on every event the bypass writes, so audits can tell
@@ -50,6 +51,7 @@ async def latency(calls: int, target: str, rate: float) -> dict:
     """`calls` calls one after another, started at `rate` calls/s (0 = back to back)."""
     tag = uuid.uuid4().hex[:6]
     user, session, subjects = f"lat-{tag}", f"sess-lat-{tag}", [f"lat-{tag}-{i}" for i in range(3)]
+    configure_signing(os.environ.get("UF_PUBLISHER_ID") or "ufctl")  # consumers refuse unsigned records
     producer = AIOKafkaProducer(**producer_config(ServiceSettings().kafka_bootstrap))
     await producer.start()
     await publish(producer, topics.SESSIONS, publishing.session_event(user, session, 1.0))

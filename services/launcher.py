@@ -14,7 +14,14 @@ Names: `orchestrator` means every instance of the service, `orchestrator@1` one 
 
 **For scrapers (monitoring):** every `up`/`down`/`kill` rewrites `var/run/instances.json`:
 a list of {"service", "instance", "name", "pid", "http_port", "grpc_port", "metrics_url"}
-for each running instance."""
+for each running instance.
+
+Blue-green (ufctl rollout): every instance reads its role (active/preview) from a role file
+(`var/run/role/<instance>.labels`, the Kubernetes Downward API labels format) that the launcher
+writes. A rollout's second colour runs as `<service>-green` (replica 0 only) on the service's
+port + COLOUR_PORT_STEP; `var/run/colours/<service>` records which colour is active, and an
+instance `up` starts while the other colour is active comes up as a preview (ready, consuming
+nothing)."""
 from __future__ import annotations
 
 import argparse
@@ -30,7 +37,8 @@ from pathlib import Path
 from services import __version__
 from services.kit.runtime import scrape_targets
 from services.kit.runtime.paths import ROOT, VAR
-from services.kit.runtime.service_table import HOST, SERVICES, instance_http_port
+from services.kit.runtime.role import ACTIVE, PREVIEW, write_role
+from services.kit.runtime.service_table import COLOURS, HOST, SERVICES, http_port, instance_http_port
 
 MAX_REPLICAS = 20
 
@@ -117,7 +125,10 @@ def start(instance: str) -> None:
     name, i = _split(instance)
     (VAR / "run").mkdir(parents=True, exist_ok=True)
     (VAR / "log").mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "UF_HTTP_PORT": str(instance_http_port(name, i)), "UF_INSTANCE": str(i), "PYTHONUNBUFFERED": "1"}
+    role = ACTIVE if live_colour(name) == "blue" else PREVIEW  # never a second active colour
+    write_role(role_file(instance), role)
+    env = {**os.environ, "UF_HTTP_PORT": str(instance_http_port(name, i)), "UF_INSTANCE": str(i), "PYTHONUNBUFFERED": "1",
+           "UF_COLOUR": "blue", "UF_ROLE_FILE": str(role_file(instance))}
     env.setdefault("UF_TRACE_EXPORTER", "file")  # locally: spans as JSON lines, one file per instance
     if env["UF_TRACE_EXPORTER"] == "file" and not env.get("UF_TRACE_FILE"):
         env["UF_TRACE_FILE"] = str(VAR / "traces" / f"{instance}.jsonl")
@@ -227,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     def selected(running: bool) -> list[list[str]]:
         groups = []
         for s in order:
-            explicit = [n for n in names if "@" in n and _split(n)[0] == s]
+            explicit = [_iname(*_split(n)) for n in names if "@" in n and _split(n)[0] == s]  # validator@0 = validator
             groups.append(explicit or instances_of(s, running=running))
         return groups
 
@@ -238,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
             for insts in reversed(selected(running=True)):
                 for inst in insts:
                     stop(inst)
+            for s in order:
+                stop_colour(s, "green")
             return 0
         if args.action == "kill":  # crash simulation: SIGKILL, no clean shutdown
             for insts in selected(running=True):
@@ -255,6 +268,83 @@ def main(argv: list[str] | None = None) -> int:
               for insts in selected(running=False) for inst in insts}
     print(json.dumps(status, indent=2))
     return 0 if all(s["ready"] for s in status.values()) else 1
+
+
+# -- blue-green colours (ufctl rollout) ------------------------------------------------------
+def live_colour(name: str) -> str:
+    """The colour of `name` that is active (blue unless a rollout promoted green)."""
+    try:
+        colour = (VAR / "run" / "colours" / name).read_text().strip()
+    except FileNotFoundError:
+        return "blue"
+    return colour if colour in COLOURS else "blue"
+
+
+def set_live_colour(name: str, colour: str) -> None:
+    path = VAR / "run" / "colours" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(colour + "\n")
+
+
+def colour_instance(name: str, colour: str) -> str:
+    """Blue is the service's instance 0 (as before rollouts existed); green is `<name>-green`."""
+    return name if colour == "blue" else f"{name}-{colour}"
+
+
+def role_file(instance: str) -> Path:
+    return VAR / "run" / "role" / f"{instance}.labels"
+
+
+def colour_role_file(name: str, colour: str) -> Path:
+    return role_file(colour_instance(name, colour))
+
+
+def colour_pid(name: str, colour: str) -> int | None:
+    return _pid(colour_instance(name, colour))
+
+
+def colour_get(name: str, path: str, colour: str, timeout_s: float = 3) -> tuple[bool, str]:
+    try:
+        with urllib.request.urlopen(f"http://{HOST}:{http_port(name, colour)}{path}", timeout=timeout_s) as r:
+            return r.status == 200, r.read().decode()
+    except Exception as exc:  # HTTPError 503 carries the failing checks
+        body = exc.read().decode() if hasattr(exc, "read") else exc.__class__.__name__
+        return False, body
+
+
+def start_colour(name: str, colour: str, role: str, env_extra: dict[str, str] | None = None) -> None:
+    """Start replica 0 of `name` in `colour` with the given role (the rollout's new colour)."""
+    inst = colour_instance(name, colour)
+    if _pid(inst):
+        return
+    (VAR / "run").mkdir(parents=True, exist_ok=True)
+    (VAR / "log").mkdir(parents=True, exist_ok=True)
+    write_role(role_file(inst), role)
+    env = {**os.environ, "UF_HTTP_PORT": str(http_port(name, colour)), "UF_INSTANCE": "0", "PYTHONUNBUFFERED": "1",
+           "UF_COLOUR": colour, "UF_ROLE_FILE": str(role_file(inst)), **(env_extra or {})}
+    if "UF_TRACE_EXPORTER" not in os.environ:
+        env.update(UF_TRACE_EXPORTER="file", UF_TRACE_FILE=str(VAR / "traces" / f"{inst}.jsonl"))
+    with open(_logfile(inst), "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", f"services.{name}"], cwd=ROOT, env=env, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    _pidfile(inst).write_text(str(proc.pid))
+    scrape_targets.announce(inst, service=name, port=http_port(name, colour), colour=colour,
+                            version=env.get("UF_VERSION") or __version__)
+
+
+def wait_colour_ready(name: str, colour: str, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if colour_pid(name, colour) is None:
+            return False
+        if colour_get(name, "/ready", colour)[0]:
+            return True
+        time.sleep(0.3)
+    return False
+
+
+def stop_colour(name: str, colour: str, sig: int = signal.SIGTERM, timeout_s: float = 15) -> None:
+    stop(colour_instance(name, colour), sig, timeout_s)
 
 
 if __name__ == "__main__":

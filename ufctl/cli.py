@@ -22,6 +22,7 @@ from ufctl.audit_commands import add_audit_commands
 from ufctl.dr_commands import add_dr_commands
 from ufctl.errors import CliError
 from ufctl.policy_commands import add_policy_commands
+from ufctl.rollout.commands import add_rollout_commands
 
 
 def _settings() -> ServiceSettings:
@@ -186,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_gdpr_erase)
     add_policy_commands(sub, _send)
     add_dr_commands(sub)
+    add_rollout_commands(sub)
     return p
 
 

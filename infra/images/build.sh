@@ -44,10 +44,10 @@ mkdir -p "$WHEELS"
 stamp=$(cat constraints.txt pyproject.toml libs/uf-pii/pyproject.toml tools/image_requirements.py | sha256sum | cut -c1-16)
 if [ "$(cat "$WHEELS/.stamp" 2>/dev/null)" != "$stamp" ]; then
     say "downloading the wheelhouse from PyPI"
-    find "$WHEELS" -name '*.whl' -delete
     python3 tools/image_requirements.py > "$WHEELS/core.txt"
     python3 tools/image_requirements.py --nlp > "$WHEELS/nlp.txt"
-    nice -n 10 python3 -m pip wheel -q --wheel-dir "$WHEELS" -c constraints.txt \
+    # wheels already here are reused (--find-links); constraints pick the pinned ones at install
+    nice -n 10 python3 -m pip wheel -q --wheel-dir "$WHEELS" --find-links "$WHEELS" -c constraints.txt \
         -r "$WHEELS/core.txt" -r "$WHEELS/nlp.txt" >&2
     echo "$stamp" > "$WHEELS/.stamp"
 fi

@@ -27,10 +27,12 @@ async def body(settings: OrchestratorSettings, ops: OpsServer, stack: AsyncExitS
                                 breaker=CircuitBreaker("validator", settings.circuit_threshold, settings.circuit_cooldown_s),
                                 concurrency=settings.validator_concurrency, channels=settings.validator_channels)
     stack.push_async_callback(validator.close)
-    # One transactional id per input partition (not per instance): whichever instance owns
-    # partition N uses `<group>-<colour>-pN` and so fences the previous owner (ADR 0007).
+    await validator.warm()
+    # One transactional id per input partition, the same for every instance and every colour:
+    # whichever instance owns partition N uses `<group>-pN` and so fences the previous owner -
+    # after a rebalance, a crash or a blue-green hand-over (ADR 0011, ADR 0008).
     processor = Processor(bootstrap=settings.kafka_bootstrap, group_id=settings.consumer_group,
-                          transactional_prefix=f"{settings.consumer_group}-{settings.colour}",
+                          transactional_prefix=settings.consumer_group,
                           engine=WorkflowEngine(me, keys, validator, agents=selection(settings), budget_s=settings.park_budget_s),
                           max_in_flight=settings.max_in_flight)
     await processor.start()

@@ -1,5 +1,5 @@
 """The orchestrator's consume-process-produce loop with exactly-once semantics inside Kafka,
-for any number of instances (ADR 0007).
+for any number of instances (ADR 0011).
 
 - **One transactional producer per input partition** (`<prefix>-p<N>`), created when the
   partition is assigned. Its `init_transactions` fences whichever instance owned the partition
@@ -33,7 +33,7 @@ from services.kit.contracts import codec, topics
 from services.kit.contracts.limits import MAX_RECORD_BYTES, MAX_REQUEST_BYTES, MAX_STATE_BYTES
 from services.kit.messaging.bus import SemanticError, admit_record, by_key_concurrently, dead_letter, outgoing_headers, record_key, update_lag
 from services.kit.messaging.retry import Backoff, dependency_of
-from services.kit.runtime import telemetry, tracing
+from services.kit.runtime import faults, role, telemetry, tracing
 from services.orchestrator.state_store import ChangelogTable
 from services.orchestrator.workflow import Effects, WorkflowEngine, now_ms
 
@@ -57,6 +57,7 @@ class _Rebalance(ConsumerRebalanceListener):
         async with self.proc.lock:  # the running batch finishes its transactions first
             await self.proc.own({tp.partition for tp in assigned})
             self.proc.joined, self.proc.restoring = True, False
+            role.current().report(self.proc.group_id, role.CONSUMING)  # state restored: consuming from here
 
 
 class Processor:
@@ -71,22 +72,66 @@ class Processor:
         self.producers: dict[int, AIOKafkaProducer] = {}
         self.backoff = Backoff(base_s=0.5, cap_s=15.0)
         self._waiting: dict[int, tuple[float, int]] = {}  # partition -> (resume at, attempt)
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False,
-                                         auto_offset_reset="earliest", isolation_level="read_committed",
-                                         partition_assignment_strategy=(RangePartitionAssignor,))
+        self.consumer = self._new_consumer()
+        self._fresh = True  # never started: the first join uses it (a stopped consumer cannot restart)
+        self.member = False  # subscribed: the role is active (services/kit/runtime/role.py)
+        self.committed: dict[TopicPartition, int] = {}  # input offsets of this instance's last transactions
+
+    def _new_consumer(self) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=self.group_id, enable_auto_commit=False,
+                                auto_offset_reset="earliest", isolation_level="read_committed",
+                                partition_assignment_strategy=(RangePartitionAssignor,))
 
     async def start(self) -> None:
-        await self.consumer.start()
-        self.consumer.subscribe(list(INPUT_TOPICS), listener=_Rebalance(self))
+        """Join now when active; a preview instance joins nothing until it is promoted."""
+        if role.current().active:
+            await self._join()
+        else:
+            role.current().report(self.group_id, role.RELEASED)
 
     async def stop(self) -> None:
-        await self.consumer.stop()
+        if self.member:
+            await self.consumer.stop()
         for p in list(self.producers):
             await self._close_producer(p)
 
+    async def _join(self) -> None:
+        role.current().report(self.group_id, role.JOINING)
+        if not self._fresh:
+            self.consumer = self._new_consumer()
+        self._fresh = False
+        await self.consumer.start()
+        self.consumer.subscribe(list(INPUT_TOPICS), listener=_Rebalance(self))
+        self.member, self.committed = True, {}
+
+    async def _leave(self) -> None:
+        """Demoted (rollout): called between batches, so every partition's transaction is
+        committed. Wait until the group coordinator shows those offsets (transaction markers are
+        written after EndTxn returns and aiokafka cannot ask OffsetFetch for stable offsets),
+        leave the group, close the partitions' producers: the next owner resumes exactly there
+        and its producers fence ours."""
+        deadline = time.monotonic() + 5.0
+        pending = dict(self.committed)
+        while pending and time.monotonic() < deadline:
+            for tp, off in list(pending.items()):
+                if (await self.consumer.committed(tp) or 0) >= off:
+                    del pending[tp]
+            if pending:
+                await asyncio.sleep(0.02)
+        if pending:
+            log.warning("committed offsets not visible before leaving", extra={"partitions": len(pending)})
+        await self.consumer.stop()
+        await asyncio.gather(*(self._close_producer(p) for p in list(self.producers)))
+        self.table.drop(self.table.partitions())
+        self.member = self.joined = False
+        role.current().report(self.group_id, role.RELEASED)
+        log.info("left the group: partitions released at committed offsets", extra={"group": self.group_id})
+
     async def check_ready(self) -> None:
         """Ready once in the group with its partitions' state restored - also with no partition
-        at all (a standby: more instances than partitions)."""
+        at all (a standby: more instances than partitions) - or as a preview (consumes nothing)."""
+        if not role.current().active:
+            return
         if not self.joined or self.restoring:
             raise RuntimeError("joining the group / restoring state")
 
@@ -97,8 +142,9 @@ class Processor:
             self._waiting.pop(p, None)
         self.table.drop(self.table.partitions() - partitions)
         gained = partitions - set(self.producers)
-        for p in sorted(gained):
-            await self._open_producer(p)  # fences the previous owner before we read its state
+        # concurrently: a hand-over takes every partition at once, and each producer's
+        # init_transactions is a round trip to the transaction coordinator
+        await asyncio.gather(*(self._open_producer(p) for p in sorted(gained)))  # fences the previous owners first
         await self.table.restore(gained)
         log.info("partitions owned", extra={"partitions": sorted(partitions), "gained": sorted(gained)})
 
@@ -124,19 +170,30 @@ class Processor:
 
     # -- the loop --------------------------------------------------------------------------
     async def run(self) -> None:
+        """Consume while the role is active; on demotion release the partitions between two
+        batches (see _leave) and wait for promotion again (a rollback to this colour)."""
+        state = role.current()
         while True:
-            self._flow_control()
-            batches = await self.consumer.getmany(timeout_ms=200, max_records=100)
-            async with self.lock:
-                by_partition: dict[int, dict[TopicPartition, list[ConsumerRecord]]] = {}
-                for tp, msgs in batches.items():
-                    by_partition.setdefault(tp.partition, {})[tp] = msgs
-                now = now_ms()
-                due = {p: self.table.due(p, now) for p in self.producers if p not in self._waiting}
-                work = {p for p, d in due.items() if d} | set(by_partition)
-                await asyncio.gather(*(self._partition(p, by_partition.get(p, {}), due.get(p, [])) for p in work
-                                       if p in self.producers))
-            self._gauges()
+            await state.until_active()
+            if not self.member:
+                await self._join()
+            while state.active:
+                await self._poll_once()
+            await self._leave()
+
+    async def _poll_once(self) -> None:
+        self._flow_control()
+        batches = await self.consumer.getmany(timeout_ms=200, max_records=100)
+        async with self.lock:
+            by_partition: dict[int, dict[TopicPartition, list[ConsumerRecord]]] = {}
+            for tp, msgs in batches.items():
+                by_partition.setdefault(tp.partition, {})[tp] = msgs
+            now = now_ms()
+            due = {p: self.table.due(p, now) for p in self.producers if p not in self._waiting}
+            work = {p for p, d in due.items() if d} | set(by_partition)
+            await asyncio.gather(*(self._partition(p, by_partition.get(p, {}), due.get(p, [])) for p in work
+                                   if p in self.producers))
+        self._gauges()
 
     def _flow_control(self) -> None:
         """Pause partitions that wait for a dependency (until their backoff ends) and, while this
@@ -177,6 +234,7 @@ class Processor:
             await self._recover(p, exc)
             return
         self.table.commit(p)
+        self.committed.update({tp: msgs[-1].offset + 1 for tp, msgs in batches.items()})
         self._waiting.pop(p, None)
         for tp, msgs in batches.items():
             update_lag(self.consumer, SERVICE, tp, msgs[-1].offset + 1)
@@ -233,6 +291,7 @@ class Processor:
             event_type = decoded.event_type
             wf = decoded.envelope["workflow_id"]
             span.set_attributes({"uf.event_type": event_type, "uf.workflow_id": wf})
+            await self._injected_faults(event_type)
             for attempt in range(RECORD_ATTEMPTS):
                 try:
                     fx = await self.engine.handle(decoded, self.table.get(msg.partition, wf), signer)
@@ -259,6 +318,17 @@ class Processor:
         log.info("event handled", extra={"event_type": event_type, "workflow_id": wf,
                                          "phase": fx.state.phase if fx.state and fx.state.phase else None, "emitted": len(fx.emit)})
         await self._apply(producer, msg.partition, fx)
+
+    async def _injected_faults(self, event_type: str) -> None:
+        """The test-only fault hook (services/kit/runtime/faults.py): an injected failure is
+        counted as an error and retried here, so a faulty build shows errors without losing work."""
+        while True:
+            try:
+                await faults.current().before_handle()
+                return
+            except faults.InjectedFault:
+                telemetry.EVENTS.labels(SERVICE, "workflow", event_type, "error").inc()
+                await asyncio.sleep(0.05)
 
     async def _apply(self, producer: AIOKafkaProducer, partition: int, fx: Effects) -> None:
         for topic, record in fx.emit:

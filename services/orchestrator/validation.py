@@ -4,6 +4,7 @@ reason that names the validator."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass, field
 
@@ -56,6 +57,12 @@ class ValidatorClient:
     def _stub(self) -> validator_pb2_grpc.ValidatorStub:
         self._next = (self._next + 1) % len(self._stubs)
         return self._stubs[self._next]
+
+    async def warm(self, timeout_s: float = 2.0) -> None:
+        """Connect now (best effort) rather than on the first transition: a freshly promoted
+        colour's first decisions then cost no connection set-up."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*(c.channel_ready() for c in self._channels)), timeout_s)
 
     async def validate(self, request: validator_pb2.ValidateTransitionRequest) -> Verdict:
         if not self.breaker.allow():

@@ -24,6 +24,7 @@ from services.validator.pii_client import PiiClient
 from services.validator.policy.loader import PolicyLibrary
 from services.validator.policy.manager import PolicyManager
 from services.validator.servicer import ValidatorServicer
+from services.validator.state_guard import StateGuard
 from services.validator.store import FactStore, project
 
 
@@ -49,7 +50,7 @@ async def body(settings: ValidatorSettings, ops: OpsServer, stack: AsyncExitStac
     servicer = ValidatorServicer(policies=policies, deps=deps, kafka=kafka,
                                  origin=Origin(settings.service_name, settings.version, settings.colour),
                                  deadline_s=settings.decision_deadline_s, max_concurrent=settings.max_concurrent_decisions,
-                                 admission_wait_s=settings.admission_wait_s)
+                                 admission_wait_s=settings.admission_wait_s, guard=StateGuard(redis))
     server = grpc.aio.server(interceptors=[ServerTelemetry(), tls.CallerAllowList()])  # mTLS + per-method callers
     validator_pb2_grpc.add_ValidatorServicer_to_server(servicer, server)
     server.add_secure_port(f"{settings.grpc_host}:{settings.grpc_port}", tls.server_credentials(settings.service_name))

@@ -22,6 +22,7 @@ from services.validator.policy.manager import PolicyManager
 from services.validator.policy.model import Policy
 from services.validator.recording import Recorder, recording
 from services.validator.rules import RULES, Context
+from services.validator.state_guard import StateGuard
 
 log = logging.getLogger(__name__)
 NO_POLICY = "none"
@@ -74,8 +75,10 @@ async def evaluate(request: validator_pb2.ValidateTransitionRequest, policy: Pol
 
 class ValidatorServicer(validator_pb2_grpc.ValidatorServicer):
     def __init__(self, *, policies: PolicyManager, deps: Dependencies, kafka: AIOKafkaProducer, origin: Origin,
-                 deadline_s: float, max_concurrent: int = 64, admission_wait_s: float = 0.5) -> None:
+                 deadline_s: float, max_concurrent: int = 64, admission_wait_s: float = 0.5,
+                 guard: StateGuard | None = None) -> None:
         self.policies, self.deps, self.kafka, self.origin, self.deadline_s = policies, deps, kafka, origin, deadline_s
+        self.guard = guard  # checks the claimed phase against the recorded state (None: unit tests)
         # Admission control: at most `max_concurrent` decisions run at once; a request that cannot
         # start within `admission_wait_s` is refused with RESOURCE_EXHAUSTED (retryable) instead of
         # queueing until its deadline is burnt and then being answered with a useless timeout.
@@ -117,7 +120,18 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServicer):
             telemetry.SHED_REQUESTS.inc()
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "validator busy: too many decisions in flight")
         try:
-            return await self._validate(request)
+            problem = await self.guard.problem(request) if self.guard else ""
+            if problem:  # never sign a decision for a transition the workflow is not in
+                log.warning("request refused: not the recorded state", extra={"workflow_id": request.snapshot.workflow_id,
+                                                                              "to_phase": request.target_phase})
+                await context.abort(grpc.StatusCode.FAILED_PRECONDITION, problem)
+            decision = await self._validate(request)
+            if decision.allowed and self.guard:
+                try:
+                    await self.guard.record(request.snapshot.workflow_id, request.target_phase)
+                except Exception as exc:  # the audit projection still tells the phase once committed
+                    log.error("allowed phase not recorded", extra={"error": exc.__class__.__name__})
+            return decision
         finally:
             self._slots.release()
 

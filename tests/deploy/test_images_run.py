@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.kit.runtime import service_table as table
 from services.kit.runtime.paths import KEYS, ROOT, VAR
-from services.kit.security import jwt_tokens
+from services.kit.security import jwt_tokens, tls
 from services.kit.security.signing import Signer
 from tests.integration.waiting import eventually
 
@@ -92,10 +92,18 @@ def keys(tmp_path_factory):
     auth.mkdir()
     jwt_tokens.load_key(create=True)  # the key `ufctl session/token` signs with
     shutil.copyfile(jwt_tokens.key_file(), auth / "jwt-hs256.key")
+    tls.main(list(table.SERVICES))  # the local CA + certificates (`make up` does the same)
+    certs = {}
+    for service in table.SERVICES:  # each container gets the CA and only its own certificate + key
+        d = base / "tls" / service
+        d.mkdir(parents=True)
+        for name in ("ca.crt", f"{service}.crt", f"{service}.key"):
+            shutil.copyfile(tls.TLS_DIR / name, d / name)
+        certs[service] = d
     for path in [base, *base.rglob("*")]:
         os.chown(path, UID, UID)
         path.chmod(0o500 if path.is_dir() else 0o400)
-    return {"signing": signing, "auth": auth}
+    return {"signing": signing, "auth": auth, "tls": certs}
 
 
 def _env(service: str) -> dict[str, str]:
@@ -106,6 +114,7 @@ def _env(service: str) -> dict[str, str]:
         "UF_HTTP_PORT": str(spec.http_port),
         "UF_SIGNING_KEYS_DIR": "/etc/uf/signing",
         "UF_TRUSTED_KEYS_DIR": "/etc/uf/trusted-keys",
+        "UF_TLS_DIR": "/etc/uf/tls",
     }
     if spec.grpc_port:
         env |= {"UF_GRPC_HOST": table.HOST, "UF_GRPC_PORT": str(spec.grpc_port)}
@@ -129,7 +138,8 @@ def containers(stack, keys):
                # UF_VAR_DIR: an anonymous volume, initialised from the image's /var/lib/uf (owner 10001)
                "-v", "/var/lib/uf",
                "-v", f"{keys['signing'][service]}:/etc/uf/signing:ro",
-               "-v", f"{KEYS}:/etc/uf/trusted-keys:ro"]
+               "-v", f"{KEYS}:/etc/uf/trusted-keys:ro",
+               "-v", f"{keys['tls'][service]}:/etc/uf/tls:ro"]
         if service == "validator":
             cmd += ["-v", f"{keys['auth']}:/etc/uf/auth:ro"]
         for k, v in _env(service).items():

@@ -103,5 +103,13 @@ def test_missing_key_mount_is_drift(rendered):
 def test_consumer_scaled_past_partitions_is_drift(rendered):
     def change(r):
         r.docs.append({"kind": "HorizontalPodAutoscaler", "metadata": {"name": "audit"},
-                       "spec": {"scaleTargetRef": {"name": "audit"}, "maxReplicas": 20}})
-    assert any("past 3 partitions" in p for p in _mutated(rendered, change))
+                       "spec": {"scaleTargetRef": {"name": "audit"}, "maxReplicas": ceiling + 1}})
+    ceiling = max(drift.partitions().values())
+    assert any(f"past {ceiling} partitions" in p for p in _mutated(rendered, change))
+
+
+def test_missing_tls_certificate_is_drift(rendered):
+    def change(r):
+        spec = _deployment(r, "pii")["spec"]["template"]["spec"]
+        next(v for v in spec["volumes"] if v["name"] == "tls")["secret"]["items"].pop()  # pii.key
+    assert any("UF_TLS_DIR: the volume at /etc/uf/tls has no pii.key" in p for p in _mutated(rendered, change))

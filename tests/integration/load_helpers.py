@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import redis
 from aiokafka import AIOKafkaProducer
 
-from bench.e2e import cpu_hog, emails_by_message_id, request_doc  # noqa: F401 (cpu_hog re-exported)
+from bench.e2e import cpu_hog, emails_by_message_id, request_doc, send_signed  # noqa: F401 (cpu_hog re-exported)
 from services.kit.contracts import codec, topics
 from services.kit.contracts.keys import wf_key
 from services.kit.messaging.bus import producer_config, publish
@@ -38,18 +38,19 @@ def start_burst(n: int, recipients: int = 1) -> Burst:
     since = {t: h.end_offsets(t) for t in (topics.WORKFLOW_EVENTS, topics.DEAD_LETTER)}
 
     async def go() -> None:
+        publishing.configure_publisher()
         p = AIOKafkaProducer(**producer_config(h.SETTINGS.kafka_bootstrap))
         await p.start()
         try:
             await publish(p, topics.SESSIONS, publishing.session_event(f"bench-{tag}", f"sess-bench-{tag}", 4.0))
             for d in docs:
                 for c in d["contacts"]:
-                    await p.send(topics.CONSENT, codec.encode(publishing.consent_event(c["subject_id"], "marketing", True)),
-                                 key=c["subject_id"].encode())
+                    await send_signed(p, topics.CONSENT, publishing.consent_event(c["subject_id"], "marketing", True),
+                                      c["subject_id"].encode())
             await p.flush()
             for d in docs:
                 e = publishing.request_event(d)
-                await p.send(topics.REQUESTS, codec.encode(e), key=e["envelope"]["workflow_id"].encode())
+                await send_signed(p, topics.REQUESTS, e, e["envelope"]["workflow_id"].encode())
             await p.flush()
         finally:
             await p.stop()

@@ -68,3 +68,28 @@ def test_only_the_validator_may_scan(suite, tmp_path):
     assert code_of(lambda: scan(lambda: foreign_ca_channel(addr, tmp_path))) == grpc.StatusCode.UNAVAILABLE
     assert code_of(lambda: scan(lambda: tls.secure_channel(addr, "orchestrator"))) == grpc.StatusCode.PERMISSION_DENIED
     assert scan(lambda: tls.secure_channel(addr, "validator")).results, "the allowed caller is served"
+
+
+def test_even_the_orchestrators_certificate_gets_no_decision_for_a_state_not_recorded(suite):
+    """A stolen orchestrator certificate is still no signing oracle: the validator checks the
+    claimed phase against what it allowed (and the audit projection) before any rule runs."""
+    doc = h.campaign(auto_approve=False)
+    wf = h.publish(doc)
+    h.wait_phase(wf, "REVIEW")
+    addr = table.grpc_addr("validator")
+
+    def ask(current: str, target: str, workflow_id: str = wf):
+        async def go():
+            async with tls.secure_channel(addr, "orchestrator") as ch:
+                req = validator_pb2.ValidateTransitionRequest(
+                    snapshot=validator_pb2.WorkflowSnapshot(workflow_id=workflow_id, current_phase=current,
+                                                            deliveries_expected=1, deliveries_confirmed=1),
+                    target_phase=target, causation_id="attacker")
+                return await validator_pb2_grpc.ValidatorStub(ch).ValidateTransition(req, timeout=10)
+        return asyncio.run(go())
+
+    before = len(h.events_of(wf, topics.VALIDATION_DECISIONS))
+    assert code_of(lambda: ask("DELIVERY", "COMPLETED")) == grpc.StatusCode.FAILED_PRECONDITION
+    assert code_of(lambda: ask("REVIEW", "DELIVERY", h.unique("wf-never"))) == grpc.StatusCode.FAILED_PRECONDITION
+    assert len(h.events_of(wf, topics.VALIDATION_DECISIONS)) == before, "nothing signed, nothing recorded"
+    assert h.status(wf)["phase"] == "REVIEW"

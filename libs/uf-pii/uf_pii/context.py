@@ -141,10 +141,3 @@ def adjust_score(
     if lower_words and _phrase_present(lower_words, words, around):
         score -= penalty
     return min(1.0, max(0.0, score))
-
-
-def has_context(text: str, start: int, end: int, phrases: Iterable[str], window: int = 40) -> bool:
-    """True when any of ``phrases`` occurs within ``window`` chars of the span."""
-    around = left_context(text, start, window) + " " + right_context(text, end, window)
-    words = {match.group(0) for match in _WORD.finditer(around)}
-    return _phrase_present(phrases, words, around)

@@ -78,14 +78,15 @@ class BaseRecognizer:
         context: tuple[str, ...] = (),
         validation: str = "",
         why: str = "",
+        type_name: str | None = None,
     ) -> Finding:
-        """Build a finding stamped with this recognizer's type, name, version and explanation."""
+        """Build a finding stamped with this recognizer's type (or ``type_name``), name, version and explanation."""
         score = min(1.0, max(0.0, score))
         explain = Explanation(
             self.name, self.version, self.method, pattern_name or self.type_name.lower(), pattern,
             score if original_score is None else original_score, score, context, validation, why,
         )
-        return Finding(self.type_name, start, end, score, self.name, self.version, explain)
+        return Finding(type_name or self.type_name, start, end, score, self.name, self.version, explain)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r} type={self.type_name!r}>"

@@ -136,12 +136,6 @@ def _starts(text: str) -> tuple[int, ...]:
     return tuple(f.start for f in fields(text))
 
 
-def label_at(text: str, start: int, end: int) -> str | None:
-    """The label of the field that contains ``[start, end)``, if any."""
-    field = field_at(text, start, end)
-    return None if field is None else field.label
-
-
 def field_at(text: str, start: int, end: int) -> Field | None:
     """The field that contains ``[start, end)``, if any."""
     found = fields(text)

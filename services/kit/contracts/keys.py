@@ -55,6 +55,12 @@ def subject_key(subject_id: str) -> str:
     return SUBJECT_KEY_PREFIX + subject_id
 
 
+# --- the validator's own record of what it allowed (never sign a transition a workflow is not in) --
+def validator_allowed_key(workflow_id: str) -> str:
+    """Set of phases the validator allowed the workflow into (shared by validator instances)."""
+    return f"uf:validator:allowed:{workflow_id}"
+
+
 # --- exactly-once projections: input offsets stored with the projected state -----------------
 def projection_offsets_key(name: str) -> str:
     return f"uf:projection:{name}:offsets"

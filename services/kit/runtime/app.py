@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from typing import TypeVar
 
-from services.kit.runtime import telemetry, tracing
+from services.kit.runtime import faults, role, telemetry, tracing
 from services.kit.runtime.config import ServiceSettings
 from services.kit.runtime.logs import configure_logging
 from services.kit.runtime.ops import OpsServer
@@ -32,6 +32,7 @@ async def _serve(settings: S, body: ServiceBody[S]) -> None:
         await ops.start()
         stack.push_async_callback(ops.stop)
         workers = [asyncio.ensure_future(w) for w in await body(settings, ops, stack)]
+        workers += [asyncio.ensure_future(role.current().watch()), asyncio.ensure_future(faults.current().run())]
         ops.started = True
         log.info("service started", extra={"colour": settings.colour, "version": settings.version})
         stopper = asyncio.ensure_future(stop.wait())
@@ -53,4 +54,9 @@ def run_service(settings: S, body: ServiceBody[S]) -> None:
                         memory_limit_bytes=settings.memory_limit_bytes, cpu_limit_millicores=settings.cpu_limit_millicores)
     tracing.configure(service=settings.service_name, version=settings.version, colour=settings.colour,
                       exporter=settings.trace_exporter, otlp_endpoint=settings.otlp_endpoint, trace_file=settings.trace_file)
+    role.configure(settings.role_file, settings.colour, settings.version)  # before any consumer starts: a preview instance never joins
+    try:
+        faults.configure(settings.test_fault, settings.test_faults, memory_limit_bytes=settings.memory_limit_bytes)
+    except faults.FaultConfigError as exc:
+        raise SystemExit(f"{settings.service_name}: {exc}") from None
     asyncio.run(_serve(settings, body))

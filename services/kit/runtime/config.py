@@ -32,3 +32,9 @@ class ServiceSettings(BaseSettings):
     trace_exporter: Literal["none", "otlp", "file"] = "none"
     otlp_endpoint: str = "http://127.0.0.1:4318/v1/traces"
     trace_file: str = ""
+    # Rollout role (services/kit/runtime/role.py): a labels file with role="active"|"preview";
+    # "" = no file, always active. Kubernetes: the Downward API labels file.
+    role_file: str = ""
+    # Test-only fault injection (services/kit/runtime/faults.py): both must be set.
+    test_faults: bool = False
+    test_fault: str = ""

@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from services.kit.runtime import telemetry
+from services.kit.runtime import role, telemetry
 
 ReadinessCheck = Callable[[], Awaitable[None]]  # raises when not ready
 log = logging.getLogger(__name__)
@@ -56,6 +56,10 @@ class OpsServer:
         ok = all(v == "ok" for v in results.values())
         return web.json_response({"ready": ok, "checks": results}, status=200 if ok else 503)
 
+    async def _role(self, _: web.Request) -> web.Response:
+        """The rollout role and whether every gated consumer has acted on it (see role.py)."""
+        return web.json_response(role.current().snapshot())
+
     async def _metrics(self, _: web.Request) -> web.Response:
         return web.Response(body=telemetry.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
@@ -64,6 +68,7 @@ class OpsServer:
         app.router.add_get("/health", self._health)
         app.router.add_get("/ready", self._ready)
         app.router.add_get("/metrics", self._metrics)
+        app.router.add_get("/role", self._role)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.host, self.port).start()

@@ -42,7 +42,7 @@ ELASTICSEARCH_PORT = _p(19200)
 REDIS_PORT = _p(16379)
 SMTP_PORT = _p(10025)
 PROMETHEUS_PORT = _p(19090)
-LOADGEN_PORT = _p(18090)  # bench/load_gateway.py: the load generator's loopback gateway
+LOADGEN_PORT = _p(18470)  # bench/load_gateway.py (x470: clear of every other port modulo the 1000-step offsets)
 
 KAFKA_BOOTSTRAP = f"{HOST}:{KAFKA_PORT}"
 REDIS_URL = f"redis://{HOST}:{REDIS_PORT}/0"
@@ -57,15 +57,23 @@ def grpc_addr(name: str) -> str:
     return f"{HOST}:{port}"
 
 
-def http_port(name: str) -> int:
-    """The service's HTTP port, honouring a per-service override (`UF_<NAME>_HTTP_PORT`)."""
-    return int(os.environ.get(f"UF_{name.upper()}_HTTP_PORT") or SERVICES[name].http_port)
+def http_port(name: str, colour: str = "blue") -> int:
+    """The service's HTTP port, honouring a per-service override (`UF_<NAME>_HTTP_PORT`). The
+    second colour of a blue-green rollout listens `COLOUR_PORT_STEP` higher."""
+    base = int(os.environ.get(f"UF_{name.upper()}_HTTP_PORT") or SERVICES[name].http_port)
+    return base + (COLOUR_PORT_STEP if colour == "green" else 0)
 
 
-INSTANCE_PORT_STRIDE = 10  # instance i of a service listens on its HTTP port + 10*i (i < 20: stays below 18300)
+COLOURS = ("blue", "green")
+COLOUR_PORT_STEP = 200  # green (rollout) instance 0: 18281-18285 (+ UF_PORT_OFFSET)
+INSTANCE_PORT_BASE = 18500  # instances 1..19 of service k listen on 18500 + 20*k + i (+ offset)
 
 
 def instance_http_port(name: str, instance: int = 0) -> int:
     """HTTP port of one instance of a service (several instances run side by side locally).
+    Instance 0 keeps the service's port; the others use 18500-18599 (+ UF_PORT_OFFSET), a block
+    that no other default port shares modulo the 1000-step offsets of parallel suites.
     gRPC instances share the service's one port (SO_REUSEPORT), so callers keep one address."""
-    return http_port(name) + INSTANCE_PORT_STRIDE * instance
+    if instance == 0:
+        return http_port(name)
+    return _p(INSTANCE_PORT_BASE + 20 * list(SERVICES).index(name) + instance)

@@ -269,3 +269,18 @@ def test_digit_run_gate_matches_what_recognizers_need() -> None:
     assert longest_digit_run("+44 20 7946 0958") == 12
     assert longest_digit_run("call (732)\n828-0744") == 10
     assert longest_digit_run("SSN 123-45-6789") == 9
+
+
+def test_a_field_named_for_a_quantity_is_not_a_phone_number() -> None:
+    text = '{"created_at": "1739615923852", "mobile": "+1 730-925-5704"}'
+    assert _types(text) == [("PHONE_NUMBER", "+1 730-925-5704")]
+
+
+def test_gazetteer_place_beats_a_person_guess_but_not_a_full_name() -> None:
+    from uf_pii import Engine
+
+    engine = Engine()
+    text = "I was in Salamanca when Jane Roe called. Florence Smith agreed."
+    found = {(f.type, text[f.start : f.end]) for f in engine.scan(text)}
+    assert ("LOCATION", "Salamanca") in found
+    assert ("LOCATION", "Florence") not in found

@@ -14,6 +14,8 @@ region), and add three guards the library does not have:
   identifiers even when dialable;
 * identifier glue: "ORD-2023-884512" contains "2023-884512", a valid US number,
   but digits glued to letters by "-", "_" or "." are part of an identifier;
+* structure: a value that fills a JSON/CSV field named for a quantity (``created_at``,
+  ``amount``, ``order``) is that quantity;
 * dates and versions: "03.08.2027" and "7.16.76.11959" parse as German/US
   numbers but are a date and a version string.
 
@@ -40,6 +42,7 @@ import phonenumbers
 from uf_pii.context import context_hits, continues_iban_groups, preceded_by_identifier_label
 from uf_pii.finding import Finding
 from uf_pii.recognizer import BaseRecognizer
+from uf_pii.structure import field_at
 from uf_pii.textview import cell_view, has_digit_run, has_line_break, structured_view
 
 DEFAULT_REGIONS: tuple[str, ...] = ("US", "GB", "DE", "FR", "CA")
@@ -79,6 +82,18 @@ def _region_table() -> list[tuple[str, str, frozenset[int], re.Pattern[str]]]:
 _Scored = tuple[float, float, tuple[str, ...], str]
 """(score, score before context, context words, how it matched)"""
 _ALL_REGIONS: list[tuple[str, str, frozenset[int], re.Pattern[str]]] = []
+# Field labels (uf_pii.structure) that name a quantity, never a phone number: a "created_at" value
+# of 1739615923852 is an epoch timestamp even though it dials somewhere.
+_NOT_PHONE_FIELD = re.compile(r"(?:^| )(?:at|time|timestamp|ts|epoch|date|created|updated|modified|amount|total|"
+                              r"price|balance|count|size|order|invoice|tracking|version|build|uuid|hash)(?: |$)")
+
+
+def _in_quantity_field(text: str, start: int, end: int) -> bool:
+    """True when the span fills a structured field whose name says it is a quantity."""
+    field = field_at(text, start, end)
+    return field is not None and field.end - field.start <= end - start + 2 and _NOT_PHONE_FIELD.search(field.label) is not None
+
+
 _COMPACT_DATE = re.compile(r"^(?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])$")
 
 
@@ -144,6 +159,8 @@ class PhoneRecognizer(BaseRecognizer):
             if s > 0 and (view[s - 1].isalnum() or view[s - 1] in "-_./:"):
                 continue
             if _GLUE_AFTER.match(view, e) or _DATE_LIKE.match(raw) or preceded_by_identifier_label(text, s):
+                continue
+            if _in_quantity_field(text, s, e):
                 continue
             hits = context_hits(view, s, e, _REGIONAL_CONTEXT, left=40, right=20)
             if not hits:
@@ -291,6 +308,8 @@ class PhoneRecognizer(BaseRecognizer):
         if _GLUE_AFTER.match(view, e):
             return None
         if preceded_by_identifier_label(text, s) or continues_iban_groups(view, s):
+            return None
+        if _in_quantity_field(text, s, e):
             return None
         base = self.INTERNATIONAL_SCORE if international else self.NATIONAL_SCORE
         hits = context_hits(view, s, e, _CONTEXT, window=30)

@@ -1,0 +1,1 @@
+"""Blue-green rollouts of Kafka consumer services (local controller and analysis)."""

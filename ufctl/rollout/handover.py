@@ -1,0 +1,82 @@
+"""Hand a service's partitions from one colour to the other at the committed offsets.
+
+The order is what makes it exact: (1) the old colour's role becomes preview; each of its gated
+consumers finishes the batch in hand, commits (the orchestrator: its transaction, and waits
+until the offsets are visible) and leaves its group; (2) only when its `/role` says every
+consumer is released does the new colour's role become active; it joins, the group is its
+alone, and it resumes at exactly the committed offsets. At no moment do two colours consume.
+
+An old colour that does not let go within `release_timeout_s` (hung, or its faulty batch takes
+too long) is killed: the orchestrator's new owner then fences its transactional id, so a
+half-done transaction of the old colour is aborted, never committed."""
+from __future__ import annotations
+
+import json
+import signal
+import time
+from dataclasses import dataclass
+
+from services import launcher
+from services.kit.runtime.role import ACTIVE, PREVIEW, write_role
+from ufctl.errors import CliError
+
+
+@dataclass(frozen=True)
+class Switch:
+    release_ms: int      # old colour: role change written -> every consumer out of its group (as seen here)
+    join_ms: int         # new colour: role change written -> consuming (partitions assigned, state restored)
+    total_ms: int        # controller's view: demotion written -> new colour settled
+    pause_ms: int | None  # instances' view: last old consumer released -> last new consumer consuming
+    started_at: int      # wall-clock ms: demotion written
+    done_at: int         # wall-clock ms: new colour settled
+    killed_old: bool     # the old colour did not release in time and was killed
+
+
+def role_of(service: str, colour: str) -> dict | None:
+    ok, body = launcher.colour_get(service, "/role", colour, timeout_s=2)
+    if not ok:
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
+def wait_settled(service: str, colour: str, role: str, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        r = role_of(service, colour)
+        if r and r.get("role") == role and r.get("settled"):
+            return True
+        if launcher.colour_pid(service, colour) is None:
+            return False
+        time.sleep(0.02)
+    return False
+
+
+def _last(snapshot: dict | None) -> float | None:
+    times = (snapshot or {}).get("consumers_since") or {}
+    return max(times.values()) if times else None
+
+
+def switch(service: str, old: str, new: str, *, release_timeout_s: float = 20.0, join_timeout_s: float = 60.0) -> Switch:
+    """Move the production groups of `service` from colour `old` to colour `new`."""
+    started_at = int(time.time() * 1000)
+    t0 = time.monotonic()
+    killed = False
+    if launcher.colour_pid(service, old) is not None:
+        write_role(launcher.colour_role_file(service, old), PREVIEW)
+        if not wait_settled(service, old, PREVIEW, release_timeout_s):
+            launcher.stop_colour(service, old, signal.SIGKILL, timeout_s=5)
+            killed = True
+    t1 = time.monotonic()
+    write_role(launcher.colour_role_file(service, new), ACTIVE)
+    launcher.set_live_colour(service, new)
+    if not wait_settled(service, new, ACTIVE, join_timeout_s):
+        raise CliError(f"{service} {new} did not take the partitions over within {join_timeout_s:.0f}s "
+                       f"(see var/log/{launcher.colour_instance(service, new)}.log)")
+    t2 = time.monotonic()
+    released, consuming = (None if killed else _last(role_of(service, old))), _last(role_of(service, new))
+    pause = int((consuming - released) * 1000) if released and consuming else None
+    return Switch(release_ms=int((t1 - t0) * 1000), join_ms=int((t2 - t1) * 1000), total_ms=int((t2 - t0) * 1000),
+                  pause_ms=pause, started_at=started_at, done_at=int(time.time() * 1000), killed_old=killed)
