@@ -12,6 +12,7 @@ from services.kit.contracts import topics
 from services.kit.contracts.codec import Decoded
 from services.kit.contracts.events import Origin, caused_by, make_event, stable_id
 from services.kit.messaging.bus import publish
+from services.kit.messaging.retry import dependency_of
 from services.kit.security.sealing import open_blob, seal_blob
 from services.kit.security.subject_keys import KeyStore
 from services.orchestrator.agents.base import AgentError
@@ -37,6 +38,8 @@ def make_task_handler(kafka: AIOKafkaProducer, origin: Origin, keys: KeyStore):
         except AgentError as exc:
             ok, error = False, str(exc)
         except Exception as exc:  # a plug-in bug fails the workflow, not the runner
+            if dependency_of(exc) is not None:
+                raise  # the key store (or another dependency) is away: the task waits, it is not a failure
             ok, error = False, f"agent crashed: {exc.__class__.__name__}"
             log.exception("agent crashed", extra={"agent": task["agent"], "phase": task["phase"]})
         await publish(kafka, topics.AGENT_RESULTS, make_event(
