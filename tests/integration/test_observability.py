@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from services import __version__
+from services.kit.runtime import scrape_targets
 from services.kit.runtime.paths import VAR
 from services.kit.runtime.service_table import PROMETHEUS_URL, SERVICES, http_port
 from services.kit.runtime.tracing import key_root
@@ -32,17 +33,31 @@ def query(expr: str) -> list[dict[str, Any]]:
     return doc["data"]["result"]
 
 
+def announced() -> dict[str, str]:
+    """scrape address -> service, of every instance the launcher announced (file_sd)."""
+    out = {}
+    for path in scrape_targets.TARGETS_DIR.glob("*.json"):
+        for group in json.loads(path.read_text()):
+            out.update({t: group["labels"]["service"] for t in group["targets"]})
+    return out
+
+
+def scraped_up() -> dict[str, dict[str, str]]:
+    return {r["metric"]["instance"]: r["metric"] for r in query('up{job="uf-services"} == 1')}
+
+
 def test_prometheus_scrapes_every_service_instance_with_its_identity(suite):
     def all_up() -> dict[str, dict[str, str]]:
-        up = {r["metric"]["service"]: r["metric"] for r in query('up{job="uf-services"} == 1')}
-        if set(up) != set(SERVICES):
-            raise NotYet(f"scraped and up: {sorted(up)}")
+        up, expected = scraped_up(), announced()
+        if set(up) != set(expected) or {m["service"] for m in up.values()} != set(SERVICES):
+            raise NotYet(f"scraped and up: {sorted(up)}, announced: {sorted(expected)}")
         return up
 
-    up = eventually(all_up, timeout_s=60, what="Prometheus scraping all five services")
-    for name, labels in up.items():
-        assert labels["instance"] == f"127.0.0.1:{http_port(name)}"  # the instance the launcher started
+    up = eventually(all_up, timeout_s=60, what="Prometheus scraping every announced instance of the five services")
+    for instance, labels in up.items():
+        assert labels["service"] == announced()[instance]
         assert (labels["colour"], labels["version"]) == (COLOUR, __version__)
+    assert f"127.0.0.1:{http_port('orchestrator')}" in up  # instance 0 on the service table's port
 
     # the services' own series carry the same identity (honor_labels: the exported labels)
     by_identity = {(r["metric"]["service"], r["metric"]["colour"], r["metric"]["version"])
@@ -50,6 +65,27 @@ def test_prometheus_scrapes_every_service_instance_with_its_identity(suite):
     assert by_identity == {(name, COLOUR, __version__) for name in SERVICES}
     unlabelled = query('count({job="uf-services", __name__=~"uf_.+|process_.+", colour=""})')
     assert unlabelled == []
+
+
+def test_a_new_instance_is_scraped_without_touching_prometheus(suite):
+    """file_sd: the launcher announces one more delivery instance, Prometheus finds it by itself."""
+    before = {i for i, m in scraped_up().items() if m["service"] == "delivery"}
+    n = len(before)
+    h.launcher("up", "delivery", "--scale", f"delivery={n + 1}")
+    try:
+        def two() -> set[str]:
+            now = {i for i, m in scraped_up().items() if m["service"] == "delivery"}
+            if len(now) != len(before) + 1:
+                raise NotYet(f"delivery instances up: {sorted(now)}")
+            return now - before
+
+        (added,) = eventually(two, timeout_s=60, what="the added delivery instance scraped")
+        series = query(f'count by (service, colour, version) ({{instance="{added}", __name__=~"uf_.+"}})')
+        assert [(r["metric"]["service"], r["metric"]["colour"], r["metric"]["version"]) for r in series] == [("delivery", COLOUR, __version__)]
+    finally:
+        h.launcher("down", f"delivery@{n}", "--scale", f"delivery={n}")
+    eventually(lambda: {i for i, m in scraped_up().items() if m["service"] == "delivery"} == before, timeout_s=60,
+               what="the stopped instance withdrawn")
 
 
 def test_prometheus_evaluates_the_trigger_rules_on_live_series(suite):
