@@ -4,7 +4,7 @@ STACK   := python3 infra/stack.py
 REPLICAS ?= 1
 
 .PHONY: help install venv load-venv lint run up down status test test-unit test-integration bench \
-        dashboards protos protos-check schemas-check schemas-lock topics lock clean \
+        dashboards protos protos-check schemas-check schemas-lock topics lock clean backup \
         images test-images k8s-check k8s-dev-secrets tools
 
 help:  ## list targets
@@ -91,6 +91,10 @@ tools:  ## install the pinned deployment tools (infra/versions.env) into ~/.cach
 
 lock: venv  ## re-pin transitive Python dependencies
 	$(PY) -m pip freeze --exclude-editable | grep -v '^-e' > constraints.txt
+
+BACKUP_DIR ?= var/backups
+backup: venv  ## encrypted DR backup into $(BACKUP_DIR)/<UTC time>/ (keys, checkpoints, policies; see docs/operations.md)
+	$(PY) -m ufctl dr backup --out $(BACKUP_DIR)/$$(date -u +%Y%m%dT%H%M%SZ)
 
 clean: down  ## stop everything and delete local data (var/)
 	rm -rf var

@@ -307,7 +307,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(json.dumps(res))
     else:
         print(f"{res['bundle']}: {res['records']} records, {res['checkpoints']} checkpoints, "
-              f"{res['consistency_proofs']} consistency proofs, {len(res['keys'])} keys, {res['bytes']} bytes "
+              f"{res['consistency_proofs']} consistency proofs, {res['cosignatures']} witness cosignatures, "
+              f"{len(res['keys'])} keys, {res['bytes']} bytes "
               f"({res['seconds']:.1f}s); check it with `python -m uf_verify {res['bundle']}`")
     return 0
 
@@ -366,6 +367,34 @@ def cmd_redecide(args: argparse.Namespace) -> int:
     return 0 if all(e["same"] for e in entries) else 1
 
 
+# --- witness ------------------------------------------------------------------------------------
+def cmd_witness(args: argparse.Namespace) -> int:
+    from services.audit.tools.witness import WitnessError, witness_once
+    from services.kit.contracts.events import Origin
+    from services.kit.runtime.config import ServiceSettings
+    from services.kit.security.signing import SigningError, load_signer
+
+    try:
+        signer = load_signer("witness", Path(args.keys_dir) if args.keys_dir else None)
+    except SigningError as exc:
+        raise CliError(f"witness key: {exc}") from None
+    state = Path(args.state) if args.state else paths.VAR / "witness" / "state.json"
+    s = ServiceSettings()
+    try:
+        res = asyncio.run(witness_once(bootstrap=s.kafka_bootstrap, state_path=state, signer=signer, trust=_trust(args),
+                                       origin=Origin("witness", s.version, s.colour)))
+    except (ReadIncomplete, WitnessError) as exc:
+        raise CliError(f"witness: {exc}") from None
+    if args.json:
+        print(json.dumps(res))
+    else:
+        for p in res["problems"]:
+            print(f"REFUSED  {p.get('checkpoint', p.get('offset'))}: {p['problem']}")
+        print(f"{res['witness_key']}: cosigned {res['cosigned']} checkpoint(s), {res['skipped']} already seen, "
+              f"{len(res['problems'])} refused; {res['partitions']} partition(s) followed")
+    return 1 if res["problems"] else 0
+
+
 def add_audit_commands(audit: argparse._SubParsersAction) -> None:
     """Add verify / prove / replay / report to the `ufctl audit` subcommands."""
     s = audit.add_parser("verify", help="check the log against the signed checkpoints and record signatures")
@@ -409,6 +438,13 @@ def add_audit_commands(audit: argparse._SubParsersAction) -> None:
     s.add_argument("--json", action="store_true")
     s.add_argument("--timeout", type=float, default=600.0)
     s.set_defaults(func=cmd_redecide)
+
+    s = audit.add_parser("witness", help="verify new checkpoints against what this witness saw before and cosign them")
+    s.add_argument("--state", help="witness state file (default var/witness/state.json)")
+    s.add_argument("--keys-dir", help="where the witness key lives (default: UF_SIGNING_KEY or var/keys/witness.ed25519)")
+    s.add_argument("--trusted-keys", help="directory of trusted audit public keys")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_witness)
 
     s = audit.add_parser("report", help="compliance report of a workflow (JSON + Markdown)")
     s.add_argument("workflow_id")

@@ -10,7 +10,7 @@ Backed up (encrypted, AES-256-GCM under the backup key, `UF_BACKUP_KEY` hex or
     `manifest.json` with the SHA-256 of every file.
 
 Restore, onto an empty stack (Kafka with the log; empty Redis and Elasticsearch; services
-stopped, so nothing reads a key meanwhile):
+stopped, or started on the empty stores - an erased key is never written, so nothing can read it):
   1. read every `SubjectErased` on `uf.gdpr` and drop the erased subjects' keys from the backup
      *in memory* - an erased key is never written back, not even for a moment;
   2. write the remaining Redis state; re-apply every erasure against the store (belt and braces);
@@ -86,10 +86,6 @@ def unseal(key: bytes, name: str, blob: bytes) -> bytes:
         return AESGCM(key).decrypt(blob[:12], blob[12:], FORMAT.encode() + b"\x00" + name.encode())
     except InvalidTag:
         raise CliError(f"{name}: cannot decrypt (wrong backup key, or the file was altered)") from None
-
-
-def sha256_file(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 # --- backup ---------------------------------------------------------------------------------------
@@ -186,6 +182,7 @@ class Erasure:
 @dataclass
 class RestoreResult:
     backup_created_at: int
+    services_running: list[str] = field(default_factory=list)
     subject_keys_restored: int = 0
     subject_keys_withheld: list[str] = field(default_factory=list)  # erased after (or around) the backup
     erasures_seen: int = 0
@@ -197,6 +194,7 @@ class RestoreResult:
     replay: dict[str, Any] = field(default_factory=dict)
     verify_ok: bool = False
     verify_summary: dict[str, Any] = field(default_factory=dict)
+    log_findings: dict[str, int] = field(default_factory=dict)  # about the log, not the restore
     seconds: float = 0.0
 
 
@@ -336,7 +334,8 @@ def restore_files(data: dict[str, bytes], key: bytes, policy_dir: Path) -> tuple
 
 def clear_dir_check(r: redis.Redis) -> None:
     if any(True for _ in r.scan_iter(match=keys.SUBJECT_KEY_PREFIX + "*", count=100)) or r.exists(keys.CHECKPOINT_HEADS):
-        raise CliError("Redis already holds subject keys or checkpoints: restore needs an empty Redis")
+        raise CliError("Redis already holds subject keys or checkpoints: restore needs an empty Redis (stop the services, "
+                       "empty Redis and Elasticsearch, restore, then start the services - docs/operations.md)")
 
 
 

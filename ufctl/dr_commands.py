@@ -59,31 +59,32 @@ async def _rebuild(s: AuditSettings, result: dr.RestoreResult) -> None:
             raise CliError(f"projections not rebuilt: {exc}") from None
         res = await verify(bootstrap=s.kafka_bootstrap, store=store, policy=load_policy(s.policy_file or None),
                            trust=TrustStore(), extra_pattern=s.extra_topic_pattern, timeout_s=900)
-        # The restore holds when the restored checkpoint copies are intact and still match the log.
-        # Forged records (unsigned or badly signed records somebody put on a topic) are findings
-        # of `ufctl audit verify` about the log itself, reported here but not a failed restore.
+        # The restore holds when the restored checkpoint copies are intact (signed, linked, whole
+        # trees consistent). What verify finds about the log itself - records deleted, altered or
+        # forged since they were attested - is reported with the restore, not a failed restore:
+        # `ufctl audit verify` names them.
         summ = res["summary"]
         result.verify_summary = summ
-        result.verify_ok = not any(summ[k] for k in ("checkpoint_errors", "modified", "deleted", "reordered", "inserted"))
+        result.verify_ok = not summ["checkpoint_errors"]
+        result.log_findings = {k: summ[k] for k in ("modified", "deleted", "inserted", "reordered", "forged") if summ.get(k)}
     finally:
         await es.close()
         await r.aclose()
 
 
-def restore(src: Path, force_running: bool = False) -> dr.RestoreResult:
+def restore(src: Path) -> dr.RestoreResult:
     started = time.monotonic()
     s = AuditSettings()
     manifest, data = dr.load_backup(src)
     key = dr.backup_key(create=False)
     if dr.key_fingerprint(key) != manifest["backup_key"]:
         raise CliError("the backup key is not the one this backup was made with")
+    # Services may be up on the empty stores (an empty Redis means nothing was attested or keyed
+    # yet; erased keys are never written, so nothing can read one). Stopped is still preferred:
+    # a checkpointer that attested a surviving log from genesis makes Redis non-empty -> refused.
     running = dr.services_running()
-    if running and not force_running:
-        raise CliError(f"services are running ({', '.join(running)}): stop them first "
-                       "(`.venv/bin/python -m services.launcher down`), restore, then start them - nothing may "
-                       "read a key or attest the log before the restore is complete")
     snapshot: dict[str, Any] = json.loads(dr.unseal(key, "redis.json.enc", data["redis.json.enc"]))
-    result = dr.RestoreResult(backup_created_at=int(manifest["created_at"]))
+    result = dr.RestoreResult(backup_created_at=int(manifest["created_at"]), services_running=running)
     # 1. erasures first: computed before a single key is written
     erasures = asyncio.run(dr.read_erasures(s.kafka_bootstrap))
     result.erasures_seen = len(erasures)
@@ -105,7 +106,7 @@ def restore(src: Path, force_running: bool = False) -> dr.RestoreResult:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    result = restore(Path(args.dir), force_running=args.force_running)
+    result = restore(Path(args.dir))
     if args.json:
         print(json.dumps(asdict(result)))
     else:
@@ -116,9 +117,10 @@ def cmd_restore(args: argparse.Namespace) -> int:
               f"{len(result.policies_restored)} policy file(s), {len(result.key_files_restored)} key file(s)")
         print(f"projections rebuilt: {result.replay.get('records_read', 0)} records replayed; "
               f"checkpoints {'VERIFIED' if result.verify_ok else 'NOT VERIFIED'} "
-              f"({v.get('checkpoints_verified', 0)}/{v.get('checkpoints', 0)}; checkpoint errors {v.get('checkpoint_errors')}, "
-              f"modified {v.get('modified')}, deleted {v.get('deleted')}, inserted {v.get('inserted')}, "
-              f"reordered {v.get('reordered')}; forged records on the log: {v.get('forged')}); {result.seconds:.1f}s")
+              f"({v.get('checkpoints_verified', 0)}/{v.get('checkpoints', 0)} match the log; checkpoint errors "
+              f"{v.get('checkpoint_errors')}); {result.seconds:.1f}s")
+        if result.log_findings:
+            print(f"the log itself has findings ({result.log_findings}): see `ufctl audit verify`")
     return 0 if result.verify_ok else 1
 
 
@@ -127,8 +129,7 @@ def add_dr_commands(sub: argparse._SubParsersAction) -> None:
     s = p.add_parser("backup", help="encrypted backup of what the log cannot rebuild; prints the manifest path")
     s.add_argument("--out", required=True, help="a new directory")
     s.set_defaults(func=cmd_backup)
-    s = p.add_parser("restore", help="restore onto an empty stack (services stopped): erasures re-applied first")
+    s = p.add_parser("restore", help="restore onto an empty stack (empty Redis/ES; services best stopped): erasures re-applied first")
     s.add_argument("dir")
     s.add_argument("--json", action="store_true")
-    s.add_argument("--force-running", action="store_true", help=argparse.SUPPRESS)
     s.set_defaults(func=cmd_restore)

@@ -1,6 +1,7 @@
 """Evidence an auditor verifies offline, on the real stack: `ufctl audit export` writes a bundle,
 `python -m uf_verify` (stdlib + cryptography, no service code) says VERIFIED for it and fails
-for any altered, missing or added byte; `ufctl audit redecide` re-makes every decision."""
+for any altered, missing or added byte (witness cosignatures included); `ufctl audit redecide`
+re-makes every decision."""
 from __future__ import annotations
 
 import hashlib
@@ -12,9 +13,10 @@ from pathlib import Path
 
 import pytest
 import redis
+from aiokafka.partitioner import murmur2
 
 from services.kit.contracts import topics
-from services.kit.contracts.keys import checkpoint_key
+from services.kit.contracts.keys import CHECKPOINT_HEADS
 from tests.integration import helpers as h
 from tests.integration.waiting import eventually
 
@@ -37,15 +39,29 @@ def bundle(suite, tmp_path_factory) -> tuple[str, Path]:
     assert h.wait_phase(wf)["phase"] == "COMPLETED"
     # More traffic on the workflow's partition afterwards (newer checkpoints there), so the
     # bundle carries consistency proofs from the covering checkpoints to newer heads.
-    partition = next(m.partition for m in h.read_topic(topics.WORKFLOW_EVENTS) if m.key == wf.encode())
+    mine = [m for m in h.read_topic(topics.WORKFLOW_EVENTS) if m.key == wf.encode()]
+    partition, last = mine[-1].partition, mine[-1].offset
     r = redis.Redis.from_url(h.SETTINGS.redis_url)
-    before = eventually(lambda: r.hlen(checkpoint_key(topics.WORKFLOW_EVENTS, partition)), what="first checkpoint")
-    for _ in range(12):
-        later = h.publish(h.campaign())
-        assert h.wait_phase(later)["phase"] == "COMPLETED"
-        if next(m.partition for m in h.read_topic(topics.WORKFLOW_EVENTS) if m.key == later.encode()) == partition:
-            break
-    eventually(lambda: r.hlen(checkpoint_key(topics.WORKFLOW_EVENTS, partition)) > before, what="a newer checkpoint")
+
+    def head() -> dict:
+        raw = r.hget(CHECKPOINT_HEADS, f"{topics.WORKFLOW_EVENTS}:{partition}")
+        return json.loads(raw) if raw else {"seq": -1, "last_offset": -1}
+
+    covering = eventually(lambda: head()["last_offset"] >= last and head(), what="the workflow checkpointed")["seq"]
+    # A later workflow whose id lands on the same partition (Kafka's default partitioner).
+    n = len([tp for tp in h.end_offsets(topics.WORKFLOW_EVENTS)])
+    doc = h.campaign()
+    base = doc["workflow_id"]
+    doc["workflow_id"] = next(f"{base}-{i}" for i in range(100_000)
+                              if (murmur2(f"{base}-{i}".encode()) & 0x7FFFFFFF) % n == partition)
+    later = h.publish(doc)
+    assert h.wait_phase(later)["phase"] == "COMPLETED"
+    eventually(lambda: head()["seq"] > covering, what="a newer checkpoint on the workflow's partition")
+    # A witness (its own key and state) verifies and cosigns the checkpoints published so far.
+    state = tmp_path_factory.mktemp("witness") / "state.json"
+    res = run("-m", "ufctl", "audit", "witness", "--state", str(state), "--json")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert json.loads(res.stdout)["cosigned"] > 0
     out = tmp_path_factory.mktemp("evidence") / "bundle"
     res = run("-m", "ufctl", "audit", "export", wf, "--out", str(out), "--json", "--wait", "60")
     assert res.returncode == 0, res.stderr
@@ -61,6 +77,7 @@ def test_an_intact_bundle_verifies_offline(bundle):
     lines = res.stdout.strip().splitlines()
     assert lines[-1] == "VERIFIED"
     assert any(line.startswith("checkpoints") and "consistency proof(s) checked" in line for line in lines)
+    assert any(line.startswith("witness") and "cosigned" in line for line in lines)
     files = json.loads((out / "MANIFEST.json").read_text())["files"]
     assert {"records.jsonl", "checkpoints.jsonl", "consistency.jsonl"} <= set(files)
     assert any(n.startswith("keys/audit-") for n in files) and any(n.startswith("policies/") for n in files)

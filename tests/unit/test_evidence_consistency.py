@@ -99,3 +99,30 @@ def test_the_verifier_reads_avro_like_the_codec():
     decoded = avro.decode(sv.canonical, data[10:])
     assert decoded == codec.decode(data).record | {"envelope": decoded["envelope"]}
     assert decoded["envelope"]["event_id"] == event["envelope"]["event_id"] and decoded["rules"][0]["reason"] == "ok"
+
+
+def test_the_witness_cosigns_only_checkpoints_that_extend_what_it_saw(tmp_path):
+    from services.audit.tools.witness import Seen, judge
+    from services.kit.security.signing import TrustStore
+
+    audit = Signer("audit", Ed25519PrivateKey.generate())
+    trust = TrustStore(tmp_path)
+    trust.add(audit.key_id, audit.private.public_key())
+    cps = _chain(audit, [3, 5, 1])
+    seen = None
+    for cp in cps[:2]:
+        verdict, tree = judge(cp, seen, trust)
+        assert verdict == "" and tree is not None
+        seen = Seen(cp.seq, cp.hash.hex(), tree.size, [[n, h.hex()] for n, h in tree.peaks])
+    assert judge(cps[1], seen, trust)[0] == "skip"  # a republished copy
+    forked = _chain(audit, [3, 4, 2])  # the operator's rewritten history: validly signed, different
+    assert judge(forked[1], seen, trust)[0].startswith("fork")
+    assert judge(forked[2], seen, trust)[0] == "does not link to the checkpoint cosigned before"
+    # A checkpoint that links to what was seen but signs a tree over a rewritten past.
+    bad_tree = merkle.Frontier()
+    for leaf in _leaves(8):
+        bad_tree.append(leaf)
+    rewritten = build(topic="t", partition=0, seq=2, entries=list(cps[2].entries()), prev_chain_head=cps[1].chain_head,
+                      prev_checkpoint_hash=cps[1].hash, created_at=1, signer=audit, tree=bad_tree)
+    assert "history rewritten" in judge(rewritten, seen, trust)[0]
+    assert judge(cps[2], seen, trust)[0] == ""

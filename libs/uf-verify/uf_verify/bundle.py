@@ -8,6 +8,7 @@
     consistency.jsonl   a consistency proof between each pair of consecutive whole-tree checkpoints
     keys/<key_id>.pub   public keys (hex), self-certifying ids: <service>-<sha256(key)[:16]>
     schemas/<fp>.avsc   Avro schemas in Parsing Canonical Form, named by CRC-64-AVRO fingerprint
+    cosignatures.jsonl  (optional) a witness's cosignatures of bundled checkpoints
     policies/<v>.yaml   policy versions that made the decisions, bound by the sha256 recorded in
                         the decisions (ValidationDecided v2) or in PolicyActivated records
 
@@ -47,6 +48,8 @@ CHECKPOINT_KEYS = {"topic", "partition", "seq", "first_offset", "last_offset", "
                    "prev_chain_head", "prev_checkpoint_hash", "manifest_sha256", "created_at", "key_id", "signature",
                    "tree_size", "tree_root"}
 CONSISTENCY_KEYS = {"topic", "partition", "from_seq", "to_seq", "proof"}
+COSIGNATURE_KEYS = {"topic", "partition", "seq", "key_id", "cosignature"}
+COSIGN_DOMAIN = b"uf.witness.cosign.v1\x00"
 WORKFLOW_TOPICS = {"uf.workflow.requests", "uf.workflow.events", "uf.validation.decisions", "uf.review.decisions",
                    "uf.delivery.outcomes", "uf.delivery.requests", "uf.agent.tasks", "uf.agent.results"}
 
@@ -116,7 +119,8 @@ def _manifest(root: Path, rep: Report) -> dict[str, Any]:
             rep.fail(f"{name}: altered (hash differs from the manifest)")
     for name in sorted(listed):
         kind = name.split("/", 1)[0] if "/" in name else name
-        if kind not in ("records.jsonl", "checkpoints.jsonl", "consistency.jsonl", "keys", "schemas", "policies"):
+        if kind not in ("records.jsonl", "checkpoints.jsonl", "consistency.jsonl", "cosignatures.jsonl", "keys", "schemas",
+                        "policies"):
             rep.fail(f"{name}: not a file a bundle may hold")
     return manifest
 
@@ -210,6 +214,32 @@ def _consistency(objs: list[dict[str, Any]], by_tp: dict[tuple[str, int], dict[i
     for topic, partition, f, t in sorted(given):
         rep.fail(f"consistency {topic}[{partition}] seq {f} -> {t}: proof for no pair of consecutive checkpoints")
     return checked
+
+
+def _cosignatures(objs: list[dict[str, Any]], by_tp: dict[tuple[str, int], dict[int, dict[str, Any]]],
+                  keys: dict[str, Ed25519PublicKey], rep: Report, used_keys: set[str]) -> dict[str, int]:
+    """A witness's cosignature: its key over the checkpoint's hash (it verified the checkpoint
+    extends everything it cosigned before). Returns cosigned checkpoints per witness key."""
+    counts: dict[str, int] = {}
+    for o in objs:
+        where = f"cosignature {o['topic']}[{o['partition']}] seq {o['seq']} by {o['key_id']}"
+        cp = by_tp.get((o["topic"], o["partition"]), {}).get(o["seq"])
+        if cp is None:
+            rep.fail(f"{where}: for a checkpoint not in the bundle")
+            continue
+        if not str(o["key_id"]).startswith("witness-"):
+            rep.fail(f"{where}: not a witness key")
+            continue
+        try:
+            sig = bytes.fromhex(o["cosignature"])
+        except (TypeError, ValueError):
+            sig = b""
+        if not _verify_sig(keys, o["key_id"], sig, COSIGN_DOMAIN + cp["_hash"]):
+            rep.fail(f"{where}: cosignature invalid or witness key not in the bundle")
+            continue
+        used_keys.add(o["key_id"])
+        counts[o["key_id"]] = counts.get(o["key_id"], 0) + 1
+    return counts
 
 
 def _subjects(value: Any, out: set[str]) -> None:
@@ -318,6 +348,8 @@ def _verify(root: Path, trusted: set[str], rep: Report) -> None:
     used_schemas: set[bytes] = set()
     by_tp = _checkpoints(_jsonl(root / "checkpoints.jsonl", rep, CHECKPOINT_KEYS), keys, trusted, rep, used_keys)
     n_consistency = _consistency(_jsonl(root / "consistency.jsonl", rep, CONSISTENCY_KEYS), by_tp, rep)
+    witnessed = _cosignatures(_jsonl(root / "cosignatures.jsonl", rep, COSIGNATURE_KEYS), by_tp, keys, rep, used_keys) \
+        if (root / "cosignatures.jsonl").exists() else {}
     records = _records(_jsonl(root / "records.jsonl", rep, RECORD_KEYS), by_tp, keys, schemas, rep, used_keys, used_schemas)
 
     # What the records say, and that every record belongs in this workflow's bundle.
@@ -368,6 +400,9 @@ def _verify(root: Path, trusted: set[str], rep: Report) -> None:
                      + ", ".join(f"{n} {t}" for t, n in sorted(counts.items())))
     rep.lines.append(f"checkpoints {sum(len(v) for v in by_tp.values())} in {len(by_tp)} partition(s); "
                      f"{n_consistency} consistency proof(s) checked")
+    n_cps = sum(len(v) for v in by_tp.values())
+    rep.lines.append("witness    " + ("; ".join(f"{k} cosigned {n}/{n_cps} checkpoints" for k, n in sorted(witnessed.items()))
+                                      or "no cosignatures (no witness ran)"))
     rep.lines.append(f"signers    {', '.join(sorted(used_keys))}")
     rep.lines.append(f"audit key  {', '.join(audit_keys) or '-'}" + ("" if trusted else "  (pin it with --trust after checking it out of band)"))
     rep.lines.append(f"policies   {', '.join(sorted(decided_versions)) or '-'}")

@@ -25,6 +25,7 @@ from services.audit.evidence.checkpoint import Checkpoint
 from services.audit.evidence.consistency import check_trees
 from services.audit.evidence.hashing import leaf_hash
 from services.audit.live.checkpoint_store import CheckpointStore
+from services.audit.tools.witness import cosignatures
 from services.kit.contracts import codec, topics
 from services.kit.contracts.catalog import default_catalog
 from services.kit.messaging import logreader
@@ -70,7 +71,11 @@ def _subjects(value: Any, out: set[str]) -> None:
 
 async def _read(bootstrap: str, wanted: list[str], keep) -> Collected:
     consumer = logreader.new_consumer(bootstrap)
-    await consumer.start()
+    try:
+        await consumer.start()
+    except Exception as exc:
+        await consumer.stop()
+        raise ExportError(f"cannot reach Kafka at {bootstrap} ({exc.__class__.__name__})") from None
     got = Collected()
     try:
         tps = await logreader.partitions_of(consumer, wanted)
@@ -151,6 +156,7 @@ async def export(*, bootstrap: str, store: CheckpointStore, workflow_id: str, ou
         tp = (m.topic, m.partition)
         first_seq[tp] = min(first_seq.get(tp, cp.seq), cp.seq)
     ckpt_lines, cons_lines = [], []
+    bundled: dict[str, str] = {}
     for (topic, partition), seq0 in sorted(first_seq.items()):
         cps, _ = await store.redis_checkpoints(topic, partition)
         kept = [c for c in cps if c.seq >= seq0]
@@ -158,17 +164,22 @@ async def export(*, bootstrap: str, store: CheckpointStore, workflow_id: str, ou
             j = c.to_json()
             ckpt_lines.append(_line({k: j[k] for k in _CKPT_FIELDS}))
             signers.add(c.key_id)
+            bundled[c.checkpoint_id] = c.hash.hex()
         _, proofs = check_trees(cps)
         for p in proofs:
             if p.from_seq >= seq0:
                 cons_lines.append(_line({"topic": topic, "partition": partition, "from_seq": p.from_seq,
                                          "to_seq": p.to_seq, "proof": [h.hex() for h in p.hashes]}))
 
+    cosigs = await cosignatures(bootstrap, bundled)
+    signers.update(c["key_id"] for c in cosigs)
     files: dict[str, bytes] = {
         "records.jsonl": "".join(x + "\n" for x in lines).encode(),
         "checkpoints.jsonl": "".join(x + "\n" for x in ckpt_lines).encode(),
         "consistency.jsonl": "".join(x + "\n" for x in cons_lines).encode(),
     }
+    if cosigs:
+        files["cosignatures.jsonl"] = "".join(_line(c) + "\n" for c in cosigs).encode()
     for key_id in sorted(signers):
         pub = trust.get(key_id)
         if pub is None:
@@ -192,6 +203,7 @@ async def export(*, bootstrap: str, store: CheckpointStore, workflow_id: str, ou
                 "workflow_id": workflow_id}
     (out / "MANIFEST.json").write_text(json.dumps(manifest, sort_keys=True, indent=1) + "\n")
     return {"bundle": str(out), "records": len(lines), "checkpoints": len(ckpt_lines), "consistency_proofs": len(cons_lines),
+            "cosignatures": len(cosigs),
             "keys": sorted(signers), "policies": sorted(n for n in files if n.startswith("policies/")),
             "bytes": sum(len(d) for d in files.values()), "seconds": round(time.monotonic() - started, 3)}
 

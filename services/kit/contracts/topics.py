@@ -35,9 +35,10 @@ PII_SCAN_RESULTS = "uf.pii.scan.results"
 ORCHESTRATOR_STATE = "uf.orchestrator.state"
 DEAD_LETTER = "uf.deadletter"
 AUDIT_CHECKPOINTS = "uf.audit.checkpoints"
+AUDIT_WITNESS = "uf.audit.witness"
 ROLLOUTS = "uf.rollouts"
-# raw bytes / internal state / the audit trail's own output: not events to attest
-NOT_AUDITED = frozenset({DEAD_LETTER, ORCHESTRATOR_STATE, AUDIT_CHECKPOINTS})
+# raw bytes / internal state / the audit trail's own output (and its witness's): not events to attest
+NOT_AUDITED = frozenset({DEAD_LETTER, ORCHESTRATOR_STATE, AUDIT_CHECKPOINTS, AUDIT_WITNESS})
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,7 @@ def test_a_signer_declared_on_a_topic_is_limited_to_its_own_types(gate):
     t = "uf.review.decisions"
     assert g.admit(t, b"wf", b"v", s["ufctl"].headers(t, b"wf", b"v"), "ReviewDecided") == "ufctl"
     spec = load_topics()["uf.gdpr"]
-    assert spec.event_types == {"SubjectErased"}
+    assert spec.event_types == {"SubjectErased", "ErasureReceipt"}  # receipts: audit only (ADR 0011)
 
 
 def test_every_consumed_topic_declares_its_producers():
