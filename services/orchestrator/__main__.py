@@ -30,7 +30,7 @@ async def body(settings: OrchestratorSettings, ops: OpsServer, stack: AsyncExitS
     await validator.warm()
     # One transactional id per input partition, the same for every instance and every colour:
     # whichever instance owns partition N uses `<group>-pN` and so fences the previous owner -
-    # after a rebalance, a crash or a blue-green hand-over (ADR 0011, ADR 0008).
+    # after a rebalance, a crash or a blue-green hand-over (ADR 0009, ADR 0008).
     processor = Processor(bootstrap=settings.kafka_bootstrap, group_id=settings.consumer_group,
                           transactional_prefix=settings.consumer_group,
                           engine=WorkflowEngine(me, keys, validator, agents=selection(settings), budget_s=settings.park_budget_s),

@@ -1,5 +1,5 @@
 """The orchestrator's consume-process-produce loop with exactly-once semantics inside Kafka,
-for any number of instances (ADR 0011).
+for any number of instances (ADR 0009).
 
 - **One transactional producer per input partition** (`<prefix>-p<N>`), created when the
   partition is assigned. Its `init_transactions` fences whichever instance owned the partition

@@ -121,16 +121,3 @@ def test_structlog_processor_custom_operator() -> None:
 
     processor = StructlogPiiRedactor(operator=Mask())
     assert processor(None, "info", {"event": f"mail {EMAIL}"})["event"] == "mail ****.***@*******.***"
-
-
-def test_log_filter_is_fast() -> None:
-    import time
-
-    flt = PrivacyFilter()
-    record_args = ("GET /api/v1/orders/123", 200, "user-42")
-    flt.filter(logging.LogRecord("x", logging.INFO, __file__, 1, "warm %s", ("up",), None))
-    start = time.perf_counter()
-    for _ in range(500):
-        flt.filter(logging.LogRecord("x", logging.INFO, __file__, 1, "request %s -> %d for %s", record_args, None))
-    per_record = (time.perf_counter() - start) / 500
-    assert per_record < 0.002  # generous bound for a shared CI box; typically ~30 microseconds
