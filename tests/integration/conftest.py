@@ -40,6 +40,20 @@ def suite(stack):
     services_were_up = _ok(sys.executable, "-m", "services.launcher", "status")
     if not services_were_up:
         _run(sys.executable, "-m", "services.launcher", "up")
+    _first_workflow_completes()
     yield
     if not services_were_up and not os.environ.get("UF_KEEP_STACK"):
         subprocess.run([sys.executable, "-m", "services.launcher", "down"], cwd=ROOT, capture_output=True)
+
+
+def _first_workflow_completes() -> None:
+    """/ready says each instance joined its groups; on a fresh stack the orchestrator may still be
+    opening one transactional producer per input partition and restoring state. The suite is
+    usable once a workflow goes end to end, so wait for that (a condition, with a generous bound
+    for a cold start on a busy machine) before any test measures its own workflows."""
+    from tests.integration import helpers as h
+
+    wf = h.publish(h.campaign())
+    st = h.wait_phase(wf, timeout_s=300)
+    if st["phase"] != "COMPLETED":
+        pytest.exit(f"the suite is up but a first workflow ended {st['phase']}: {st.get('reason')}", returncode=3)
