@@ -13,8 +13,8 @@ Anything else raises `Refused` whose `reason` is the dead-letter reason (`uf.dlq
 Reasons are stable codes and never echo record content (it may be PII).
 
 Cost: one Ed25519 verification per record (public keys are parsed once and cached by the
-TrustStore; an unknown key id re-reads the directory at most once per reload period, so a
-flood of made-up key ids costs nothing more). The declaration is parsed once per process.
+TrustStore; an unknown key id re-reads the directory only when it changed (a key was
+registered) or once per reload period, so a flood of made-up key ids costs one stat each). The declaration is parsed once per process.
 """
 from __future__ import annotations
 

@@ -153,19 +153,29 @@ def load_signer(service: str, keys_dir: Path | None = None) -> Signer:
 
 
 class TrustStore:
-    """Public keys by key id, read from a directory of `<key_id>.pub` files. Re-reads the
-    directory (at most once per `reload_s`) when asked for an id it does not know, so a key
-    added while a verifier runs is picked up without a restart."""
+    """Public keys by key id, read from a directory of `<key_id>.pub` files. Asked for an id it
+    does not know, it re-reads the directory at once if the directory changed since the last read
+    (a key was registered: a publisher's first record must not be refused because it arrived
+    within seconds of the verifier's start), else at most once per `reload_s`; so a key added
+    while a verifier runs is picked up without a restart, and unknown ids cost one stat."""
 
     def __init__(self, directory: Path | None = None, reload_s: float = 5.0) -> None:
         self.directory = directory or trusted_keys_dir()
         self.reload_s = reload_s
         self._keys: dict[str, Ed25519PublicKey] = {}
         self._loaded_at = -1e9
+        self._stamp: int | None = None
         self._lock = threading.Lock()
         self.reload()
 
+    def _directory_stamp(self) -> int | None:
+        try:
+            return self.directory.stat().st_mtime_ns
+        except OSError:
+            return None
+
     def reload(self) -> None:
+        stamp = self._directory_stamp()
         keys: dict[str, Ed25519PublicKey] = {}
         if self.directory.is_dir():
             for path in sorted(self.directory.glob("*.pub")):
@@ -175,7 +185,7 @@ class TrustStore:
                 if pub is not None and _KEY_ID.match(key_id) and key_id.endswith(key_id_for("", pub)):
                     keys[key_id] = pub
         with self._lock:
-            self._keys, self._loaded_at = keys, time.monotonic()
+            self._keys, self._loaded_at, self._stamp = keys, time.monotonic(), stamp
 
     def add(self, key_id: str, pub: Ed25519PublicKey) -> None:
         """Trust a key in memory only (tests, tools)."""
@@ -184,7 +194,8 @@ class TrustStore:
 
     def get(self, key_id: str) -> Ed25519PublicKey | None:
         pub = self._keys.get(key_id)
-        if pub is None and time.monotonic() - self._loaded_at >= self.reload_s:
+        if pub is None and (self._directory_stamp() != self._stamp
+                            or time.monotonic() - self._loaded_at >= self.reload_s):
             self.reload()
             pub = self._keys.get(key_id)
         return pub

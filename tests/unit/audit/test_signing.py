@@ -99,3 +99,15 @@ def test_policy_file(tmp_path):
     f.write_text("rules:\n  - {topic: x, mode: maybe}\n")
     with pytest.raises(PolicyError):
         load_policy(f)
+
+
+def test_a_key_registered_after_the_verifier_started_is_trusted_at_once(keys):
+    """A publisher's first record may arrive a moment after the services started (a fresh stack):
+    the trust store sees the new key file without waiting for its periodic reload."""
+    trust = signing.TrustStore(keys, reload_s=3600)
+    late = signing.load_signer("ufctl", keys)
+    hdrs = late.headers("uf.workflow.requests", b"wf-1", b"value")
+    assert signing.verify_record("uf.workflow.requests", b"wf-1", b"value", hdrs, trust) == (True, "ok")
+    stranger = signing.load_signer("ufctl", keys / "elsewhere")
+    bad = stranger.headers("uf.workflow.requests", b"wf-1", b"value")
+    assert signing.verify_record("uf.workflow.requests", b"wf-1", b"value", bad, trust) == (False, "unknown-key")
