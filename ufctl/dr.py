@@ -296,8 +296,7 @@ def restore_redis(r: redis.Redis, snapshot: dict[str, dict[str, Any]], drop: set
     # Belt and braces: every erasure against the store as it now is.
     from services.kit.security.subject_keys import RedisKeyStore
 
-    ks = RedisKeyStore.__new__(RedisKeyStore)
-    ks.redis, ks._cache = r, {}
+    ks = RedisKeyStore("", client=r)
     for e in erasures:
         if e.key_id:
             ks.delete_if(e.subject_id, e.key_id)

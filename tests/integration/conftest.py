@@ -40,20 +40,30 @@ def suite(stack):
     services_were_up = _ok(sys.executable, "-m", "services.launcher", "status")
     if not services_were_up:
         _run(sys.executable, "-m", "services.launcher", "up")
-    _first_workflow_completes()
+
+    def stop() -> None:
+        if not services_were_up and not os.environ.get("UF_KEEP_STACK"):
+            subprocess.run([sys.executable, "-m", "services.launcher", "down"], cwd=ROOT, capture_output=True)
+
+    problem = _first_workflow_problem()
+    if problem:
+        stop()  # pytest.exit skips teardown: leave nothing running behind
+        pytest.exit(problem, returncode=3)
     yield
-    if not services_were_up and not os.environ.get("UF_KEEP_STACK"):
-        subprocess.run([sys.executable, "-m", "services.launcher", "down"], cwd=ROOT, capture_output=True)
+    stop()
 
 
-def _first_workflow_completes() -> None:
+def _first_workflow_problem() -> str | None:
     """/ready says each instance joined its groups; on a fresh stack the orchestrator may still be
     opening one transactional producer per input partition and restoring state. The suite is
     usable once a workflow goes end to end, so wait for that (a condition, with a generous bound
     for a cold start on a busy machine) before any test measures its own workflows."""
     from tests.integration import helpers as h
 
-    wf = h.publish(h.campaign())
-    st = h.wait_phase(wf, timeout_s=300)
+    try:
+        st = h.wait_phase(h.publish(h.campaign()), timeout_s=300)
+    except AssertionError as exc:
+        return f"the suite is up but a first workflow did not finish: {exc}"
     if st["phase"] != "COMPLETED":
-        pytest.exit(f"the suite is up but a first workflow ended {st['phase']}: {st.get('reason')}", returncode=3)
+        return f"the suite is up but a first workflow ended {st['phase']}: {st.get('reason')}"
+    return None

@@ -59,8 +59,10 @@ class RedisKeyStore:
     (an epoch counter), so a deleted key is never re-cached. `ttl_s` bounds an entry's life
     anyway. `cached=False` (the CLI, tests) asks Redis every time."""
 
-    def __init__(self, url: str, *, cached: bool = False, ttl_s: float = 60.0) -> None:
-        self.redis = redis.Redis.from_url(url, socket_timeout=5)
+    def __init__(self, url: str, *, cached: bool = False, ttl_s: float = 60.0, client: redis.Redis | None = None) -> None:
+        # `client`: reuse a connection a tool already holds (e.g. a restore); the URL still names
+        # the server for the invalidation listener of a cached store.
+        self.redis = client if client is not None else redis.Redis.from_url(url, socket_timeout=5)
         self.cached, self.ttl_s = cached, ttl_s
         self._cache: dict[str, tuple[float, tuple[str, bytes]]] = {}
         self._lock = threading.Lock()
