@@ -170,8 +170,8 @@ def test_fault_refused_without_the_test_gate(suite):
     settle()
     res = ufctl("rollout", "start", SERVICE, "--version", "9.9.9", "--fault", "errors", env={"UF_TEST_FAULTS": "0"})
     assert res.returncode != 0 and "UF_TEST_FAULTS=1" in res.stderr
-    res = ufctl("rollout", "start", "validator", "--version", "9.9.9")
-    assert res.returncode != 0 and len(res.stderr.strip().splitlines()) == 1
+    res = ufctl("rollout", "start", "gateway", "--version", "9.9.9")
+    assert res.returncode != 0 and len(res.stderr.strip().splitlines()) == 1 and "unknown service" in res.stderr
 
 
 def test_healthy_green_promoted_mid_burst_hands_over_exactly_once(suite):
