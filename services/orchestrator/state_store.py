@@ -49,10 +49,12 @@ class ChangelogTable:
         staged = self._staged.get(partition, {})
         return staged[key] if key in staged else self._data.get(partition, {}).get(key)
 
-    async def put(self, producer: AIOKafkaProducer, partition: int, key: str, value: WorkflowState) -> None:
-        """Stage the write. Call inside the partition's transaction."""
+    async def put(self, producer: AIOKafkaProducer, partition: int, key: str, value: WorkflowState,
+                  raw: bytes | None = None) -> None:
+        """Stage the write. Call inside the partition's transaction. `raw`: `value.to_json()`
+        when the caller already has it."""
         self._staged.setdefault(partition, {})[key] = value
-        raw, k = value.to_json(), key.encode()
+        raw, k = raw if raw is not None else value.to_json(), key.encode()
         fut = await producer.send(self.topic, raw, key=k, partition=partition, headers=signed(self.topic, k, raw))
         self._written.setdefault(partition, []).append(fut)
 

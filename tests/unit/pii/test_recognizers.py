@@ -255,6 +255,33 @@ def test_street_addresses_in_four_layouts() -> None:
     assert _types("We ordered 12 Main Course dishes") == []
 
 
+def test_street_names_with_particles_type_first_and_glued_numbers() -> None:
+    cases = [
+        "Straße an der Alster 12, 20099 Hamburg",  # type word first, then a particle
+        "An der Alster 12, 20099 Hamburg",  # particle-led, found because postcode and town follow
+        "Unter den Linden 77\n10117 Berlin",
+        "Zum Alten Hafen 3, 27568 Bremerhaven",
+        "Dussen vanring 140, 48409 Nördlingen",  # lower-case compound after a name
+        "Carl-von-Ossietzky-Str. 9, 26129 Oldenburg",
+        "Bahnhofstr.12, 80335 München",
+        "Platz der Republik 1",
+        "Jan van Goyenkade 10, 1075 HP Amsterdam",
+        "Keizersgracht 123",
+        "van Eeghenstraat 12",
+        "Rue de la Loi 16, 1000 Bruxelles",
+        "1600 Avenue of the Americas, New York, NY 10019",
+        "456 Camino del Mar, Del Mar, CA 92014",
+        "12 de la Vina St, Santa Barbara, CA 93101",
+        "4 Stratford upon Avon Road, Leeds LS1 4AP",
+        "2 chemin de la Croix de l'Ormeau, 13001 Marseille",
+    ]
+    for address in cases:
+        assert _types(f"Please send it to {address}. Thanks") == [("STREET_ADDRESS", address)], address
+    # Look-alikes: a town and a count in neighbouring TSV cells, a phone number before a name.
+    assert _types("city\tcount\nHeidelberg\t3\nPerleberg\t1\n") == []
+    assert _types("Tel: 020 7946 0353\nAndrea Hill") == [("PHONE_NUMBER", "020 7946 0353")]
+
+
 def test_phone_reading_wins_only_with_its_own_evidence() -> None:
     # SSN words in the window, but the digits carry a phone label right before them.
     assert _types("SSN on file. Tel: 030123456") == [("PHONE_NUMBER", "030123456")]
@@ -284,3 +311,13 @@ def test_gazetteer_place_beats_a_person_guess_but_not_a_full_name() -> None:
     found = {(f.type, text[f.start : f.end]) for f in engine.scan(text)}
     assert ("LOCATION", "Salamanca") in found
     assert ("LOCATION", "Florence") not in found
+
+
+def test_phone_matcher_skips_runs_that_are_never_phone_numbers() -> None:
+    # Card-shaped runs, IPv4 addresses and ISO timestamps are blanked before phonenumbers runs;
+    # a phone number next to them is still found with its own offsets.
+    text = "2026-12-01 18:40:02 payment declined for +44 20 7946 0958 card=4111 1111 1111 1111 from 10.2.33.4"
+    assert _types(text) == [("PHONE_NUMBER", "+44 20 7946 0958"), ("CREDIT_CARD", "4111 1111 1111 1111"),
+                            ("IP_ADDRESS", "10.2.33.4")]
+    assert _types("fax 01.23.45.67.89 or 555.123.4567") == [("PHONE_NUMBER", "01.23.45.67.89"),
+                                                             ("PHONE_NUMBER", "555.123.4567")]
