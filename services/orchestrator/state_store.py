@@ -127,7 +127,7 @@ class ChangelogTable:
     def __len__(self) -> int:
         return sum(len(v) for v in self._data.values())
 
-    async def restore(self, partitions: set[int]) -> int:
+    async def restore(self, partitions: set[int], *, quiet: bool = False) -> int:
         """Bring the partitions up to the changelog's last stable offset: from where a warm copy
         stopped, or else (no copy, or the log was truncated past it) from the start."""
         if not partitions:
@@ -137,7 +137,7 @@ class ChangelogTable:
                 self._reader = logreader.new_consumer(self.bootstrap)
                 await self._reader.start()
             try:
-                return await self._read(self._reader, partitions)
+                return await self._read(self._reader, partitions, quiet)
             except asyncio.CancelledError:
                 raise  # the copy is a consistent prefix; the next read re-assigns and seeks
             except BaseException:
@@ -147,9 +147,9 @@ class ChangelogTable:
 
     async def warm(self, partitions: set[int]) -> int:
         """Keep a standby copy of `partitions` near the log end (a preview instance)."""
-        return await self.restore(partitions)
+        return await self.restore(partitions, quiet=True)
 
-    async def _read(self, consumer: AIOKafkaConsumer, partitions: set[int]) -> int:
+    async def _read(self, consumer: AIOKafkaConsumer, partitions: set[int], quiet: bool) -> int:
         restored = refused = 0
         gate = default_admission()
         tps = [TopicPartition(self.topic, p) for p in partitions]
@@ -183,5 +183,6 @@ class ChangelogTable:
         for tp in tps:
             self._next[tp.partition] = end[tp]
         if restored or refused:
-            log.info("state restored", extra={"partitions": sorted(partitions), "records": restored, "refused": refused})
+            say = log.debug if quiet and not refused else log.info  # a standby's tail reads are routine
+            say("state restored", extra={"partitions": sorted(partitions), "records": restored, "refused": refused})
         return restored
