@@ -1,4 +1,4 @@
-"""The real local stack for integration tests: Kafka, Elasticsearch, Redis, the SMTP sink and
+"""The real local stack for integration tests: Kafka, OpenSearch, Redis, the SMTP sink and
 the five services. Reused when already up (`make up`); otherwise started here and stopped at
 the end of the session."""
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Under load and faults nothing fails that could have waited (issue 10), on the real stack.
 
 A burst of workflows runs while something is wrong - the CPU busy with other work, an instance
-killed, Redis, Elasticsearch, the SMTP sink or the broker away for a while - and afterwards
+killed, Redis, OpenSearch, the SMTP sink or the broker away for a while - and afterwards
 every workflow is COMPLETED, no transition is in the committed log twice, each email arrived
 once, nothing was dead-lettered and the Redis projection equals the log. Sizes are kept so the
 whole file fits CI's budget on a 2-core machine; `UF_BURST` raises the burst (e.g. 1000).
@@ -45,7 +45,7 @@ def _outage(component: str, down_s: float) -> threading.Thread:
 
 
 @pytest.mark.timeout(900)
-@pytest.mark.parametrize(("component", "down_s"), [("redis", 30), ("elasticsearch", 30), ("smtp", 60)])
+@pytest.mark.parametrize(("component", "down_s"), [("redis", 30), ("opensearch", 30), ("smtp", 60)])
 def test_dependency_outage_mid_burst_is_waited_out(suite, component, down_s):
     burst = lh.start_burst(FAULT_BURST)
     eventually(lambda: sum(p != "" for p in lh.phases(burst.ids).values()) >= FAULT_BURST // 4,

@@ -24,8 +24,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from aiokafka import TopicPartition
-from elasticsearch import AsyncElasticsearch
-from elasticsearch.helpers import async_bulk, async_scan
+from opensearchpy import AsyncOpenSearch
+from opensearchpy.helpers import async_bulk, async_scan
 
 from services.audit.live import es_layout
 from services.audit.live.projection_gate import ACTIVE, PAUSE, PAUSE_ACK
@@ -61,7 +61,7 @@ def _tp_of(key: str) -> TopicPartition:
 
 
 class Replayer:
-    def __init__(self, *, bootstrap: str, redis: aioredis.Redis, es: AsyncElasticsearch, alias: str,
+    def __init__(self, *, bootstrap: str, redis: aioredis.Redis, es: AsyncOpenSearch, alias: str,
                  consumer_group: str, progress: Progress | None = None, pause_wait_s: float = 15.0,
                  bulk_size: int = 2000) -> None:
         self.bootstrap, self.redis, self.es, self.alias = bootstrap, redis, es, alias
@@ -228,7 +228,7 @@ class Replayer:
                                                         max_retries=3) for i in range(0, len(actions), step)))
             errors = sum(len(e) for _, e in results if isinstance(e, list))
             if errors:
-                raise ReplayError(f"{errors} document(s) refused by Elasticsearch")
+                raise ReplayError(f"{errors} document(s) refused by OpenSearch")
         if docs or wfs:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for d in docs:
