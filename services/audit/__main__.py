@@ -65,7 +65,9 @@ async def body(settings: AuditSettings, ops: OpsServer, stack: AsyncExitStack):
     stack.push_async_callback(checkpointer.stop)
 
     async def es_ready() -> None:
-        await es.cluster.health(wait_for_status="yellow", timeout="1s")
+        # request_timeout must be given: opensearch-py 2.x otherwise takes the server-side `timeout`
+        # ("1s") as the socket timeout and fails (opensearch-py#387).
+        await es.cluster.health(wait_for_status="yellow", timeout="1s", request_timeout=5)
 
     async def redis_ready() -> None:
         await redis.ping()

@@ -126,7 +126,7 @@ def test_opensearch_index_and_search(local_stack):
         res = es.search(index=index, body={"query": {"match": {"title": "framework"}}})
         assert res["hits"]["total"]["value"] == 1
         assert res["hits"]["hits"][0]["_id"] == "1"
-        health = es.cluster.health(index=index, wait_for_status="green", timeout="10s")
+        health = es.cluster.health(index=index, wait_for_status="green", timeout="10s", request_timeout=30)
         assert health["status"] == "green"  # single node: the stack defaults replicas to 0
     finally:
         es.indices.delete(index=index, ignore_unavailable=True)
