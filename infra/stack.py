@@ -1207,7 +1207,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="infra/stack.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="cmd", required=True)
-    p = sub.add_parser("install", help="install redis-server, resolve Kafka/ES jars into the cache (idempotent)")
+    p = sub.add_parser("install", help="install redis-server, resolve Kafka/OpenSearch jars into the cache (idempotent)")
     p.add_argument("components", nargs="*")
     p.add_argument("--force", action="store_true", help="re-resolve even when the cache looks complete")
     p = sub.add_parser("up", help="start components and wait until they are ready")

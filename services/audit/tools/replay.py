@@ -43,6 +43,10 @@ PAUSE_TTL_S = 60
 Progress = Callable[[str, int, int], None]
 
 
+# partitions per carry-over query (4 clauses each: well under the engine's 1024-clause limit)
+CARRY_CHUNK = 200
+
+
 class ReplayError(Exception):
     """The replay cannot start or continue (no PII in messages)."""
 
@@ -257,28 +261,45 @@ class Replayer:
         finally:
             await c.stop()
 
-    def _carry_query(self, flt: ReplayFilter, starts: dict[TopicPartition, int], tps: list[TopicPartition],
-                     delta: dict[TopicPartition, int] | None) -> dict[str, Any]:
-        expired = [{"bool": {"filter": [{"term": {"topic": tp.topic}}, {"term": {"partition": tp.partition}},
-                                        {"range": {"offset": {"lt": starts[tp]}}}]}} for tp in tps if starts.get(tp, 0) > 0]
-        expired.append({"bool": {"must_not": [{"terms": {"topic": sorted({tp.topic for tp in tps})}}]}})
+    @staticmethod
+    def _carry_queries(flt: ReplayFilter, starts: dict[TopicPartition, int], tps: list[TopicPartition],
+                       delta: dict[TopicPartition, int] | None) -> list[dict[str, Any]]:
+        """The documents to carry over, as queries whose results are disjoint. One clause per
+        partition would pass the engine's limit on clauses in one query (1024, counted over the
+        whole query tree since Lucene 9 / OpenSearch 2) on a cluster with many topics, so the
+        per-partition clauses are split into chunks of CARRY_CHUNK partitions, one query each."""
+        def per_tp(tp: TopicPartition, rng: dict[str, int]) -> dict[str, Any]:
+            return {"bool": {"filter": [{"term": {"topic": tp.topic}}, {"term": {"partition": tp.partition}},
+                                        {"range": {"offset": rng}}]}}
+
         if delta is None:
-            should = expired if flt.is_full else [*expired, {"bool": {"must_not": [flt.es_query()]}}]
-            return {"bool": {"should": should, "minimum_should_match": 1}}
-        recent = [{"bool": {"filter": [{"term": {"topic": tp.topic}}, {"term": {"partition": tp.partition}},
-                                       {"range": {"offset": {"gte": off}}}]}} for tp, off in delta.items()]
-        return {"bool": {"must_not": [flt.es_query()], "should": recent, "minimum_should_match": 1}}
+            clauses = [per_tp(tp, {"lt": starts[tp]}) for tp in tps if starts.get(tp, 0) > 0]
+            chunks = [clauses[i:i + CARRY_CHUNK] for i in range(0, len(clauses), CARRY_CHUNK)] or [[]]
+            # documents of no replayed topic, and (filtered replay) those the filter leaves alone:
+            # asked once, in the first query; the later chunks exclude them so nothing comes twice
+            rest = [{"bool": {"must_not": [{"terms": {"topic": sorted({tp.topic for tp in tps})}}]}}]
+            if not flt.is_full:
+                rest.append({"bool": {"must_not": [flt.es_query()]}})
+            queries = [{"bool": {"should": [*chunks[0], *rest], "minimum_should_match": 1}}]
+            # a later chunk's documents are of replayed topics; those the filter leaves alone came already
+            only_filtered = [] if flt.is_full else [flt.es_query()]
+            queries += [{"bool": {"should": chunk, "minimum_should_match": 1, "filter": only_filtered}} for chunk in chunks[1:]]
+            return queries
+        recent = [per_tp(tp, {"gte": off}) for tp, off in delta.items()]
+        return [{"bool": {"must_not": [flt.es_query()], "should": recent[i:i + CARRY_CHUNK], "minimum_should_match": 1}}
+                for i in range(0, len(recent), CARRY_CHUNK)]
 
     async def _carry_over(self, flt: ReplayFilter, n: int, starts: dict[TopicPartition, int], tps: list[TopicPartition],
                           delta: dict[TopicPartition, int] | None) -> None:
         if not await es_layout.alias_indices(self.es, self.alias):
             return
-        query = self._carry_query(flt, starts, tps, delta)
+        queries = self._carry_queries(flt, starts, tps, delta)
 
         async def actions():
-            async for hit in async_scan(self.es, index=self.alias, query={"query": query}, size=2000):
-                doc = hit["_source"]
-                yield {"_index": await self._target(doc, n), "_id": hit["_id"], "_source": doc}
+            for query in queries:
+                async for hit in async_scan(self.es, index=self.alias, query={"query": query}, size=2000):
+                    doc = hit["_source"]
+                    yield {"_index": await self._target(doc, n), "_id": hit["_id"], "_source": doc}
 
         ok, errors = await async_bulk(self.es, actions(), chunk_size=self.bulk_size, raise_on_error=False)
         if errors:
