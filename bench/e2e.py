@@ -246,11 +246,13 @@ def main() -> int:
     parser.add_argument("--recipients", type=int, default=3)
     parser.add_argument("--hog", type=int, default=0, help="busy processes beside the burst (bounded CPU hog)")
     parser.add_argument("--profile", action="store_true", help="py-spy flame graphs of every service into var/profiles/")
+    parser.add_argument("--profile-format", choices=("flamegraph", "raw"), default="flamegraph",
+                        help="raw: collapsed stacks (.txt) for bench/profile_top.py")
     args = parser.parse_args()
     was_up = subprocess.run([sys.executable, "-m", "services.launcher", "status"], cwd=ROOT, capture_output=True).returncode == 0
     if not was_up:
         subprocess.run(["make", "up"], cwd=ROOT, check=True)
-    profiler = Profiler(VAR / "run", VAR / "profiles") if args.profile else None
+    profiler = Profiler(VAR / "run", VAR / "profiles", fmt=args.profile_format) if args.profile else None
     try:
         if profiler:
             profiler.start()

@@ -5,12 +5,17 @@ Stdlib-only (runs before the project's virtualenv exists). Everything binds to 1
 
     python3 infra/stack.py install                 # apt redis-server + prometheus, Maven-resolve Kafka + ES jars (idempotent)
     python3 infra/stack.py up [COMPONENT...]       # start in the background, return once every one is READY
+    python3 infra/stack.py up --brokers 3          # Kafka as a 3-broker KRaft cluster (RF 3, min.insync.replicas 2;
+                                                   # remembered in var/run/kafka-brokers; `--brokers 1` goes back)
     python3 infra/stack.py down [COMPONENT...]     # SIGTERM the process group, SIGKILL after a timeout
     python3 infra/stack.py status [--json]         # one line per component; exit 1 unless all are ready
     python3 infra/stack.py reset                   # down + delete var/data and var/smtp
     python3 infra/stack.py logs COMPONENT [-n N]   # tail a component's log
 
 Components: kafka, elasticsearch (alias es), redis, smtp, prometheus (alias prom). Default: all.
+With `--brokers 3`, `kafka` means every broker and `kafka-2` / `kafka-3` name one (node 2 / 3;
+ports 19094/19095 and 19096/19097 + UF_PORT_OFFSET; data in var/data/kafka-cluster/node-N;
+320 MiB heap each unless UF_KAFKA_HEAP). The services' bootstrap then lists all three brokers.
 Prometheus scrapes the service instances the launcher announces in var/run/prometheus-targets/
 and evaluates monitoring/rules/uf.rules.yml.
 
@@ -64,7 +69,6 @@ ALIASES = {"es": "elasticsearch", "elastic": "elasticsearch", "mail": "smtp", "m
 
 # Fixed KRaft cluster id (22 chars of url-safe base64 = 16 bytes): base64("UniversalFramewk").
 KAFKA_CLUSTER_ID = "VW5pdmVyc2FsRnJhbWV3aw"
-KAFKA_NODE_ID = 1
 
 # Elasticsearch module plugins loaded from the classpath (see infra/elasticsearch/pom.xml).
 ES_MODULES = (
@@ -145,7 +149,9 @@ class Config:
         self.prometheus_port = int(os.environ.get("UF_PROMETHEUS_PORT") or table.PROMETHEUS_PORT)
         self.scrape_interval = os.environ.get("UF_PROMETHEUS_SCRAPE_INTERVAL") or "2s"
 
-        self.kafka_heap = os.environ.get("UF_KAFKA_HEAP", "768m")
+        self.brokers = table.kafka_brokers()  # `up --brokers N` overrides and records it
+        # a 3-broker cluster shares the machine: a smaller heap per broker unless set explicitly
+        self.kafka_heap = os.environ.get("UF_KAFKA_HEAP") or ("768m" if self.brokers == 1 else "320m")
         self.es_heap = os.environ.get("UF_ES_HEAP", "512m")
         self.stop_timeout = float(os.environ.get("UF_STACK_STOP_TIMEOUT") or 30)
 
@@ -159,18 +165,26 @@ class Config:
         return self.cache / f"elasticsearch-{self.versions['ES_RUNNER_VERSION']}"
 
     def port_of(self, comp: str) -> int:
+        if base(comp) == "kafka":
+            return self.kafka_port + table.KAFKA_BROKER_PORT_STEP * (node(comp) - 1)
         return {
-            "kafka": self.kafka_port,
             "elasticsearch": self.es_port,
             "redis": self.redis_port,
             "smtp": self.smtp_port,
             "prometheus": self.prometheus_port,
         }[comp]
 
+    def controller_port(self, n: int) -> int:
+        return self.kafka_controller_port + table.KAFKA_BROKER_PORT_STEP * (n - 1)
+
     def extra_ports(self, comp: str) -> list[int]:
-        return {"kafka": [self.kafka_controller_port], "elasticsearch": [self.es_transport_port]}.get(comp, [])
+        if base(comp) == "kafka":
+            return [self.controller_port(node(comp))]
+        return {"elasticsearch": [self.es_transport_port]}.get(comp, [])
 
     def endpoint(self, comp: str) -> str:
+        if base(comp) == "kafka":
+            return f"{HOST}:{self.port_of(comp)}"
         return {
             "kafka": f"{HOST}:{self.kafka_port}",
             "elasticsearch": f"http://{HOST}:{self.es_port}",
@@ -187,7 +201,37 @@ class Config:
 
     def start_timeout(self, comp: str) -> float:
         value = os.environ.get("UF_STACK_TIMEOUT")
-        return float(value) if value else DEFAULT_START_TIMEOUT[comp]
+        return float(value) if value else DEFAULT_START_TIMEOUT[base(comp)]
+
+    def kafka_data(self, n: int) -> Path:
+        """Broker data: the single broker keeps var/data/kafka; a cluster's brokers have their own
+        directories (a KRaft log formatted for one voter cannot join a three-voter quorum)."""
+        return self.data / "kafka" if self.brokers == 1 else self.data / "kafka-cluster" / f"node-{n}"
+
+    def brokers_file(self) -> Path:
+        return self.run / "kafka-brokers"
+
+
+def base(comp: str) -> str:
+    """`kafka-2` (broker 2 of a local cluster) -> `kafka`; other names unchanged."""
+    return "kafka" if comp.startswith("kafka") else comp
+
+
+def node(comp: str) -> int:
+    """The broker's KRaft node id: `kafka` is node 1, `kafka-N` node N."""
+    return int(comp.rpartition("-")[2]) if comp.startswith("kafka-") else 1
+
+
+def processes(cfg: Config, comps: list[str]) -> list[str]:
+    """Process names for components: `kafka` is every broker of the profile (kafka, kafka-2, ...);
+    a broker named on its own (`kafka-2`) stays itself."""
+    out: list[str] = []
+    for comp in comps:
+        if node(comp) > cfg.brokers:
+            raise StackError(f"{comp}: the Kafka profile has {cfg.brokers} broker(s) (`up --brokers 3` for a cluster)")
+        names = [comp] if comp != "kafka" else ["kafka"] + [f"kafka-{n}" for n in range(2, cfg.brokers + 1)]
+        out += [n for n in names if n not in out]
+    return out
 
 
 def normalise(names: list[str]) -> list[str]:
@@ -196,12 +240,16 @@ def normalise(names: list[str]) -> list[str]:
     out: list[str] = []
     for name in names:
         comp = ALIASES.get(name.lower(), name.lower())
-        if comp not in COMPONENTS:
-            raise StackError(f"unknown component {name!r}; choose from {', '.join(COMPONENTS)}")
+        broker = comp.startswith("kafka-") and comp[6:].isdigit() and 1 <= int(comp[6:]) <= table.MAX_LOCAL_BROKERS
+        if comp == "kafka-1":
+            comp = "kafka"
+        if comp not in COMPONENTS and not broker:
+            raise StackError(f"unknown component {name!r}; choose from {', '.join(COMPONENTS)} "
+                             f"(or one broker of a cluster: kafka-2, kafka-3)")
         if comp not in out:
             out.append(comp)
     # canonical order, whatever order they were named in
-    return [c for c in COMPONENTS if c in out]
+    return sorted(out, key=lambda c: (COMPONENTS.index(base(c)), node(c)))
 
 
 @contextlib.contextmanager
@@ -709,24 +757,31 @@ def ensure_kafka_tls(cfg: Config) -> tuple[Path, str]:
     return store, secret.read_text().strip()
 
 
-def kafka_command(cfg: Config) -> list[str]:
+def kafka_command(cfg: Config, comp: str = "kafka") -> list[str]:
     home = cfg.kafka_home
-    data = cfg.data / "kafka"
-    conf = cfg.conf / "kafka"
+    n = node(comp)
+    data = cfg.kafka_data(n)
+    conf = cfg.conf / comp
     data.mkdir(parents=True, exist_ok=True)
     keystore, keystore_password = ensure_kafka_tls(cfg)
+    port, cport = cfg.port_of(comp), cfg.controller_port(n)
+    voters = ",".join(f"{i}@{HOST}:{cfg.controller_port(i)}" for i in range(1, cfg.brokers + 1))
+    # One broker: nothing can have more than one replica. A cluster (`--brokers 3`, like
+    # production): every record - internal topics included - on 3 brokers, a write with acks=all
+    # acknowledged once 2 have it, so one broker can die without losing or stopping anything.
+    rf, isr = (1, 1) if cfg.brokers < 3 else (3, 2)
     props = f"""# generated by infra/stack.py on every `up`; edit stack.py, not this file
 process.roles=broker,controller
-node.id={KAFKA_NODE_ID}
-controller.quorum.voters={KAFKA_NODE_ID}@{HOST}:{cfg.kafka_controller_port}
+node.id={n}
+controller.quorum.voters={voters}
 log.dirs={data}
 
 # Zero trust on the bus (docs/security.md): mutual TLS on every listener, no PLAINTEXT. A client
 # is the principal User:<CN of its certificate from the suite's CA>; it may do only what the ACLs
 # the topics tool derives from infra/topics.yaml allow. The broker and the topics tool's admin
 # are the only super users.
-listeners=SSL://{HOST}:{cfg.kafka_port},CONTROLLER://{HOST}:{cfg.kafka_controller_port}
-advertised.listeners=SSL://{HOST}:{cfg.kafka_port}
+listeners=SSL://{HOST}:{port},CONTROLLER://{HOST}:{cport}
+advertised.listeners=SSL://{HOST}:{port}
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=SSL
 listener.security.protocol.map=SSL:SSL,CONTROLLER:SSL
@@ -744,17 +799,18 @@ allow.everyone.if.no.acl.found=false
 # topics are created explicitly by the services (as in production)
 auto.create.topics.enable=false
 num.partitions=1
-default.replication.factor=1
-min.insync.replicas=1
+default.replication.factor={rf}
+min.insync.replicas={isr}
+unclean.leader.election.enable=false
 
-# single node: internal topics cannot have more than one replica
-offsets.topic.replication.factor=1
+# internal topics (consumer offsets, transaction state) replicated like the suite's own
+offsets.topic.replication.factor={rf}
 offsets.topic.num.partitions=10
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
+transaction.state.log.replication.factor={rf}
+transaction.state.log.min.isr={isr}
 transaction.state.log.num.partitions=10
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
+share.coordinator.state.topic.replication.factor={rf}
+share.coordinator.state.topic.min.isr={isr}
 group.initial.rebalance.delay.ms=0
 
 # sized for a 2-core dev box / CI runner
@@ -776,7 +832,7 @@ log.segment.bytes=268435456
         "-cp", str(home / "lib" / "*"),
     ]
     if not (data / "meta.properties").is_file():
-        log(f"kafka: formatting KRaft storage in {data} (cluster id {KAFKA_CLUSTER_ID})")
+        log(f"{comp}: formatting KRaft storage in {data} (cluster id {KAFKA_CLUSTER_ID}, node {n})")
         fmt = [common[0], "-Xmx256m"] + common[1:] + [
             "kafka.tools.StorageTool", "format", "--ignore-formatted",
             "-t", KAFKA_CLUSTER_ID, "-c", str(conf / "server.properties"),
@@ -784,7 +840,7 @@ log.segment.bytes=268435456
         _run(fmt)
     return [
         common[0],
-        "-Xms256m", f"-Xmx{cfg.kafka_heap}",
+        "-Xms128m", f"-Xmx{cfg.kafka_heap}",
         "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-XX:InitiatingHeapOccupancyPercent=35",
         "-XX:+ExplicitGCInvokesConcurrent", "-XX:+ExitOnOutOfMemoryError",
     ] + common[1:] + ["kafka.Kafka", str(conf / "server.properties")]
@@ -918,7 +974,6 @@ def prometheus_command(cfg: Config) -> list[str]:
 
 
 COMMANDS: dict[str, Callable[[Config], list[str]]] = {
-    "kafka": kafka_command,
     "elasticsearch": es_command,
     "redis": redis_command,
     "smtp": smtp_command,
@@ -981,7 +1036,7 @@ def errors_since(path: Path, offset: int, limit: int = 12) -> list[str]:
 
 
 def start(cfg: Config, comp: str) -> subprocess.Popen:
-    cmd = COMMANDS[comp](cfg)
+    cmd = kafka_command(cfg, comp) if base(comp) == "kafka" else COMMANDS[comp](cfg)
     logf = cfg.log_file(comp)
     logf.parent.mkdir(parents=True, exist_ok=True)
     if logf.exists() and logf.stat().st_size > LOG_ROTATE_BYTES:
@@ -1055,23 +1110,43 @@ def stop(cfg: Config, comp: str) -> bool:
 
 
 def cmd_install(cfg: Config, comps: list[str], force: bool) -> int:
-    install(cfg, comps, force)
+    install(cfg, [c for c in COMPONENTS if c in {base(x) for x in comps}], force)
     return 0
 
 
-def cmd_up(cfg: Config, comps: list[str]) -> int:
+def set_brokers(cfg: Config, brokers: int) -> None:
+    """`up --brokers N`: switch the Kafka profile (only while no broker runs) and record it, so
+    later commands (and the services' bootstrap list, service_table.kafka_brokers) follow it."""
+    if not 1 <= brokers <= table.MAX_LOCAL_BROKERS or brokers == 2:
+        raise StackError(f"--brokers must be 1 or {table.MAX_LOCAL_BROKERS} (a KRaft quorum wants an odd count)")
+    if brokers != cfg.brokers:
+        running = [p for p in processes(cfg, ["kafka"]) if running_pid(cfg, p) is not None]
+        if running:
+            raise StackError(f"kafka runs with {cfg.brokers} broker(s) ({', '.join(running)}); "
+                             f"`infra/stack.py down kafka` first, then `up --brokers {brokers}`")
+    cfg.brokers = brokers
+    if os.environ.get("UF_KAFKA_HEAP") is None:
+        cfg.kafka_heap = "768m" if brokers == 1 else "320m"
+    _write(cfg.brokers_file(), f"{brokers}\n")
+    os.environ["UF_KAFKA_BROKERS"] = str(brokers)
+
+
+def cmd_up(cfg: Config, comps: list[str], brokers: int | None = None) -> int:
     t0 = time.monotonic()
-    missing = [c for c in comps if needs_install(cfg, c)]
+    if brokers is not None:
+        set_brokers(cfg, brokers)
+    missing = sorted({base(c) for c in comps if needs_install(cfg, base(c))})
     if missing:
         log(f"not installed yet: {', '.join(missing)} -> running install")
         install(cfg, missing)
+    comps = processes(cfg, comps)
     with file_lock(cfg.run / "stack.lock"):
         procs: dict[str, subprocess.Popen | None] = {}
         conflicts: list[tuple[str, list[int]]] = []
         for comp in comps:
             pid = running_pid(cfg, comp)
             if pid is not None:
-                ok, detail = PROBES[comp](cfg.port_of(comp))
+                ok, detail = PROBES[base(comp)](cfg.port_of(comp))
                 log(f"{comp}: already running (pid {pid}){', ready' if ok else ', waiting for readiness'}")
                 procs[comp] = None
                 continue
@@ -1096,7 +1171,7 @@ def cmd_up(cfg: Config, comps: list[str]) -> int:
                     failed.append((comp, "process (started earlier) died before becoming ready"))
                     pending.remove(comp)
                     continue
-                ok, detail = PROBES[comp](cfg.port_of(comp))
+                ok, detail = PROBES[base(comp)](cfg.port_of(comp))
                 if ok:
                     after_ready(cfg, comp)
                     took = time.monotonic() - started_at[comp]
@@ -1113,7 +1188,7 @@ def cmd_up(cfg: Config, comps: list[str]) -> int:
                 f"\n[stack] FAILED: {comp}: port(s) {', '.join(f'{HOST}:{p}' for p in ports)} already in use by a "
                 f"process this stack does not manage (no live pid file in {cfg.run}).\n"
                 f"[stack] what to do: stop that process (e.g. `ss -ltnp | grep {ports[0]}` shows it), or run this "
-                f"stack on other ports ({PORT_VARS[comp]}) with its own UF_VAR_DIR.",
+                f"stack on other ports ({PORT_VARS[base(comp)]}) with its own UF_VAR_DIR.",
                 file=sys.stderr,
             )
         if failed or conflicts:
@@ -1125,7 +1200,7 @@ def cmd_up(cfg: Config, comps: list[str]) -> int:
                 if errors:
                     print("[stack] error lines logged by this start:", file=sys.stderr)
                     print("\n".join(errors), file=sys.stderr)
-                print(f"[stack] what to do: {HINTS[comp]}", file=sys.stderr)
+                print(f"[stack] what to do: {HINTS[base(comp)]}", file=sys.stderr)
                 # do not leave a half-started process behind
                 stop(cfg, comp)
             bad = [c for c in comps if c in {x for x, _ in failed} | {x for x, _ in conflicts}]
@@ -1136,6 +1211,7 @@ def cmd_up(cfg: Config, comps: list[str]) -> int:
 
 
 def cmd_down(cfg: Config, comps: list[str]) -> int:
+    comps = processes(cfg, comps)
     with file_lock(cfg.run / "stack.lock"):
         # all SIGTERMs first, then wait: the JVMs shut down in parallel
         if not stop_many(cfg, list(reversed(comps))):
@@ -1151,13 +1227,13 @@ def component_status(cfg: Config, comp: str) -> dict[str, object]:
         state = "down" + (f" (port {port} is in use by an unmanaged process)" if foreign else "")
         return {"component": comp, "state": "down", "detail": state, "pid": None, "endpoint": cfg.endpoint(comp),
                 "ready": False}
-    ok, detail = PROBES[comp](port)
+    ok, detail = PROBES[base(comp)](port)
     return {"component": comp, "state": "ready" if ok else "running", "detail": detail, "pid": pid,
             "endpoint": cfg.endpoint(comp), "ready": ok}
 
 
 def cmd_status(cfg: Config, comps: list[str], as_json: bool) -> int:
-    rows = [component_status(cfg, c) for c in comps]
+    rows = [component_status(cfg, c) for c in processes(cfg, comps)]
     if as_json:
         print(json.dumps(rows, indent=2))
     else:
@@ -1174,6 +1250,7 @@ def cmd_reset(cfg: Config) -> int:
             if path.exists():
                 log(f"deleting {path}")
                 shutil.rmtree(path)
+        cfg.brokers_file().unlink(missing_ok=True)  # back to the single-broker profile
     return 0
 
 
@@ -1187,6 +1264,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--force", action="store_true", help="re-resolve even when the cache looks complete")
     p = sub.add_parser("up", help="start components and wait until they are ready")
     p.add_argument("components", nargs="*")
+    p.add_argument("--brokers", type=int, default=None,
+                   help=f"Kafka brokers: 1 (default) or {table.MAX_LOCAL_BROKERS} (KRaft cluster, RF 3, min.insync.replicas 2); remembered")
     p = sub.add_parser("down", help="stop components")
     p.add_argument("components", nargs="*")
     p = sub.add_parser("status", help="show component state; exit 1 unless all are ready")
@@ -1203,7 +1282,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "install":
             return cmd_install(cfg, normalise(args.components), args.force)
         if args.cmd == "up":
-            return cmd_up(cfg, normalise(args.components))
+            return cmd_up(cfg, normalise(args.components), args.brokers)
         if args.cmd == "down":
             return cmd_down(cfg, normalise(args.components))
         if args.cmd == "status":

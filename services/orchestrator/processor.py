@@ -298,7 +298,8 @@ class Processor:
             for attempt in range(RECORD_ATTEMPTS):
                 try:
                     fx = await self.engine.handle(decoded, self.table.get(msg.partition, wf), signer)
-                    if fx.state is not None and len(fx.state.to_json()) > MAX_STATE_BYTES:
+                    raw_state = fx.state.to_json() if fx.state is not None else b""  # encoded once: checked, then written
+                    if len(raw_state) > MAX_STATE_BYTES:
                         raise SemanticError("state-too-large", f"the workflow state would exceed {MAX_STATE_BYTES} bytes")
                     break
                 except SemanticError as exc:
@@ -320,7 +321,7 @@ class Processor:
             telemetry.HANDLER_SECONDS.labels(SERVICE, "workflow").observe(time.perf_counter() - started)
         log.info("event handled", extra={"event_type": event_type, "workflow_id": wf,
                                          "phase": fx.state.phase if fx.state and fx.state.phase else None, "emitted": len(fx.emit)})
-        await self._apply(producer, msg.partition, fx)
+        await self._apply(producer, msg.partition, fx, raw_state)
 
     async def _injected_faults(self, event_type: str) -> None:
         """The test-only fault hook (services/kit/runtime/faults.py): an injected failure is
@@ -333,12 +334,12 @@ class Processor:
                 telemetry.EVENTS.labels(SERVICE, "workflow", event_type, "error").inc()
                 await asyncio.sleep(0.05)
 
-    async def _apply(self, producer: AIOKafkaProducer, partition: int, fx: Effects) -> None:
+    async def _apply(self, producer: AIOKafkaProducer, partition: int, fx: Effects, raw_state: bytes = b"") -> None:
         for topic, record in fx.emit:
             value, key = codec.encode(record), record_key(record)
             await producer.send(topic, value, key=key, headers=outgoing_headers(topic, key, value))
         if fx.state is not None:
-            await self.table.put(producer, partition, fx.state.workflow_id, fx.state)
+            await self.table.put(producer, partition, fx.state.workflow_id, fx.state, raw_state or None)
 
 
 async def _quietly_stop(producer: AIOKafkaProducer) -> None:

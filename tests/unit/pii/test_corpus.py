@@ -35,7 +35,8 @@ def test_document_corpus_is_deterministic_real_sized_and_names_each_hard_case() 
     assert all(800 <= len(d["text"]) <= 4400 for d in docs)
     classes = {e["cls"] for d in docs for e in d["entities"]}
     for cls in ("email.spaced", "ssn.csv_column", "ssn.json_key", "ssn.context_window", "phone.extension",
-                "phone.regional", "address.us", "address.uk", "address.de", "address.fr", "person.signoff"):
+                "phone.regional", "address.us", "address.uk", "address.de", "address.fr", "address.de_particle",
+                "address.nl", "address.us_particle", "address.fr_particle", "person.signoff"):
         assert cls in classes, cls
     for doc in docs:
         previous_end = -1

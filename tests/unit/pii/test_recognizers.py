@@ -255,6 +255,33 @@ def test_street_addresses_in_four_layouts() -> None:
     assert _types("We ordered 12 Main Course dishes") == []
 
 
+def test_street_names_with_particles_type_first_and_glued_numbers() -> None:
+    cases = [
+        "Straße an der Alster 12, 20099 Hamburg",  # type word first, then a particle
+        "An der Alster 12, 20099 Hamburg",  # particle-led, found because postcode and town follow
+        "Unter den Linden 77\n10117 Berlin",
+        "Zum Alten Hafen 3, 27568 Bremerhaven",
+        "Dussen vanring 140, 48409 Nördlingen",  # lower-case compound after a name
+        "Carl-von-Ossietzky-Str. 9, 26129 Oldenburg",
+        "Bahnhofstr.12, 80335 München",
+        "Platz der Republik 1",
+        "Jan van Goyenkade 10, 1075 HP Amsterdam",
+        "Keizersgracht 123",
+        "van Eeghenstraat 12",
+        "Rue de la Loi 16, 1000 Bruxelles",
+        "1600 Avenue of the Americas, New York, NY 10019",
+        "456 Camino del Mar, Del Mar, CA 92014",
+        "12 de la Vina St, Santa Barbara, CA 93101",
+        "4 Stratford upon Avon Road, Leeds LS1 4AP",
+        "2 chemin de la Croix de l'Ormeau, 13001 Marseille",
+    ]
+    for address in cases:
+        assert _types(f"Please send it to {address}. Thanks") == [("STREET_ADDRESS", address)], address
+    # Look-alikes: a town and a count in neighbouring TSV cells, a phone number before a name.
+    assert _types("city\tcount\nHeidelberg\t3\nPerleberg\t1\n") == []
+    assert _types("Tel: 020 7946 0353\nAndrea Hill") == [("PHONE_NUMBER", "020 7946 0353")]
+
+
 def test_phone_reading_wins_only_with_its_own_evidence() -> None:
     # SSN words in the window, but the digits carry a phone label right before them.
     assert _types("SSN on file. Tel: 030123456") == [("PHONE_NUMBER", "030123456")]
