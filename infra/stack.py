@@ -79,7 +79,7 @@ ES_MODULES = (
     "org.elasticsearch.painless.PainlessPlugin",
 )
 
-DEFAULT_START_TIMEOUT = {"kafka": 120.0, "elasticsearch": 180.0, "redis": 30.0, "smtp": 30.0, "prometheus": 60.0}
+DEFAULT_START_TIMEOUT = {"kafka": 240.0, "elasticsearch": 180.0, "redis": 30.0, "smtp": 30.0, "prometheus": 60.0}
 RULES_FILE = ROOT / "monitoring" / "rules" / "uf.rules.yml"
 
 
