@@ -311,3 +311,13 @@ def test_gazetteer_place_beats_a_person_guess_but_not_a_full_name() -> None:
     found = {(f.type, text[f.start : f.end]) for f in engine.scan(text)}
     assert ("LOCATION", "Salamanca") in found
     assert ("LOCATION", "Florence") not in found
+
+
+def test_phone_matcher_skips_runs_that_are_never_phone_numbers() -> None:
+    # Card-shaped runs, IPv4 addresses and ISO timestamps are blanked before phonenumbers runs;
+    # a phone number next to them is still found with its own offsets.
+    text = "2026-12-01 18:40:02 payment declined for +44 20 7946 0958 card=4111 1111 1111 1111 from 10.2.33.4"
+    assert _types(text) == [("PHONE_NUMBER", "+44 20 7946 0958"), ("CREDIT_CARD", "4111 1111 1111 1111"),
+                            ("IP_ADDRESS", "10.2.33.4")]
+    assert _types("fax 01.23.45.67.89 or 555.123.4567") == [("PHONE_NUMBER", "01.23.45.67.89"),
+                                                             ("PHONE_NUMBER", "555.123.4567")]

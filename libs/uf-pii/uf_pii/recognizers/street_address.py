@@ -110,7 +110,7 @@ _TOKEN = re.compile(r"[^\W\d_]+")
 
 _DE_SUFFIXES = tuple(w.replace("\\.", "") for w in (_DE_TYPES + "|" + _NL_TYPES).split("|"))
 _NUMBER_THEN_WORD = re.compile(r"[0-9][A-Za-z]?,?[ \t\n]+[^\W\d_]")  # "17 Jones", "12, rue"
-_WORD_THEN_NUMBER = re.compile(r"[^\W\d_.][.]?[ \t]*[0-9]")  # "Hauptstraße 5", "Kuhlstr.4"
+_WORD_THEN_NUMBER = re.compile(r"[^\W\d_.](?:[.][ \t]*|[ \t]+)[0-9]")  # "Hauptstraße 5", "Kuhlstr.4"
 # A postcode before a town: five digits (DE/FR/US), four and two letters (NL), four (BE/AT/CH).
 _POSTCODE_TOWN = re.compile(rf"(?<![0-9])(?:[0-9]{{5}}|[1-9][0-9]{{3}}(?:[ ]?[A-Z]{{2}})?)[ ]+[{_UP}]")
 
