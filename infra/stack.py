@@ -1131,6 +1131,17 @@ def set_brokers(cfg: Config, brokers: int) -> None:
     os.environ["UF_KAFKA_BROKERS"] = str(brokers)
 
 
+def stale_config(cfg: Config, comp: str) -> bool:
+    """A broker started by older code (PLAINTEXT listener, no ACLs): every client of this code
+    connects with mutual TLS, so it would never become ready - `up` restarts it instead."""
+    if base(comp) != "kafka":
+        return False
+    try:
+        return "ssl.client.auth=required" not in (cfg.conf / comp / "server.properties").read_text()
+    except OSError:
+        return False
+
+
 def cmd_up(cfg: Config, comps: list[str], brokers: int | None = None) -> int:
     t0 = time.monotonic()
     if brokers is not None:
@@ -1145,6 +1156,10 @@ def cmd_up(cfg: Config, comps: list[str], brokers: int | None = None) -> int:
         conflicts: list[tuple[str, list[int]]] = []
         for comp in comps:
             pid = running_pid(cfg, comp)
+            if pid is not None and stale_config(cfg, comp):
+                log(f"{comp}: running with a configuration this code no longer uses (no mutual TLS); restarting it")
+                stop(cfg, comp)
+                pid = None
             if pid is not None:
                 ok, detail = PROBES[base(comp)](cfg.port_of(comp))
                 log(f"{comp}: already running (pid {pid}){', ready' if ok else ', waiting for readiness'}")
