@@ -46,6 +46,7 @@ import shutil
 import signal
 import smtplib
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -78,7 +79,7 @@ ES_MODULES = (
     "org.elasticsearch.painless.PainlessPlugin",
 )
 
-DEFAULT_START_TIMEOUT = {"kafka": 120.0, "elasticsearch": 180.0, "redis": 30.0, "smtp": 30.0, "prometheus": 60.0}
+DEFAULT_START_TIMEOUT = {"kafka": 240.0, "elasticsearch": 180.0, "redis": 30.0, "smtp": 30.0, "prometheus": 60.0}
 RULES_FILE = ROOT / "monitoring" / "rules" / "uf.rules.yml"
 
 
@@ -491,10 +492,21 @@ def _kafka_call(sock: socket.socket, api_key: int, version: int, corr: int, body
     return resp[4:]
 
 
+def kafka_ssl_context() -> ssl.SSLContext:
+    """The probe connects like any client: mutual TLS with the admin certificate (the broker has
+    no unauthenticated listener)."""
+    d = Path(os.environ.get("UF_TLS_DIR") or Path(os.environ.get("UF_VAR_DIR") or ROOT / "var").resolve() / "tls")
+    ctx = ssl.create_default_context(cafile=str(d / "ca.crt"))
+    ctx.load_cert_chain(str(d / "admin.crt"), str(d / "admin.key"))
+    return ctx
+
+
 def kafka_probe(port: int, timeout: float = 3.0) -> tuple[bool, str]:
-    """ApiVersions v0, then a Metadata request: ready when the broker lists itself."""
+    """ApiVersions v0, then a Metadata request over mutual TLS: ready when the broker lists itself."""
     try:
-        with socket.create_connection((HOST, port), timeout=timeout) as sock:
+        ctx = kafka_ssl_context()
+        with socket.create_connection((HOST, port), timeout=timeout) as raw, \
+                ctx.wrap_socket(raw, server_hostname=HOST) as sock:
             sock.settimeout(timeout)
             resp = _kafka_call(sock, 18, 0, 1, b"")
             (err, n) = struct.unpack_from(">hi", resp, 0)
@@ -537,7 +549,7 @@ def kafka_probe(port: int, timeout: float = 3.0) -> tuple[bool, str]:
             if controller < 0:
                 return False, "no controller yet"
             return True, f"broker(s) {brokers}, controller {controller}, Metadata v{v}"
-    except (OSError, ConnectionError, struct.error) as exc:
+    except (OSError, ConnectionError, struct.error, ssl.SSLError) as exc:
         return False, f"{type(exc).__name__}: {exc}"
 
 
@@ -714,11 +726,35 @@ def tail(path: Path, n: int = 20) -> str:
 # ----------------------------------------------------------------------------------------------
 
 
-def _write(path: Path, text: str) -> None:
+def _write(path: Path, text: str, mode: int = 0o644) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.chmod(tmp, mode)
     tmp.replace(path)
+
+
+def tls_dir(cfg: Config) -> Path:
+    """The local CA and certificates (= services/kit/security/tls.py's directory)."""
+    return Path(os.environ.get("UF_TLS_DIR") or cfg.var / "tls")
+
+
+def ensure_kafka_tls(cfg: Config) -> tuple[Path, str]:
+    """The CA, one certificate per Kafka principal and the broker's PKCS#12 keystore, created by
+    the project's Python (the `cryptography` package) when missing. Returns (keystore, password)."""
+    d = tls_dir(cfg)
+    store, secret = d / "kafka.p12", d / "kafka.p12.password"
+    python = smtp_python()
+    if not python.exists():
+        raise StackError(f"{python} not found: the Kafka certificates need the project venv (`make venv`)")
+    env = {**os.environ, "UF_TLS_DIR": str(d), "UF_VAR_DIR": str(cfg.var)}
+    proc = subprocess.run([str(python), "-m", "services.kit.security.tls"], cwd=str(ROOT), env=env,
+                          capture_output=True, text=True)
+    if proc.returncode != 0 or not store.is_file():
+        raise StackError(f"kafka: could not create the certificates in {d}: {proc.stderr.strip()[-500:]}")
+    return store, secret.read_text().strip()
 
 
 def kafka_command(cfg: Config, comp: str = "kafka") -> list[str]:
@@ -727,6 +763,7 @@ def kafka_command(cfg: Config, comp: str = "kafka") -> list[str]:
     data = cfg.kafka_data(n)
     conf = cfg.conf / comp
     data.mkdir(parents=True, exist_ok=True)
+    keystore, keystore_password = ensure_kafka_tls(cfg)
     port, cport = cfg.port_of(comp), cfg.controller_port(n)
     voters = ",".join(f"{i}@{HOST}:{cfg.controller_port(i)}" for i in range(1, cfg.brokers + 1))
     # One broker: nothing can have more than one replica. A cluster (`--brokers 3`, like
@@ -737,12 +774,27 @@ def kafka_command(cfg: Config, comp: str = "kafka") -> list[str]:
 process.roles=broker,controller
 node.id={n}
 controller.quorum.voters={voters}
-listeners=PLAINTEXT://{HOST}:{port},CONTROLLER://{HOST}:{cport}
-advertised.listeners=PLAINTEXT://{HOST}:{port}
-controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 log.dirs={data}
+
+# Zero trust on the bus (docs/security.md): mutual TLS on every listener, no PLAINTEXT. A client
+# is the principal User:<CN of its certificate from the suite's CA>; it may do only what the ACLs
+# the topics tool derives from infra/topics.yaml allow. The broker and the topics tool's admin
+# are the only super users.
+listeners=SSL://{HOST}:{port},CONTROLLER://{HOST}:{cport}
+advertised.listeners=SSL://{HOST}:{port}
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=SSL
+listener.security.protocol.map=SSL:SSL,CONTROLLER:SSL
+ssl.client.auth=required
+ssl.keystore.type=PKCS12
+ssl.keystore.location={keystore}
+ssl.keystore.password={keystore_password}
+ssl.truststore.type=PEM
+ssl.truststore.location={tls_dir(cfg) / "ca.crt"}
+ssl.principal.mapping.rules=RULE:^CN=([^,]+),O=universal-framework$/$1/,DEFAULT
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:kafka;User:admin
+allow.everyone.if.no.acl.found=false
 
 # topics are created explicitly by the services (as in production)
 auto.create.topics.enable=false
@@ -768,7 +820,7 @@ num.recovery.threads.per.data.dir=1
 log.retention.hours=168
 log.segment.bytes=268435456
 """
-    _write(conf / "server.properties", props)
+    _write(conf / "server.properties", props, mode=0o600)  # holds the keystore password
     java = java_bin()
     if not java:
         raise StackError("java not found (need a JRE 17+): run `python3 infra/stack.py install`")
@@ -1079,6 +1131,17 @@ def set_brokers(cfg: Config, brokers: int) -> None:
     os.environ["UF_KAFKA_BROKERS"] = str(brokers)
 
 
+def stale_config(cfg: Config, comp: str) -> bool:
+    """A broker started by older code (PLAINTEXT listener, no ACLs): every client of this code
+    connects with mutual TLS, so it would never become ready - `up` restarts it instead."""
+    if base(comp) != "kafka":
+        return False
+    try:
+        return "ssl.client.auth=required" not in (cfg.conf / comp / "server.properties").read_text()
+    except OSError:
+        return False
+
+
 def cmd_up(cfg: Config, comps: list[str], brokers: int | None = None) -> int:
     t0 = time.monotonic()
     if brokers is not None:
@@ -1093,6 +1156,10 @@ def cmd_up(cfg: Config, comps: list[str], brokers: int | None = None) -> int:
         conflicts: list[tuple[str, list[int]]] = []
         for comp in comps:
             pid = running_pid(cfg, comp)
+            if pid is not None and stale_config(cfg, comp):
+                log(f"{comp}: running with a configuration this code no longer uses (no mutual TLS); restarting it")
+                stop(cfg, comp)
+                pid = None
             if pid is not None:
                 ok, detail = PROBES[base(comp)](cfg.port_of(comp))
                 log(f"{comp}: already running (pid {pid}){', ready' if ok else ', waiting for readiness'}")

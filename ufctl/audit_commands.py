@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 from datetime import UTC, datetime
@@ -376,6 +377,7 @@ def cmd_witness(args: argparse.Namespace) -> int:
     from services.audit.tools.witness import WitnessError, witness_once
     from services.kit.contracts.events import Origin
     from services.kit.runtime.config import ServiceSettings
+    from services.kit.security.kafka_auth import configure_kafka_identity
     from services.kit.security.signing import SigningError, load_signer
 
     try:
@@ -384,6 +386,7 @@ def cmd_witness(args: argparse.Namespace) -> int:
         raise CliError(f"witness key: {exc}") from None
     state = Path(args.state) if args.state else paths.VAR / "witness" / "state.json"
     s = ServiceSettings()
+    configure_kafka_identity(os.environ.get("UF_KAFKA_PRINCIPAL") or "witness")  # its own principal, not the CLI's
     try:
         res = asyncio.run(witness_once(bootstrap=s.kafka_bootstrap, state_path=state, signer=signer, trust=_trust(args),
                                        origin=Origin("witness", s.version, s.colour)))

@@ -10,6 +10,11 @@ import sys
 import pytest
 
 from services.kit.runtime.paths import ROOT
+from services.kit.security import kafka_auth
+
+# The test process reads and injects records as the operator with the admin certificate (a Kafka
+# super user); the services and ufctl (also when called in-process) use their own principals.
+kafka_auth.configure_kafka_identity(kafka_auth.ADMIN)
 
 
 def _ok(*cmd: str) -> bool:

@@ -26,6 +26,7 @@ from services.audit.config import AuditSettings
 from services.audit.live.checkpoint_store import CheckpointStore
 from services.kit.contracts import codec, topics
 from services.kit.contracts.events import Origin, make_event
+from services.kit.security import kafka_auth
 from services.kit.security.signing import DEFAULT_KEYS_DIR, Signer
 from tests.integration import helpers as h
 from tests.integration.waiting import eventually
@@ -45,7 +46,7 @@ def ufctl(*args: str) -> tuple[int, str]:
 
 
 async def _admin(action: str, topic: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=h.SETTINGS.kafka_bootstrap, request_timeout_ms=15000)
+    admin = AIOKafkaAdminClient(bootstrap_servers=h.SETTINGS.kafka_bootstrap, request_timeout_ms=15000, **kafka_auth.client_args(kafka_auth.ADMIN))
     await admin.start()
     try:
         if action == "create":
@@ -87,7 +88,8 @@ def produce(topic: str, records: list[tuple[bytes, bytes, list[tuple[str, bytes]
     """(key, value, headers, timestamp_ms or None) in order, one partition."""
 
     async def go() -> None:
-        p = AIOKafkaProducer(bootstrap_servers=h.SETTINGS.kafka_bootstrap, acks="all", enable_idempotence=True)
+        p = AIOKafkaProducer(bootstrap_servers=h.SETTINGS.kafka_bootstrap, acks="all", enable_idempotence=True,
+                             **kafka_auth.client_args(kafka_auth.ADMIN))
         await p.start()
         try:
             for key, value, headers, ts in records:

@@ -23,6 +23,7 @@ import pytest
 
 from services.kit.runtime import service_table as table
 from services.kit.runtime.paths import ROOT
+from services.kit.security import kafka_auth
 from tests.integration.waiting import eventually, eventually_async
 
 STACK = ROOT / "infra" / "stack.py"
@@ -74,11 +75,11 @@ def test_kafka_create_topic_produce_consume(local_stack):
     payload = f"hello-{uuid.uuid4().hex}".encode()
 
     async def scenario() -> list:
-        admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA_BOOTSTRAP)
+        admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA_BOOTSTRAP, **kafka_auth.client_args(kafka_auth.ADMIN))
         await admin.start()
         try:
             await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
-            producer = AIOKafkaProducer(bootstrap_servers=KAFKA_BOOTSTRAP, acks="all")
+            producer = AIOKafkaProducer(bootstrap_servers=KAFKA_BOOTSTRAP, acks="all", **kafka_auth.client_args(kafka_auth.ADMIN))
             await producer.start()
             try:
                 meta = await producer.send_and_wait(topic, payload, key=b"k1")
@@ -88,7 +89,7 @@ def test_kafka_create_topic_produce_consume(local_stack):
 
             consumer = AIOKafkaConsumer(
                 topic, bootstrap_servers=KAFKA_BOOTSTRAP, group_id=f"{topic}-g",
-                auto_offset_reset="earliest", enable_auto_commit=False,
+                auto_offset_reset="earliest", enable_auto_commit=False, **kafka_auth.client_args(kafka_auth.ADMIN),
             )
             await consumer.start()
             try:

@@ -18,6 +18,7 @@ from elasticsearch import Elasticsearch
 from services.kit.contracts import topics
 from services.kit.contracts.keys import checkpoint_key, wf_key
 from services.kit.runtime.paths import ROOT
+from services.kit.security import kafka_auth
 from tests.integration import helpers as h
 from tests.integration.test_audit_trail import S, phase_event, scratch, ufctl, wait_checkpointed  # noqa: F401 (fixture)
 from tests.integration.waiting import eventually
@@ -27,7 +28,7 @@ pytestmark = pytest.mark.integration
 
 def produce(topic: str, value: bytes, key: bytes, headers=None, partition: int | None = None) -> int:
     async def go() -> int:
-        p = AIOKafkaProducer(bootstrap_servers=h.SETTINGS.kafka_bootstrap)
+        p = AIOKafkaProducer(bootstrap_servers=h.SETTINGS.kafka_bootstrap, **kafka_auth.client_args(kafka_auth.ADMIN))
         await p.start()
         try:
             return (await p.send_and_wait(topic, value, key=key, headers=headers or [], partition=partition)).offset

@@ -26,6 +26,7 @@ from services.audit.live.checkpoint_store import CheckpointConflict, CheckpointS
 from services.audit.live.topicset import audited
 from services.kit.contracts import codec
 from services.kit.contracts.events import Origin, make_event, now_ms, stable_id
+from services.kit.security import kafka_auth
 from services.kit.security.signing import Signer, TrustStore, verify_signature
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ class Checkpointer:
         self.policy, self.trust = policy, trust
         self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
                                          isolation_level="read_committed", auto_offset_reset="earliest",
-                                         metadata_max_age_ms=int(max(1.0, refresh_s) * 1000))
+                                         metadata_max_age_ms=int(max(1.0, refresh_s) * 1000), **kafka_auth.client_args())
         self.states: dict[TopicPartition, PartitionState] = {}
         self.assigned: set[TopicPartition] = set()
         self.paused: set[TopicPartition] = set()
