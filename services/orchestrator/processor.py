@@ -226,6 +226,10 @@ class Processor:
         changelog's end (ready once read), so a promotion - or a rollback to this colour - reads
         only the last second of changelog. Returns when the role becomes active."""
         while not state.active:
+            try:
+                await self._connect()  # not inside the task below: a consumer's start is never cancelled halfway
+            except Exception as exc:
+                log.warning("consumer not connected", extra={"error": exc.__class__.__name__})
             refresh = asyncio.create_task(self._refresh_standby())
             deadline = time.monotonic() + STANDBY_REFRESH_S
             while not state.active and (not refresh.done() or time.monotonic() < deadline):
@@ -237,7 +241,6 @@ class Processor:
 
     async def _refresh_standby(self) -> None:
         try:
-            await self._connect()
             await self.table.warm(set(range(self.partitions)))
             self.standby_ready = True
         except Exception as exc:  # the copy is an optimisation: a cold restore still works
