@@ -20,10 +20,11 @@ for any number of instances (ADR 0009).
 - Admission control: while `max_in_flight` workflows are unfinished on this instance, new
   requests wait in Kafka (the request partitions are paused).
 - Warm standby (blue-green, ADR 0008): a preview instance keeps a copy of every partition's
-  state near the changelog's end and its consumer connected (started, not subscribed: it joins
-  no group), and a demoted instance keeps the copy it had. A promotion then only joins the
-  group, opens the partitions' producers and reads seconds of changelog - the producers cannot
-  be opened ahead: `init_transactions` would fence the active colour.
+  state near the changelog's end, its consumer connected (started, not subscribed: it joins
+  no group) and every partition's producer connected but not initialised (`init_transactions`
+  would fence the active colour); a demoted instance keeps its state copy. A promotion then
+  joins the group, sends one InitProducerId per partition (the fence) and reads seconds of
+  changelog.
 """
 from __future__ import annotations
 
@@ -78,6 +79,7 @@ class Processor:
         self.restoring = False
         self.table = ChangelogTable(bootstrap, topics.ORCHESTRATOR_STATE)
         self.producers: dict[int, AIOKafkaProducer] = {}
+        self._prepared: dict[int, AIOKafkaProducer] = {}  # preview: connected, not initialised (see _prepare_producers)
         self.backoff = Backoff(base_s=0.5, cap_s=15.0)
         self._waiting: dict[int, tuple[float, int]] = {}  # partition -> (resume at, attempt)
         self.partitions = topics.load_topics()[topics.ORCHESTRATOR_STATE].partitions
@@ -105,6 +107,7 @@ class Processor:
             await self.consumer.stop()
         for p in list(self.producers):
             await self._close_producer(p)
+        await asyncio.gather(*(_quietly_stop(self._prepared.pop(p)) for p in list(self._prepared)))
         await self.table.close()
 
     async def _connect(self) -> None:
@@ -187,11 +190,52 @@ class Processor:
                                             "restore_ms": int((time.perf_counter() - t0) * 1000),
                                             "after_fence_ms": int((time.perf_counter() - t1) * 1000)})
 
+    def _new_producer(self, p: int) -> AIOKafkaProducer:
+        return AIOKafkaProducer(bootstrap_servers=self.bootstrap, transactional_id=f"{self.prefix}-p{p}",
+                                enable_idempotence=True, acks="all", linger_ms=2, **kafka_auth.client_args())
+
+    async def _prepare_producers(self) -> None:
+        """Preview: every partition's producer connected - TLS handshakes done, cluster metadata
+        known - but without `init_transactions`, which would fence the active colour. At
+        promotion only that round trip is left (`_open_producer`)."""
+        async def one(p: int) -> None:
+            producer = self._new_producer(p)
+            try:
+                await producer.client.bootstrap()
+                for broker in producer.client.cluster.brokers():
+                    await producer.client.ready(broker.nodeId)
+            except Exception:
+                await _quietly_stop(producer)
+                raise
+            self._prepared[p] = producer
+
+        missing = [p for p in range(self.partitions) if p not in self._prepared and p not in self.producers]
+        failed = [r for r in await asyncio.gather(*(one(p) for p in missing), return_exceptions=True) if r is not None]
+        if failed:
+            log.warning("producers not prepared", extra={"count": len(failed), "error": failed[0].__class__.__name__})
+
+    async def _start_prepared(self, p: int) -> bool:
+        """aiokafka 0.14's `start()` is `client.bootstrap()` + `_sender.start()`; a prepared
+        producer's client is bootstrapped and connected, so only the sender starts: it finds
+        the transaction coordinator and sends InitProducerId (the fence). Any failure: the
+        caller opens a fresh producer the ordinary way."""
+        producer = self._prepared.pop(p, None)
+        if producer is None:
+            return False
+        try:
+            await producer._sender.start()
+        except Exception as exc:
+            log.warning("prepared producer did not start; opening a fresh one", extra={"partition": p, "error": exc.__class__.__name__})
+            await _quietly_stop(producer)
+            return False
+        self.producers[p] = producer
+        return True
+
     async def _open_producer(self, p: int) -> None:
+        if await self._start_prepared(p):
+            return
         for attempt in range(1_000_000):
-            producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, transactional_id=f"{self.prefix}-p{p}",
-                                        enable_idempotence=True, acks="all", linger_ms=2,
-                                        **kafka_auth.client_args())
+            producer = self._new_producer(p)
             try:
                 await producer.start()
                 self.producers[p] = producer
@@ -226,10 +270,11 @@ class Processor:
         changelog's end (ready once read), so a promotion - or a rollback to this colour - reads
         only the last second of changelog. Returns when the role becomes active."""
         while not state.active:
-            try:
-                await self._connect()  # not inside the task below: a consumer's start is never cancelled halfway
+            try:  # not inside the task below: a client's start is never cancelled halfway
+                await self._connect()
+                await self._prepare_producers()  # only the missing ones: a no-op once all are there
             except Exception as exc:
-                log.warning("consumer not connected", extra={"error": exc.__class__.__name__})
+                log.warning("standby clients not connected", extra={"error": exc.__class__.__name__})
             refresh = asyncio.create_task(self._refresh_standby())
             deadline = time.monotonic() + STANDBY_REFRESH_S
             while not state.active and (not refresh.done() or time.monotonic() < deadline):
