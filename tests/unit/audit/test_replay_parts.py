@@ -38,3 +38,14 @@ def test_monthly_index_names_per_generation():
 def test_subject_ids_found_at_any_depth():
     data = {"contacts": [{"subject_id": "a"}, {"subject_id": "b"}], "subject_id": "c", "x": {"subject_id": ""}}
     assert subject_ids(data) == {"a", "b", "c"}
+
+
+def test_a_copy_read_before_its_original_is_still_named_the_copy():
+    """Partitions interleave in any order while the verifier reads: the copy of signed bytes
+    written later is the duplicate, even when its partition is read first."""
+    from services.audit.tools.integrity import LogFacts
+    facts = LogFacts()
+    facts.observe("t", 8, 746, b"wf", b"same bytes", "k", True, timestamp=2000)  # the copy, read first
+    facts.observe("t", 7, 582, b"wf", b"same bytes", "k", True, timestamp=1000)  # the original
+    assert facts.duplicates == [{"kind": "same-signed-bytes", "first": {"topic": "t", "partition": 7, "offset": 582},
+                                 "topic": "t", "partition": 8, "offset": 746}]
