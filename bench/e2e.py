@@ -4,7 +4,7 @@ is read as a ratio of what Kafka alone does on this machine.
 
     .venv/bin/python bench/e2e.py [--workflows 200] [--recipients 3] [--profile] [--hog 2]
 
-Prints the CPU time each process of the suite (services, Kafka broker, Elasticsearch, Redis,
+Prints the CPU time each process of the suite (services, Kafka broker, OpenSearch, Redis,
 SMTP sink: every pid file under var/run/) spent per workflow, read from /proc around the run;
 the suite is CPU-bound, so CPU-ms per workflow is throughput. `--profile` attaches py-spy to
 every service for the run and writes SVG flame graphs to var/profiles/.

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import redis.asyncio as aioredis
-from elasticsearch import AsyncElasticsearch
+from opensearchpy import AsyncOpenSearch
 
 from services.audit.config import AuditSettings
 from services.audit.evidence.sigpolicy import load_policy
@@ -64,7 +64,7 @@ async def raw_read() -> tuple[int, float]:
 
 
 async def run_verify() -> tuple[int, float]:
-    r, es = aioredis.from_url(S.redis_url), AsyncElasticsearch([S.es_url], request_timeout=60)
+    r, es = aioredis.from_url(S.redis_url), AsyncOpenSearch([S.es_url], request_timeout=60)
     try:
         t0 = time.perf_counter()
         res = await verify(bootstrap=S.kafka_bootstrap, store=CheckpointStore(r, es, S.checkpoint_index), policy=load_policy(),
@@ -76,7 +76,7 @@ async def run_verify() -> tuple[int, float]:
 
 
 async def run_replay() -> tuple[int, float]:
-    r, es = aioredis.from_url(S.redis_url), AsyncElasticsearch([S.es_url], request_timeout=60)
+    r, es = aioredis.from_url(S.redis_url), AsyncOpenSearch([S.es_url], request_timeout=60)
     try:
         t0 = time.perf_counter()
         res = await Replayer(bootstrap=S.kafka_bootstrap, redis=r, es=es, alias=S.es_index,

@@ -178,12 +178,12 @@ class Checkpointer:
         return cp
 
     async def publish(self, cp: Checkpoint) -> bool:
-        """Second and third copies (Elasticsearch, Kafka); retried later if either fails."""
+        """Second and third copies (OpenSearch, Kafka); retried later if either fails."""
         try:
             await self.store.save_es(cp)
         except Exception as exc:
-            metrics.CHECKPOINT_FAILURES.labels("elasticsearch").inc()
-            log.warning("checkpoint not yet in Elasticsearch", extra={"error": exc.__class__.__name__})
+            metrics.CHECKPOINT_FAILURES.labels("opensearch").inc()
+            log.warning("checkpoint not yet in OpenSearch", extra={"error": exc.__class__.__name__})
             return False
         try:
             value = codec.encode(checkpoint_event(cp, self.me))

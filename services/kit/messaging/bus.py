@@ -169,7 +169,7 @@ class ConsumeLoop:
     Three kinds of failure, three answers:
     - refused records (admission: signature, declared producer, topic binding), bad bytes and
       SemanticError: the record is bad in itself -> dead-letter topic at once;
-    - a dependency is unavailable (`retry.dependency_of`: Redis, Elasticsearch, SMTP, broker,
+    - a dependency is unavailable (`retry.dependency_of`: Redis, OpenSearch, SMTP, broker,
       gRPC peer down): the record is fine -> its partition is paused at that offset and retried
       with backoff until the dependency is back, never dead-lettered (shown in /ready and
       `uf_parked_partitions`);
