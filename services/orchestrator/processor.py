@@ -34,6 +34,7 @@ from services.kit.contracts.limits import MAX_RECORD_BYTES, MAX_REQUEST_BYTES, M
 from services.kit.messaging.bus import SemanticError, admit_record, by_key_concurrently, dead_letter, outgoing_headers, record_key, update_lag
 from services.kit.messaging.retry import Backoff, dependency_of
 from services.kit.runtime import faults, role, telemetry, tracing
+from services.kit.security import kafka_auth
 from services.orchestrator.state_store import ChangelogTable
 from services.orchestrator.workflow import Effects, WorkflowEngine, now_ms
 
@@ -80,7 +81,8 @@ class Processor:
     def _new_consumer(self) -> AIOKafkaConsumer:
         return AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=self.group_id, enable_auto_commit=False,
                                 auto_offset_reset="earliest", isolation_level="read_committed",
-                                partition_assignment_strategy=(RangePartitionAssignor,))
+                                partition_assignment_strategy=(RangePartitionAssignor,),
+                                **kafka_auth.client_args())
 
     async def start(self) -> None:
         """Join now when active; a preview instance joins nothing until it is promoted."""
@@ -151,7 +153,8 @@ class Processor:
     async def _open_producer(self, p: int) -> None:
         for attempt in range(1_000_000):
             producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, transactional_id=f"{self.prefix}-p{p}",
-                                        enable_idempotence=True, acks="all", linger_ms=2)
+                                        enable_idempotence=True, acks="all", linger_ms=2,
+                                        **kafka_auth.client_args())
             try:
                 await producer.start()
                 self.producers[p] = producer
