@@ -64,9 +64,9 @@ class LogFacts:
         happened to be read first."""
         here = (topic, partition, offset)
         digest = hashlib.sha256((key or b"") + b"\x00" + (value or b"")).digest()
-        seen = self._bytes_seen.setdefault(digest, (timestamp, here))
-        if seen[1] != here:
-            first, again = (seen[1], here) if seen <= (timestamp, here) else (here, seen[1])
+        earlier = self._bytes_seen.setdefault(digest, (timestamp, here))
+        if earlier[1] != here:
+            first, again = (earlier[1], here) if earlier <= (timestamp, here) else (here, earlier[1])
             self._dup("same-signed-bytes", first, again)
             return
         try:
