@@ -8,7 +8,9 @@ in a way kubeconform cannot see (it is schema-valid). The truth is read from the
   * image defaults: the ENV lines of the service's Dockerfile target (ports, UF_VAR_DIR);
   * routes: the paths `services/kit/runtime/ops.py` registers;
   * partitions: infra/topics.yaml (consumers never scale past them).
-Used by tests/deploy/test_manifest_drift.py on the rendered kustomize output and on compose.
+  * tuning: the load/fault settings in TUNING are set in compose, the Deployments and
+    infra/local.env alike.
+Used by tests/deploy/test_manifest_drift.py on the rendered kustomize output, compose and local.env.
 """
 from __future__ import annotations
 
@@ -26,6 +28,38 @@ from services.kit.runtime.paths import ROOT
 
 SERVICES = ("orchestrator", "validator", "pii", "audit", "delivery")
 Doc = dict[str, Any]
+
+# Settings an operator sizes per environment to hold load and faults (issue 10: client pools,
+# in-flight bounds, admission, deadlines, park budgets, circuit breaker, SMTP timeouts and retry
+# schedule). Each is set explicitly, under the same name, in docker-compose.yml, the Kubernetes
+# Deployments and infra/local.env, so all three show - and can change - the same knobs; a field
+# renamed in the code without the manifests (or the reverse) is drift.
+TUNING: dict[str, tuple[str, ...]] = {
+    "orchestrator": ("validator_timeout_s", "validator_attempts", "validator_concurrency", "validator_channels",
+                     "max_in_flight", "park_budget_s", "circuit_threshold", "circuit_cooldown_s"),
+    "validator": ("pii_timeout_s", "decision_deadline_s", "max_concurrent_decisions", "admission_wait_s",
+                  "redis_max_connections", "barrier_timeout_s"),
+    "pii": ("max_texts_per_call", "max_chars_per_text"),
+    "delivery": ("smtp_command_timeout_s", "smtp_data_init_timeout_s", "smtp_data_block_timeout_s",
+                 "smtp_final_timeout_s", "smtp_retry_cap_s", "smtp_give_up_s", "liveness_ttl_s"),
+}
+
+
+def tuning_env(service: str) -> set[str]:
+    """The UF_* names of the service's tuning settings (raises if the code no longer has one)."""
+    fields = settings_class(service).model_fields
+    missing = [f for f in TUNING.get(service, ()) if f not in fields]
+    if missing:
+        raise LookupError(f"manifest_drift.TUNING names {missing}, which services/{service}/config.py does not define")
+    return {f"UF_{f.upper()}" for f in TUNING.get(service, ())}
+
+
+def check_local_env(path: Path) -> list[str]:
+    """infra/local.env sets every tuning setting (the local defaults an operator starts from)."""
+    names = {line.split("=", 1)[0].strip() for line in path.read_text().splitlines()
+             if "=" in line and not line.lstrip().startswith("#")}
+    return [f"{path.name}: {service}'s {name} is not set" for service in SERVICES
+            for name in sorted(tuning_env(service) - names)]
 
 
 # ---- what the code says ------------------------------------------------------------------------
@@ -196,6 +230,8 @@ def check_deployments(r: Rendered, root: Path = ROOT) -> None:
         for name in env:
             if name.startswith("UF_") and name not in known:
                 r.bad(where, f"sets {name}, which services/{service} does not read")
+        for name in sorted(tuning_env(service) - set(env)):
+            r.bad(where, f"does not set the tuning setting {name}")
         effective = {**image_env(service, root), **{k: v for k, v in env.items() if v is not None}}
         ports = {p.get("name"): p["containerPort"] for p in container.get("ports", [])}
         http = int(effective.get("UF_HTTP_PORT", settings_class(service).model_fields["http_port"].default))
@@ -324,10 +360,45 @@ def check_scaling(r: Rendered, root: Path = ROOT) -> None:
             r.bad(f"HPA {hpa['metadata']['name']}", f"targets missing Deployment {target}")
 
 
+# Infrastructure images that must run the version the local stack runs (infra/versions.env):
+# image repository suffix -> the versions.env key of its tag.
+PINNED_IMAGES = {"opensearchproject/opensearch": "OPENSEARCH_VERSION", "apache/kafka": "KAFKA_VERSION"}
+
+
+def pinned_versions(root: Path = ROOT) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for raw in (root / "infra" / "versions.env").read_text().splitlines():
+        line = raw.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, value = line.split("=", 1)
+            out[key.strip()] = value.strip()
+    return out
+
+
+def image_version_problem(image: str, root: Path = ROOT) -> str | None:
+    """An engine image whose tag is not the version the local stack and the client are pinned to."""
+    repo, _, tag = image.rpartition(":")
+    for suffix, key in PINNED_IMAGES.items():
+        if repo.endswith(suffix):
+            want = pinned_versions(root)[key]
+            return None if tag == want else f"image {image} is not {key}={want} (infra/versions.env)"
+    return None
+
+
+def check_images(r: Rendered, root: Path = ROOT) -> None:
+    for kind in ("Deployment", "StatefulSet"):
+        for doc in r.find(kind):
+            for c in doc["spec"]["template"]["spec"].get("containers", []):
+                problem = image_version_problem(c.get("image", ""), root)
+                if problem:
+                    r.bad(f"{kind} {doc['metadata']['name']}", problem)
+
+
 def check_all(r: Rendered, root: Path = ROOT) -> list[str]:
     check_deployments(r, root)
     check_services(r)
     check_scaling(r, root)
+    check_images(r, root)
     return r.problems
 
 
@@ -335,6 +406,10 @@ def check_compose(path: Path, root: Path = ROOT) -> list[str]:
     """docker-compose.yml: the same variable and port rules for the five services."""
     doc = yaml.safe_load(path.read_text())
     problems: list[str] = []
+    for name, spec in doc["services"].items():
+        problem = image_version_problem(str(spec.get("image", "")), root)
+        if problem:
+            problems.append(f"compose: {name}: {problem}")
     for service in SERVICES:
         spec = doc["services"].get(service)
         if spec is None:
@@ -345,6 +420,8 @@ def check_compose(path: Path, root: Path = ROOT) -> list[str]:
         for name in env:
             if name.startswith("UF_") and name not in known:
                 problems.append(f"compose: {service} sets {name}, which services/{service} does not read")
+        problems += [f"compose: {service} does not set the tuning setting {name}"
+                     for name in sorted(tuning_env(service) - set(env))]
         target = (spec.get("build") or {}).get("target")
         if target != service:
             problems.append(f"compose: {service} builds Dockerfile target {target!r}")

@@ -47,6 +47,10 @@ def test_compose_matches_the_code():
     assert drift.check_compose(ROOT / "docker-compose.yml") == []
 
 
+def test_local_env_sets_every_tuning_setting():
+    assert drift.check_local_env(ROOT / "infra/local.env") == []
+
+
 # ---- each rule fails when it should -----------------------------------------------------------
 
 def _deployment(r: drift.Rendered, name: str) -> dict:
@@ -113,3 +117,24 @@ def test_missing_tls_certificate_is_drift(rendered):
         spec = _deployment(r, "pii")["spec"]["template"]["spec"]
         next(v for v in spec["volumes"] if v["name"] == "tls")["secret"]["items"].pop()  # pii.key
     assert any("UF_TLS_DIR: the volume at /etc/uf/tls has no pii.key" in p for p in _mutated(rendered, change))
+
+
+def test_search_engine_image_off_the_pinned_version_is_drift(rendered, tmp_path):
+    def change(r):
+        r.find("StatefulSet", "opensearch")[0]["spec"]["template"]["spec"]["containers"][0]["image"] = \
+            "docker.io/opensearchproject/opensearch:2.11.0"
+    assert any("is not OPENSEARCH_VERSION=" in p for p in _mutated(rendered, change))
+    compose = (ROOT / "docker-compose.yml").read_text().replace("opensearchproject/opensearch:", "opensearchproject/opensearch:9.")
+    (tmp_path / "docker-compose.yml").write_text(compose)
+    assert any("compose: opensearch: image" in p for p in drift.check_compose(tmp_path / "docker-compose.yml"))
+
+
+def test_missing_tuning_setting_is_drift(rendered, tmp_path):
+    def change(r):
+        c = _deployment(r, "orchestrator")["spec"]["template"]["spec"]["containers"][0]
+        c["env"] = [e for e in c["env"] if e["name"] != "UF_MAX_IN_FLIGHT"]
+    assert any("does not set the tuning setting UF_MAX_IN_FLIGHT" in p for p in _mutated(rendered, change))
+    local = tmp_path / "local.env"
+    local.write_text("\n".join(line for line in (ROOT / "infra/local.env").read_text().splitlines()
+                               if not line.startswith("UF_SMTP_GIVE_UP_S=")))
+    assert drift.check_local_env(local) == ["local.env: delivery's UF_SMTP_GIVE_UP_S is not set"]

@@ -79,13 +79,13 @@ def check_sequence(cps: list[Checkpoint], topic: str, partition: int, trust: Tru
 
 async def stored_checkpoints(store: CheckpointStore, topic: str, partition: int,
                              unpublished: AbstractSet[str] = frozenset()) -> tuple[list[Checkpoint], list[dict[str, Any]]]:
-    """Redis copy, cross-checked against the Elasticsearch copy (a checkpoint still being
-    published - marked in Redis - may not be in Elasticsearch yet)."""
+    """Redis copy, cross-checked against the OpenSearch copy (a checkpoint still being
+    published - marked in Redis - may not be in OpenSearch yet)."""
     cps, unreadable = await store.redis_checkpoints(topic, partition)
     problems = [{"seq": -1, "problem": p} for p in unreadable]
     es = await store.es_checkpoints(topic, partition)
     if es is None:
-        problems.append({"seq": -1, "problem": "Elasticsearch copy of the checkpoints unavailable"})
+        problems.append({"seq": -1, "problem": "OpenSearch copy of the checkpoints unavailable"})
         return cps, problems
     by_seq = {c.seq: c for c in es}
     for cp in cps:
@@ -93,11 +93,11 @@ async def stored_checkpoints(store: CheckpointStore, topic: str, partition: int,
         if other is None and cp.checkpoint_id in unpublished:
             continue
         if other is None:
-            problems.append({"seq": cp.seq, "problem": "checkpoint missing from the Elasticsearch copy"})
+            problems.append({"seq": cp.seq, "problem": "checkpoint missing from the OpenSearch copy"})
         elif other.to_json() != cp.to_json():
-            problems.append({"seq": cp.seq, "problem": "Redis and Elasticsearch copies differ"})
+            problems.append({"seq": cp.seq, "problem": "Redis and OpenSearch copies differ"})
     for seq, cp in sorted(by_seq.items()):
-        problems.append({"seq": seq, "problem": "checkpoint missing from the Redis copy (using the Elasticsearch copy)"})
+        problems.append({"seq": seq, "problem": "checkpoint missing from the Redis copy (using the OpenSearch copy)"})
         cps.append(cp)
     cps.sort(key=lambda c: c.seq)
     return cps, problems
@@ -140,11 +140,18 @@ def recheck_ranges(cps: list[Checkpoint], actual: dict[int, Entry], topic: str, 
 async def read_log(consumer, tps: list[TopicPartition], policy: SignaturePolicy, trust: TrustStore,
                    progress: Progress | None = None, timeout_s: float = 1800.0,
                    facts: LogFacts | None = None) -> tuple[dict[TopicPartition, LogPartition], dict, dict]:
+    """Hash and check every record. The CPU-bound part (content hashes, one Ed25519 verification
+    per signed record) runs in a worker thread, one fetched batch at a time: the event loop stays
+    free for the fetcher (the next batch arrives meanwhile) and for the checkpoint copies being
+    read from Redis and Elasticsearch concurrently - verifying on the loop starved those reads
+    until they timed out on a large log."""
     start, end = await logreader.bounds(consumer, tps)
     out = {tp: LogPartition() for tp in tps}
     rules = {tp: policy.rule_for(tp.topic) for tp in tps}
     total, done = sum(end[tp] - start[tp] for tp in tps), 0
-    async for batch in logreader.read_batches(consumer, tps, end=end, timeout_s=timeout_s):
+
+    def check(batch: dict[TopicPartition, list[Any]]) -> int:
+        n = 0
         for tp, msgs in batch.items():
             lp, rule = out[tp], rules[tp]
             append = lp.entries.append
@@ -153,19 +160,23 @@ async def read_log(consumer, tps: list[TopicPartition], policy: SignaturePolicy,
                 append(Entry(m.offset, m.timestamp, content_hash(m.timestamp, m.key, m.value, headers)))
                 if rule.mode == "chain" and not headers:
                     if facts is not None:
-                        facts.observe(tp.topic, tp.partition, m.offset, m.key, m.value, "", False)
+                        facts.observe(tp.topic, tp.partition, m.offset, m.key, m.value, "", False, m.timestamp)
                     continue  # fast path: unsigned on a chain-only topic is fine
                 ok, reason, key_id = verify_signature(tp.topic, m.key, m.value, headers, trust)
                 verdict = policy.judge(tp.topic, m.timestamp, ok, reason, key_id, rule)
                 if facts is not None:
-                    facts.observe(tp.topic, tp.partition, m.offset, m.key, m.value, key_id, ok and not verdict)
+                    facts.observe(tp.topic, tp.partition, m.offset, m.key, m.value, key_id, ok and not verdict, m.timestamp)
                 if verdict:
                     lp.forged_count += 1
                     if len(lp.forged) < LIST_CAP:
                         lp.forged.append({"offset": m.offset, "reason": verdict, **({"key_id": key_id} if key_id else {})})
                 elif not ok and rule.mode == "signed":
                     lp.grandfathered += 1
-            done += len(msgs)
+            n += len(msgs)
+        return n
+
+    async for batch in logreader.read_batches(consumer, tps, end=end, timeout_s=timeout_s):
+        done += await asyncio.to_thread(check, batch)  # batches in order, one at a time
         if progress:
             progress(done, total)
     return out, start, end

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 PORT_OFFSET = int(os.environ.get("UF_PORT_OFFSET") or 0)
 HOST = "127.0.0.1"
@@ -44,7 +45,33 @@ SMTP_PORT = _p(10025)
 PROMETHEUS_PORT = _p(19090)
 LOADGEN_PORT = _p(18470)  # bench/load_gateway.py (x470: clear of every other port modulo the 1000-step offsets)
 
-KAFKA_BOOTSTRAP = f"{HOST}:{KAFKA_PORT}"
+KAFKA_BROKER_PORT_STEP = 2  # broker n of a local cluster: 19092 + 2*(n-1), its controller one above (19094/95, 19096/97)
+MAX_LOCAL_BROKERS = 3
+
+
+def kafka_brokers() -> int:
+    """Brokers of the local Kafka: `UF_KAFKA_BROKERS`, else what `infra/stack.py up --brokers N`
+    recorded in var/run/kafka-brokers (so every later command - services, tests, ufctl - gets
+    the whole cluster as bootstrap without exporting anything), else 1."""
+    value = os.environ.get("UF_KAFKA_BROKERS")
+    if not value:
+        var = Path(os.environ.get("UF_VAR_DIR") or Path(os.environ.get("UF_ROOT") or Path(__file__).resolve().parents[3]) / "var")
+        try:
+            value = (var / "run" / "kafka-brokers").read_text().strip()
+        except OSError:
+            value = "1"
+    return max(1, min(MAX_LOCAL_BROKERS, int(value or 1)))
+
+
+def kafka_broker_port(node: int) -> int:
+    return KAFKA_PORT + KAFKA_BROKER_PORT_STEP * (node - 1)
+
+
+def kafka_controller_port(node: int) -> int:
+    return KAFKA_CONTROLLER_PORT + KAFKA_BROKER_PORT_STEP * (node - 1)
+
+
+KAFKA_BOOTSTRAP = ",".join(f"{HOST}:{kafka_broker_port(n)}" for n in range(1, kafka_brokers() + 1))
 REDIS_URL = f"redis://{HOST}:{REDIS_PORT}/0"
 ES_URL = f"http://{HOST}:{ELASTICSEARCH_PORT}"
 PROMETHEUS_URL = f"http://{HOST}:{PROMETHEUS_PORT}"
