@@ -29,7 +29,7 @@ from services.kit.security.signing import TrustStore, verify_signature
 LIST_CAP = 1000  # per partition and kind; counts are always complete
 # Stored copies are loaded for many partitions at once (every audited topic x its partitions,
 # 100+ on a default stack) while the log is read. Bounded, so the verifier never asks the
-# caller's Redis pool (redis-py 8: 100 connections by default) or Elasticsearch for more
+# caller's Redis pool (redis-py 8: 100 connections by default) or OpenSearch for more
 # connections than they hold - unbounded, a restore on an empty stack failed with
 # MaxConnectionsError however the pool was sized by one caller.
 LOAD_CONCURRENCY = 16
