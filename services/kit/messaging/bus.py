@@ -37,6 +37,18 @@ class SemanticError(Exception):
         self.reason, self.detail = reason, detail
 
 
+# Group membership timing of every consumer group. `rebalance_timeout_ms` bounds how long the
+# coordinator waits for the members to rejoin; aiokafka defaults it to the session timeout (10 s),
+# but a member rejoins only once its rebalance callback has returned, and the orchestrator restores
+# its partitions' state there (~20 s for 24 partitions on a loaded machine). With 10 s the two
+# orchestrator instances kept evicting each other after a broker restart - each owned all 24
+# partitions in turn, restoring, and no workflow moved (found by the broker-restart drill). The
+# session (15 s) is what notices a killed instance; a little over the default so a busy machine's
+# late heartbeats do not evict a healthy one.
+GROUP_TIMEOUTS: dict[str, int] = {"session_timeout_ms": 15_000, "heartbeat_interval_ms": 3_000,
+                                  "rebalance_timeout_ms": 120_000}
+
+
 def producer_config(bootstrap: str, **overrides: Any) -> dict[str, Any]:
     return {"bootstrap_servers": bootstrap, "acks": "all", "enable_idempotence": True, "linger_ms": 2, **overrides}
 
@@ -202,6 +214,7 @@ class ConsumeLoop:
         self._consumer_args: dict[str, Any] = {
             "bootstrap_servers": bootstrap, "group_id": group_id, "enable_auto_commit": False,
             "auto_offset_reset": "earliest" if from_beginning else "latest", "isolation_level": "read_committed",
+            **GROUP_TIMEOUTS,
         }
         self.consumer = AIOKafkaConsumer(**self._consumer_args)
         self._fresh = True  # never started: the first join uses it (a stopped consumer cannot restart)
