@@ -4,7 +4,7 @@ is read as a ratio of what Kafka alone does on this machine.
 
     .venv/bin/python bench/e2e.py [--workflows 200] [--recipients 3] [--profile] [--hog 2]
 
-Prints the CPU time each process of the suite (services, Kafka broker, Elasticsearch, Redis,
+Prints the CPU time each process of the suite (services, Kafka broker, OpenSearch, Redis,
 SMTP sink: every pid file under var/run/) spent per workflow, read from /proc around the run;
 the suite is CPU-bound, so CPU-ms per workflow is throughput. `--profile` attaches py-spy to
 every service for the run and writes SVG flame graphs to var/profiles/.
@@ -46,8 +46,12 @@ from services.kit.messaging import logreader
 from services.kit.messaging.bus import producer_config, publish, signed
 from services.kit.runtime.config import ServiceSettings
 from services.kit.runtime.paths import VAR
+from services.kit.security import kafka_auth
 from services.kit.security.signing import configure_signing
 from ufctl import publishing
+
+# this bench connects to Kafka as the CLI/publisher does (mutual TLS, services/kit/security/kafka_auth.py)
+kafka_auth.configure_kafka_identity(os.environ.get("UF_KAFKA_PRINCIPAL") or "ufctl")
 
 BOOTSTRAP = ServiceSettings().kafka_bootstrap
 
@@ -134,11 +138,13 @@ async def run_suite(n: int, recipients: int) -> dict:
             await send_signed(producer, topics.CONSENT, event, c["subject_id"].encode())
     await producer.flush()
 
-    offsets = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, isolation_level="read_committed", enable_auto_commit=False)
+    offsets = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, isolation_level="read_committed", enable_auto_commit=False,
+                               **kafka_auth.client_args())
     await offsets.start()
     before = await end_offsets(offsets, topics.audited_topics())
     dlq_before = await end_offsets(offsets, [topics.DEAD_LETTER])
-    watcher = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, isolation_level="read_committed", enable_auto_commit=False)
+    watcher = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, isolation_level="read_committed", enable_auto_commit=False,
+                               **kafka_auth.client_args())
     await watcher.start()
     wf_tps = [tp for tp in before if tp.topic == topics.WORKFLOW_EVENTS]
     watcher.assign(wf_tps)
@@ -199,11 +205,12 @@ async def run_raw(count: int, size: int) -> dict:
     """The same number of records of the same size, produced (acks=all, idempotent, like the
     suite) and consumed by plain aiokafka: what Kafka + client alone do on this machine."""
     topic = f"bench.raw.{uuid.uuid4().hex[:6]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    auth = kafka_auth.client_args(kafka_auth.ADMIN)  # its own scratch topic: the admin creates, writes and reads it
+    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP, **auth)
     await admin.start()
     await admin.create_topics([NewTopic(topic, 3, 1)])
-    producer = AIOKafkaProducer(**producer_config(BOOTSTRAP))
-    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, auto_offset_reset="earliest")
+    producer = AIOKafkaProducer(**producer_config(BOOTSTRAP, **auth))
+    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, auto_offset_reset="earliest", **auth)
     await producer.start()
     await consumer.start()
     await consumer.topics()
@@ -239,11 +246,13 @@ def main() -> int:
     parser.add_argument("--recipients", type=int, default=3)
     parser.add_argument("--hog", type=int, default=0, help="busy processes beside the burst (bounded CPU hog)")
     parser.add_argument("--profile", action="store_true", help="py-spy flame graphs of every service into var/profiles/")
+    parser.add_argument("--profile-format", choices=("flamegraph", "raw"), default="flamegraph",
+                        help="raw: collapsed stacks (.txt) for bench/profile_top.py")
     args = parser.parse_args()
     was_up = subprocess.run([sys.executable, "-m", "services.launcher", "status"], cwd=ROOT, capture_output=True).returncode == 0
     if not was_up:
         subprocess.run(["make", "up"], cwd=ROOT, check=True)
-    profiler = Profiler(VAR / "run", VAR / "profiles") if args.profile else None
+    profiler = Profiler(VAR / "run", VAR / "profiles", fmt=args.profile_format) if args.profile else None
     try:
         if profiler:
             profiler.start()

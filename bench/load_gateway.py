@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import uuid
 from pathlib import Path
@@ -29,7 +30,11 @@ from services.kit.messaging import logreader
 from services.kit.messaging.bus import producer_config, publish
 from services.kit.runtime import service_table
 from services.kit.runtime.config import ServiceSettings
+from services.kit.security import kafka_auth
 from ufctl import publishing
+
+# this bench connects to Kafka as the CLI/publisher does (mutual TLS, services/kit/security/kafka_auth.py)
+kafka_auth.configure_kafka_identity(os.environ.get("UF_KAFKA_PRINCIPAL") or "ufctl")
 
 TERMINAL_STATUS = {"COMPLETED": 200, "REJECTED": 409, "FAILED": 500, "CANCELLED": 410}
 
@@ -41,7 +46,8 @@ class Gateway:
         self.count = 0
         self.waiting: dict[str, asyncio.Future[str]] = {}
         self.producer = AIOKafkaProducer(**producer_config(bootstrap))
-        self.watcher = AIOKafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed", enable_auto_commit=False)
+        self.watcher = AIOKafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed", enable_auto_commit=False,
+                                       **kafka_auth.client_args())
 
     async def start(self) -> None:
         publishing.configure_publisher()  # sign as the registered publisher, like ufctl

@@ -22,6 +22,10 @@ Hard-case classes (each generated on purpose, never by accident):
 * ``address.us`` / ``address.uk`` / ``address.de`` / ``address.fr``: postal addresses
   (STREET_ADDRESS: street and number, postcode, town) in each country's layout, on one line or
   several;
+* ``address.de_particle`` / ``address.nl`` / ``address.us_particle`` / ``address.fr_particle``: street
+  names that are not "Name + type word": lower-case particles ("An der Alster 12", "Jan van
+  Goyenkade 10", "12 de la Vina St"), the type word first ("Platz der Republik 1", "1600 Avenue of
+  the Americas"), hyphenated names with a particle ("Carl-von-Ossietzky-Str. 9"), "Hauptstr.12";
 * ``person.salutation`` / ``person.signoff`` / ``person.display_name`` and plain PERSON/LOCATION in
   prose.
 
@@ -69,7 +73,7 @@ _AGENT_LINES = (
 _SALUTATIONS = ("Dear Mr. ", "Dear Ms. ", "Dear Mrs. ", "Dear Dr. ", "Hello ", "Hi ", "Dear ")
 _SIGNOFFS = ("Thanks,\n", "Best regards,\n", "Kind regards,\n", "Cheers,\n", "Regards,\n", "Sincerely,\n",
              "Many thanks,\n", "Thank you,\n")
-_EXTRA_REGIONS = {"IN": "en_IN", "AU": "en_AU", "NL": "nl_NL", "JP": "ja_JP", "IT": "it_IT"}
+_EXTRA_REGIONS = {"IN": "en_IN", "AU": "en_AU", "NL": "nl_NL", "JP": "ja_JP", "IT": "it_IT"}  # nl_NL also names Dutch streets
 _DEFAULT_REGIONS = ("US", "GB", "DE", "FR", "CA")
 _US_STATES = ("AL", "AK", "AZ", "CA", "CO", "CT", "FL", "GA", "IL", "MA", "MD", "MI", "MN", "NC", "NJ", "NY",
               "OH", "OR", "PA", "TX", "VA", "WA", "WI")
@@ -79,6 +83,24 @@ _UK_STREET_TYPES = ("Road", "Street", "Lane", "Close", "Avenue", "Gardens", "Cre
                     "Terrace", "Place", "Hill", "Mews")
 _DE_SUFFIXES = ("straße", "str.", "weg", "gasse", "platz", "allee", "ring", "damm")
 _FR_STREET_TYPES = ("rue", "avenue", "boulevard", "place", "chemin", "allée", "impasse", "quai", "route")
+# Street grammar beyond "Name + type": lower-case particles, the type word first, hyphenated names with
+# a particle, "str." glued to the number (address.de_particle, address.nl, address.us_particle,
+# address.fr_particle).
+_DE_PARTICLE_LEADS = ("Am", "An der", "An den", "Auf dem", "Auf der", "Im", "In der", "In den", "Unter den", "Zum",
+                      "Zur", "Vom", "Hinter dem", "Vor dem", "Beim", "Alter", "Neuer", "Große", "Kleine", "Hohe")
+_DE_NOUNS = ("Alster", "Markt", "Linden", "Hafen", "Aue", "Berg", "Mühlbach", "Kirchhof", "Sportplatz", "Anger",
+             "Eichen", "Wall", "Burstah", "Bleichen", "Rosengarten", "Schlossberg", "Kamp", "Steinbruch", "Brühl")
+_DE_TYPE_FIRST = ("Straße", "Platz", "Allee", "Weg", "Ring", "Damm", "Ufer")
+_DE_TYPE_ARTICLES = ("an der", "der", "des", "am", "zum", "vor dem", "im")
+_NL_PARTICLES = ("van", "van de", "van der", "van den", "de", "ter", "ten", "'t")
+_NL_SUFFIXES = ("straat", "gracht", "laan", "plein", "kade", "singel", "dijk", "steeg", "weg")
+_NL_TITLES = ("Burgemeester", "Prins", "Koningin", "Jan", "Pieter", "Dokter", "Graaf", "Willem")
+_NL_TOWNS = ("Amsterdam", "Rotterdam", "Den Haag", "Utrecht", "Eindhoven", "Groningen", "Leiden", "Zwolle",
+             "Alphen aan den Rijn", "Bergen op Zoom", "Haarlem", "Delft")
+_US_TYPE_FIRST = ("Avenue of the", "Camino del", "Calle de la", "Paseo de los", "Via del", "Street of the")
+_US_PARTICLE_FIRST = ("de la", "del", "la", "van", "de")
+_FR_LONG = ("de la Croix de l'{0}", "du Faubourg Saint-{0}", "de l'{0}", "d'{0}", "des {0}s", "du Général {0}",
+            "Jean de {0}", "de la Porte de {0}")
 
 
 class _DocGen(_Gen):
@@ -140,7 +162,8 @@ class _DocGen(_Gen):
 
     # -- addresses (cls, text) ------------------------------------------------
     def address(self, country: str | None = None, multiline: bool | None = None) -> tuple[str, str]:
-        country = country or self.choice(["us", "uk", "de", "fr"])
+        country = country or self.choice(["us", "uk", "de", "fr", "us", "uk", "de", "fr", "de_particle", "nl",
+                                          "us_particle", "fr_particle"])
         sep = "\n" if (multiline if multiline is not None else self.chance(0.5)) else ", "
         if country == "us":
             fake = self.fk["en_US"]
@@ -161,6 +184,45 @@ class _DocGen(_Gen):
             street_name = f"{name}{suffix}" if self.chance(0.7) else f"{name}-{suffix.capitalize()}"
             number = str(self.rng.randrange(1, 200)) + (self.choice(["a", "b", ""]) if self.chance(0.2) else "")
             street = f"{street_name} {number}"
+            town = f"{fake.postcode()} {fake.city()}"
+        elif country == "de_particle":
+            fake = self.fk["de_DE"]
+            form = self.rng.randrange(5)
+            number = str(self.rng.randrange(1, 200)) + (self.choice(["a", "b", " c", "-4"]) if self.chance(0.2) else "")
+            if form == 0:
+                street_name = f"{self.choice(_DE_PARTICLE_LEADS)} {self.choice(_DE_NOUNS)}"
+            elif form == 1:
+                street_name = f"{self.choice(_DE_TYPE_FIRST)} {self.choice(_DE_TYPE_ARTICLES)} {self.choice(_DE_NOUNS)}"
+            elif form == 2:
+                street_name = f"{fake.first_name()}-{self.choice(['von', 'van', 'de', 'zu'])}-{fake.last_name()}-" \
+                              f"{self.choice(['Straße', 'Str.', 'Allee', 'Platz', 'Weg'])}"
+            elif form == 3:
+                street_name = f"{fake.last_name()} {self.choice(['von', 'van', 'vom', 'zur', 'am'])}{self.choice(_DE_SUFFIXES)}"
+            else:
+                street_name = f"{fake.last_name()}str."
+            sep_number = "" if street_name.endswith(".") and self.chance(0.3) else " "
+            street = f"{street_name}{sep_number}{number}"
+            town = f"{fake.postcode()} {fake.city()}"
+        elif country == "nl":
+            fake = self.fk["nl_NL"] if "nl_NL" in self.fk else self.fk["de_DE"]
+            stem = self.choice([fake.last_name(), self.choice(_NL_TITLES) + " " + self.choice(_NL_PARTICLES) + " "
+                                + fake.last_name().split(" ")[-1].capitalize()])
+            street = f"{stem}{self.choice(_NL_SUFFIXES)} {self.rng.randrange(1, 400)}{self.choice(['', '', 'A', '-2', ' bis'])}"
+            postcode = f"{self.rng.randrange(1000, 9999)}{self.choice([' ', ''])}{self.choice('ABCEGHJKLMNPRTVWXZ')}" \
+                       f"{self.choice('ABCEGHJKLMNPRTVWXZ')}"
+            town = f"{postcode} {self.choice(_NL_TOWNS)}"
+        elif country == "us_particle":
+            fake = self.fk["en_US"]
+            if self.chance(0.5):
+                street = f"{self.rng.randrange(1, 9999)} {self.choice(_US_TYPE_FIRST)} {fake.last_name()}s"
+            else:
+                street = f"{self.rng.randrange(1, 9999)} {self.choice(_US_PARTICLE_FIRST)} {fake.last_name()} " \
+                         f"{self.choice(_US_STREET_TYPES)}"
+            town = f"{fake.city()}, {self.choice(_US_STATES)} {fake.postcode()}"
+        elif country == "fr_particle":
+            fake = self.fk["fr_FR"]
+            street = f"{self.rng.randrange(1, 150)} {self.choice(_FR_STREET_TYPES)} " \
+                     + self.choice(_FR_LONG).format(fake.last_name())
             town = f"{fake.postcode()} {fake.city()}"
         else:
             fake = self.fk["fr_FR"]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 # Display names for the pid files (infra components first, then the services).
-STACK = {"kafka": "Kafka broker", "elasticsearch": "Elasticsearch", "redis": "Redis", "smtp": "SMTP sink"}
+STACK = {"kafka": "Kafka broker", "opensearch": "OpenSearch", "redis": "Redis", "smtp": "SMTP sink"}
 
 
 @dataclass(frozen=True)

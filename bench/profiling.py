@@ -17,8 +17,10 @@ from bench.proc_cpu import STACK, components
 
 
 class Profiler:
-    def __init__(self, run_dir: Path, out_dir: Path, rate: int = 97) -> None:
-        self.run_dir, self.out_dir, self.rate = run_dir, out_dir, rate
+    def __init__(self, run_dir: Path, out_dir: Path, rate: int = 97, fmt: str = "flamegraph") -> None:
+        """`fmt`: "flamegraph" (SVG) or "raw" (collapsed stacks, one `frame;frame;... count` line
+        per stack: readable by `bench/profile_top.py` and by any flame graph tool)."""
+        self.run_dir, self.out_dir, self.rate, self.fmt = run_dir, out_dir, rate, fmt
         self.procs: dict[str, subprocess.Popen] = {}
 
     def start(self) -> None:
@@ -30,9 +32,9 @@ class Profiler:
         for c in components(self.run_dir):
             if c.name in STACK.values():
                 continue  # JVMs, Redis and the sink are not Python services
-            out = self.out_dir / f"{c.name}-{stamp}.svg"
+            out = self.out_dir / f"{c.name}-{stamp}.{'svg' if self.fmt == 'flamegraph' else 'txt'}"
             self.procs[str(out)] = subprocess.Popen(
-                [exe, "record", "--pid", str(c.pgid), "--rate", str(self.rate), "--nonblocking", "--format", "flamegraph",
+                [exe, "record", "--pid", str(c.pgid), "--rate", str(self.rate), "--nonblocking", "--format", self.fmt,
                  "--output", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         time.sleep(1.0)  # let every sampler attach before the measured work starts
 

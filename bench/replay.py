@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import redis.asyncio as aioredis
-from elasticsearch import AsyncElasticsearch
+from opensearchpy import AsyncOpenSearch
 
 from services.audit.config import AuditSettings
 from services.audit.evidence.sigpolicy import load_policy
@@ -34,7 +34,11 @@ from services.audit.tools.replay_filter import ReplayFilter
 from services.audit.tools.verify import verify
 from services.kit.contracts import topics
 from services.kit.messaging import logreader
+from services.kit.security import kafka_auth
 from services.kit.security.signing import TrustStore
+
+# this bench connects to Kafka as the CLI/publisher does (mutual TLS, services/kit/security/kafka_auth.py)
+kafka_auth.configure_kafka_identity(os.environ.get("UF_KAFKA_PRINCIPAL") or "ufctl")
 
 S = AuditSettings()
 
@@ -45,7 +49,8 @@ async def raw_read() -> tuple[int, float]:
 
     t0 = time.perf_counter()  # same scope as verify/replay: connect, metadata, read
     c = AIOKafkaConsumer(bootstrap_servers=S.kafka_bootstrap, enable_auto_commit=False, isolation_level="read_committed",
-                         max_partition_fetch_bytes=4 * 1024 * 1024, fetch_max_bytes=16 * 1024 * 1024)
+                         max_partition_fetch_bytes=4 * 1024 * 1024, fetch_max_bytes=16 * 1024 * 1024,
+                         **kafka_auth.client_args())
     await c.start()
     try:
         tps = await logreader.partitions_of(c, topics.audited_topics())
@@ -59,7 +64,7 @@ async def raw_read() -> tuple[int, float]:
 
 
 async def run_verify() -> tuple[int, float]:
-    r, es = aioredis.from_url(S.redis_url), AsyncElasticsearch([S.es_url], request_timeout=60)
+    r, es = aioredis.from_url(S.redis_url), AsyncOpenSearch([S.es_url], request_timeout=60)
     try:
         t0 = time.perf_counter()
         res = await verify(bootstrap=S.kafka_bootstrap, store=CheckpointStore(r, es, S.checkpoint_index), policy=load_policy(),
@@ -71,7 +76,7 @@ async def run_verify() -> tuple[int, float]:
 
 
 async def run_replay() -> tuple[int, float]:
-    r, es = aioredis.from_url(S.redis_url), AsyncElasticsearch([S.es_url], request_timeout=60)
+    r, es = aioredis.from_url(S.redis_url), AsyncOpenSearch([S.es_url], request_timeout=60)
     try:
         t0 = time.perf_counter()
         res = await Replayer(bootstrap=S.kafka_bootstrap, redis=r, es=es, alias=S.es_index,

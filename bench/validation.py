@@ -36,9 +36,12 @@ from services.kit.runtime import service_table
 from services.kit.runtime.config import ServiceSettings
 from services.kit.runtime.service_table import http_port
 from services.kit.security import jwt_tokens as tokens
-from services.kit.security import tls
+from services.kit.security import kafka_auth, tls
 from services.kit.security.signing import configure_signing
 from ufctl import publishing
+
+# this bench connects to Kafka as the CLI/publisher does (mutual TLS, services/kit/security/kafka_auth.py)
+kafka_auth.configure_kafka_identity(os.environ.get("UF_KAFKA_PRINCIPAL") or "ufctl")
 
 BYPASS_COLOUR = "bench-bypass"  # stamped on every event the bypass writes, so audits can tell
 

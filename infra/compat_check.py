@@ -50,6 +50,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from services.kit.security import kafka_auth, tls  # the repo root is on the path only now
+
+
+def _auth() -> dict:
+    """The broker has only mutual-TLS listeners with ACLs: the checks run as the admin (super user)."""
+    return kafka_auth.client_args(kafka_auth.ADMIN)
+
 RUN = uuid.uuid4().hex[:8]
 
 
@@ -58,7 +66,7 @@ def name(kind: str) -> str:
 
 
 async def _admin(bootstrap: str) -> AIOKafkaAdminClient:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="compat-check")
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **_auth(), client_id="compat-check")
     await admin.start()
     return admin
 
@@ -116,7 +124,7 @@ async def check_group(bootstrap: str, created: list[str]) -> str:
     topic, group = name("group"), name("group-g")
     created.append(topic)
     await create_topics(bootstrap, topic, partitions=2)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, **_auth(), acks="all")
     await producer.start()
     try:
         for i in range(10):
@@ -124,7 +132,7 @@ async def check_group(bootstrap: str, created: list[str]) -> str:
     finally:
         await producer.stop()
 
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group,
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, **_auth(), group_id=group,
                                 auto_offset_reset="earliest", enable_auto_commit=False)
     await consumer.start()
     try:
@@ -137,11 +145,11 @@ async def check_group(bootstrap: str, created: list[str]) -> str:
         await consumer.stop()
 
     # a second member of the same group starts after the committed offsets: nothing left
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, **_auth(), acks="all")
     await producer.start()
     await producer.send_and_wait(topic, b"after-commit", key=b"k0")
     await producer.stop()
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group,
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, **_auth(), group_id=group,
                                 auto_offset_reset="earliest", enable_auto_commit=False)
     await consumer.start()
     try:
@@ -156,7 +164,7 @@ async def check_idempotent(bootstrap: str, created: list[str]) -> str:
     topic = name("idem")
     created.append(topic)
     await create_topics(bootstrap, topic)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, **_auth(), enable_idempotence=True)
     await producer.start()
     try:
         futs = [await producer.send(topic, f"{i}".encode()) for i in range(50)]
@@ -165,7 +173,7 @@ async def check_idempotent(bootstrap: str, created: list[str]) -> str:
         await producer.stop()
     offsets = [m.offset for m in metas]
     assert offsets == sorted(offsets) and len(set(offsets)) == 50, offsets
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, **_auth(), auto_offset_reset="earliest")
     await consumer.start()
     try:
         got = await _drain(consumer, 50)
@@ -179,15 +187,15 @@ async def check_transactions(bootstrap: str, created: list[str]) -> str:
     src, dst, group = name("txn-in"), name("txn-out"), name("txn-g")
     created += [src, dst]
     await create_topics(bootstrap, src, dst)
-    p = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    p = AIOKafkaProducer(bootstrap_servers=bootstrap, **_auth(), acks="all")
     await p.start()
     for i in range(4):
         await p.send_and_wait(src, f"in{i}".encode())
     await p.stop()
 
-    consumer = AIOKafkaConsumer(src, bootstrap_servers=bootstrap, group_id=group, auto_offset_reset="earliest",
+    consumer = AIOKafkaConsumer(src, bootstrap_servers=bootstrap, **_auth(), group_id=group, auto_offset_reset="earliest",
                                 enable_auto_commit=False, isolation_level="read_committed")
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, transactional_id=name("txn-id"))
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, **_auth(), transactional_id=name("txn-id"))
     await consumer.start()
     await producer.start()
     try:
@@ -210,7 +218,7 @@ async def check_transactions(bootstrap: str, created: list[str]) -> str:
         await producer.stop()
         await consumer.stop()
 
-    reader = AIOKafkaConsumer(dst, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+    reader = AIOKafkaConsumer(dst, bootstrap_servers=bootstrap, **_auth(), auto_offset_reset="earliest",
                               isolation_level="read_committed")
     await reader.start()
     try:
@@ -219,7 +227,7 @@ async def check_transactions(bootstrap: str, created: list[str]) -> str:
         await reader.stop()
     assert seen == [b"IN0", b"IN1"], seen
 
-    check = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    check = AIOKafkaConsumer(bootstrap_servers=bootstrap, **_auth(), group_id=group, enable_auto_commit=False)
     await check.start()
     try:
         committed = await check.committed(TopicPartition(src, 0))
@@ -230,11 +238,15 @@ async def check_transactions(bootstrap: str, created: list[str]) -> str:
 
 
 FAUST_APP = textwrap.dedent('''
-    import json, os, faust
+    import json, os, ssl, faust
 
+    tls = os.environ["CC_TLS_DIR"]  # the broker has only mutual-TLS listeners: the admin certificate
+    context = ssl.create_default_context(cafile=os.path.join(tls, "ca.crt"))
+    context.load_cert_chain(os.path.join(tls, "admin.crt"), os.path.join(tls, "admin.key"))
     app = faust.App(
         os.environ["CC_APP_ID"],
         broker="kafka://" + os.environ["CC_BOOTSTRAP"],
+        broker_credentials=faust.SSLCredentials(context),
         store="memory://",            # nothing on disk: a restart must rebuild the table from its changelog
         datadir=os.environ["CC_DATADIR"],
         topic_partitions=1,
@@ -313,7 +325,7 @@ FAUST_GRACE = float(os.environ.get("CC_FAUST_GRACE", "8"))
 
 
 async def _produce(bootstrap: str, topic: str, keys: list[str]) -> None:
-    p = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    p = AIOKafkaProducer(bootstrap_servers=bootstrap, **_auth(), acks="all", enable_idempotence=True)
     await p.start()
     try:
         for k in keys:
@@ -331,7 +343,7 @@ def check_faust(bootstrap: str, created: list[str], keep: bool, guarantee: str =
     workdir = Path(tempfile.mkdtemp(prefix="uf-faust-compat-"))
     (workdir / "app.py").write_text(FAUST_APP)
     out = workdir / "out.jsonl"
-    env = dict(os.environ, CC_APP_ID=app_id, CC_BOOTSTRAP=bootstrap, CC_TOPIC=topic,
+    env = dict(os.environ, CC_TLS_DIR=str(tls.ca_file().parent), CC_APP_ID=app_id, CC_BOOTSTRAP=bootstrap, CC_TOPIC=topic,
                CC_DATADIR=str(workdir / "data"), CC_OUT=str(out), CC_GUARANTEE=guarantee)
 
     asyncio.run(_produce(bootstrap, topic, ["a", "a", "b", "a", "b"]))

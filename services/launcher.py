@@ -182,7 +182,7 @@ def up(groups: list[list[str]], timeout_s: float = 90) -> int:
     """Start group after group; the instances of one service start together."""
     from services.kit.security import tls
 
-    tls.main(list(tls.SERVICES))  # the local CA and one certificate per service (kept if present)
+    tls.main(list(tls.PRINCIPALS))  # the local CA and one certificate per service/Kafka principal (kept if present)
     try:
         for insts in groups:
             for inst in insts:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 from datetime import UTC, datetime
@@ -14,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
-from elasticsearch import AsyncElasticsearch
-from elasticsearch.exceptions import ConnectionError as EsConnectionError
+from opensearchpy import AsyncOpenSearch
+from opensearchpy.exceptions import ConnectionError as SearchConnectionError
 
 from services.audit.config import AuditSettings
 from services.audit.evidence.sigpolicy import PolicyError, load_policy
@@ -73,12 +74,12 @@ def _verify_progress(bar: ProgressBar):
     return lambda done, total: bar("verify", done, total)
 
 
-async def _clients(s: AuditSettings) -> tuple[aioredis.Redis, AsyncElasticsearch]:
+async def _clients(s: AuditSettings) -> tuple[aioredis.Redis, AsyncOpenSearch]:
     # The verifier reads every partition's checkpoint copies concurrently (24 partitions per
     # workflow topic): a blocking pool makes those reads queue for a connection instead of
     # failing with MaxConnectionsError.
     pool = aioredis.BlockingConnectionPool.from_url(s.redis_url, max_connections=32, timeout=120, socket_timeout=10)
-    return aioredis.Redis(connection_pool=pool), AsyncElasticsearch([s.es_url], request_timeout=60)
+    return aioredis.Redis(connection_pool=pool), AsyncOpenSearch([s.es_url], request_timeout=60)
 
 
 async def _with_clients(fn):
@@ -88,8 +89,8 @@ async def _with_clients(fn):
         return await fn(s, r, es)
     except (aioredis.ConnectionError, OSError) as exc:
         raise CliError(f"cannot reach Redis at {s.redis_url} (is the stack up? `make up`): {exc.__class__.__name__}") from None
-    except EsConnectionError:
-        raise CliError(f"cannot reach Elasticsearch at {s.es_url} (is the stack up? `make up`)") from None
+    except SearchConnectionError:
+        raise CliError(f"cannot reach OpenSearch at {s.es_url} (is the stack up? `make up`)") from None
     finally:
         await es.close()
         await r.aclose()
@@ -376,6 +377,7 @@ def cmd_witness(args: argparse.Namespace) -> int:
     from services.audit.tools.witness import WitnessError, witness_once
     from services.kit.contracts.events import Origin
     from services.kit.runtime.config import ServiceSettings
+    from services.kit.security.kafka_auth import configure_kafka_identity
     from services.kit.security.signing import SigningError, load_signer
 
     try:
@@ -384,6 +386,7 @@ def cmd_witness(args: argparse.Namespace) -> int:
         raise CliError(f"witness key: {exc}") from None
     state = Path(args.state) if args.state else paths.VAR / "witness" / "state.json"
     s = ServiceSettings()
+    configure_kafka_identity(os.environ.get("UF_KAFKA_PRINCIPAL") or "witness")  # its own principal, not the CLI's
     try:
         res = asyncio.run(witness_once(bootstrap=s.kafka_bootstrap, state_path=state, signer=signer, trust=_trust(args),
                                        origin=Origin("witness", s.version, s.colour)))
@@ -417,7 +420,7 @@ def add_audit_commands(audit: argparse._SubParsersAction) -> None:
     s.add_argument("--trusted-keys")
     s.set_defaults(func=cmd_prove)
 
-    s = audit.add_parser("replay", help="rebuild the Elasticsearch and Redis projections from the log and swap them in")
+    s = audit.add_parser("replay", help="rebuild the OpenSearch and Redis projections from the log and swap them in")
     s.add_argument("--from", dest="from_time", help="only events at/after TIME (ISO 8601 or epoch ms)")
     s.add_argument("--to", dest="to_time", help="only events before TIME")
     s.add_argument("--workflow", action="append", help="only this workflow (repeatable)")

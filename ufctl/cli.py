@@ -15,6 +15,7 @@ from aiokafka.errors import KafkaConnectionError
 from services.audit.config import AuditSettings
 from services.kit.contracts.phases import TERMINAL, Phase
 from services.kit.runtime.config import ServiceSettings
+from services.kit.security import kafka_auth
 from services.kit.security.subject_keys import RedisKeyStore
 from uf_pii.cli import add_arguments as add_pii_scan_arguments
 from ufctl import publishing, queries
@@ -159,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_review)
 
     audit = sub.add_parser("audit", help="the audit trail").add_subparsers(dest="audit_command", required=True)
-    s = audit.add_parser("show", help="timeline of a workflow from Elasticsearch")
+    s = audit.add_parser("show", help="timeline of a workflow from OpenSearch")
     s.add_argument("workflow_id")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_audit_show)
@@ -193,9 +194,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # the CLI is a Kafka principal of its own (infra/topics.yaml `principals:`); a publisher with its
+    # own certificate sets UF_KAFKA_PRINCIPAL
+    kafka_auth.configure_kafka_identity(os.environ.get("UF_KAFKA_PRINCIPAL") or "ufctl")
     try:
         return args.func(args)
-    except CliError as exc:
+    except (CliError, kafka_auth.KafkaAuthError) as exc:
         print(f"ufctl: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -43,6 +43,7 @@ from services.kit.messaging.bus import (
 )
 from services.kit.messaging.retry import Backoff, dependency_of
 from services.kit.runtime import faults, role, telemetry, tracing
+from services.kit.security import kafka_auth
 from services.orchestrator.state_store import ChangelogTable
 from services.orchestrator.workflow import Effects, WorkflowEngine, now_ms
 
@@ -89,7 +90,8 @@ class Processor:
     def _new_consumer(self) -> AIOKafkaConsumer:
         return AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=self.group_id, enable_auto_commit=False,
                                 auto_offset_reset="earliest", isolation_level="read_committed",
-                                partition_assignment_strategy=(RangePartitionAssignor,), **GROUP_TIMEOUTS)
+                                partition_assignment_strategy=(RangePartitionAssignor,),
+                                **GROUP_TIMEOUTS, **kafka_auth.client_args())
 
     async def start(self) -> None:
         """Join now when active; a preview instance joins nothing until it is promoted."""
@@ -160,7 +162,8 @@ class Processor:
     async def _open_producer(self, p: int) -> None:
         for attempt in range(1_000_000):
             producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, transactional_id=f"{self.prefix}-p{p}",
-                                        enable_idempotence=True, acks="all", linger_ms=2)
+                                        enable_idempotence=True, acks="all", linger_ms=2,
+                                        **kafka_auth.client_args())
             try:
                 await producer.start()
                 self.producers[p] = producer
@@ -304,7 +307,8 @@ class Processor:
             for attempt in range(RECORD_ATTEMPTS):
                 try:
                     fx = await self.engine.handle(decoded, self.table.get(msg.partition, wf), signer)
-                    if fx.state is not None and len(fx.state.to_json()) > MAX_STATE_BYTES:
+                    raw_state = fx.state.to_json() if fx.state is not None else b""  # encoded once: checked, then written
+                    if len(raw_state) > MAX_STATE_BYTES:
                         raise SemanticError("state-too-large", f"the workflow state would exceed {MAX_STATE_BYTES} bytes")
                     break
                 except SemanticError as exc:
@@ -326,7 +330,7 @@ class Processor:
             telemetry.HANDLER_SECONDS.labels(SERVICE, "workflow").observe(time.perf_counter() - started)
         log.info("event handled", extra={"event_type": event_type, "workflow_id": wf,
                                          "phase": fx.state.phase if fx.state and fx.state.phase else None, "emitted": len(fx.emit)})
-        await self._apply(producer, msg.partition, fx)
+        await self._apply(producer, msg.partition, fx, raw_state)
 
     async def _injected_faults(self, event_type: str) -> None:
         """The test-only fault hook (services/kit/runtime/faults.py): an injected failure is
@@ -339,12 +343,12 @@ class Processor:
                 telemetry.EVENTS.labels(SERVICE, "workflow", event_type, "error").inc()
                 await asyncio.sleep(0.05)
 
-    async def _apply(self, producer: AIOKafkaProducer, partition: int, fx: Effects) -> None:
+    async def _apply(self, producer: AIOKafkaProducer, partition: int, fx: Effects, raw_state: bytes = b"") -> None:
         for topic, record in fx.emit:
             value, key = codec.encode(record), record_key(record)
             await producer.send(topic, value, key=key, headers=outgoing_headers(topic, key, value))
         if fx.state is not None:
-            await self.table.put(producer, partition, fx.state.workflow_id, fx.state)
+            await self.table.put(producer, partition, fx.state.workflow_id, fx.state, raw_state or None)
 
 
 async def _quietly_stop(producer: AIOKafkaProducer) -> None:

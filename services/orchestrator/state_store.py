@@ -37,10 +37,11 @@ class ChangelogTable:
         staged = self._staged.get(partition, {})
         return staged[key] if key in staged else self._data.get(partition, {}).get(key)
 
-    def put(self, producer: AIOKafkaProducer, partition: int, key: str, value: WorkflowState) -> Any:
-        """Stage the write: returns the send future. Call inside the partition's transaction."""
+    def put(self, producer: AIOKafkaProducer, partition: int, key: str, value: WorkflowState, raw: bytes | None = None) -> Any:
+        """Stage the write: returns the send future. Call inside the partition's transaction.
+        `raw`: `value.to_json()` when the caller already has it."""
         self._staged.setdefault(partition, {})[key] = value
-        raw, k = value.to_json(), key.encode()
+        raw, k = raw if raw is not None else value.to_json(), key.encode()
         return producer.send(self.topic, raw, key=k, partition=partition, headers=signed(self.topic, k, raw))
 
     def commit(self, partition: int) -> None:

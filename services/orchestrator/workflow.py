@@ -7,7 +7,6 @@ Kafka transaction, so a handler that fails half-way changes nothing.
 """
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import time
@@ -62,7 +61,7 @@ class WorkflowEngine:
 
     async def retry_parked(self, current: WorkflowState) -> Effects:
         """The durable timer fired: ask again for the transition the workflow waits for."""
-        fx = Effects(state=copy.deepcopy(current))
+        fx = Effects(state=current.clone())
         st = fx.state
         assert st is not None and st.parked is not None
         parked = st.parked
@@ -75,7 +74,7 @@ class WorkflowEngine:
     async def handle(self, decoded: Decoded, current: WorkflowState | None, signer: str = "") -> Effects:
         """`signer`: the verified producer of the record (kit.security.admission)."""
         if decoded.event_type == "ReviewDecided":
-            fx = Effects(state=copy.deepcopy(current) if current is not None else None)
+            fx = Effects(state=current.clone() if current is not None else None)
             await self._on_review(decoded.record, fx, signer)
             return fx
         handler = {
@@ -85,7 +84,7 @@ class WorkflowEngine:
         }.get(decoded.event_type)
         if handler is None:
             raise SemanticError("unexpected-event-type", decoded.event_type)
-        fx = Effects(state=copy.deepcopy(current) if current is not None else None)
+        fx = Effects(state=current.clone() if current is not None else None)
         await handler(decoded.record, fx)
         return fx
 

@@ -17,6 +17,7 @@ from services.kit.messaging import logreader
 from services.kit.runtime.config import ServiceSettings
 from services.kit.runtime.paths import KEYS as KEYS_DIR
 from services.kit.runtime.paths import ROOT
+from services.kit.security import kafka_auth
 from services.kit.security.signing import load_signer
 from services.kit.security.subject_keys import RedisKeyStore
 from tests.integration.waiting import eventually
@@ -69,7 +70,7 @@ def produce_raw(topic: str, value: bytes, key: bytes, signed_by: str | None = No
     headers = load_signer(signed_by, KEYS_DIR).headers(topic, key, value) if signed_by else []
 
     async def go() -> None:
-        p = AIOKafkaProducer(bootstrap_servers=SETTINGS.kafka_bootstrap)
+        p = AIOKafkaProducer(bootstrap_servers=SETTINGS.kafka_bootstrap, **kafka_auth.client_args(kafka_auth.ADMIN))
         await p.start()
         try:
             await p.send_and_wait(topic, value, key=key, headers=headers)
@@ -114,7 +115,7 @@ def read_topic(topic: str, *, since: dict[int, int] | None = None, timeout_s: fl
     Raises when the end is not reached in time: a check over "every record" never sees a part."""
 
     async def go() -> list[Any]:
-        c = logreader.new_consumer(SETTINGS.kafka_bootstrap)
+        c = logreader.new_consumer(SETTINGS.kafka_bootstrap, **kafka_auth.client_args(kafka_auth.ADMIN))
         await c.start()
         try:
             tps = await logreader.partitions_of(c, [topic])
@@ -133,7 +134,7 @@ def read_topic(topic: str, *, since: dict[int, int] | None = None, timeout_s: fl
 
 def end_offsets(topic: str) -> dict[int, int]:
     async def go() -> dict[int, int]:
-        c = logreader.new_consumer(SETTINGS.kafka_bootstrap)
+        c = logreader.new_consumer(SETTINGS.kafka_bootstrap, **kafka_auth.client_args(kafka_auth.ADMIN))
         await c.start()
         try:
             _, end = await logreader.bounds(c, await logreader.partitions_of(c, [topic]))

@@ -24,6 +24,7 @@ from services.kit.contracts.keys import wf_key
 from services.kit.messaging.bus import producer_config, publish
 from services.kit.runtime.paths import ROOT, VAR
 from services.kit.runtime.service_table import SERVICES as _SERVICE_TABLE
+from services.kit.security import kafka_auth
 from tests.integration import helpers as h
 from tests.integration.waiting import NotYet, eventually
 from ufctl import publishing
@@ -49,7 +50,7 @@ def start_burst(n: int, recipients: int = 1) -> Burst:
 
     async def go() -> None:
         publishing.configure_publisher()
-        p = AIOKafkaProducer(**producer_config(h.SETTINGS.kafka_bootstrap))
+        p = AIOKafkaProducer(**producer_config(h.SETTINGS.kafka_bootstrap, **kafka_auth.client_args("ufctl")))
         await p.start()
         try:
             await publish(p, topics.SESSIONS, publishing.session_event(f"bench-{tag}", f"sess-bench-{tag}", 4.0))

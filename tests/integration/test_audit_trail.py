@@ -20,12 +20,13 @@ import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from elasticsearch import AsyncElasticsearch, Elasticsearch
+from opensearchpy import AsyncOpenSearch, OpenSearch
 
 from services.audit.config import AuditSettings
 from services.audit.live.checkpoint_store import CheckpointStore
 from services.kit.contracts import codec, topics
 from services.kit.contracts.events import Origin, make_event
+from services.kit.security import kafka_auth
 from services.kit.security.signing import DEFAULT_KEYS_DIR, Signer
 from tests.integration import helpers as h
 from tests.integration.waiting import eventually
@@ -45,7 +46,7 @@ def ufctl(*args: str) -> tuple[int, str]:
 
 
 async def _admin(action: str, topic: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=h.SETTINGS.kafka_bootstrap, request_timeout_ms=15000)
+    admin = AIOKafkaAdminClient(bootstrap_servers=h.SETTINGS.kafka_bootstrap, request_timeout_ms=15000, **kafka_auth.client_args(kafka_auth.ADMIN))
     await admin.start()
     try:
         if action == "create":
@@ -73,7 +74,7 @@ def delete_topic(topic: str, timeout_s: float = 30) -> None:
 
 def forget_checkpoints(topic: str) -> None:
     async def go() -> None:
-        r, es = aioredis.from_url(S.redis_url), AsyncElasticsearch([S.es_url])
+        r, es = aioredis.from_url(S.redis_url), AsyncOpenSearch([S.es_url])
         try:
             await CheckpointStore(r, es, S.checkpoint_index).forget_topic(topic)
         finally:
@@ -87,7 +88,8 @@ def produce(topic: str, records: list[tuple[bytes, bytes, list[tuple[str, bytes]
     """(key, value, headers, timestamp_ms or None) in order, one partition."""
 
     async def go() -> None:
-        p = AIOKafkaProducer(bootstrap_servers=h.SETTINGS.kafka_bootstrap, acks="all", enable_idempotence=True)
+        p = AIOKafkaProducer(bootstrap_servers=h.SETTINGS.kafka_bootstrap, acks="all", enable_idempotence=True,
+                             **kafka_auth.client_args(kafka_auth.ADMIN))
         await p.start()
         try:
             for key, value, headers, ts in records:
@@ -223,10 +225,10 @@ def test_recreated_topic_missing_altered_and_shuffled_records_is_named_by_offset
 
 
 def _snapshot(workflows: list[str]) -> dict:
-    es = Elasticsearch([S.es_url])
+    es = OpenSearch([S.es_url])
     r = syncredis.Redis.from_url(S.redis_url)
     es.indices.refresh(index=S.es_index)
-    res = es.search(index=S.es_index, query={"terms": {"workflow_id": workflows}}, size=1000, sort=[{"event_id": "asc"}])
+    res = es.search(index=S.es_index, size=1000, body={"query": {"terms": {"workflow_id": workflows}}, "sort": [{"event_id": "asc"}]})
     return {
         "es": [hit["_source"] for hit in res["hits"]["hits"]],
         "redis": {wf: (r.hgetall(f"uf:wf:{wf}"), r.hgetall(f"uf:wf:{wf}:history")) for wf in workflows},
@@ -255,8 +257,8 @@ def test_replay_rebuilds_projections_equal_to_the_live_ones_and_resumes(suite):
     assert len(before["es"]) > 20 and all(before["redis"][wf][0] for wf in ids)
     # damage the live projections: the replay must put them back from the log
     syncredis.Redis.from_url(S.redis_url).hset(f"uf:wf:{ids[0]}", "phase", "BOGUS")
-    es = Elasticsearch([S.es_url])
-    victim = es.search(index=S.es_index, query={"term": {"workflow_id": ids[1]}}, size=1)["hits"]["hits"][0]
+    es = OpenSearch([S.es_url])
+    victim = es.search(index=S.es_index, body={"query": {"term": {"workflow_id": ids[1]}}}, size=1)["hits"]["hits"][0]
     es.delete(index=victim["_index"], id=victim["_id"], refresh=True)
 
     rc, _ = ufctl("audit", "replay", "--stop-after", "10")  # the two workflows alone wrote > 50 records

@@ -1,8 +1,8 @@
 """Disaster-recovery drill on the real stack: back up, keep working (erase a subject, sign more
-checkpoints), lose Redis and Elasticsearch, restore onto the empty stores, start the services.
+checkpoints), lose Redis and OpenSearch, restore onto the empty stores, start the services.
 The erased subject stays erased everywhere; everything else comes back.
 
-Destructive for this stack's Redis and Elasticsearch (it restores them), so it runs on its own
+Destructive for this stack's Redis and OpenSearch (it restores them), so it runs on its own
 stack's ports (UF_PORT_OFFSET) like every integration test."""
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def ufctl(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
 
 
 def wipe_redis_and_es() -> None:
-    """The disaster: Redis and Elasticsearch lose everything (Kafka keeps the log)."""
+    """The disaster: Redis and OpenSearch lose everything (Kafka keeps the log)."""
     redis.Redis.from_url(h.SETTINGS.redis_url).flushall()
     s = AuditSettings()
     for pattern in (f"{s.es_index}*", f"{s.checkpoint_index}*"):

@@ -1,7 +1,7 @@
 """Under load and faults nothing fails that could have waited (issue 10), on the real stack.
 
 A burst of workflows runs while something is wrong - the CPU busy with other work, an instance
-killed, Redis, Elasticsearch, the SMTP sink or the broker away for a while - and afterwards
+killed, Redis, OpenSearch, the SMTP sink or the broker away for a while - and afterwards
 every workflow is COMPLETED, no transition is in the committed log twice, each email arrived
 once, nothing was dead-lettered and the Redis projection equals the log. Every drill runs with
 two instances of every service (the module's fixture scales the suite out and back).
@@ -75,7 +75,7 @@ def _under_way(burst: lh.Burst) -> None:
 
 
 @pytest.mark.timeout(900)
-@pytest.mark.parametrize(("component", "down_s"), [("redis", 30), ("elasticsearch", 30), ("smtp", 60)])
+@pytest.mark.parametrize(("component", "down_s"), [("redis", 30), ("opensearch", 30), ("smtp", 60)])
 def test_dependency_outage_mid_burst_is_waited_out(two_of_each, component, down_s):
     burst = lh.start_burst(FAULT_BURST)
     _under_way(burst)

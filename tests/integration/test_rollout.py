@@ -21,6 +21,7 @@ from services import launcher
 from services.kit.contracts import codec, topics
 from services.kit.messaging import logreader
 from services.kit.runtime.paths import ROOT
+from services.kit.security import kafka_auth
 from tests.integration import helpers as h
 from tests.integration.waiting import eventually
 from ufctl.rollout import analysis, handover
@@ -112,6 +113,7 @@ def assert_no_offset_gap(group: str, input_topics: tuple[str, ...]) -> None:
     left behind or skipped (a skip would leave a record unprocessed, i.e. a workflow stuck)."""
     async def go() -> dict[str, tuple[int, int]]:
         c = AIOKafkaConsumer(bootstrap_servers=h.SETTINGS.kafka_bootstrap, group_id=group, enable_auto_commit=False,
+                             **kafka_auth.client_args(kafka_auth.ADMIN),
                              isolation_level="read_committed")
         await c.start()
         try:

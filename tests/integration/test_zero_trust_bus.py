@@ -15,6 +15,7 @@ from services.kit.contracts import codec, topics
 from services.kit.contracts.events import Origin, make_event
 from services.kit.runtime.paths import KEYS
 from services.kit.security import admission as adm
+from services.kit.security import kafka_auth
 from services.kit.security.signing import Signer, load_signer
 from tests.integration import helpers as h
 from tests.integration.waiting import NotYet, eventually
@@ -24,10 +25,13 @@ FAKE = Origin("delivery", "1", "blue")  # claims to be a service in the envelope
 
 
 def produce(topic: str, value: bytes, key: bytes, headers: list[tuple[str, bytes]] | None = None) -> int:
-    """Write one record as an attacker would; returns its offset."""
+    """Write one record as an attacker would; returns its offset. The broker itself lets only a
+    topic's declared producers write there (test_zero_trust_kafka.py), so the attacker here holds
+    a certificate that may write (the admin's stands in for a stolen producer certificate): what
+    is left to stop is the record's content, which the consumers' admission checks do."""
 
     async def go() -> int:
-        p = AIOKafkaProducer(bootstrap_servers=h.SETTINGS.kafka_bootstrap)
+        p = AIOKafkaProducer(bootstrap_servers=h.SETTINGS.kafka_bootstrap, **kafka_auth.client_args(kafka_auth.ADMIN))
         await p.start()
         try:
             meta = await p.send_and_wait(topic, value, key=key, headers=headers or [])

@@ -215,3 +215,43 @@ async def test_state_round_trips_through_the_changelog_and_old_records_load():
     loaded = WorkflowState.from_json(json.dumps(old))
     assert loaded.phase == "COMPLETED" and loaded.history[0].phase == "INITIALIZATION" and loaded.deliveries == {"x": "SENT"}
     assert b"old.bearer.token" not in loaded.to_json(), "a token in an old record is dropped on the next write"
+
+
+def _full_state():
+    from services.orchestrator.state import HistoryEntry, Parking, Request, Review, WorkflowState
+    return WorkflowState(
+        workflow_id="wf", session_id="s", correlation_id="c", request_event_id="e", requester_id="r", purpose="marketing",
+        auto_approve=True, subject_ids=["a", "b"], request=Request(campaign={"name": "n", "nested": {"x": [1, 2]}}, contacts="sealed"),
+        token_sha256="h", phase=Phase.REVIEW, history=[HistoryEntry(Phase.INITIALIZATION, 1, "why", "d1")],
+        outputs={Phase.BATCH_DISCOVERY: {"recipients": [{"subject_id": "a"}]}}, summary={"k": [1]}, task_id="t",
+        review=Review(True, "rev", "ev", ["reviewer"], "th"), deliveries={"d": "SENT"}, reason="x",
+        parked=Parking(Phase.DELIVERY, "c", "r", "undecided", 1, 2, 3, 4, "tok"))
+
+
+def test_state_dict_names_every_field_and_matches_asdict():
+    """to_dict is written by hand (speed): a field added to a dataclass must not silently miss
+    the changelog record."""
+    from dataclasses import asdict, fields
+    state = _full_state()
+    doc = state.to_dict()
+    assert set(doc) == {f.name for f in fields(state)}
+    reference = asdict(state)
+    reference["phase"] = state.phase.value
+    reference["history"] = [{**asdict(h), "phase": h.phase.value} for h in state.history]
+    reference["outputs"] = {p.value: o for p, o in state.outputs.items()}
+    reference["parked"] = {**asdict(state.parked), "target": state.parked.target.value}
+    assert doc == reference
+    assert WorkflowState.from_json(state.to_json()) == state
+
+
+def test_clone_is_a_deep_copy():
+    state = _full_state()
+    twin = state.clone()
+    assert twin == state
+    twin.outputs[Phase.BATCH_DISCOVERY]["recipients"].append({"subject_id": "c"})
+    twin.request.campaign["nested"]["x"].append(3)
+    twin.history.append(twin.history[0])
+    twin.deliveries["e"] = "PENDING"
+    twin.parked.attempts += 1
+    twin.review.roles.append("admin")
+    assert state == _full_state(), "the committed state is untouched by a handler working on its copy"

@@ -26,6 +26,7 @@ from services.audit.live.checkpoint_store import CheckpointConflict, CheckpointS
 from services.audit.live.topicset import audited
 from services.kit.contracts import codec
 from services.kit.contracts.events import Origin, make_event, now_ms, stable_id
+from services.kit.security import kafka_auth
 from services.kit.security.signing import Signer, TrustStore, verify_signature
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ class Checkpointer:
         self.policy, self.trust = policy, trust
         self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
                                          isolation_level="read_committed", auto_offset_reset="earliest",
-                                         metadata_max_age_ms=int(max(1.0, refresh_s) * 1000))
+                                         metadata_max_age_ms=int(max(1.0, refresh_s) * 1000), **kafka_auth.client_args())
         self.states: dict[TopicPartition, PartitionState] = {}
         self.assigned: set[TopicPartition] = set()
         self.paused: set[TopicPartition] = set()
@@ -177,12 +178,12 @@ class Checkpointer:
         return cp
 
     async def publish(self, cp: Checkpoint) -> bool:
-        """Second and third copies (Elasticsearch, Kafka); retried later if either fails."""
+        """Second and third copies (OpenSearch, Kafka); retried later if either fails."""
         try:
             await self.store.save_es(cp)
         except Exception as exc:
-            metrics.CHECKPOINT_FAILURES.labels("elasticsearch").inc()
-            log.warning("checkpoint not yet in Elasticsearch", extra={"error": exc.__class__.__name__})
+            metrics.CHECKPOINT_FAILURES.labels("opensearch").inc()
+            log.warning("checkpoint not yet in OpenSearch", extra={"error": exc.__class__.__name__})
             return False
         try:
             value = codec.encode(checkpoint_event(cp, self.me))

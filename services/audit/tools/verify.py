@@ -73,13 +73,13 @@ def check_sequence(cps: list[Checkpoint], topic: str, partition: int, trust: Tru
 
 async def stored_checkpoints(store: CheckpointStore, topic: str, partition: int,
                              unpublished: AbstractSet[str] = frozenset()) -> tuple[list[Checkpoint], list[dict[str, Any]]]:
-    """Redis copy, cross-checked against the Elasticsearch copy (a checkpoint still being
-    published - marked in Redis - may not be in Elasticsearch yet)."""
+    """Redis copy, cross-checked against the OpenSearch copy (a checkpoint still being
+    published - marked in Redis - may not be in OpenSearch yet)."""
     cps, unreadable = await store.redis_checkpoints(topic, partition)
     problems = [{"seq": -1, "problem": p} for p in unreadable]
     es = await store.es_checkpoints(topic, partition)
     if es is None:
-        problems.append({"seq": -1, "problem": "Elasticsearch copy of the checkpoints unavailable"})
+        problems.append({"seq": -1, "problem": "OpenSearch copy of the checkpoints unavailable"})
         return cps, problems
     by_seq = {c.seq: c for c in es}
     for cp in cps:
@@ -87,11 +87,11 @@ async def stored_checkpoints(store: CheckpointStore, topic: str, partition: int,
         if other is None and cp.checkpoint_id in unpublished:
             continue
         if other is None:
-            problems.append({"seq": cp.seq, "problem": "checkpoint missing from the Elasticsearch copy"})
+            problems.append({"seq": cp.seq, "problem": "checkpoint missing from the OpenSearch copy"})
         elif other.to_json() != cp.to_json():
-            problems.append({"seq": cp.seq, "problem": "Redis and Elasticsearch copies differ"})
+            problems.append({"seq": cp.seq, "problem": "Redis and OpenSearch copies differ"})
     for seq, cp in sorted(by_seq.items()):
-        problems.append({"seq": seq, "problem": "checkpoint missing from the Redis copy (using the Elasticsearch copy)"})
+        problems.append({"seq": seq, "problem": "checkpoint missing from the Redis copy (using the OpenSearch copy)"})
         cps.append(cp)
     cps.sort(key=lambda c: c.seq)
     return cps, problems

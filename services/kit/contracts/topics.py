@@ -17,6 +17,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from services.kit.runtime.paths import TOPICS_FILE
+from services.kit.security import kafka_auth
 
 REQUESTS = "uf.workflow.requests"
 WORKFLOW_EVENTS = "uf.workflow.events"
@@ -96,8 +97,12 @@ def load_topics(path: Path = TOPICS_FILE, brokers: int = 1) -> dict[str, TopicSp
 
 
 async def apply_topics(bootstrap: str, specs: dict[str, TopicSpec] | None = None) -> list[str]:
-    """Create missing topics and align configs. Returns a human log of what changed."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
+    """Create missing topics, align configs and the ACLs (services/kit/contracts/acls.py).
+    Returns a human log of what changed. Connects as the admin principal (a super user)."""
+    from services.kit.contracts.acls import apply_acls, load_principals  # acls builds on this module
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000,
+                                **kafka_auth.client_args(kafka_auth.ADMIN))
     await admin.start()
     changes: list[str] = []
     try:
@@ -123,6 +128,7 @@ async def apply_topics(bootstrap: str, specs: dict[str, TopicSpec] | None = None
                         "(a disposable local stack: `make clean` then `make up`)"
                     )
             await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, s.name, configs=s.config) for s in present])
+        changes += await apply_acls(admin, specs, load_principals())
     finally:
         await admin.close()
     return changes

@@ -19,6 +19,7 @@ from services.kit.contracts import codec
 from services.kit.contracts.topics import DEAD_LETTER
 from services.kit.messaging.retry import Backoff, PartitionPauser, dependency_of
 from services.kit.runtime import faults, role, telemetry, tracing
+from services.kit.security import kafka_auth
 from services.kit.security.admission import Admission, Refused, default_admission
 from services.kit.security.signing import SigningError, signing_headers
 
@@ -51,7 +52,8 @@ GROUP_TIMEOUTS: dict[str, int] = {"session_timeout_ms": 15_000, "heartbeat_inter
 
 
 def producer_config(bootstrap: str, **overrides: Any) -> dict[str, Any]:
-    return {"bootstrap_servers": bootstrap, "acks": "all", "enable_idempotence": True, "linger_ms": 2, **overrides}
+    auth = {} if "ssl_context" in overrides else kafka_auth.client_args()  # this process's principal
+    return {"bootstrap_servers": bootstrap, "acks": "all", "enable_idempotence": True, "linger_ms": 2, **auth, **overrides}
 
 
 class RenewingProducer:
@@ -239,7 +241,7 @@ class ConsumeLoop:
     Three kinds of failure, three answers:
     - refused records (admission: signature, declared producer, topic binding), bad bytes and
       SemanticError: the record is bad in itself -> dead-letter topic at once;
-    - a dependency is unavailable (`retry.dependency_of`: Redis, Elasticsearch, SMTP, broker,
+    - a dependency is unavailable (`retry.dependency_of`: Redis, OpenSearch, SMTP, broker,
       gRPC peer down): the record is fine -> its partition is paused at that offset and retried
       with backoff until the dependency is back, never dead-lettered (shown in /ready and
       `uf_parked_partitions`);
@@ -275,6 +277,7 @@ class ConsumeLoop:
             "bootstrap_servers": bootstrap, "group_id": group_id, "enable_auto_commit": False,
             "auto_offset_reset": "earliest" if from_beginning else "latest", "isolation_level": "read_committed",
             **GROUP_TIMEOUTS,
+            **kafka_auth.client_args(),
         }
         self.consumer = AIOKafkaConsumer(**self._consumer_args)
         self._fresh = True  # never started: the first join uses it (a stopped consumer cannot restart)

@@ -10,12 +10,17 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
+from services.kit.security import kafka_auth
+
 
 class ReadIncomplete(Exception):
     """The deadline passed (or the log stopped advancing) before the end offsets were reached."""
 
 
 def new_consumer(bootstrap: str, **overrides: Any) -> AIOKafkaConsumer:
+    """A read_committed reader as this process's Kafka principal (or the `ssl_context` given)."""
+    if "ssl_context" not in overrides:
+        overrides = {**kafka_auth.client_args(), **overrides}
     return AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, isolation_level="read_committed",
                             auto_offset_reset="earliest", max_partition_fetch_bytes=4 * 1024 * 1024,
                             fetch_max_bytes=16 * 1024 * 1024, **overrides)

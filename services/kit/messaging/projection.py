@@ -19,6 +19,7 @@ from services.kit.contracts import codec
 from services.kit.contracts.keys import projection_offsets_key
 from services.kit.messaging.bus import admitted, update_lag
 from services.kit.messaging.retry import PartitionPauser, dependency_of
+from services.kit.security import kafka_auth
 
 log = logging.getLogger(__name__)
 Apply = Callable[[codec.Decoded, "aioredis.client.Pipeline"], Awaitable[None] | None]
@@ -30,7 +31,8 @@ class RedisProjection:
         self.name, self.service, self.redis, self.topics, self.apply = name, service, redis, topics, apply
         self.dlq_producer = dlq_producer
         self.offsets_key = projection_offsets_key(name)
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, isolation_level="read_committed")
+        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, isolation_level="read_committed",
+                                         **kafka_auth.client_args())
         self.positions: dict[TopicPartition, int] = {}
         self._progress = asyncio.Condition()
         self.pauser = PartitionPauser(service)

@@ -13,6 +13,7 @@ from services.kit.runtime import faults, role, telemetry, tracing
 from services.kit.runtime.config import ServiceSettings
 from services.kit.runtime.logs import configure_logging
 from services.kit.runtime.ops import OpsServer
+from services.kit.security.kafka_auth import configure_kafka_identity
 from services.kit.security.signing import configure_signing
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ async def _serve(settings: S, body: ServiceBody[S]) -> None:
 def run_service(settings: S, body: ServiceBody[S]) -> None:
     configure_logging(settings.service_name, settings.log_level)
     configure_signing(settings.service_name)  # every record this service produces is signed
+    configure_kafka_identity(settings.service_name)  # ... and goes over mutual TLS as User:<service>
     telemetry.configure(telemetry.Identity(settings.service_name, settings.colour, settings.version),
                         memory_limit_bytes=settings.memory_limit_bytes, cpu_limit_millicores=settings.cpu_limit_millicores)
     tracing.configure(service=settings.service_name, version=settings.version, colour=settings.colour,

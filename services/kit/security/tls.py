@@ -36,6 +36,11 @@ ALLOWED_CALLERS: dict[str, frozenset[str]] = {
     "/uf.v1.PiiScanner/Scan": frozenset({"validator"}),
 }
 SERVICES = ("orchestrator", "validator", "pii", "audit", "delivery")
+# Kafka-only identities (services/kit/security/kafka_auth.py): the broker itself, the topics tool's
+# admin, the CLI/publisher and the checkpoint witness. Each is a Kafka principal `User:<cn>`.
+BROKER_NAME = "kafka"
+KAFKA_ONLY = (BROKER_NAME, "admin", "ufctl", "witness")
+PRINCIPALS = SERVICES + KAFKA_ONLY
 TLS_DIR = paths.VAR / "tls"
 VALID_DAYS = 365
 
@@ -179,11 +184,35 @@ def issue(service: str, directory: Path | None = None, *, force: bool = False) -
     return crt
 
 
+def broker_keystore(directory: Path | None = None) -> tuple[Path, Path]:
+    """The broker's key and certificate as a password-protected PKCS#12 keystore (what the JVM
+    reads without extra tooling) and the file holding its password (0600). Rewritten from
+    kafka.crt/kafka.key when missing or older than the certificate."""
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    d = directory or _dir()
+    crt = issue(BROKER_NAME, d)
+    store, secret = d / f"{BROKER_NAME}.p12", d / f"{BROKER_NAME}.p12.password"
+    if store.exists() and secret.exists() and store.stat().st_mtime >= crt.stat().st_mtime:
+        return store, secret
+    password = os.urandom(18).hex()
+    key = serialization.load_pem_private_key((d / f"{BROKER_NAME}.key").read_bytes(), None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    data = pkcs12.serialize_key_and_certificates(BROKER_NAME.encode(), key, x509.load_pem_x509_certificate(crt.read_bytes()),
+                                                 None, serialization.BestAvailableEncryption(password.encode()))
+    _write_private(secret, password.encode())
+    _write_private(store, data)
+    return store, secret
+
+
 def main(argv: list[str] | None = None) -> int:
-    """`python -m services.kit.security.tls [SERVICE...]`: the local CA and service certificates."""
-    names = (argv if argv is not None else sys.argv[1:]) or list(SERVICES)
+    """`python -m services.kit.security.tls [NAME...]`: the local CA, one certificate per service
+    and Kafka principal, and the broker's keystore."""
+    names = (argv if argv is not None else sys.argv[1:]) or list(PRINCIPALS)
     for name in names:
         issue(name)
+    if BROKER_NAME in names:
+        broker_keystore()
     print(f"tls: CA and {len(names)} certificate(s) in {_dir()}")
     return 0
 

@@ -111,3 +111,30 @@ def test_a_key_registered_after_the_verifier_started_is_trusted_at_once(keys):
     stranger = signing.load_signer("ufctl", keys / "elsewhere")
     bad = stranger.headers("uf.workflow.requests", b"wf-1", b"value")
     assert signing.verify_record("uf.workflow.requests", b"wf-1", b"value", bad, trust) == (False, "unknown-key")
+
+
+def test_a_verified_signature_is_remembered_but_only_for_the_same_key_signature_and_bytes(keys):
+    s = signing.load_signer("audit", keys)
+    trust = signing.TrustStore(keys)
+    h = s.headers("t", b"k", b"v")
+    cache = signing.VERIFIED
+    before = cache.hits
+    assert signing.verify_record("t", b"k", b"v", h, trust) == (True, "ok")
+    assert signing.verify_record("t", b"k", b"v", h, trust) == (True, "ok")
+    assert cache.hits == before + 1  # the second reader of the same record pays no verification
+    # same signature over other bytes, or on another topic: verified again, and refused
+    assert signing.verify_record("t", b"k", b"v2", h, trust) == (False, "bad-signature")
+    assert signing.verify_record("t2", b"k", b"v", h, trust) == (False, "bad-signature")
+    # the same key id bound to another public key (an in-memory trust): the cache does not vouch
+    other = signing.TrustStore(keys / "none")
+    other.add(s.key_id, signing.Signer("audit", signing._seed_from_hex("22" * 32)).private.public_key())
+    assert signing.verify_record("t", b"k", b"v", h, other) == (False, "bad-signature")
+
+
+def test_the_verified_cache_is_bounded():
+    cache = signing.VerifiedCache(size=3)
+    for i in range(5):
+        found, entry = cache.verified(b"p", bytes([i]), b"m")
+        assert not found
+        cache.remember(entry)
+    assert not cache.verified(b"p", bytes([0]), b"m")[0] and cache.verified(b"p", bytes([4]), b"m")[0]

@@ -26,6 +26,11 @@ that no configured region accepts, every region whose national prefix and number
 asked whether the number is valid there.  The context requirement is what keeps this from
 turning every 0-leading reference number into a phone number.
 
+Cost (the log filter runs this on every line): digit runs that can never be one phone number -
+card-shaped runs, IPv4 addresses, ISO timestamps - are blanked before ``phonenumbers`` sees the
+window (it spent most of its time on sub-groups of a card number), and its matches are cached per
+window text, so a repeated number is matched once.
+
 URL-encoded "+" (``%2B``) is understood so ``?phone=%2B4420...`` is found.
 Matching runs on a view that keeps line breaks (so CSV rows and log lines are
 not glued to their neighbours), plus a second pass joining lines that only
@@ -36,6 +41,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 
 import phonenumbers
 
@@ -48,6 +54,16 @@ from uf_pii.textview import cell_view, has_digit_run, has_line_break, structured
 DEFAULT_REGIONS: tuple[str, ...] = ("US", "GB", "DE", "FR", "CA")
 
 _CANDIDATE = re.compile(r"[+(]?[0-9][0-9 ().\-/]{5,}[0-9]")
+# Digit runs that are never a phone number, blanked out before the matcher runs (which spends most
+# of its time on them, see ``_not_phone_blanked``): card-shaped numbers (4-4-4-4[-n], 4-6-5, or 16+
+# digits in one piece: more digits than any phone number, E.164 allows 15); IPv4 addresses (dotted
+# groups not led by a trunk 0 or "+", which ``_score`` rejects anyway); ISO dates and times.
+_NOT_PHONE = re.compile(
+    r"(?<![0-9])(?:[0-9]{4}(?P<s>[ \-])[0-9]{4}(?P=s)[0-9]{4}(?P=s)[0-9]{4}(?:(?P=s)[0-9]{1,3})?"
+    r"|[0-9]{4}(?P<t>[ \-])[0-9]{6}(?P=t)[0-9]{4,5}|[0-9]{16,})(?![0-9])"
+    r"|(?<![0-9.+])[1-9][0-9]{0,2}(?:\.[0-9]{1,3}){3}(?![0-9]|\.[0-9])"
+    r"|(?<![0-9])(?:19|20)[0-9]{2}-[01][0-9]-[0-3][0-9](?:[T ][0-2][0-9]:[0-5][0-9](?::[0-5][0-9](?:[.,][0-9]+)?)?)?(?![0-9])"
+)
 _ENCODED_PLUS = re.compile(r"%2B(?=[0-9])", re.IGNORECASE)
 _GLUE_AFTER = re.compile(r"[\-_.][0-9A-Za-z]")
 # Dotted/dashed/slashed dates ("03.08.2027", "2027-08-03") can parse as DE/FR numbers.
@@ -57,6 +73,7 @@ _DATE_LIKE = re.compile(
 # Dotted numbers are phone numbers only as NANP 3.3.4 or with a trunk/international prefix;
 # "7.16.76.11959" is a version string.
 _EXTENSION = re.compile(r"\s*(?:ext\.?|extension|x|#)\s*[0-9]{1,7}\s*$", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"\.\s")
 _NANP_DOTTED = re.compile(r"^\(?[0-9]{3}\)?\.[0-9]{3}\.[0-9]{4}$")
 _CONTEXT = ("phone", "tel", "telephone", "call", "mobile", "cell", "fax", "contact", "whatsapp", "sms")
 # Words that make a number of another region worth looking up (see module docstring).
@@ -85,13 +102,32 @@ _ALL_REGIONS: list[tuple[str, str, frozenset[int], re.Pattern[str]]] = []
 # Field labels (uf_pii.structure) that name a quantity, never a phone number: a "created_at" value
 # of 1739615923852 is an epoch timestamp even though it dials somewhere.
 _NOT_PHONE_FIELD = re.compile(r"(?:^| )(?:at|time|timestamp|ts|epoch|date|created|updated|modified|amount|total|"
-                              r"price|balance|count|size|order|invoice|tracking|version|build|uuid|hash)(?: |$)")
+                              r"price|balance|count|size|order|invoice|tracking|version|build|uuid|hash|account|acct)(?: |$)")
 
 
 def _in_quantity_field(text: str, start: int, end: int) -> bool:
     """True when the span fills a structured field whose name says it is a quantity."""
     field = field_at(text, start, end)
     return field is not None and field.end - field.start <= end - start + 2 and _NOT_PHONE_FIELD.search(field.label) is not None
+
+
+def _not_phone_blanked(view: str) -> str:
+    """``view`` with runs that are never phone numbers turned into spaces (same length: offsets hold)."""
+    if _NOT_PHONE.search(view) is None:
+        return view
+    return _NOT_PHONE.sub(lambda m: " " * (m.end() - m.start()), view)
+
+
+@lru_cache(maxsize=1024)
+def _matches(window: str, region: str) -> tuple[tuple[int, int, str], ...]:
+    """``phonenumbers`` matches in one window: ``(start, end, raw)``.
+
+    Cached because it is the expensive step (hundreds of µs for a window with a number in it) and
+    log lines repeat: the same caller's number, the same support line, the same template.  The key
+    is the window text itself, so a cache hit returns exactly what the matcher would.
+    """
+    matcher = phonenumbers.PhoneNumberMatcher(window, region, leniency=phonenumbers.Leniency.VALID)
+    return tuple((m.start, m.end, m.raw_string) for m in matcher)
 
 
 _COMPACT_DATE = re.compile(r"^(?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])$")
@@ -107,7 +143,7 @@ class PhoneRecognizer(BaseRecognizer):
     NATIONAL_SCORE = 0.75
     REGIONAL_SCORE = 0.75
     CONTEXT_BOOST = 0.1
-    version = "2.0.0"
+    version = "2.1.0"
 
     def __init__(self, regions: Sequence[str] = DEFAULT_REGIONS) -> None:
         unknown = [r for r in regions if r.upper() not in phonenumbers.SUPPORTED_REGIONS]
@@ -134,10 +170,10 @@ class PhoneRecognizer(BaseRecognizer):
             return []
         spans: dict[tuple[int, int], _Scored] = {}
         # Pass 1 keeps line breaks (and turns tabs into them), so CSV/TSV cells and log lines are not glued.
-        self._scan(text, _ENCODED_PLUS.sub("  +", cell_view(text)), spans, multiline_only=False)
+        self._scan(text, _not_phone_blanked(_ENCODED_PLUS.sub("  +", cell_view(text))), spans, multiline_only=False)
         if has_line_break(text):
             # Pass 2 joins lines, for numbers wrapped across a line break.
-            self._scan(text, _ENCODED_PLUS.sub("  +", structured_view(text)), spans, multiline_only=True)
+            self._scan(text, _not_phone_blanked(_ENCODED_PLUS.sub("  +", structured_view(text))), spans, multiline_only=True)
         regional = self._regional(text, cell_view(text), spans)
         out = []
         for (s, e), (score, base, hits, how) in sorted(spans.items()):
@@ -197,13 +233,13 @@ class PhoneRecognizer(BaseRecognizer):
         for start, end, leading in self._windows(text, view, multiline_only):
             window = view[start:end]
             for region in self._regions_for(leading):
-                for match in phonenumbers.PhoneNumberMatcher(window, region, leniency=phonenumbers.Leniency.VALID):
-                    s, e = start + match.start, start + match.end
+                for m_start, m_end, raw in _matches(window, region):
+                    s, e = start + m_start, start + m_end
                     while e - s > 1 and view[s] in "([" and (")" if view[s] == "(" else "]") not in view[s + 1 : e]:
                         s += 1  # unbalanced opening bracket belongs to the prose: "(+44 20 ...)"
                     if multiline_only and not has_line_break(text[s:e]):
                         continue
-                    scored = self._score(text, view, s, e, match.raw_string, region)
+                    scored = self._score(text, view, s, e, raw, region)
                     if scored is None:
                         continue
                     if text[max(0, s - 2) : s + 1].upper() == "%2B":
@@ -285,6 +321,8 @@ class PhoneRecognizer(BaseRecognizer):
         digits = "".join(ch for ch in main if "0" <= ch <= "9")
         if _DATE_LIKE.match(main):
             return None
+        if _SENTENCE_END.search(main):
+            return None  # "exp 09/27.\n25/02 14:11": a sentence ends inside, the lines are not one number
         if "." in main and not stripped.startswith("+") and not _NANP_DOTTED.match(main):
             # European dotted style "01.23.45.67.89": trunk 0 and no one-digit groups
             # ("0.35.87.14380" is a version string).
