@@ -122,11 +122,18 @@ def recheck_ranges(cps: list[Checkpoint], actual: dict[int, Entry], topic: str, 
 async def read_log(consumer, tps: list[TopicPartition], policy: SignaturePolicy, trust: TrustStore,
                    progress: Progress | None = None, timeout_s: float = 1800.0,
                    facts: LogFacts | None = None) -> tuple[dict[TopicPartition, LogPartition], dict, dict]:
+    """Hash and check every record. The CPU-bound part (content hashes, one Ed25519 verification
+    per signed record) runs in a worker thread, one fetched batch at a time: the event loop stays
+    free for the fetcher (the next batch arrives meanwhile) and for the checkpoint copies being
+    read from Redis and Elasticsearch concurrently - verifying on the loop starved those reads
+    until they timed out on a large log."""
     start, end = await logreader.bounds(consumer, tps)
     out = {tp: LogPartition() for tp in tps}
     rules = {tp: policy.rule_for(tp.topic) for tp in tps}
     total, done = sum(end[tp] - start[tp] for tp in tps), 0
-    async for batch in logreader.read_batches(consumer, tps, end=end, timeout_s=timeout_s):
+
+    def check(batch: dict[TopicPartition, list[Any]]) -> int:
+        n = 0
         for tp, msgs in batch.items():
             lp, rule = out[tp], rules[tp]
             append = lp.entries.append
@@ -135,19 +142,23 @@ async def read_log(consumer, tps: list[TopicPartition], policy: SignaturePolicy,
                 append(Entry(m.offset, m.timestamp, content_hash(m.timestamp, m.key, m.value, headers)))
                 if rule.mode == "chain" and not headers:
                     if facts is not None:
-                        facts.observe(tp.topic, tp.partition, m.offset, m.key, m.value, "", False)
+                        facts.observe(tp.topic, tp.partition, m.offset, m.key, m.value, "", False, m.timestamp)
                     continue  # fast path: unsigned on a chain-only topic is fine
                 ok, reason, key_id = verify_signature(tp.topic, m.key, m.value, headers, trust)
                 verdict = policy.judge(tp.topic, m.timestamp, ok, reason, key_id, rule)
                 if facts is not None:
-                    facts.observe(tp.topic, tp.partition, m.offset, m.key, m.value, key_id, ok and not verdict)
+                    facts.observe(tp.topic, tp.partition, m.offset, m.key, m.value, key_id, ok and not verdict, m.timestamp)
                 if verdict:
                     lp.forged_count += 1
                     if len(lp.forged) < LIST_CAP:
                         lp.forged.append({"offset": m.offset, "reason": verdict, **({"key_id": key_id} if key_id else {})})
                 elif not ok and rule.mode == "signed":
                     lp.grandfathered += 1
-            done += len(msgs)
+            n += len(msgs)
+        return n
+
+    async for batch in logreader.read_batches(consumer, tps, end=end, timeout_s=timeout_s):
+        done += await asyncio.to_thread(check, batch)  # batches in order, one at a time
         if progress:
             progress(done, total)
     return out, start, end
