@@ -2,6 +2,7 @@
 PY      := .venv/bin/python
 STACK   := python3 infra/stack.py
 REPLICAS ?= 1
+BROKERS ?=
 
 .PHONY: help install venv load-venv lint run up down status test test-unit test-integration bench \
         dashboards protos protos-check schemas-check schemas-lock topics lock clean backup \
@@ -20,8 +21,8 @@ $(PY): pyproject.toml constraints.txt libs/uf-pii/pyproject.toml libs/uf-verify/
 install: venv  ## everything: Python deps, Debian packages, Kafka and Elasticsearch jars
 	$(STACK) install
 
-up: install  ## start Kafka, Elasticsearch, Redis, SMTP sink, Prometheus and the five services (REPLICAS=N instances each); returns when all are ready
-	$(STACK) up
+up: install  ## start Kafka, Elasticsearch, Redis, SMTP sink, Prometheus and the five services (REPLICAS=N instances each; BROKERS=3: Kafka as a 3-broker cluster, remembered); returns when all are ready
+	$(STACK) up $(if $(BROKERS),--brokers $(BROKERS))
 	$(PY) -m services.kit.contracts.topics
 	$(PY) -m services.launcher up --replicas $(REPLICAS)
 	@$(PY) -c "from services.kit.runtime.service_table import PROMETHEUS_URL as u; print(f'Prometheus: {u}  (alerts: {u}/alerts, targets: {u}/targets)')"

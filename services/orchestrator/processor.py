@@ -38,7 +38,16 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 
 from services.kit.contracts import codec, topics
 from services.kit.contracts.limits import MAX_RECORD_BYTES, MAX_REQUEST_BYTES, MAX_STATE_BYTES
-from services.kit.messaging.bus import SemanticError, admit_record, by_key_concurrently, dead_letter, outgoing_headers, record_key, update_lag
+from services.kit.messaging.bus import (
+    GROUP_TIMEOUTS,
+    SemanticError,
+    admit_record,
+    by_key_concurrently,
+    dead_letter,
+    outgoing_headers,
+    record_key,
+    update_lag,
+)
 from services.kit.messaging.retry import Backoff, dependency_of
 from services.kit.runtime import faults, role, telemetry, tracing
 from services.kit.security import kafka_auth
@@ -93,7 +102,7 @@ class Processor:
         return AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=self.group_id, enable_auto_commit=False,
                                 auto_offset_reset="earliest", isolation_level="read_committed",
                                 partition_assignment_strategy=(RangePartitionAssignor,),
-                                **kafka_auth.client_args())
+                                **GROUP_TIMEOUTS, **kafka_auth.client_args())
 
     async def start(self) -> None:
         """Join now when active; a preview instance joins nothing until it is promoted."""
