@@ -186,13 +186,19 @@ async def verify(*, bootstrap: str, store: CheckpointStore, policy: SignaturePol
         all_tps = sorted(set(live_tps) | {TopicPartition(t, p) for t, p in stored if t in chosen})
         await store.refresh_es()
         unpublished = await store.unpublished_ids()
-        loaded = asyncio.ensure_future(asyncio.gather(*(stored_checkpoints(store, tp.topic, tp.partition, unpublished)
-                                                        for tp in all_tps)))
+        # The stored copies first, at most 8 partitions at a time, then the log: loading ~200
+        # partitions' copies concurrently with the CPU-bound read made the search engine and the
+        # starved event loop time those reads out on a busy machine. Checkpoints cut meanwhile
+        # only leave their records `pending`, as before.
+        slots = asyncio.Semaphore(8)
+
+        async def load(tp: TopicPartition) -> tuple[list[Checkpoint], list[dict[str, Any]]]:
+            async with slots:
+                return await stored_checkpoints(store, tp.topic, tp.partition, unpublished)
+
+        stored_by_tp = dict(zip(all_tps, await asyncio.gather(*(load(tp) for tp in all_tps)), strict=True))
         facts = LogFacts()
-        try:
-            logs, start, end = await read_log(consumer, live_tps, policy, trust, progress, timeout_s, facts)
-        finally:
-            stored_by_tp = dict(zip(all_tps, await loaded))
+        logs, start, end = await read_log(consumer, live_tps, policy, trust, progress, timeout_s, facts)
     finally:
         await consumer.stop()
     on_topic, forged_checkpoints = await checkpoint_topic(bootstrap, policy, trust, timeout_s, None if not topics else set(chosen))
