@@ -27,6 +27,12 @@ from services.kit.messaging import logreader
 from services.kit.security.signing import TrustStore, verify_signature
 
 LIST_CAP = 1000  # per partition and kind; counts are always complete
+# Stored copies are loaded for many partitions at once (every audited topic x its partitions,
+# 100+ on a default stack) while the log is read. Bounded, so the verifier never asks the
+# caller's Redis pool (redis-py 8: 100 connections by default) or OpenSearch for more
+# connections than they hold - unbounded, a restore on an empty stack failed with
+# MaxConnectionsError however the pool was sized by one caller.
+LOAD_CONCURRENCY = 16
 Progress = Callable[[int, int], None]
 
 
@@ -95,6 +101,18 @@ async def stored_checkpoints(store: CheckpointStore, topic: str, partition: int,
         cps.append(cp)
     cps.sort(key=lambda c: c.seq)
     return cps, problems
+
+
+async def load_stored(store: CheckpointStore, tps: list[TopicPartition], unpublished: AbstractSet[str],
+                      limit: int = LOAD_CONCURRENCY) -> list[tuple[list[Checkpoint], list[dict[str, Any]]]]:
+    """`stored_checkpoints` of every partition, in order, at most `limit` at a time."""
+    gate = asyncio.Semaphore(limit)
+
+    async def one(tp: TopicPartition) -> tuple[list[Checkpoint], list[dict[str, Any]]]:
+        async with gate:
+            return await stored_checkpoints(store, tp.topic, tp.partition, unpublished)
+
+    return list(await asyncio.gather(*(one(tp) for tp in tps)))
 
 
 def recheck_ranges(cps: list[Checkpoint], actual: dict[int, Entry], topic: str, partition: int, log_start: int) -> tuple[int, list[int]]:
@@ -186,17 +204,10 @@ async def verify(*, bootstrap: str, store: CheckpointStore, policy: SignaturePol
         all_tps = sorted(set(live_tps) | {TopicPartition(t, p) for t, p in stored if t in chosen})
         await store.refresh_es()
         unpublished = await store.unpublished_ids()
-        # The stored copies first, at most 8 partitions at a time, then the log: loading ~200
-        # partitions' copies concurrently with the CPU-bound read made the search engine and the
-        # starved event loop time those reads out on a busy machine. Checkpoints cut meanwhile
-        # only leave their records `pending`, as before.
-        slots = asyncio.Semaphore(8)
-
-        async def load(tp: TopicPartition) -> tuple[list[Checkpoint], list[dict[str, Any]]]:
-            async with slots:
-                return await stored_checkpoints(store, tp.topic, tp.partition, unpublished)
-
-        stored_by_tp = dict(zip(all_tps, await asyncio.gather(*(load(tp) for tp in all_tps)), strict=True))
+        # The stored copies first (`load_stored`: a few partitions at a time), then the log:
+        # loading them concurrently with the CPU-bound read starved those reads into timeouts on
+        # a busy machine. Checkpoints cut meanwhile only leave their records `pending`.
+        stored_by_tp = dict(zip(all_tps, await load_stored(store, all_tps, unpublished), strict=True))
         facts = LogFacts()
         logs, start, end = await read_log(consumer, live_tps, policy, trust, progress, timeout_s, facts)
     finally:

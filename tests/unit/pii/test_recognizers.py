@@ -372,3 +372,9 @@ def test_yaml_keys_chat_speakers_and_thanks_name_people() -> None:
     found = {(f.type, chat[f.start : f.end]) for f in Engine().scan(chat)}
     assert {("PERSON", "Brigitte"), ("PERSON", "Priya")} <= found
     assert ("PERSON", "Me") not in found
+
+
+def test_addresses_hard_wrapped_inside_the_street_or_before_the_town() -> None:
+    for address in ("Domhof 91b, 80331\nMünchen", "8928 Harbor\nView Drive\nProvo, UT 84601",
+                    "Lange Voorhout 7-H, 2514 EE Den Haag", "12639 Old Mill\n> Street, Santa Fe, NM 87501"):
+        assert _types(f"> Lieferadresse: {address}.\n") == [("STREET_ADDRESS", address)], address
