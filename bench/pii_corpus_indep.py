@@ -18,7 +18,9 @@ streets, towns, domains) and value generators, and noise the dev corpus never ha
   ``S.S.N.:``, ``<ssn>`` elements, ``(at)``/``(punkt)`` obfuscation, lower-case addresses typed
   in a chat, Canadian and Dutch addresses.
 
-Every entity has a ``cls`` ("<type>.<form>"), so recall is reported per class.  Values are checked
+Every entity has a ``cls`` ("<type>.<form>"), so recall is reported per class.  PERSON is labelled
+where the documents write names (table columns, form fields, reply headers, signatures); LOCATION
+is not labelled (towns appear only inside addresses), so LOCATION predictions have no gold here.  Values are checked
 by this module's own validators (Luhn, IBAN mod 97, SSA ranges) and ``phonenumbers`` validity.
 
 Splits: seed 303 was run once before any fix (first-contact figures) and then used to find and fix
@@ -422,7 +424,9 @@ def _email_sentence(v: _Values, d: _Doc) -> None:
               "email.mixed_case")
         d.add(" please. ")
     elif form == 1:
-        d.add(f'"{last}, {first}" <')
+        d.add('"')
+        d.ent("PERSON", f"{last}, {first}", "person.reversed_display")
+        d.add('" <')
         d.ent("EMAIL_ADDRESS", f"{local}@{domain}", "email.quoted_display")
         d.add("> wrote earlier today. ")
     elif form == 2:
@@ -527,7 +531,9 @@ def _markdown_table(v: _Values, d: _Doc) -> None:
     d.add("| " + " | ".join(cols) + " | Notes |\n|---|---|---|---|\n")
     for _ in range(v.rng.randrange(4, 12)):
         first, last = v.person()
-        d.add(f"| {first} {last} | ")
+        d.add("| ")
+        d.ent("PERSON", f"{first} {last}", "person.table_column")
+        d.add(" | ")
         d.ent("US_SSN", v.ssn(), "ssn.markdown_column")
         d.add(" | ")
         cls, value = _fmt_phone(v, v.pick(["intl", "nanp_variant", "double_zero"]))
@@ -564,7 +570,7 @@ def _html_form(v: _Values, d: _Doc) -> None:
             cls, value = _fmt_card(v)
             d.ent("CREDIT_CARD", value, cls)
         else:
-            d.add(f"{first} {last}")
+            d.ent("PERSON", f"{first} {last}", "person.html_cell")
         d.add("</td></tr>\n")
     d.add("</table>\n<p>")
     _body(v, d, v.rng.randrange(1000, 3000))
@@ -575,7 +581,9 @@ def _yaml(v: _Values, d: _Doc) -> None:
     d.add("# exported by the legacy CRM\ncustomers:\n")
     while len(d.text) < v.rng.randrange(900, 3000):
         first, last = v.person()
-        d.add(f"  - id: {v.digits(6)}\n    name: {first} {last}\n    ssn: ")
+        d.add(f"  - id: {v.digits(6)}\n    name: ")
+        d.ent("PERSON", f"{first} {last}", "person.yaml_key")
+        d.add("\n    ssn: ")
         d.ent("US_SSN", v.ssn(), "ssn.yaml_key")
         d.add("\n    phone: '")
         cls, value = _fmt_phone(v, v.pick(["intl", "paren_trunk", "fr_dotted"]))
@@ -606,7 +614,12 @@ def _sms(v: _Values, d: _Doc) -> None:
     while len(d.text) < target:
         stamp = f"{v.rng.randrange(1, 29):02d}/{v.rng.randrange(1, 13):02d} {v.rng.randrange(0, 24):02d}:{v.rng.randrange(0, 60):02d}"
         who = v.pick([me, "Me"])
-        d.add(f"{stamp} {who}: ")
+        d.add(f"{stamp} ")
+        if who == "Me":
+            d.add(who)
+        else:
+            d.ent("PERSON", who, "person.sms_sender")
+        d.add(": ")
         if v.p(0.5):
             v.pick(_SENTENCES)(v, d)
         else:
@@ -616,8 +629,12 @@ def _sms(v: _Values, d: _Doc) -> None:
 
 def _reply_chain(v: _Values, d: _Doc) -> None:
     first, last = v.person()
-    d.add(f"Thanks {first}, that fixed it.\n\n")
-    d.add(f"On Tue, 3 Nov 2026 at 09:{v.rng.randrange(10, 59)}, {first} {last} <")
+    d.add("Thanks ")
+    d.ent("PERSON", first, "person.thanks_first_name")
+    d.add(", that fixed it.\n\n")
+    d.add(f"On Tue, 3 Nov 2026 at 09:{v.rng.randrange(10, 59)}, ")
+    d.ent("PERSON", f"{first} {last}", "person.reply_header")
+    d.add(" <")
     d.ent("EMAIL_ADDRESS", v.email(first, last), "email.reply_header")
     d.add("> wrote:\n")
     start = len(d.text)
@@ -629,7 +646,9 @@ def _reply_chain(v: _Values, d: _Doc) -> None:
 def _ocr_letter(v: _Values, d: _Doc) -> None:
     first, last = v.person()
     d.add("CUSTOMER DATA SHEET (scanned)\n\n")
-    d.add(f"Name ................ {first} {last}\n")
+    d.add("Name ................ ")
+    d.ent("PERSON", f"{first} {last}", "person.dotted_leader")
+    d.add("\n")
     d.add("Social Security No. . ")
     d.ent("US_SSN", v.ssn(), "ssn.dotted_leader")
     d.add("\nTelephone ........... ")
@@ -679,7 +698,9 @@ def _fixed_width(v: _Values, d: _Doc) -> None:
     while len(d.text) < target:
         first, last = v.person()
         name = f"{first} {last}"[:22]
-        d.add(f"{v.digits(7)}   {name:<22}  ")
+        d.add(f"{v.digits(7)}   ")
+        d.ent("PERSON", name.rstrip(), "person.fixed_width_column")
+        d.add(" " * (22 - len(name.rstrip())) + "  ")
         d.ent("US_SSN", v.ssn(), "ssn.fixed_width_column")
         d.add("   ")
         n = v.phone(v.pick(["US", "GB"]))
@@ -693,7 +714,8 @@ def _foreign_mail(v: _Values, d: _Doc) -> None:
     d.add(v.pick(["Sehr geehrte Damen und Herren,\n\n", "Madame, Monsieur,\n\n", "Estimados señores:\n\n"]))
     _body(v, d, v.rng.randrange(900, 3000))
     d.add(v.pick(["\n\nMit freundlichen Grüßen\n", "\n\nCordialement,\n", "\n\nAtentamente,\n"]))
-    d.add(f"{first} {last}\n")
+    d.ent("PERSON", f"{first} {last}", "person.signature")
+    d.add("\n")
     cls, value = _address(v, v.pick(["de", "fr", "nl"]))
     street, _, town = value.replace("\n", ", ").rpartition(", ")
     d.ent("STREET_ADDRESS", f"{street}\n{town}", cls + "_signature")

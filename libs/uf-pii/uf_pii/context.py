@@ -69,8 +69,11 @@ def preceded_by_identifier_label(text: str, start: int) -> bool:
     """
     left = text[max(0, start - 32) : start]
     cut = max(left.rfind("\n"), left.rfind("\r"))
-    if cut >= 0 and not (left[cut + 1 :].strip() == "" and _wrapped_prose(text, start - len(left) + cut)):
-        left = left[cut + 1 :]
+    if cut >= 0:
+        if left[cut + 1 :].strip(" \t>") == "" and _wrapped_prose(text, start - len(left) + cut):
+            left = left[:cut] + " "  # the label ends the wrapped line above (its "> " quote marker dropped)
+        else:
+            left = left[cut + 1 :]
     match = _IDENTIFIER_LABEL.search(left)
     if match is None:
         return False

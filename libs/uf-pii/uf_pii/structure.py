@@ -10,6 +10,7 @@ Recognised structures (no full parsing: the text may be a fragment, a log line, 
 pasted into an e-mail):
 
 * JSON-like ``"key": "value"`` and ``"key": 123`` pairs, anywhere in the text;
+* YAML-style ``key: value`` lines with a lower-case identifier key;
 * XML/HTML elements and attributes (``<ssn>123456789</ssn>``, ``<record id="0725563">``);
 * ``key=value`` pairs (logs, query strings);
 * delimited tables (``,`` ``;`` ``|`` or tab): a header-like line followed by lines with the same
@@ -32,6 +33,11 @@ _JSON_PAIR = re.compile(r'"([A-Za-z_][A-Za-z0-9_ .\-]{0,48})"\s*:\s*(?:"((?:[^"\
 _KV_PAIR = re.compile(r"(?<![\w.\-])([A-Za-z_][A-Za-z0-9_\-]{1,40})=(\"?)([^\s,;&\"]+)\2")
 # XML/HTML: <ssn>123456789</ssn> and <record id="0725563"> (the tag or attribute names the value).
 _XML_ELEMENT = re.compile(r"<([A-Za-z_][\w\-.]{0,40})(?:\s[^<>]{0,200})?>([^<>\n]{1,120})</\1\s*>")
+# YAML / INI / mail-header style "key: value" lines with an identifier-like lower-case key
+# ("  - name: Jane Roe", "ssn: 123456789", "phone: '+33 ...'"); a capitalised word before a colon
+# is a speaker in a chat ("Priya: 123456789" answers a question) and labels nothing.
+_YAML_PAIR = re.compile(r"^[ \t]*(?:- )?([a-z_][a-z0-9_\-]{0,40}):[ \t]+['\"]?([^\s'\"#][^\n#'\"]{0,119}?)['\"]?[ \t]*$",
+                        re.MULTILINE)
 _HTML_TAGS = frozenset({
     "td", "th", "tr", "dt", "dd", "li", "p", "div", "span", "b", "i", "u", "em", "strong", "a", "small", "code", "pre",
     "label", "h1", "h2", "h3", "h4", "h5", "h6", "font", "body", "html", "title", "button", "option",
@@ -198,6 +204,9 @@ def fields(text: str) -> tuple[Field, ...]:
     if "=" in text:
         for m in _KV_PAIR.finditer(text):
             found.append(Field(m.start(3), m.end(3), normalize_label(m.group(1))))
+    if ": " in text and "\n" in text:
+        for m in _YAML_PAIR.finditer(text):
+            found.append(Field(m.start(2), m.end(2), normalize_label(m.group(1))))
     if "</" in text or '="' in text:
         for m in _XML_ELEMENT.finditer(text):
             if m.group(1).lower() not in _HTML_TAGS:  # <td>, <span>... say nothing about their content

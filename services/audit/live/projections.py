@@ -157,8 +157,9 @@ class AuditProjector:
         gen = await self.gate_generation()
         if not await es_layout.alias_indices(self.es, self.index):
             await es_layout.ensure_index(self.es, es_layout.index_name(self.index, _now_ms(), gen), self.index)
-        # Indices created before the refresh interval changed keep their own setting: align them.
-        await self.es.indices.put_settings(index=self.index, body={"index": {"refresh_interval": es_layout.SETTINGS["refresh_interval"]}})
+        # Indices created before the refresh interval/durability changed keep their own settings: align them.
+        await self.es.indices.put_settings(index=self.index, body={"index": {
+            "refresh_interval": es_layout.SETTINGS["refresh_interval"], **es_layout.DURABILITY}})
 
     async def gate_generation(self) -> int:
         if self.gate is None:

@@ -48,7 +48,7 @@ class LogFacts:
     reemitted: int = 0
     phases: dict[str, tuple[str, str]] = field(default_factory=dict)  # workflow -> (phase, event id), log order
     phase_of_event: dict[str, str] = field(default_factory=dict)  # event id -> to_phase
-    _bytes_seen: dict[bytes, Place] = field(default_factory=dict)
+    _bytes_seen: dict[bytes, tuple[int, Place]] = field(default_factory=dict)  # digest -> (timestamp, place)
     _ids_seen: dict[str, tuple[Place, str]] = field(default_factory=dict)
 
     def _dup(self, kind: str, first: Place, again: Place) -> None:
@@ -57,13 +57,17 @@ class LogFacts:
             self.duplicates.append({"kind": kind, "first": _place(first), **_place(again)})
 
     def observe(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
-                key_id: str, trusted: bool) -> None:
-        """One record, in log order per partition. `trusted`: its signature passed the policy."""
+                key_id: str, trusted: bool, timestamp: int = 0) -> None:
+        """One record, in log order per partition (partitions interleave in any order).
+        `trusted`: its signature passed the policy. Of two copies of the same signed bytes the
+        one written first (broker timestamp, then place) is named `first`, whichever partition
+        happened to be read first."""
         here = (topic, partition, offset)
         digest = hashlib.sha256((key or b"") + b"\x00" + (value or b"")).digest()
-        first = self._bytes_seen.setdefault(digest, here)
-        if first != here:
-            self._dup("same-signed-bytes", first, here)
+        earlier = self._bytes_seen.setdefault(digest, (timestamp, here))
+        if earlier[1] != here:
+            first, again = (earlier[1], here) if earlier <= (timestamp, here) else (here, earlier[1])
+            self._dup("same-signed-bytes", first, again)
             return
         try:
             decoded = codec.decode(value or b"")

@@ -65,3 +65,14 @@ def test_carry_over_queries_stay_under_the_clause_limit_and_cover_every_partitio
             covered = [c["bool"]["filter"][1]["term"]["partition"] for q in queries for c in q["bool"]["should"]
                        if "filter" in c.get("bool", {})]
             assert len(covered) == len(tps), "every partition asked for exactly once"
+
+
+def test_a_copy_read_before_its_original_is_still_named_the_copy():
+    """Partitions interleave in any order while the verifier reads: the copy of signed bytes
+    written later is the duplicate, even when its partition is read first."""
+    from services.audit.tools.integrity import LogFacts
+    facts = LogFacts()
+    facts.observe("t", 8, 746, b"wf", b"same bytes", "k", True, timestamp=2000)  # the copy, read first
+    facts.observe("t", 7, 582, b"wf", b"same bytes", "k", True, timestamp=1000)  # the original
+    assert facts.duplicates == [{"kind": "same-signed-bytes", "first": {"topic": "t", "partition": 7, "offset": 582},
+                                 "topic": "t", "partition": 8, "offset": 746}]

@@ -356,3 +356,25 @@ def test_lower_case_street_typed_in_a_chat() -> None:
     assert _types("ok so ship it to 414 sycamore rd pls") == [("STREET_ADDRESS", "414 sycamore rd")]
     assert _types("deliver to 82 willow creek\ndrive pls") == [("STREET_ADDRESS", "82 willow creek\ndrive")]
     assert _types("it is a 5 min drive, and 2 hard drive bays are free") == []
+
+
+def test_yaml_keys_chat_speakers_and_thanks_name_people() -> None:
+    from uf_pii import Engine
+    from uf_pii.structure import fields
+
+    text = "customers:\n  - id: 002094\n    name: Tobias Van den Bossche\n    ssn: 567859730\n"
+    assert {(f.label, text[f.start : f.end]) for f in fields(text)} >= {("name", "Tobias Van den Bossche"),
+                                                                       ("ssn", "567859730")}
+    assert ("US_SSN", "567859730") in _types(text)
+    # A capitalised speaker answering a question is not a YAML key: the SSN context still applies.
+    assert ("US_SSN", "567859730") in _types("Agent: what is your SSN?\nPriya: 567859730\n")
+    chat = "28/02 14:11 Brigitte: thx!!\n28/02 14:12 Me: ok\n28/02 14:13 Brigitte: call u later\nThanks Priya, that fixed it."
+    found = {(f.type, chat[f.start : f.end]) for f in Engine().scan(chat)}
+    assert {("PERSON", "Brigitte"), ("PERSON", "Priya")} <= found
+    assert ("PERSON", "Me") not in found
+
+
+def test_addresses_hard_wrapped_inside_the_street_or_before_the_town() -> None:
+    for address in ("Domhof 91b, 80331\nMünchen", "8928 Harbor\nView Drive\nProvo, UT 84601",
+                    "Lange Voorhout 7-H, 2514 EE Den Haag", "12639 Old Mill\n> Street, Santa Fe, NM 87501"):
+        assert _types(f"> Lieferadresse: {address}.\n") == [("STREET_ADDRESS", address)], address

@@ -111,6 +111,15 @@ def _in_quantity_field(text: str, start: int, end: int) -> bool:
     return field is not None and field.end - field.start <= end - start + 2 and _NOT_PHONE_FIELD.search(field.label) is not None
 
 
+def _glued_into_a_token(view: str, start: int, end: int) -> bool:
+    """True for digits inside a hex id or word ("request_id=6513270e26", "d23f0824128b"): ``_score``
+    rejects every match preceded by a letter or digit, and ``phonenumbers`` one followed by a letter
+    (except an extension's "x"/"ext"), so the matcher need not run on them."""
+    before = view[start - 1] if start > 0 else " "
+    after = view[end] if end < len(view) else " "
+    return (view[start].isdigit() and (before.isalnum() or before == "_")) or (after.isalpha() and after not in "xXeE")
+
+
 def _not_phone_blanked(view: str) -> str:
     """``view`` with runs that are never phone numbers turned into spaces (same length: offsets hold)."""
     if _NOT_PHONE.search(view) is None:
@@ -303,6 +312,8 @@ class PhoneRecognizer(BaseRecognizer):
             if sum(1 for ch in raw if "0" <= ch <= "9") < 7:
                 continue
             if multiline_only and not has_line_break(text[cand.start() : cand.end()]):
+                continue
+            if _glued_into_a_token(view, cand.start(), cand.end()):
                 continue
             kinds = self._kinds(raw)
             start, end = max(0, cand.start() - 4), min(len(view), cand.end() + 20)

@@ -58,7 +58,8 @@ _EN_TYPES = (
 )
 # Street types written before the name, then a particle: "Avenue of the Americas", "Camino del Mar".
 _EN_TYPE_FIRST = r"(?:Avenue|Street|Boulevard|Place|Square|Camino|Calle|Avenida|Paseo|Via|Rue|Route)"
-_EN_NAME = rf"(?:(?:{_PARTICLE}[ ]+)?{_WORD}[ ]+){{1,4}}"  # "de la Vina ", "Martin Luther King Jr. "
+_WRAP = r"(?:[ ]+|[ ]*\n[ ]*)"  # a space, or the line break of a hard wrap (a reply's "> " reads as spaces)
+_EN_NAME = rf"(?:(?:{_PARTICLE}[ ]+)?{_WORD}{_WRAP}){{1,4}}"  # "de la Vina ", "Martin Luther King Jr. "
 _UNIT = r"(?:,?\s+(?:Apt|Apartment|Suite|Ste|Unit|Fl|Floor|Room|Rm|Bldg|Building)\.?\s*#?\s*[0-9A-Z]{1,6}|\s+#\s?[0-9]{1,6})"
 _US_TAIL = rf"(?:,?\s+(?:{_TWORD}[ ]+){{0,3}}{_TWORD},?[ ]+[A-Z]{{2}}[ ]+[0-9]{{5}}(?:-[0-9]{{4}})?)"
 _UK_POSTCODE = r"(?:[A-Z]{1,2}[0-9][A-Z0-9]?\s?[0-9][A-Z]{2})"
@@ -81,10 +82,10 @@ _CONT_TYPES = rf"(?:{_DE_TYPES}|{_NL_TYPES})"
 _CONT_TYPES_CAP = "(?:" + "|".join(w[0].upper() + w[1:] for w in _CONT_TYPES[3:-1].split("|")) + ")"
 _SUFFIXED = rf"[{_UP}][\w'’\-]*?{_CONT_TYPES}"  # "Hauptstraße", "Keizersgracht", "Karl-Marx-Str."
 _SUFFIXED_LOW = rf"[a-zà-ÿß][\w\-]*?{_CONT_TYPES}"  # "vanring": a lower-case compound after a particle-led name
-_CONT_NUMBER = r"[0-9]{1,4}\s?[a-zA-Z]?(?:\s?[\-/–]\s?[0-9]{1,4}[a-z]?)?"
+_CONT_NUMBER = r"[0-9]{1,4}\s?[a-zA-Z]?(?:\s?[\-/–]\s?(?:[0-9]{1,4}[a-z]?|[A-Za-z]{1,3}(?!\w)))?"  # 5a, 12-14, 7-H
 _CONT_SEP = r"(?:,[ ]*|[ ]*\n[ ]*)"  # a comma or a line break between street and town, never only a space
-_DE_TOWN = rf"[0-9]{{5}}[ ]+{_TWORD}(?:[ \-](?:am|an der|im|in der|in|ob der|bei|vor der|a\.[ ]?d\.)[ ]+{_TWORD}|[ ]+{_TWORD}){{0,2}}"
-_NL_TOWN = rf"[1-9][0-9]{{3}}[ ]?[A-Z]{{2}}[ ]+{_TWORD}(?:[ \-]{_TWORD}){{0,2}}"  # "1015 CJ Amsterdam", "2585 DA Den Haag"
+_DE_TOWN = rf"[0-9]{{5}}{_WRAP}{_TWORD}(?:[ \-](?:am|an der|im|in der|in|ob der|bei|vor der|a\.[ ]?d\.)[ ]+{_TWORD}|[ ]+{_TWORD}){{0,2}}"
+_NL_TOWN = rf"[1-9][0-9]{{3}}[ ]?[A-Z]{{2}}{_WRAP}{_TWORD}(?:[ \-]{_TWORD}){{0,2}}"  # "1015 CJ Amsterdam", "2585 DA Den Haag"
 _BE_TOWN = rf"(?:[A-Z]-)?[1-9][0-9]{{3}}[ ]+{_TWORD}(?:[ \-](?:(?:am|an der|im|sur|lez|lès)[ \-])?{_TWORD}){{0,2}}"
 _CONT_TOWN = rf"(?:{_DE_TOWN}|{_NL_TOWN}|{_BE_TOWN})"
 _FR_TYPES = ("rue|avenue|av\\.|boulevard|bd|place|chemin|allée|allee|impasse|quai|route|cours|square|passage|voie|"
@@ -130,7 +131,7 @@ _DE_SUFFIXES = tuple(w.replace("\\.", "") for w in (_DE_TYPES + "|" + _NL_TYPES)
 _NUMBER_THEN_WORD = re.compile(r"[0-9][A-Za-z]?,?[ \t\n]+[^\W\d_]")  # "17 Jones", "12, rue"
 _WORD_THEN_NUMBER = re.compile(r"[^\W\d_.](?:[.][ \t]*|[ \t]+)[0-9]")  # "Hauptstraße 5", "Kuhlstr.4"
 # A postcode before a town: five digits (DE/FR/US), four and two letters (NL), four (BE/AT/CH).
-_POSTCODE_TOWN = re.compile(rf"(?<![0-9])(?:[0-9]{{5}}|[1-9][0-9]{{3}}(?:[ ]?[A-Z]{{2}})?)[ ]+[{_UP}]")
+_POSTCODE_TOWN = re.compile(rf"(?<![0-9])(?:[0-9]{{5}}|[1-9][0-9]{{3}}(?:[ ]?[A-Z]{{2}})?)[ ]*\n?[ ]*[{_UP}]")
 
 
 def _may_hold_address(text: str) -> tuple[bool, bool]:
