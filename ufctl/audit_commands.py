@@ -75,9 +75,8 @@ def _verify_progress(bar: ProgressBar):
 
 
 async def _clients(s: AuditSettings) -> tuple[aioredis.Redis, AsyncOpenSearch]:
-    # The verifier reads every partition's checkpoint copies concurrently (24 partitions per
-    # workflow topic): a blocking pool makes those reads queue for a connection instead of
-    # failing with MaxConnectionsError.
+    # The verifier bounds its own concurrency (verify.LOAD_CONCURRENCY); a blocking pool still
+    # makes any other burst queue for a connection instead of failing with MaxConnectionsError.
     pool = aioredis.BlockingConnectionPool.from_url(s.redis_url, max_connections=32, timeout=120, socket_timeout=10)
     return aioredis.Redis(connection_pool=pool), AsyncOpenSearch([s.es_url], request_timeout=60)
 

@@ -27,6 +27,12 @@ from services.kit.messaging import logreader
 from services.kit.security.signing import TrustStore, verify_signature
 
 LIST_CAP = 1000  # per partition and kind; counts are always complete
+# Stored copies are loaded for many partitions at once (every audited topic x its partitions,
+# 100+ on a default stack) while the log is read. Bounded, so the verifier never asks the
+# caller's Redis pool (redis-py 8: 100 connections by default) or OpenSearch for more
+# connections than they hold - unbounded, a restore on an empty stack failed with
+# MaxConnectionsError however the pool was sized by one caller.
+LOAD_CONCURRENCY = 16
 Progress = Callable[[int, int], None]
 
 
@@ -95,6 +101,18 @@ async def stored_checkpoints(store: CheckpointStore, topic: str, partition: int,
         cps.append(cp)
     cps.sort(key=lambda c: c.seq)
     return cps, problems
+
+
+async def load_stored(store: CheckpointStore, tps: list[TopicPartition], unpublished: AbstractSet[str],
+                      limit: int = LOAD_CONCURRENCY) -> list[tuple[list[Checkpoint], list[dict[str, Any]]]]:
+    """`stored_checkpoints` of every partition, in order, at most `limit` at a time."""
+    gate = asyncio.Semaphore(limit)
+
+    async def one(tp: TopicPartition) -> tuple[list[Checkpoint], list[dict[str, Any]]]:
+        async with gate:
+            return await stored_checkpoints(store, tp.topic, tp.partition, unpublished)
+
+    return list(await asyncio.gather(*(one(tp) for tp in tps)))
 
 
 def recheck_ranges(cps: list[Checkpoint], actual: dict[int, Entry], topic: str, partition: int, log_start: int) -> tuple[int, list[int]]:
@@ -186,13 +204,12 @@ async def verify(*, bootstrap: str, store: CheckpointStore, policy: SignaturePol
         all_tps = sorted(set(live_tps) | {TopicPartition(t, p) for t, p in stored if t in chosen})
         await store.refresh_es()
         unpublished = await store.unpublished_ids()
-        loaded = asyncio.ensure_future(asyncio.gather(*(stored_checkpoints(store, tp.topic, tp.partition, unpublished)
-                                                        for tp in all_tps)))
+        # The stored copies first (`load_stored`: a few partitions at a time), then the log:
+        # loading them concurrently with the CPU-bound read starved those reads into timeouts on
+        # a busy machine. Checkpoints cut meanwhile only leave their records `pending`.
+        stored_by_tp = dict(zip(all_tps, await load_stored(store, all_tps, unpublished), strict=True))
         facts = LogFacts()
-        try:
-            logs, start, end = await read_log(consumer, live_tps, policy, trust, progress, timeout_s, facts)
-        finally:
-            stored_by_tp = dict(zip(all_tps, await loaded))
+        logs, start, end = await read_log(consumer, live_tps, policy, trust, progress, timeout_s, facts)
     finally:
         await consumer.stop()
     on_topic, forged_checkpoints = await checkpoint_topic(bootstrap, policy, trust, timeout_s, None if not topics else set(chosen))
