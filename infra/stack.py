@@ -741,9 +741,10 @@ def tls_dir(cfg: Config) -> Path:
     return Path(os.environ.get("UF_TLS_DIR") or cfg.var / "tls")
 
 
-def ensure_kafka_tls(cfg: Config) -> tuple[Path, str]:
-    """The CA, one certificate per Kafka principal and the broker's PKCS#12 keystore, created by
-    the project's Python (the `cryptography` package) when missing. Returns (keystore, password)."""
+def ensure_kafka_tls(cfg: Config) -> str:
+    """The CA, one certificate per Kafka principal and the broker's PKCS#12 key/trust stores,
+    created by the project's Python (the `cryptography` package) when missing. Returns the stores'
+    password."""
     d = tls_dir(cfg)
     store, secret = d / "kafka.p12", d / "kafka.p12.password"
     python = smtp_python()
@@ -754,7 +755,7 @@ def ensure_kafka_tls(cfg: Config) -> tuple[Path, str]:
                           capture_output=True, text=True)
     if proc.returncode != 0 or not store.is_file():
         raise StackError(f"kafka: could not create the certificates in {d}: {proc.stderr.strip()[-500:]}")
-    return store, secret.read_text().strip()
+    return secret.read_text().strip()
 
 
 def kafka_command(cfg: Config, comp: str = "kafka") -> list[str]:
@@ -763,7 +764,7 @@ def kafka_command(cfg: Config, comp: str = "kafka") -> list[str]:
     data = cfg.kafka_data(n)
     conf = cfg.conf / comp
     data.mkdir(parents=True, exist_ok=True)
-    keystore, keystore_password = ensure_kafka_tls(cfg)
+    password = ensure_kafka_tls(cfg)
     port, cport = cfg.port_of(comp), cfg.controller_port(n)
     voters = ",".join(f"{i}@{HOST}:{cfg.controller_port(i)}" for i in range(1, cfg.brokers + 1))
     # One broker: nothing can have more than one replica. A cluster (`--brokers 3`, like
@@ -787,10 +788,11 @@ inter.broker.listener.name=SSL
 listener.security.protocol.map=SSL:SSL,CONTROLLER:SSL
 ssl.client.auth=required
 ssl.keystore.type=PKCS12
-ssl.keystore.location={keystore}
-ssl.keystore.password={keystore_password}
-ssl.truststore.type=PEM
-ssl.truststore.location={tls_dir(cfg) / "ca.crt"}
+ssl.keystore.location={tls_dir(cfg) / "kafka.p12"}
+ssl.keystore.password={password}
+ssl.truststore.type=PKCS12
+ssl.truststore.location={tls_dir(cfg) / "kafka.truststore.p12"}
+ssl.truststore.password={password}
 ssl.principal.mapping.rules=RULE:^CN=([^,]+),O=universal-framework$/$1/,DEFAULT
 authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
 super.users=User:kafka;User:admin
