@@ -34,7 +34,7 @@ from services.audit.tools.replay_filter import ReplayFilter
 from services.audit.tools.verify import verify
 from services.kit.contracts import topics
 from services.kit.messaging import logreader
-from services.kit.security import kafka_auth
+from services.kit.security import kafka_auth, redis_auth
 from services.kit.security.signing import TrustStore
 
 # this bench connects to Kafka as the CLI/publisher does (mutual TLS, services/kit/security/kafka_auth.py)
@@ -64,7 +64,7 @@ async def raw_read() -> tuple[int, float]:
 
 
 async def run_verify() -> tuple[int, float]:
-    r, es = aioredis.from_url(S.redis_url), AsyncElasticsearch([S.es_url], request_timeout=60)
+    r, es = aioredis.from_url(S.redis_url, **redis_auth.credentials()), AsyncElasticsearch([S.es_url], request_timeout=60)
     try:
         t0 = time.perf_counter()
         res = await verify(bootstrap=S.kafka_bootstrap, store=CheckpointStore(r, es, S.checkpoint_index), policy=load_policy(),
@@ -76,7 +76,7 @@ async def run_verify() -> tuple[int, float]:
 
 
 async def run_replay() -> tuple[int, float]:
-    r, es = aioredis.from_url(S.redis_url), AsyncElasticsearch([S.es_url], request_timeout=60)
+    r, es = aioredis.from_url(S.redis_url, **redis_auth.credentials()), AsyncElasticsearch([S.es_url], request_timeout=60)
     try:
         t0 = time.perf_counter()
         res = await Replayer(bootstrap=S.kafka_bootstrap, redis=r, es=es, alias=S.es_index,

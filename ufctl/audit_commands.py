@@ -30,6 +30,7 @@ from services.audit.tools.report import ReportError, build_report, check_against
 from services.audit.tools.verify import verify
 from services.kit.messaging.logreader import ReadIncomplete
 from services.kit.runtime import paths
+from services.kit.security import redis_auth
 from services.kit.security.signing import TrustStore
 from ufctl.errors import CliError
 
@@ -78,7 +79,7 @@ async def _clients(s: AuditSettings) -> tuple[aioredis.Redis, AsyncElasticsearch
     # The verifier reads every partition's checkpoint copies concurrently (24 partitions per
     # workflow topic): a blocking pool makes those reads queue for a connection instead of
     # failing with MaxConnectionsError.
-    pool = aioredis.BlockingConnectionPool.from_url(s.redis_url, max_connections=32, timeout=120, socket_timeout=10)
+    pool = aioredis.BlockingConnectionPool.from_url(s.redis_url, max_connections=32, timeout=120, socket_timeout=10, **redis_auth.credentials())
     return aioredis.Redis(connection_pool=pool), AsyncElasticsearch([s.es_url], request_timeout=60)
 
 
