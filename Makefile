@@ -2,6 +2,7 @@
 PY      := .venv/bin/python
 STACK   := python3 infra/stack.py
 REPLICAS ?= 1
+BROKERS ?=
 
 .PHONY: help install venv load-venv lint run up down status test test-unit test-integration bench \
         dashboards protos protos-check schemas-check schemas-lock topics lock clean backup \
@@ -20,8 +21,8 @@ $(PY): pyproject.toml constraints.txt libs/uf-pii/pyproject.toml libs/uf-verify/
 install: venv  ## everything: Python deps, Debian packages, Kafka and Elasticsearch jars
 	$(STACK) install
 
-up: install  ## start Kafka, Elasticsearch, Redis, SMTP sink, Prometheus and the five services (REPLICAS=N instances each); returns when all are ready
-	$(STACK) up
+up: install  ## start Kafka, Elasticsearch, Redis, SMTP sink, Prometheus and the five services (REPLICAS=N instances each; BROKERS=3: Kafka as a 3-broker cluster, remembered); returns when all are ready
+	$(STACK) up $(if $(BROKERS),--brokers $(BROKERS))
 	$(PY) -m services.kit.contracts.topics
 	$(PY) -m services.launcher up --replicas $(REPLICAS)
 	@$(PY) -c "from services.kit.runtime.service_table import PROMETHEUS_URL as u; print(f'Prometheus: {u}  (alerts: {u}/alerts, targets: {u}/targets)')"
@@ -44,7 +45,7 @@ lint: venv  ## ruff (style, imports, bugbear) + mypy (strict on the kit and the 
 test: install  ## unit + integration tests (starts and stops the local stack itself; the load/fault drills are `make test-load`)
 	$(PY) -m pytest -q -ra -m "not load"
 
-test-load: install  ## bursts under a CPU hog and fault drills (minutes each; not yet part of CI, see issue 10)
+test-load: install  ## bursts under a CPU hog and fault drills, two instances of every service (20-35 min; not a CI step yet: .ci/run says why)
 	$(PY) -m pytest -q -ra -m load
 
 test-unit: venv  ## tests that need no servers

@@ -8,7 +8,7 @@
 5. `ufctl dr restore` (time), services started (time to ready);
 6. checks: the erased subject stays erased, the other keys are back, the post-backup key is lost
    (the RPO of key material = time since the last backup), the workflow's projection is back.
-Prints one line per figure. Destructive for this stack's Redis and Elasticsearch."""
+Prints one line per figure. Destructive for this stack's Redis and OpenSearch."""
 from __future__ import annotations
 
 import argparse

@@ -4,7 +4,7 @@ is read as a ratio of what Kafka alone does on this machine.
 
     .venv/bin/python bench/e2e.py [--workflows 200] [--recipients 3] [--profile] [--hog 2]
 
-Prints the CPU time each process of the suite (services, Kafka broker, Elasticsearch, Redis,
+Prints the CPU time each process of the suite (services, Kafka broker, OpenSearch, Redis,
 SMTP sink: every pid file under var/run/) spent per workflow, read from /proc around the run;
 the suite is CPU-bound, so CPU-ms per workflow is throughput. `--profile` attaches py-spy to
 every service for the run and writes SVG flame graphs to var/profiles/.
@@ -197,6 +197,7 @@ async def run_suite(n: int, recipients: int) -> dict:
         "events_per_s": total_events / elapsed, "p50_ms": pct(lat, 50) * 1000, "p95_ms": pct(lat, 95) * 1000,
         "p99_ms": pct(lat, 99) * 1000, "avg_request_bytes": statistics.mean(sizes),
         "cpu_ms_per_workflow": proc_cpu.per_unit_ms(cpu_before, cpu_after, n),
+        "cpu_ms_per_event": sum(proc_cpu.per_unit_ms(cpu_before, cpu_after, total_events).values()),
         "cpu_busy": sum(cpu_after[k] - cpu_before[k] for k in cpu_after if k in cpu_before) / (elapsed + 1.0),
     }
 
@@ -246,12 +247,15 @@ def main() -> int:
     parser.add_argument("--recipients", type=int, default=3)
     parser.add_argument("--hog", type=int, default=0, help="busy processes beside the burst (bounded CPU hog)")
     parser.add_argument("--profile", action="store_true", help="py-spy flame graphs of every service into var/profiles/")
+    parser.add_argument("--settle-below", type=float, default=250.0,
+                        help="first wait (up to 5 min) until the suite uses less than this many CPU-ms/s (leftovers done)")
     parser.add_argument("--profile-format", choices=("flamegraph", "raw"), default="flamegraph",
                         help="raw: collapsed stacks (.txt) for bench/profile_top.py")
     args = parser.parse_args()
     was_up = subprocess.run([sys.executable, "-m", "services.launcher", "status"], cwd=ROOT, capture_output=True).returncode == 0
     if not was_up:
         subprocess.run(["make", "up"], cwd=ROOT, check=True)
+    idle = proc_cpu.settle(VAR / "run", below_ms_per_s=args.settle_below)
     profiler = Profiler(VAR / "run", VAR / "profiles", fmt=args.profile_format) if args.profile else None
     try:
         if profiler:
@@ -280,6 +284,9 @@ def main() -> int:
           f"{raw['records_per_s']:.0f} records/s")
     print(f"ratio suite events/s : raw records/s = {suite['events_per_s'] / raw['records_per_s']:.3f}")
     print("\n".join(proc_cpu.table(suite["cpu_ms_per_workflow"], "workflow")))
+    per_wf_events = suite["events"] / max(suite["workflows"], 1)
+    print(f"  per committed event: {suite['cpu_ms_per_event']:.2f} CPU-ms ({per_wf_events:.1f} events per workflow in this run; "
+          f"comparable between runs that did not all finish); suite idle before the run: {idle:.0f} CPU-ms/s")
     print(f"  (suite processes used {suite['cpu_busy']:.2f} cores on average during the run; machine load average "
           f"{os.getloadavg()[0]:.1f} at the end)")
     ok = suite["completed"] == suite["workflows"] and not suite["duplicate_transitions"] and not suite["duplicate_emails"]

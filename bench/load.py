@@ -60,7 +60,7 @@ def processes() -> dict[str, int]:
             out[row["name"]] = row["pid"]
     except (OSError, ValueError):
         pass
-    for comp in ("kafka", "elasticsearch", "redis", "smtp"):
+    for comp in ("kafka", "opensearch", "redis", "smtp"):
         try:
             out[comp] = int((VAR / "run" / f"{comp}.pid").read_text().split()[0])
         except (OSError, ValueError, IndexError):

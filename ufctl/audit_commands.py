@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
-from elasticsearch import AsyncElasticsearch
-from elasticsearch.exceptions import ConnectionError as EsConnectionError
+from opensearchpy import AsyncOpenSearch
+from opensearchpy.exceptions import ConnectionError as SearchConnectionError
 
 from services.audit.config import AuditSettings
 from services.audit.evidence.sigpolicy import PolicyError, load_policy
@@ -75,12 +75,11 @@ def _verify_progress(bar: ProgressBar):
     return lambda done, total: bar("verify", done, total)
 
 
-async def _clients(s: AuditSettings) -> tuple[aioredis.Redis, AsyncElasticsearch]:
-    # The verifier reads every partition's checkpoint copies concurrently (24 partitions per
-    # workflow topic): a blocking pool makes those reads queue for a connection instead of
-    # failing with MaxConnectionsError.
+async def _clients(s: AuditSettings) -> tuple[aioredis.Redis, AsyncOpenSearch]:
+    # The verifier bounds its own concurrency (verify.LOAD_CONCURRENCY); a blocking pool still
+    # makes any other burst queue for a connection instead of failing with MaxConnectionsError.
     pool = aioredis.BlockingConnectionPool.from_url(s.redis_url, max_connections=32, timeout=120, socket_timeout=10, **redis_auth.credentials())
-    return aioredis.Redis(connection_pool=pool), AsyncElasticsearch([s.es_url], request_timeout=60)
+    return aioredis.Redis(connection_pool=pool), AsyncOpenSearch([s.es_url], request_timeout=60)
 
 
 async def _with_clients(fn):
@@ -90,8 +89,8 @@ async def _with_clients(fn):
         return await fn(s, r, es)
     except (aioredis.ConnectionError, OSError) as exc:
         raise CliError(f"cannot reach Redis at {s.redis_url} (is the stack up? `make up`): {exc.__class__.__name__}") from None
-    except EsConnectionError:
-        raise CliError(f"cannot reach Elasticsearch at {s.es_url} (is the stack up? `make up`)") from None
+    except SearchConnectionError:
+        raise CliError(f"cannot reach OpenSearch at {s.es_url} (is the stack up? `make up`)") from None
     finally:
         await es.close()
         await r.aclose()
@@ -421,7 +420,7 @@ def add_audit_commands(audit: argparse._SubParsersAction) -> None:
     s.add_argument("--trusted-keys")
     s.set_defaults(func=cmd_prove)
 
-    s = audit.add_parser("replay", help="rebuild the Elasticsearch and Redis projections from the log and swap them in")
+    s = audit.add_parser("replay", help="rebuild the OpenSearch and Redis projections from the log and swap them in")
     s.add_argument("--from", dest="from_time", help="only events at/after TIME (ISO 8601 or epoch ms)")
     s.add_argument("--to", dest="to_time", help="only events before TIME")
     s.add_argument("--workflow", action="append", help="only this workflow (repeatable)")

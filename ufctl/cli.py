@@ -160,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_review)
 
     audit = sub.add_parser("audit", help="the audit trail").add_subparsers(dest="audit_command", required=True)
-    s = audit.add_parser("show", help="timeline of a workflow from Elasticsearch")
+    s = audit.add_parser("show", help="timeline of a workflow from OpenSearch")
     s.add_argument("workflow_id")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_audit_show)

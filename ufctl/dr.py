@@ -9,13 +9,13 @@ Backed up (encrypted, AES-256-GCM under the backup key, `UF_BACKUP_KEY` hex or
   * in clear: the policy files, the topic declarations, the log end offsets at backup time, and
     `manifest.json` with the SHA-256 of every file.
 
-Restore, onto an empty stack (Kafka with the log; empty Redis and Elasticsearch; services
+Restore, onto an empty stack (Kafka with the log; empty Redis and OpenSearch; services
 stopped, or started on the empty stores - an erased key is never written, so nothing can read it):
   1. read every `SubjectErased` on `uf.gdpr` and drop the erased subjects' keys from the backup
      *in memory* - an erased key is never written back, not even for a moment;
   2. write the remaining Redis state; re-apply every erasure against the store (belt and braces);
   3. restore policy files and keys that are missing (never overwrite a different one);
-  4. re-publish the checkpoint copies to Elasticsearch, rebuild the audit projections from the
+  4. re-publish the checkpoint copies to OpenSearch, rebuild the audit projections from the
      log (`audit replay`), and verify the restored checkpoints against the log.
 The validator rebuilds its projections (sessions, consent, policy in force) from the log when it
 starts on the empty Redis; the audit checkpointer resumes after the restored heads."""
@@ -335,7 +335,7 @@ def restore_files(data: dict[str, bytes], key: bytes, policy_dir: Path) -> tuple
 def clear_dir_check(r: redis.Redis) -> None:
     if any(True for _ in r.scan_iter(match=keys.SUBJECT_KEY_PREFIX + "*", count=100)) or r.exists(keys.CHECKPOINT_HEADS):
         raise CliError("Redis already holds subject keys or checkpoints: restore needs an empty Redis (stop the services, "
-                       "empty Redis and Elasticsearch, restore, then start the services - docs/operations.md)")
+                       "empty Redis and OpenSearch, restore, then start the services - docs/operations.md)")
 
 
 

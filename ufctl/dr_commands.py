@@ -12,7 +12,7 @@ from typing import Any
 
 import redis
 import redis.asyncio as aioredis
-from elasticsearch import AsyncElasticsearch
+from opensearchpy import AsyncOpenSearch
 
 from services.audit.config import AuditSettings
 from services.audit.evidence.sigpolicy import load_policy
@@ -42,7 +42,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 async def _rebuild(s: AuditSettings, result: dr.RestoreResult) -> None:
     r = aioredis.from_url(s.redis_url, socket_timeout=30, **redis_auth.credentials())
-    es = AsyncElasticsearch([s.es_url], request_timeout=120)
+    es = AsyncOpenSearch([s.es_url], request_timeout=120)
     try:
         store = CheckpointStore(r, es, s.checkpoint_index)
         await store.ensure_index()

@@ -1,4 +1,4 @@
-"""Read side for the CLI: current state from Redis, the timeline from Elasticsearch - and, for
+"""Read side for the CLI: current state from Redis, the timeline from OpenSearch - and, for
 `status`, the same state checked against the signed log (a projection can be rewritten by
 anyone who reaches Redis; the log's signed phase changes cannot)."""
 from __future__ import annotations
@@ -7,9 +7,9 @@ import json
 from typing import Any
 
 import redis
-from elasticsearch import Elasticsearch
-from elasticsearch.exceptions import ConnectionError as EsConnectionError
-from elasticsearch.exceptions import NotFoundError
+from opensearchpy import OpenSearch
+from opensearchpy.exceptions import ConnectionError as SearchConnectionError
+from opensearchpy.exceptions import NotFoundError
 
 from services.audit.tools.logcheck import NotVerified, verified_history
 from services.kit.contracts.keys import history_key, wf_key
@@ -42,12 +42,12 @@ def waiting(state: dict[str, str]) -> dict[str, Any] | None:
 
 
 def audit_timeline(es_url: str, index: str, workflow_id: str, size: int = 1000) -> list[dict[str, Any]]:
-    es = Elasticsearch([es_url], request_timeout=10)
+    es = OpenSearch([es_url], request_timeout=10)
     try:
-        res = es.search(index=index, query={"term": {"workflow_id": workflow_id}},
-                        sort=[{"occurred_at": "asc"}, {"offset": "asc"}], size=size)
-    except EsConnectionError:
-        raise CliError(f"cannot reach Elasticsearch at {es_url} (is the stack up? `make up`)") from None
+        res = es.search(index=index, size=size, body={"query": {"term": {"workflow_id": workflow_id}},
+                                                      "sort": [{"occurred_at": "asc"}, {"offset": "asc"}]})
+    except SearchConnectionError:
+        raise CliError(f"cannot reach OpenSearch at {es_url} (is the stack up? `make up`)") from None
     except NotFoundError:
         raise CliError("no audit index yet (has the audit service run?)") from None
     hits = [h["_source"] for h in res["hits"]["hits"]]

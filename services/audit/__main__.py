@@ -1,4 +1,4 @@
-"""Audit service: consumes every audited topic into Elasticsearch (searchable trail, monthly
+"""Audit service: consumes every audited topic into OpenSearch (searchable trail, monthly
 indices behind a read alias) and Redis (current state of each workflow), and - with its own
 reader - chains every audited partition and publishes signed Merkle checkpoints."""
 from __future__ import annotations
@@ -7,7 +7,7 @@ from contextlib import AsyncExitStack
 
 import redis.asyncio as aioredis
 from aiokafka import ConsumerRecord
-from elasticsearch import AsyncElasticsearch
+from opensearchpy import AsyncOpenSearch
 
 from services.audit.config import AuditSettings
 from services.audit.evidence.sigpolicy import load_policy
@@ -31,7 +31,7 @@ from services.kit.security.subject_keys import RedisKeyStore
 async def body(settings: AuditSettings, ops: OpsServer, stack: AsyncExitStack):
     redis = aioredis.from_url(settings.redis_url, **redis_auth.credentials())
     stack.push_async_callback(redis.aclose)
-    es = AsyncElasticsearch([settings.es_url])
+    es = AsyncOpenSearch([settings.es_url])
     stack.push_async_callback(es.close)
     gate = ProjectionGate(redis)
     projector = AuditProjector(es, redis, settings.es_index, gate)
@@ -66,12 +66,14 @@ async def body(settings: AuditSettings, ops: OpsServer, stack: AsyncExitStack):
     stack.push_async_callback(checkpointer.stop)
 
     async def es_ready() -> None:
-        await es.cluster.health(wait_for_status="yellow", timeout="1s")
+        # request_timeout must be given: opensearch-py 2.x otherwise takes the server-side `timeout`
+        # ("1s") as the socket timeout and fails (opensearch-py#387).
+        await es.cluster.health(wait_for_status="yellow", timeout="1s", request_timeout=5)
 
     async def redis_ready() -> None:
         await redis.ping()
 
-    ops.add_check("elasticsearch", es_ready)
+    ops.add_check("opensearch", es_ready)
     ops.add_check("redis", redis_ready)
     ops.add_check("kafka", loop.ready)
     ops.add_check("checkpointer", checkpointer.ready)

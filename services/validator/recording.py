@@ -9,7 +9,7 @@ the reviewer's tokens) replaced by their hashes, which is also the key the recor
 is filed under, so a replay asks exactly the recorded question.
 
 The recorded facts travel in `ValidationDecided.facts` (v2, marked PII: never projected to
-Elasticsearch or Redis; PII of data subjects inside it is sealed as everywhere in the snapshot)."""
+OpenSearch or Redis; PII of data subjects inside it is sealed as everywhere in the snapshot)."""
 from __future__ import annotations
 
 import base64

@@ -8,6 +8,7 @@ import logging
 import uuid
 
 import grpc
+import redis
 from aiokafka import AIOKafkaProducer
 from prometheus_client import Histogram
 
@@ -120,7 +121,11 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServicer):
             telemetry.SHED_REQUESTS.inc()
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "validator busy: too many decisions in flight")
         try:
-            problem = await self.guard.problem(request) if self.guard else ""
+            try:
+                problem = await self.guard.problem(request) if self.guard else ""
+            except (redis.RedisError, OSError) as exc:  # the state store is away: retryable, not a verdict
+                log.warning("state guard unavailable", extra={"error": exc.__class__.__name__})
+                await context.abort(grpc.StatusCode.UNAVAILABLE, f"validator state store unavailable ({exc.__class__.__name__})")
             if problem:  # never sign a decision for a transition the workflow is not in
                 log.warning("request refused: not the recorded state", extra={"workflow_id": request.snapshot.workflow_id,
                                                                               "to_phase": request.target_phase})

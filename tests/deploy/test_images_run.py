@@ -59,7 +59,7 @@ def _ufctl(*args: str) -> str:
 
 @pytest.fixture(scope="module")
 def stack():
-    """Kafka, Elasticsearch, Redis and the SMTP sink on this worktree's ports; no local services
+    """Kafka, OpenSearch, Redis and the SMTP sink on this worktree's ports; no local services
     (the containers take their ports)."""
     if _sh(PY, "-m", "services.launcher", "status", check=False).returncode == 0:
         pytest.fail("the local services are running (`make down` first): the containers need their ports")
@@ -206,7 +206,7 @@ def test_example_campaign_completes_with_services_in_containers(containers):
     sent = eventually(delivered, timeout_s=30, what="emails of the workflow at the SMTP sink")
     opted_out = {c["email"] for c in doc["contacts"] if c.get("opted_in") is False}
     assert not opted_out & {m["To"] for m in sent}
-    # the audit container projected the trail into Elasticsearch
+    # the audit container projected the trail into OpenSearch
     timeline = eventually(lambda: json.loads(_ufctl("audit", "show", workflow_id, "--json")) or None, timeout_s=30,
                           what="audit timeline")
     assert timeline

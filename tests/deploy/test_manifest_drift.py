@@ -119,6 +119,16 @@ def test_missing_tls_certificate_is_drift(rendered):
     assert any("UF_TLS_DIR: the volume at /etc/uf/tls has no pii.key" in p for p in _mutated(rendered, change))
 
 
+def test_search_engine_image_off_the_pinned_version_is_drift(rendered, tmp_path):
+    def change(r):
+        r.find("StatefulSet", "opensearch")[0]["spec"]["template"]["spec"]["containers"][0]["image"] = \
+            "docker.io/opensearchproject/opensearch:2.11.0"
+    assert any("is not OPENSEARCH_VERSION=" in p for p in _mutated(rendered, change))
+    compose = (ROOT / "docker-compose.yml").read_text().replace("opensearchproject/opensearch:", "opensearchproject/opensearch:9.")
+    (tmp_path / "docker-compose.yml").write_text(compose)
+    assert any("compose: opensearch: image" in p for p in drift.check_compose(tmp_path / "docker-compose.yml"))
+
+
 def test_missing_tuning_setting_is_drift(rendered, tmp_path):
     def change(r):
         c = _deployment(r, "orchestrator")["spec"]["template"]["spec"]["containers"][0]

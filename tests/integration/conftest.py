@@ -1,8 +1,9 @@
-"""The real local stack for integration tests: Kafka, Elasticsearch, Redis, the SMTP sink and
+"""The real local stack for integration tests: Kafka, OpenSearch, Redis, the SMTP sink and
 the five services. Reused when already up (`make up`); otherwise started here and stopped at
 the end of the session."""
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -27,16 +28,41 @@ def _run(*cmd: str) -> None:
         pytest.exit(f"could not start the local stack: {' '.join(cmd)}\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}", returncode=3)
 
 
+def _stack_probes() -> dict:
+    """The local stack's own readiness probes (protocol round-trips), for containers too."""
+    spec = importlib.util.spec_from_file_location("uf_infra_stack", ROOT / "infra" / "stack.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return {"kafka": lambda p: mod.kafka_probe(p)[0], "redis": lambda p: mod.redis_probe(p)[0],
+            "opensearch": lambda p: mod.search_probe(p)[0]}
+
+
 @pytest.fixture(scope="session")
 def stack():
-    """Infrastructure + topics (no services)."""
-    infra_was_up = _ok(sys.executable, "infra/stack.py", "status")
-    if not infra_was_up:
-        _run(sys.executable, "infra/stack.py", "up")
-    _run(sys.executable, "-m", "services.kit.contracts.topics")
+    """Infrastructure + topics (no services). Each of Kafka, Redis and the search engine comes
+    from the environment, else a container (testcontainers, when an engine answers), else the
+    local stack (tests/integration/endpoints.py); the SMTP sink and Prometheus are local."""
+    from tests.integration import endpoints
+
+    try:
+        found = endpoints.resolve(_stack_probes())
+    except Exception as exc:  # a container that did not come up: say which, stop
+        pytest.exit(f"could not start the test containers: {exc}", returncode=3)
+    print("\n[stack] " + "; ".join(f"{c}: {found.source[c]} ({found.why[c]})" for c in found.source), file=sys.__stderr__)
+    local = [*found.local(), "smtp", "prometheus"]
+    infra_was_up = _ok(sys.executable, "infra/stack.py", "status", *local)
+    try:
+        if not infra_was_up:
+            _run(sys.executable, "infra/stack.py", "up", *local)
+        _run(sys.executable, "-m", "services.kit.contracts.topics")
+    except BaseException:
+        found.stop()  # pytest.exit skips teardown: leave no container behind
+        raise
     yield
     if not infra_was_up and not os.environ.get("UF_KEEP_STACK"):
-        subprocess.run([sys.executable, "infra/stack.py", "down"], cwd=ROOT, capture_output=True)
+        subprocess.run([sys.executable, "infra/stack.py", "down", *local], cwd=ROOT, capture_output=True)
+    if not os.environ.get("UF_KEEP_STACK"):
+        found.stop()
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -90,6 +92,13 @@ def wait_finished(burst: Burst, timeout_s: float) -> dict[str, str]:
     got = eventually(probe, timeout_s=timeout_s, interval_s=1.0, what=f"burst {burst.tag} finished")
     burst.finished = time.monotonic()
     return got
+
+
+def all_finished(burst: Burst) -> bool:
+    try:
+        return all(p in h.TERMINAL for p in phases(burst.ids).values())
+    except redis.RedisError:
+        return False
 
 
 def watch_progress(burst: Burst, since: float) -> list[float]:
@@ -179,7 +188,17 @@ def check(label: str, burst: Burst, recovered_from: float, progress: list[float]
 
 
 def stack(*args: str) -> None:
-    subprocess.run([sys.executable, "infra/stack.py", *args], cwd=ROOT, check=True, capture_output=True)
+    """infra/stack.py, with a readiness bound for a busy machine: a JVM restarting beside a burst
+    on two loaded cores took two minutes (the stack's own default is 120 s)."""
+    env = {**os.environ, "UF_STACK_TIMEOUT": os.environ.get("UF_STACK_TIMEOUT") or "600"}
+    res = subprocess.run([sys.executable, "infra/stack.py", *args], cwd=ROOT, capture_output=True, text=True, env=env)
+    assert res.returncode == 0, f"infra/stack.py {' '.join(args)} failed:\n{res.stdout[-2000:]}\n{res.stderr[-2000:]}"
+
+
+def kill_component(component: str) -> None:
+    """kill -9 an infrastructure process (e.g. one Kafka broker) - no clean shutdown."""
+    pid = int((VAR / "run" / f"{component}.pid").read_text().split()[0])
+    os.killpg(pid, signal.SIGKILL)
 
 
 def alive(name: str) -> bool:

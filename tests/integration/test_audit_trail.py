@@ -20,7 +20,7 @@ import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from elasticsearch import AsyncElasticsearch, Elasticsearch
+from opensearchpy import AsyncOpenSearch, OpenSearch
 
 from services.audit.config import AuditSettings
 from services.audit.live.checkpoint_store import CheckpointStore
@@ -74,7 +74,7 @@ def delete_topic(topic: str, timeout_s: float = 30) -> None:
 
 def forget_checkpoints(topic: str) -> None:
     async def go() -> None:
-        r, es = aioredis.from_url(S.redis_url, **redis_auth.credentials("admin")), AsyncElasticsearch([S.es_url])
+        r, es = aioredis.from_url(S.redis_url, **redis_auth.credentials("admin")), AsyncOpenSearch([S.es_url])
         try:
             await CheckpointStore(r, es, S.checkpoint_index).forget_topic(topic)
         finally:
@@ -225,10 +225,10 @@ def test_recreated_topic_missing_altered_and_shuffled_records_is_named_by_offset
 
 
 def _snapshot(workflows: list[str]) -> dict:
-    es = Elasticsearch([S.es_url])
+    es = OpenSearch([S.es_url])
     r = syncredis.Redis.from_url(S.redis_url, **redis_auth.credentials("admin"))
     es.indices.refresh(index=S.es_index)
-    res = es.search(index=S.es_index, query={"terms": {"workflow_id": workflows}}, size=1000, sort=[{"event_id": "asc"}])
+    res = es.search(index=S.es_index, size=1000, body={"query": {"terms": {"workflow_id": workflows}}, "sort": [{"event_id": "asc"}]})
     return {
         "es": [hit["_source"] for hit in res["hits"]["hits"]],
         "redis": {wf: (r.hgetall(f"uf:wf:{wf}"), r.hgetall(f"uf:wf:{wf}:history")) for wf in workflows},
@@ -257,8 +257,8 @@ def test_replay_rebuilds_projections_equal_to_the_live_ones_and_resumes(suite):
     assert len(before["es"]) > 20 and all(before["redis"][wf][0] for wf in ids)
     # damage the live projections: the replay must put them back from the log
     syncredis.Redis.from_url(S.redis_url, **redis_auth.credentials("admin")).hset(f"uf:wf:{ids[0]}", "phase", "BOGUS")
-    es = Elasticsearch([S.es_url])
-    victim = es.search(index=S.es_index, query={"term": {"workflow_id": ids[1]}}, size=1)["hits"]["hits"][0]
+    es = OpenSearch([S.es_url])
+    victim = es.search(index=S.es_index, body={"query": {"term": {"workflow_id": ids[1]}}}, size=1)["hits"]["hits"][0]
     es.delete(index=victim["_index"], id=victim["_id"], refresh=True)
 
     rc, _ = ufctl("audit", "replay", "--stop-after", "10")  # the two workflows alone wrote > 50 records

@@ -1,8 +1,8 @@
 """Disaster-recovery drill on the real stack: back up, keep working (erase a subject, sign more
-checkpoints), lose Redis and Elasticsearch, restore onto the empty stores, start the services.
+checkpoints), lose Redis and OpenSearch, restore onto the empty stores, start the services.
 The erased subject stays erased everywhere; everything else comes back.
 
-Destructive for this stack's Redis and Elasticsearch (it restores them), so it runs on its own
+Destructive for this stack's Redis and OpenSearch (it restores them), so it runs on its own
 stack's ports (UF_PORT_OFFSET) like every integration test."""
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def ufctl(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
 
 
 def wipe_redis_and_es() -> None:
-    """The disaster: Redis and Elasticsearch lose everything (Kafka keeps the log)."""
+    """The disaster: Redis and OpenSearch lose everything (Kafka keeps the log)."""
     redis.Redis.from_url(h.SETTINGS.redis_url, **redis_auth.credentials("admin")).flushall()
     s = AuditSettings()
     for pattern in (f"{s.es_index}*", f"{s.checkpoint_index}*"):
@@ -37,10 +37,10 @@ def wipe_redis_and_es() -> None:
         urllib.request.urlopen(req, timeout=60).read()
 
 
-@pytest.mark.xfail(run=False, strict=True, reason=(
-    "open (issue 15): on a fresh CI stack `ufctl dr restore` reports the restored checkpoints as not matching "
-    "the log (verify: deleted records) and the validator's projection does not report caught up afterwards, "
-    "which leaves the suite down for every later test; run it alone with `pytest --runxfail -k restore_never`"))
+# The drill stops the five services, restores and starts them again: on a busy 2-core machine the
+# restart alone can take minutes, more than the default per-test budget. Cut short by that budget,
+# the launcher was killed half way (two services never started) and every later test failed.
+@pytest.mark.timeout(1200)
 def test_restore_never_undoes_an_erasure_and_brings_back_the_rest(suite, tmp_path: Path):
     doc = h.campaign()
     wf = h.publish(doc)
@@ -66,7 +66,10 @@ def test_restore_never_undoes_an_erasure_and_brings_back_the_rest(suite, tmp_pat
         assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
         out = json.loads(res.stdout)
         assert erased in out["subject_keys_withheld"]
+        # verify_ok: the restored checkpoint copies are intact and match the log; findings about
+        # the log itself (e.g. an earlier test's deliberately tampered scratch topic) are reported apart.
         assert out["verify_ok"] and out["replay"]["records_read"] > 0, out["verify_summary"]
+        assert out["verify_summary"]["checkpoints_verified"] > 0, out["verify_summary"]
         # Keys: the erased subject's key never came back; the other subject's did, unchanged.
         h.KEYS._cache.clear()
         assert h.KEYS.get(erased) is None
@@ -81,6 +84,8 @@ def test_restore_never_undoes_an_erasure_and_brings_back_the_rest(suite, tmp_pat
     eventually(lambda: not r.exists(consent_key(erased)) and r.exists(consent_key(kept)), what="consent projection rebuilt")
     # A restored backup refuses to be restored again over live keys.
     assert ufctl("dr", "restore", str(manifest.parent)).returncode == 1
+    # The restored suite works for whatever runs next: a new workflow goes end to end.
+    assert h.wait_phase(h.publish(h.campaign()), timeout_s=300)["phase"] == "COMPLETED"
 
 
 def test_backup_refuses_an_altered_file(suite, tmp_path: Path):

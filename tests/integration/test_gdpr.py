@@ -1,5 +1,5 @@
 """GDPR erasure by crypto-shredding on the real stack: after `ufctl gdpr erase`, no clear value
-of the subject is left in Kafka, Redis, Elasticsearch or the logs; the log is unchanged and its
+of the subject is left in Kafka, Redis, OpenSearch or the logs; the log is unchanged and its
 sealed fields read as erased; the subject cannot be processed again."""
 from __future__ import annotations
 

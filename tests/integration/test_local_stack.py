@@ -111,21 +111,23 @@ def test_kafka_create_topic_produce_consume(local_stack):
     assert [(r.key, r.value) for r in got] == [(b"k1", payload)]
 
 
-def test_elasticsearch_index_and_search(local_stack):
-    from elasticsearch import Elasticsearch
+def test_opensearch_index_and_search(local_stack):
+    from opensearchpy import OpenSearch
 
-    es = Elasticsearch(ES_URL, request_timeout=30)
+    es = OpenSearch(ES_URL, request_timeout=30)
     index = f"it-local-stack-{uuid.uuid4().hex[:10]}"
     try:
         info = es.info()
-        assert info["version"]["number"].startswith("7.")
-        es.indices.create(index=index, mappings={"properties": {"title": {"type": "text"}, "n": {"type": "integer"}}})
-        es.index(index=index, id="1", document={"title": "universal framework local stack", "n": 1}, refresh=True)
-        es.index(index=index, id="2", document={"title": "something else entirely", "n": 2}, refresh=True)
-        res = es.search(index=index, query={"match": {"title": "framework"}})
+        # the engine the pinned client (opensearch-py 2.x) is made for, same major (ADR 0007)
+        assert info["version"]["distribution"] == "opensearch"
+        assert info["version"]["number"].startswith("2.")
+        es.indices.create(index=index, body={"mappings": {"properties": {"title": {"type": "text"}, "n": {"type": "integer"}}}})
+        es.index(index=index, id="1", body={"title": "universal framework local stack", "n": 1}, refresh=True)
+        es.index(index=index, id="2", body={"title": "something else entirely", "n": 2}, refresh=True)
+        res = es.search(index=index, body={"query": {"match": {"title": "framework"}}})
         assert res["hits"]["total"]["value"] == 1
         assert res["hits"]["hits"][0]["_id"] == "1"
-        health = es.cluster.health(index=index, wait_for_status="green", timeout="10s")
+        health = es.cluster.health(index=index, wait_for_status="green", timeout="10s", request_timeout=30)
         assert health["status"] == "green"  # single node: the stack defaults replicas to 0
     finally:
         es.indices.delete(index=index, ignore_unavailable=True)

@@ -42,7 +42,7 @@ def test_example_campaign_completes_and_each_email_arrives_once(suite):
     assert any("Rabatt" in b for b in bodies.values())
 
 
-def test_audit_timeline_in_elasticsearch_has_every_transition_and_no_pii(suite):
+def test_audit_timeline_in_opensearch_has_every_transition_and_no_pii(suite):
     from services.audit.config import AuditSettings
     from ufctl.queries import audit_timeline
 

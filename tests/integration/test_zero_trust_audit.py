@@ -1,6 +1,6 @@
 """Tamper evidence without holes, as the tampering it names: a signed record replayed verbatim,
 a forged record on the checkpoint topic, the newest checkpoint deleted from its out-of-band
-copies, and a workflow's state rewritten in Redis and Elasticsearch only - each named by
+copies, and a workflow's state rewritten in Redis and OpenSearch only - each named by
 `ufctl audit verify` with its place; `ufctl status` and `audit report` show the signed log's
 state, not the forged one, and say so."""
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sys
 import pytest
 import redis as syncredis
 from aiokafka import AIOKafkaProducer
-from elasticsearch import Elasticsearch
+from opensearchpy import OpenSearch
 
 from services.kit.contracts import topics
 from services.kit.contracts.keys import checkpoint_key, wf_key
@@ -64,17 +64,17 @@ def test_checkpoint_forged_on_the_topic_or_deleted_from_its_copies_is_named(suit
     wait_checkpointed(topic, last)
     # 1. a forged checkpoint record on the checkpoint topic (no audit signature)
     forged_at = produce(topics.AUDIT_CHECKPOINTS, b"\xc3\x01forged checkpoint", f"{topic}:0".encode())
-    # 2. the newest checkpoint deleted from both out-of-band copies (Redis and Elasticsearch)
+    # 2. the newest checkpoint deleted from both out-of-band copies (Redis and OpenSearch)
     r = syncredis.Redis.from_url(S.redis_url, **redis_auth.credentials("admin"))
     newest = max(int(s) for s in r.hkeys(checkpoint_key(topic, 0)))
     r.hdel(checkpoint_key(topic, 0), str(newest))
-    es = Elasticsearch([S.es_url])
+    es = OpenSearch([S.es_url])
     es.delete(index=S.checkpoint_index, id=f"{topic}:0:{newest}", refresh=True)
     res = verify("--topic", topic)
     assert not res["ok"]
     assert any(f["offset"] == forged_at and f["topic"] == topics.AUDIT_CHECKPOINTS for f in res["checkpoint_topic"])
     problems = next(p for p in res["partitions"] if p["topic"] == topic)["checkpoint_errors"]
-    assert any(p["seq"] == newest and p["problem"] == "checkpoint missing from the Redis and Elasticsearch copies"
+    assert any(p["seq"] == newest and p["problem"] == "checkpoint missing from the Redis and OpenSearch copies"
                for p in problems), problems
 
 
@@ -83,18 +83,18 @@ def test_state_rewritten_in_redis_and_es_only_is_drift_and_not_shown(suite, tmp_
     wf = h.publish(doc)
     assert h.wait_phase(wf)["phase"] == "REJECTED"
     r = syncredis.Redis.from_url(S.redis_url, **redis_auth.credentials("admin"))
-    es = Elasticsearch([S.es_url])
+    es = OpenSearch([S.es_url])
     last = [e for e in h.events_of(wf, topics.WORKFLOW_EVENTS)][-1]
     event_id = last["envelope"]["event_id"]
-    hit = eventually(lambda: es.search(index=S.es_index, query={"ids": {"values": [event_id]}})["hits"]["hits"],
+    hit = eventually(lambda: es.search(index=S.es_index, body={"query": {"ids": {"values": [event_id]}}})["hits"]["hits"],
                      what="the phase change indexed")[0]
     r.hset(wf_key(wf), "phase", "COMPLETED")
-    es.update(index=hit["_index"], id=event_id, doc={"phase": "COMPLETED", "data": {"to_phase": "COMPLETED"}}, refresh=True)
+    es.update(index=hit["_index"], id=event_id, body={"doc": {"phase": "COMPLETED", "data": {"to_phase": "COMPLETED"}}}, refresh=True)
     try:
         res = verify("--topic", topics.WORKFLOW_EVENTS)
         drift = [d for d in res["projection_drift"] if d.get("workflow_id") == wf or d.get("event_id") == event_id]
         assert {(d["store"], d["log"], d["stored"]) for d in drift} == {("redis", "REJECTED", "COMPLETED"),
-                                                                         ("elasticsearch", "REJECTED", "COMPLETED")}
+                                                                         ("opensearch", "REJECTED", "COMPLETED")}
         status = subprocess.run([sys.executable, "-m", "ufctl", "status", wf, "--json"], cwd=ROOT, capture_output=True, text=True)
         assert status.returncode == 1 and json.loads(status.stdout)["phase"] == "REJECTED"
         assert "signed log says REJECTED" in status.stderr
@@ -104,4 +104,4 @@ def test_state_rewritten_in_redis_and_es_only_is_drift_and_not_shown(suite, tmp_
         assert json.loads((tmp_path / "report.json").read_text())["final_phase"] == "REJECTED"
     finally:
         r.hset(wf_key(wf), "phase", "REJECTED")
-        es.update(index=hit["_index"], id=event_id, doc={"phase": "REJECTED", "data": {"to_phase": "REJECTED"}}, refresh=True)
+        es.update(index=hit["_index"], id=event_id, body={"doc": {"phase": "REJECTED", "data": {"to_phase": "REJECTED"}}}, refresh=True)

@@ -1,6 +1,6 @@
 """Nothing secret is kept: after a full run (request with a bearer token and personal data in
 its free text, human review with the reviewer's token, delivery), every long-retention and
-compacted topic, every Redis key, every Elasticsearch index and every service log is read
+compacted topic, every Redis key, every OpenSearch index and every service log is read
 whole, and none holds a token or a clear value of that run's personal data.
 
 Not swept, by design: the short-retention inbox and working topics (the inbox still carries the
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 import redis as syncredis
-from elasticsearch import Elasticsearch
-from elasticsearch.helpers import scan
+from opensearchpy import OpenSearch
+from opensearchpy.helpers import scan
 
 from services.audit.config import AuditSettings
 from services.kit.contracts.topics import load_topics
@@ -55,7 +55,7 @@ def redis_dump() -> bytes:
 
 
 def es_dump() -> str:
-    es = Elasticsearch([S.es_url], request_timeout=60)
+    es = OpenSearch([S.es_url], request_timeout=60)
     es.indices.refresh(index="_all")
     return "\n".join(str(hit["_source"]) for hit in scan(es, index="_all", query={"query": {"match_all": {}}}, size=1000))
 
@@ -90,6 +90,6 @@ def test_no_token_and_no_clear_pii_of_a_full_run_is_kept(suite):
             absent(f"{topic}@{m.partition}:{m.offset}", (m.value or b"") + b"".join(v or b"" for _, v in m.headers or ()))
     absent("Redis", redis_dump())
     eventually(lambda: wf in es_dump(), what="the run indexed")
-    absent("Elasticsearch", es_dump().encode())
+    absent("OpenSearch", es_dump().encode())
     for log in sorted((VAR / "log").glob("*.log")):
         absent(str(log), log.read_bytes())

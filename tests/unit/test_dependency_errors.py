@@ -5,14 +5,14 @@ from __future__ import annotations
 import redis.exceptions
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaConnectionError
-from elasticsearch.exceptions import ConnectionError as EsConnectionError
+from opensearchpy.exceptions import ConnectionError as SearchConnectionError
 
 from services.kit.messaging.retry import Backoff, DependencyUnavailable, PartitionPauser, dependency_of
 
 
 def test_outages_are_named_and_record_errors_are_not():
     assert dependency_of(redis.exceptions.ConnectionError("x")) == "redis"
-    assert dependency_of(EsConnectionError("N/A", "down", Exception())) == "elasticsearch"
+    assert dependency_of(SearchConnectionError("N/A", "down", Exception())) == "opensearch"
     assert dependency_of(KafkaConnectionError()) == "kafka"
     assert dependency_of(ConnectionRefusedError()) == "network"
     assert dependency_of(DependencyUnavailable("smtp")) == "smtp"

@@ -22,7 +22,8 @@ _IDENTIFIER_LABEL = re.compile(
     r"(?:(?<![a-z])(?:order|orders|tracking|track|invoice|inv|ref|reference|ticket|case|sku|po|"
     r"shipment|parcel|package|awb|waybill|confirmation|booking|transaction|txn|serial|part|"
     r"model|build|version|ver|release|rev|revision|item|product|article|batch|lot|"
-    r"ean|upc|isbn|imei|job|request|req|pr|issue|bug|account|acct|member|membership|policy|contract)"
+    r"ean|upc|isbn|imei|job|request|req|pr|issue|bug|account|acct|member|membership|policy|contract|"
+    r"customer|client|user|record|device|session|kunden|kundennummer|(?<!caller )(?<!caller-)id)"
     r"[\"']?\s*(?:no\.?|nr\.?|num\.?|number|id|code|#)?(?:(?:\s+[a-z]+){0,3}\s+(?:is|was|reads))?"
     r"[\"']?\s*[:#=]?\s*[\"']?\s*|#\s*)$",
     re.IGNORECASE,
@@ -48,6 +49,17 @@ _PHONE_WORD_BEFORE_HASH = re.compile(r"(?:phone|tel|telephone|fax|mobile|cell|wh
 _IBAN_GROUPS_BEFORE = re.compile(r"(?<![0-9A-Za-z])([A-Za-z]{2})[0-9]{2}(?: [0-9A-Za-z]{4})* $")
 
 
+_DELIMITED_ROW = re.compile(r"\t|,\S|;\S|\|")
+
+
+def _wrapped_prose(text: str, newline: int) -> bool:
+    """True when the line ending at ``newline`` is prose hard-wrapped there ("... Case\n432315794"),
+    not a table row or header, whose last cell labels nothing on the next line."""
+    line_start = max(text.rfind("\n", 0, newline), text.rfind("\r", 0, newline)) + 1
+    line = text[line_start:newline]
+    return bool(line.strip()) and _DELIMITED_ROW.search(line) is None
+
+
 def preceded_by_identifier_label(text: str, start: int) -> bool:
     """True when the span follows e.g. ``"Order #"``, ``"tracking no:"``, ``"ref="`` on the same line.
 
@@ -58,7 +70,10 @@ def preceded_by_identifier_label(text: str, start: int) -> bool:
     left = text[max(0, start - 32) : start]
     cut = max(left.rfind("\n"), left.rfind("\r"))
     if cut >= 0:
-        left = left[cut + 1 :]
+        if left[cut + 1 :].strip(" \t>") == "" and _wrapped_prose(text, start - len(left) + cut):
+            left = left[:cut] + " "  # the label ends the wrapped line above (its "> " quote marker dropped)
+        else:
+            left = left[cut + 1 :]
     match = _IDENTIFIER_LABEL.search(left)
     if match is None:
         return False

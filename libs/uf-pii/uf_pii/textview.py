@@ -15,22 +15,38 @@ from functools import lru_cache
 
 _LINE_BREAKS = "\n\r\v\f\u2028\u2029"
 _SPACE_LIKE = "\t\u00a0\u2007\u2009\u202f\u3000"
-_TABLE = {ord(ch): " " for ch in _SPACE_LIKE + _LINE_BREAKS}
-_LINE_TABLE = {ord(ch): " " for ch in _SPACE_LIKE}
+# Look-alikes that PDFs, word processors and phones put into numbers and addresses: hyphen,
+# non-breaking hyphen, figure dash, en dash, minus sign, small and fullwidth hyphen-minus ("201‑555‑0147"
+# copied from a PDF); fullwidth and small commercial at ("jane＠example.com").
+_DASH_LIKE = "\u2010\u2011\u2012\u2013\u2212\ufe63\uff0d"
+_AT_LIKE = "\uff20\ufe6b"
+_LOOKALIKES = {**{ord(ch): "-" for ch in _DASH_LIKE}, **{ord(ch): "@" for ch in _AT_LIKE}}
+_TABLE = {ord(ch): " " for ch in _SPACE_LIKE + _LINE_BREAKS} | _LOOKALIKES
+_LINE_TABLE = {ord(ch): " " for ch in _SPACE_LIKE} | _LOOKALIKES
+# Quote markers of a reply at the start of a line ("> ", ">> ", "> > "): a value wrapped inside a
+# quoted block continues after them, so they are read as spaces.
+_QUOTE_PREFIX = re.compile(r"(?m)(?:^|(?<=\n))[ \t]*(?:>[ \t]?)+")
+
+
+def _unquoted(text: str) -> str:
+    if ">" not in text or (not text.startswith(">") and "\n>" not in text and "\n >" not in text):
+        return text
+    return _QUOTE_PREFIX.sub(lambda m: " " * (m.end() - m.start()), text)
 
 
 @lru_cache(maxsize=16)
 def structured_view(text: str) -> str:
-    """Return ``text`` with line breaks and exotic spaces turned into ``" "``.
+    """Return ``text`` with line breaks, exotic spaces and reply quote markers turned into ``" "``
+    and dash/at look-alikes into ASCII.
 
     ``len(structured_view(t)) == len(t)`` always holds.
     """
-    return text.translate(_TABLE)
+    return _unquoted(text).translate(_TABLE)
 
 
 def line_view(text: str) -> str:
     """Like :func:`structured_view` but keeps line breaks (for line-oriented data such as CSV)."""
-    return text.translate(_LINE_TABLE)
+    return _unquoted(text).translate(_LINE_TABLE)
 
 
 _CELL_TABLE = {**_LINE_TABLE, ord("\t"): "\n"}
@@ -38,7 +54,7 @@ _CELL_TABLE = {**_LINE_TABLE, ord("\t"): "\n"}
 
 def cell_view(text: str) -> str:
     """Like :func:`line_view` but a tab ends a cell like a line break does (TSV cells stay apart)."""
-    return text.translate(_CELL_TABLE)
+    return _unquoted(text).translate(_CELL_TABLE)
 
 
 def has_line_break(text: str) -> bool:
@@ -63,7 +79,7 @@ def _digit_count(text: str) -> int:
     return len(text) - len(text.translate(_DROP_DIGITS))
 
 
-_CLUSTER = re.compile(r"[0-9](?:[ \-.()/\n\r\t\u00a0]{0,3}[0-9])*")
+_CLUSTER = re.compile(r"[0-9](?:[ \-.()/\n\r\t\u00a0\u202f\u2010-\u2013\u2212>]{0,3}[0-9])*")
 
 
 @lru_cache(maxsize=16)
@@ -82,7 +98,7 @@ def longest_digit_run(text: str) -> int:
     return best
 
 
-_DROP_SEPARATORS = {ord(ch): None for ch in " -.()/\n\r\t\u00a0"}
+_DROP_SEPARATORS = {ord(ch): None for ch in " -.()/\n\r\t\u00a0\u202f\u2010\u2011\u2012\u2013\u2212>"}
 
 
 def has_digit_run(text: str, minimum: int) -> bool:

@@ -1,8 +1,8 @@
 """Out-of-band homes of the checkpoints: Redis (what the service resumes from; also read by the
-verifier) and Elasticsearch (searchable, second copy). The Kafka topic is the third copy.
+verifier) and OpenSearch (searchable, second copy). The Kafka topic is the third copy.
 
 Write order, so a crash never loses or forks a checkpoint: Redis first (MULTI: the checkpoint,
-the partition's head, and an "unpublished" mark), then Elasticsearch and Kafka, then the mark is
+the partition's head, and an "unpublished" mark), then OpenSearch and Kafka, then the mark is
 cleared. On start the service re-sends whatever is still marked (same bytes: idempotent)."""
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import json
 from typing import Any
 
 import redis.asyncio as aioredis
-from elasticsearch import AsyncElasticsearch
-from elasticsearch.exceptions import NotFoundError
+from opensearchpy import AsyncOpenSearch
+from opensearchpy.exceptions import NotFoundError
 
 from services.audit.evidence.checkpoint import Checkpoint
 from services.kit.contracts.keys import CHECKPOINT_HEADS as HEADS
@@ -61,13 +61,13 @@ def _parse(raw: bytes | str) -> Checkpoint | None:
 
 
 class CheckpointStore:
-    def __init__(self, redis: aioredis.Redis, es: AsyncElasticsearch | None, index: str) -> None:
+    def __init__(self, redis: aioredis.Redis, es: AsyncOpenSearch | None, index: str) -> None:
         self.redis, self.es, self.index = redis, es, index
 
     async def ensure_index(self) -> None:
         if self.es is not None and not await self.es.indices.exists(index=self.index):
-            await self.es.indices.create(index=self.index, settings={"number_of_shards": 1, "number_of_replicas": 0},
-                                         mappings=CHECKPOINT_MAPPING, ignore=400)
+            await self.es.indices.create(index=self.index, ignore=400, body={
+                "settings": {"number_of_shards": 1, "number_of_replicas": 0}, "mappings": CHECKPOINT_MAPPING})
 
     async def save_redis(self, cp: Checkpoint) -> None:
         """Store atomically - and never over an existing checkpoint of the same seq (that would
@@ -84,7 +84,7 @@ class CheckpointStore:
 
     async def save_es(self, cp: Checkpoint) -> None:
         if self.es is not None:
-            await self.es.index(index=self.index, id=cp.checkpoint_id, document=cp.to_json())
+            await self.es.index(index=self.index, id=cp.checkpoint_id, body=cp.to_json())
 
     async def mark_published(self, cp: Checkpoint) -> None:
         await self.redis.srem(UNPUBLISHED, cp.checkpoint_id)
@@ -138,16 +138,19 @@ class CheckpointStore:
         return out, problems
 
     async def es_checkpoints(self, topic: str, partition: int) -> list[Checkpoint] | None:
-        """Checkpoints in Elasticsearch (None when ES or the index is unavailable)."""
+        """Checkpoints in OpenSearch (None when the engine or the index is unavailable)."""
         if self.es is None:
             return None
         out: list[Checkpoint] = []
         search_after: list[Any] | None = None
         try:
             for _ in range(MAX_SCAN // 1000):
-                extra: dict[str, Any] = {"search_after": search_after} if search_after else {}
-                res = await self.es.search(index=self.index, size=1000, sort=[{"seq": "asc"}], **extra,
-                                           query={"bool": {"filter": [{"term": {"topic": topic}}, {"term": {"partition": partition}}]}})
+                body: dict[str, Any] = {
+                    "query": {"bool": {"filter": [{"term": {"topic": topic}}, {"term": {"partition": partition}}]}},
+                    "sort": [{"seq": "asc"}]}
+                if search_after:
+                    body["search_after"] = search_after
+                res = await self.es.search(index=self.index, size=1000, body=body)
                 hits = res["hits"]["hits"]
                 for h in hits:
                     try:

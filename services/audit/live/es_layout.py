@@ -1,4 +1,4 @@
-"""Where the Elasticsearch trail lives: monthly indices `<alias>-YYYY.MM` (after a replay:
+"""Where the OpenSearch trail lives: monthly indices `<alias>-YYYY.MM` (after a replay:
 `<alias>-YYYY.MM-r<N>`) behind the read alias `<alias>` (default `uf-audit-events`), all
 created from one index template with explicit mappings. Readers only ever use the alias, so a
 rebuilt generation is swapped in with one atomic `_aliases` call."""
@@ -8,8 +8,8 @@ import logging
 import time
 from typing import Any
 
-from elasticsearch import AsyncElasticsearch
-from elasticsearch.helpers import async_bulk, async_scan
+from opensearchpy import AsyncOpenSearch
+from opensearchpy.helpers import async_bulk, async_scan
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +36,17 @@ MAPPING: dict[str, Any] = {
 # An explicit refresh interval: an index with the default one goes "search idle" after 30 s
 # without searches and then skips refreshes, so a reader right after a write could see nothing.
 # 1 s (was 250 ms): every refresh writes a new Lucene segment and later merges it, which made
-# Elasticsearch the most expensive process of the suite per workflow (issue 11). Nothing waits
+# the search engine the most expensive process of the suite per workflow (issue 11). Nothing waits
 # for a refresh on the write path; readers of the timeline wait on a condition instead.
-SETTINGS = {"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "1s"}
+#
+# Translog fsync every 5 s instead of per bulk request (`async`). What still holds: a bulk the
+# search engine acknowledged survives a crash of its process (the translog is written, only not
+# yet fsynced); an OS crash or power loss can lose up to the last 5 s of *projected* documents.
+# The trail itself is not the index: it is the Kafka log (acks=all, hash-chained, checkpointed),
+# and `audit verify` names documents missing from the projection (drift) that `audit replay`
+# rebuilds. The validator's audit gates read the Redis projection, not this index.
+DURABILITY = {"translog.durability": "async", "translog.sync_interval": "5s"}
+SETTINGS = {"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "1s", **DURABILITY}
 
 
 def month_of(ms: int) -> str:
@@ -55,33 +63,33 @@ def generation_of(index: str) -> int:
     return int(tail[1:]) if tail.startswith("r") and tail[1:].isdigit() else 0
 
 
-async def ensure_template(es: AsyncElasticsearch, alias: str) -> None:
+async def ensure_template(es: AsyncOpenSearch, alias: str) -> None:
     await es.indices.put_index_template(name=alias, body={
         "index_patterns": [f"{alias}-*"], "priority": 100,
         "template": {"settings": SETTINGS, "mappings": MAPPING},
         "_meta": {"owner": "services/audit", "why": "explicit mappings: keyword ids, epoch-millis dates, no PII"}})
 
 
-async def alias_indices(es: AsyncElasticsearch, alias: str) -> list[str]:
+async def alias_indices(es: AsyncOpenSearch, alias: str) -> list[str]:
     """Indices currently behind the read alias ([] if none)."""
     if not await es.indices.exists_alias(name=alias):
         return []
     return sorted(await es.indices.get_alias(name=alias))
 
 
-async def ensure_index(es: AsyncElasticsearch, index: str, alias: str | None, refresh_interval: str | None = None) -> None:
+async def ensure_index(es: AsyncOpenSearch, index: str, alias: str | None, refresh_interval: str | None = None) -> None:
     """Create `index` (template mappings) if missing; `alias` given = put it behind the read alias."""
     if await es.indices.exists(index=index):
         return
-    kwargs: dict[str, Any] = {}
+    body: dict[str, Any] = {}
     if alias:
-        kwargs["aliases"] = {alias: {}}
+        body["aliases"] = {alias: {}}
     if refresh_interval:
-        kwargs["settings"] = {"refresh_interval": refresh_interval}
-    await es.indices.create(index=index, ignore=400, **kwargs)  # 400: created concurrently
+        body["settings"] = {"refresh_interval": refresh_interval}
+    await es.indices.create(index=index, ignore=400, body=body)  # 400: created concurrently
 
 
-async def migrate_concrete_index(es: AsyncElasticsearch, alias: str, doc_fixup=None) -> int:
+async def migrate_concrete_index(es: AsyncOpenSearch, alias: str, doc_fixup=None) -> int:
     """One-time move from the old single index named like the alias to monthly indices behind the
     alias. Copies every document, then in ONE `_aliases` call adds the alias and removes the old
     index, so readers see either the old index or the complete new layout. Returns docs moved."""
@@ -112,7 +120,7 @@ async def migrate_concrete_index(es: AsyncElasticsearch, alias: str, doc_fixup=N
     return moved
 
 
-async def swap_alias(es: AsyncElasticsearch, alias: str, new_indices: list[str]) -> list[str]:
+async def swap_alias(es: AsyncOpenSearch, alias: str, new_indices: list[str]) -> list[str]:
     """Point the alias at exactly `new_indices`, atomically. Returns the indices it left."""
     old = await alias_indices(es, alias)
     actions = [{"remove": {"index": i, "alias": alias}} for i in old if i not in new_indices]

@@ -1,4 +1,4 @@
-"""The audit projections: the searchable trail in Elasticsearch (one document per event, id =
+"""The audit projections: the searchable trail in OpenSearch (one document per event, id =
 event id, so re-processing is idempotent; monthly indices behind the read alias) and each
 workflow's current state in Redis.
 
@@ -14,7 +14,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from aiokafka import ConsumerRecord
-from elasticsearch import AsyncElasticsearch
+from opensearchpy import AsyncOpenSearch
 
 from services.audit.live import es_layout
 from services.audit.live.projection_gate import ProjectionGate
@@ -139,12 +139,12 @@ def touches_redis(event_type: str) -> bool:
 
 class AuditProjector:
     """Documents are buffered per consumer poll (`project`) and written by `flush` - one
-    Elasticsearch `_bulk` request and one Redis MULTI per poll instead of one of each per event,
+    OpenSearch `_bulk` request and one Redis MULTI per poll instead of one of each per event,
     before the poll's offsets are committed (so at-least-once is unchanged). The trail becomes
     searchable within the index refresh interval (`es_layout.SETTINGS`); nothing on this path
     forces a refresh, so readers of the timeline wait for a condition, not for this service."""
 
-    def __init__(self, es: AsyncElasticsearch, redis: aioredis.Redis, index: str, gate: ProjectionGate | None = None) -> None:
+    def __init__(self, es: AsyncOpenSearch, redis: aioredis.Redis, index: str, gate: ProjectionGate | None = None) -> None:
         self.es, self.redis, self.index = es, redis, index  # `index` is the read alias
         self.gate = gate
         self._known: set[str] = set()
@@ -157,8 +157,9 @@ class AuditProjector:
         gen = await self.gate_generation()
         if not await es_layout.alias_indices(self.es, self.index):
             await es_layout.ensure_index(self.es, es_layout.index_name(self.index, _now_ms(), gen), self.index)
-        # Indices created before the refresh interval changed keep their own setting: align them.
-        await self.es.indices.put_settings(index=self.index, body={"index": {"refresh_interval": es_layout.SETTINGS["refresh_interval"]}})
+        # Indices created before the refresh interval/durability changed keep their own settings: align them.
+        await self.es.indices.put_settings(index=self.index, body={"index": {
+            "refresh_interval": es_layout.SETTINGS["refresh_interval"], **es_layout.DURABILITY}})
 
     async def gate_generation(self) -> int:
         if self.gate is None:
@@ -179,7 +180,7 @@ class AuditProjector:
 
     async def flush(self) -> list[tuple[ConsumerRecord, str]]:
         """Write the queued documents: ES first, then Redis (readers that see a phase in Redis
-        then read the trail find it there once refreshed). Returns the records Elasticsearch
+        then read the trail find it there once refreshed). Returns the records OpenSearch
         refused for good (4xx other than 429), to be dead-lettered; raises on anything
         transient so the caller retries the whole poll (writes are idempotent by event id)."""
         if not self._pending:
@@ -199,7 +200,7 @@ class AuditProjector:
                     if status == 429 or status >= 500:
                         raise EsBulkRetry(f"bulk item status {status}")
                     if status >= 400:
-                        refused.append((msg, f"elasticsearch-refused-{status}"))
+                        refused.append((msg, f"opensearch-refused-{status}"))
             refused_ids = {id(m) for m, _ in refused}
             kept = [doc for doc, msg in pending if id(msg) not in refused_ids]
             changed = sorted({doc["workflow_id"] for doc in kept if touches_redis(doc["event_type"])})
@@ -218,7 +219,7 @@ class AuditProjector:
 
 
 class EsBulkRetry(Exception):
-    """Elasticsearch pushed back (429) or failed (5xx) on part of a bulk: retry the poll."""
+    """OpenSearch pushed back (429) or failed (5xx) on part of a bulk: retry the poll."""
 
 
 def _now_ms() -> int:

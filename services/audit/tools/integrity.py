@@ -8,9 +8,9 @@ without holes):
   tampering;
 * the checkpoint topic itself: every record signed by the audit key (the declaration), every
   checkpoint self-consistent and signed by an audit key, chaining per partition; and the topic
-  copy, the Redis copy and the Elasticsearch copy hold the same checkpoints;
+  copy, the Redis copy and the OpenSearch copy hold the same checkpoints;
 * projection drift: each workflow's phase recomputed from the verified log compared with the
-  Redis state and with the Elasticsearch documents of its phase changes.
+  Redis state and with the OpenSearch documents of its phase changes.
 """
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import TopicPartition
-from elasticsearch import AsyncElasticsearch
-from elasticsearch.exceptions import ConnectionError as EsConnectionError
-from elasticsearch.exceptions import NotFoundError
+from opensearchpy import AsyncOpenSearch
+from opensearchpy.exceptions import ConnectionError as SearchConnectionError
+from opensearchpy.exceptions import NotFoundError
 
 from services.audit.evidence.checkpoint import Checkpoint, self_check
 from services.audit.evidence.sigpolicy import SignaturePolicy
@@ -48,7 +48,7 @@ class LogFacts:
     reemitted: int = 0
     phases: dict[str, tuple[str, str]] = field(default_factory=dict)  # workflow -> (phase, event id), log order
     phase_of_event: dict[str, str] = field(default_factory=dict)  # event id -> to_phase
-    _bytes_seen: dict[bytes, Place] = field(default_factory=dict)
+    _bytes_seen: dict[bytes, tuple[int, Place]] = field(default_factory=dict)  # digest -> (timestamp, place)
     _ids_seen: dict[str, tuple[Place, str]] = field(default_factory=dict)
 
     def _dup(self, kind: str, first: Place, again: Place) -> None:
@@ -57,13 +57,17 @@ class LogFacts:
             self.duplicates.append({"kind": kind, "first": _place(first), **_place(again)})
 
     def observe(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
-                key_id: str, trusted: bool) -> None:
-        """One record, in log order per partition. `trusted`: its signature passed the policy."""
+                key_id: str, trusted: bool, timestamp: int = 0) -> None:
+        """One record, in log order per partition (partitions interleave in any order).
+        `trusted`: its signature passed the policy. Of two copies of the same signed bytes the
+        one written first (broker timestamp, then place) is named `first`, whichever partition
+        happened to be read first."""
         here = (topic, partition, offset)
         digest = hashlib.sha256((key or b"") + b"\x00" + (value or b"")).digest()
-        first = self._bytes_seen.setdefault(digest, here)
-        if first != here:
-            self._dup("same-signed-bytes", first, here)
+        earlier = self._bytes_seen.setdefault(digest, (timestamp, here))
+        if earlier[1] != here:
+            first, again = (earlier[1], here) if earlier <= (timestamp, here) else (here, earlier[1])
+            self._dup("same-signed-bytes", first, again)
             return
         try:
             decoded = codec.decode(value or b"")
@@ -137,7 +141,7 @@ def _keyed_topic(key: bytes | None) -> str:
 def compare_copies(tp: TopicPartition, on_topic: list[tuple[int, Checkpoint]], stored: list[Checkpoint],
                    unpublished: set[str]) -> list[dict[str, Any]]:
     """Problems between the topic copy of one partition's checkpoints and the stored copy (Redis
-    and Elasticsearch, already cross-checked with each other): missing, differing, not chaining."""
+    and OpenSearch, already cross-checked with each other): missing, differing, not chaining."""
     problems: list[dict[str, Any]] = []
     by_seq: dict[int, tuple[int, Checkpoint]] = {}
     prev: Checkpoint | None = None
@@ -157,15 +161,15 @@ def compare_copies(tp: TopicPartition, on_topic: list[tuple[int, Checkpoint]], s
             if c.checkpoint_id not in unpublished:
                 problems.append({"seq": seq, "problem": "checkpoint missing from the checkpoint topic"})
         elif found[1].to_json() != c.to_json():
-            problems.append({"seq": seq, "offset": found[0], "problem": "topic copy differs from the Redis/Elasticsearch copy"})
+            problems.append({"seq": seq, "offset": found[0], "problem": "topic copy differs from the Redis/OpenSearch copy"})
     for seq, (offset, _) in sorted(by_seq.items()):
         if seq not in stored_by_seq:
-            problems.append({"seq": seq, "offset": offset, "problem": "checkpoint missing from the Redis and Elasticsearch copies"})
+            problems.append({"seq": seq, "offset": offset, "problem": "checkpoint missing from the Redis and OpenSearch copies"})
     return problems
 
 
 # -- projection drift ----------------------------------------------------------------------------
-async def projection_drift(facts: LogFacts, redis: Any, es: AsyncElasticsearch | None, es_index: str) -> tuple[list[dict[str, Any]], list[str]]:
+async def projection_drift(facts: LogFacts, redis: Any, es: AsyncOpenSearch | None, es_index: str) -> tuple[list[dict[str, Any]], list[str]]:
     """(drift found, what could not be compared). Each workflow's current phase recomputed from
     the verified log vs the Redis state; each verified phase change vs its search document."""
     drift: list[dict[str, Any]] = []
@@ -181,24 +185,24 @@ async def projection_drift(facts: LogFacts, redis: Any, es: AsyncElasticsearch |
         if have != want:
             drift.append({"store": "redis", "workflow_id": wf, "log": want, "stored": have})
     if es is None:
-        return drift, ["elasticsearch"]
+        return drift, ["opensearch"]
     ids = list(facts.phase_of_event)
     try:
         for i in range(0, len(ids), 1000):
             chunk = ids[i:i + 1000]
-            res = await es.search(index=es_index, size=len(chunk), query={"ids": {"values": chunk}},
+            res = await es.search(index=es_index, size=len(chunk), body={"query": {"ids": {"values": chunk}}},
                                   _source=["workflow_id", "phase", "data.to_phase"])
             docs = {h["_id"]: h["_source"] for h in res["hits"]["hits"]}
             for event_id in chunk:
                 doc = docs.get(event_id)
                 want = facts.phase_of_event[event_id]
                 if doc is None:
-                    drift.append({"store": "elasticsearch", "event_id": event_id, "log": want, "stored": None})
+                    drift.append({"store": "opensearch", "event_id": event_id, "log": want, "stored": None})
                 else:
                     shown = {doc.get("phase"), (doc.get("data") or {}).get("to_phase")}
                     if shown != {want}:
-                        drift.append({"store": "elasticsearch", "event_id": event_id, "workflow_id": doc.get("workflow_id"),
+                        drift.append({"store": "opensearch", "event_id": event_id, "workflow_id": doc.get("workflow_id"),
                                       "log": want, "stored": sorted(str(x) for x in shown - {want})[0]})
-    except (EsConnectionError, NotFoundError):
-        unchecked.append("elasticsearch")
+    except (SearchConnectionError, NotFoundError):
+        unchecked.append("opensearch")
     return drift[:CAP], unchecked

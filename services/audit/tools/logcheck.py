@@ -1,5 +1,5 @@
 """A workflow's phase history read from the signed log itself, for readers that must not trust
-a projection (`ufctl status`, `ufctl audit report`): Redis and Elasticsearch can be rewritten by
+a projection (`ufctl status`, `ufctl audit report`): Redis and OpenSearch can be rewritten by
 anyone who reaches them; a phase change on `uf.workflow.events` counts only if it carries a
 valid signature by its declared producer (kit.security.admission).
 

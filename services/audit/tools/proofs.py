@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from aiokafka import TopicPartition
-from elasticsearch import AsyncElasticsearch
-from elasticsearch.exceptions import NotFoundError
+from opensearchpy import AsyncOpenSearch
+from opensearchpy.exceptions import NotFoundError
 
 from services.audit.evidence import merkle
 from services.audit.evidence.checkpoint import Checkpoint, signature_problem
@@ -22,9 +22,9 @@ class ProofError(Exception):
     """No proof can be made (unknown event, not yet checkpointed, record gone). No PII in messages."""
 
 
-async def locate(es: AsyncElasticsearch, alias: str, event_id: str) -> tuple[str, int, int]:
+async def locate(es: AsyncOpenSearch, alias: str, event_id: str) -> tuple[str, int, int]:
     try:
-        res = await es.search(index=alias, query={"term": {"event_id": event_id}}, size=1)
+        res = await es.search(index=alias, body={"query": {"term": {"event_id": event_id}}}, size=1)
     except NotFoundError:
         raise ProofError("no audit index yet") from None
     hits = res["hits"]["hits"]
@@ -34,7 +34,7 @@ async def locate(es: AsyncElasticsearch, alias: str, event_id: str) -> tuple[str
     return src["topic"], int(src["partition"]), int(src["offset"])
 
 
-async def make_proof(*, bootstrap: str, es: AsyncElasticsearch, alias: str, store: CheckpointStore,
+async def make_proof(*, bootstrap: str, es: AsyncOpenSearch, alias: str, store: CheckpointStore,
                      event_id: str, timeout_s: float = 60.0) -> dict[str, Any]:
     topic, partition, offset = await locate(es, alias, event_id)
     cp = await store.find(topic, partition, offset)

@@ -24,8 +24,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from aiokafka import TopicPartition
-from elasticsearch import AsyncElasticsearch
-from elasticsearch.helpers import async_bulk, async_scan
+from opensearchpy import AsyncOpenSearch
+from opensearchpy.helpers import async_bulk, async_scan
 
 from services.audit.live import es_layout
 from services.audit.live.projection_gate import ACTIVE, PAUSE, PAUSE_ACK
@@ -41,6 +41,10 @@ from services.kit.messaging import logreader
 LOCK_TTL_S = 120
 PAUSE_TTL_S = 60
 Progress = Callable[[str, int, int], None]
+
+
+# partitions per carry-over query (4 clauses each: well under the engine's 1024-clause limit)
+CARRY_CHUNK = 200
 
 
 class ReplayError(Exception):
@@ -61,7 +65,7 @@ def _tp_of(key: str) -> TopicPartition:
 
 
 class Replayer:
-    def __init__(self, *, bootstrap: str, redis: aioredis.Redis, es: AsyncElasticsearch, alias: str,
+    def __init__(self, *, bootstrap: str, redis: aioredis.Redis, es: AsyncOpenSearch, alias: str,
                  consumer_group: str, progress: Progress | None = None, pause_wait_s: float = 15.0,
                  bulk_size: int = 2000) -> None:
         self.bootstrap, self.redis, self.es, self.alias = bootstrap, redis, es, alias
@@ -228,7 +232,7 @@ class Replayer:
                                                         max_retries=3) for i in range(0, len(actions), step)))
             errors = sum(len(e) for _, e in results if isinstance(e, list))
             if errors:
-                raise ReplayError(f"{errors} document(s) refused by Elasticsearch")
+                raise ReplayError(f"{errors} document(s) refused by OpenSearch")
         if docs or wfs:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for d in docs:
@@ -257,28 +261,45 @@ class Replayer:
         finally:
             await c.stop()
 
-    def _carry_query(self, flt: ReplayFilter, starts: dict[TopicPartition, int], tps: list[TopicPartition],
-                     delta: dict[TopicPartition, int] | None) -> dict[str, Any]:
-        expired = [{"bool": {"filter": [{"term": {"topic": tp.topic}}, {"term": {"partition": tp.partition}},
-                                        {"range": {"offset": {"lt": starts[tp]}}}]}} for tp in tps if starts.get(tp, 0) > 0]
-        expired.append({"bool": {"must_not": [{"terms": {"topic": sorted({tp.topic for tp in tps})}}]}})
+    @staticmethod
+    def _carry_queries(flt: ReplayFilter, starts: dict[TopicPartition, int], tps: list[TopicPartition],
+                       delta: dict[TopicPartition, int] | None) -> list[dict[str, Any]]:
+        """The documents to carry over, as queries whose results are disjoint. One clause per
+        partition would pass the engine's limit on clauses in one query (1024, counted over the
+        whole query tree since Lucene 9 / OpenSearch 2) on a cluster with many topics, so the
+        per-partition clauses are split into chunks of CARRY_CHUNK partitions, one query each."""
+        def per_tp(tp: TopicPartition, rng: dict[str, int]) -> dict[str, Any]:
+            return {"bool": {"filter": [{"term": {"topic": tp.topic}}, {"term": {"partition": tp.partition}},
+                                        {"range": {"offset": rng}}]}}
+
         if delta is None:
-            should = expired if flt.is_full else [*expired, {"bool": {"must_not": [flt.es_query()]}}]
-            return {"bool": {"should": should, "minimum_should_match": 1}}
-        recent = [{"bool": {"filter": [{"term": {"topic": tp.topic}}, {"term": {"partition": tp.partition}},
-                                       {"range": {"offset": {"gte": off}}}]}} for tp, off in delta.items()]
-        return {"bool": {"must_not": [flt.es_query()], "should": recent, "minimum_should_match": 1}}
+            clauses = [per_tp(tp, {"lt": starts[tp]}) for tp in tps if starts.get(tp, 0) > 0]
+            chunks = [clauses[i:i + CARRY_CHUNK] for i in range(0, len(clauses), CARRY_CHUNK)] or [[]]
+            # documents of no replayed topic, and (filtered replay) those the filter leaves alone:
+            # asked once, in the first query; the later chunks exclude them so nothing comes twice
+            rest = [{"bool": {"must_not": [{"terms": {"topic": sorted({tp.topic for tp in tps})}}]}}]
+            if not flt.is_full:
+                rest.append({"bool": {"must_not": [flt.es_query()]}})
+            queries = [{"bool": {"should": [*chunks[0], *rest], "minimum_should_match": 1}}]
+            # a later chunk's documents are of replayed topics; those the filter leaves alone came already
+            only_filtered = [] if flt.is_full else [flt.es_query()]
+            queries += [{"bool": {"should": chunk, "minimum_should_match": 1, "filter": only_filtered}} for chunk in chunks[1:]]
+            return queries
+        recent = [per_tp(tp, {"gte": off}) for tp, off in delta.items()]
+        return [{"bool": {"must_not": [flt.es_query()], "should": recent[i:i + CARRY_CHUNK], "minimum_should_match": 1}}
+                for i in range(0, len(recent), CARRY_CHUNK)]
 
     async def _carry_over(self, flt: ReplayFilter, n: int, starts: dict[TopicPartition, int], tps: list[TopicPartition],
                           delta: dict[TopicPartition, int] | None) -> None:
         if not await es_layout.alias_indices(self.es, self.alias):
             return
-        query = self._carry_query(flt, starts, tps, delta)
+        queries = self._carry_queries(flt, starts, tps, delta)
 
         async def actions():
-            async for hit in async_scan(self.es, index=self.alias, query={"query": query}, size=2000):
-                doc = hit["_source"]
-                yield {"_index": await self._target(doc, n), "_id": hit["_id"], "_source": doc}
+            for query in queries:
+                async for hit in async_scan(self.es, index=self.alias, query={"query": query}, size=2000):
+                    doc = hit["_source"]
+                    yield {"_index": await self._target(doc, n), "_id": hit["_id"], "_source": doc}
 
         ok, errors = await async_bulk(self.es, actions(), chunk_size=self.bulk_size, raise_on_error=False)
         if errors:

@@ -1,6 +1,6 @@
 """What a replay rebuilds: events by time range, workflow and/or data subject (pseudonym).
 The same filter is evaluated on a projected document (while rebuilding) and as an
-Elasticsearch query (to carry over what is *not* rebuilt), so the two always agree."""
+OpenSearch query (to carry over what is *not* rebuilt), so the two always agree."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field

@@ -8,8 +8,8 @@ import time
 from collections import Counter
 from typing import Any
 
-from elasticsearch import AsyncElasticsearch
-from elasticsearch.exceptions import NotFoundError
+from opensearchpy import AsyncOpenSearch
+from opensearchpy.exceptions import NotFoundError
 
 MAX_EVENTS = 10_000
 PII_RULES = {"pii_classification", "output_privacy"}
@@ -19,9 +19,10 @@ class ReportError(Exception):
     """No report possible (unknown workflow, no trail). No PII in messages."""
 
 
-async def _search(es: AsyncElasticsearch, alias: str, query: dict[str, Any]) -> list[dict[str, Any]]:
+async def _search(es: AsyncOpenSearch, alias: str, query: dict[str, Any]) -> list[dict[str, Any]]:
     try:
-        res = await es.search(index=alias, query=query, size=MAX_EVENTS, sort=[{"occurred_at": "asc"}, {"offset": "asc"}])
+        res = await es.search(index=alias, size=MAX_EVENTS,
+                              body={"query": query, "sort": [{"occurred_at": "asc"}, {"offset": "asc"}]})
     except NotFoundError:
         raise ReportError("no audit index yet (has the audit service run?)") from None
     return [h["_source"] for h in res["hits"]["hits"]]
@@ -41,7 +42,7 @@ def _decision(doc: dict[str, Any]) -> dict[str, Any]:
             "rules": [{"rule": r.get("rule"), "allowed": r.get("allowed"), "reason": r.get("reason")} for r in d.get("rules", [])]}
 
 
-async def build_report(es: AsyncElasticsearch, alias: str, workflow_id: str) -> dict[str, Any]:
+async def build_report(es: AsyncOpenSearch, alias: str, workflow_id: str) -> dict[str, Any]:
     events = await _search(es, alias, {"bool": {"should": [{"term": {"workflow_id": workflow_id}},
                                                             {"term": {"correlation_id": workflow_id}}],
                                                  "minimum_should_match": 1}})

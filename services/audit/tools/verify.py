@@ -27,6 +27,12 @@ from services.kit.messaging import logreader
 from services.kit.security.signing import TrustStore, verify_signature
 
 LIST_CAP = 1000  # per partition and kind; counts are always complete
+# Stored copies are loaded for many partitions at once (every audited topic x its partitions,
+# 100+ on a default stack) while the log is read. Bounded, so the verifier never asks the
+# caller's Redis pool (redis-py 8: 100 connections by default) or OpenSearch for more
+# connections than they hold - unbounded, a restore on an empty stack failed with
+# MaxConnectionsError however the pool was sized by one caller.
+LOAD_CONCURRENCY = 16
 Progress = Callable[[int, int], None]
 
 
@@ -73,13 +79,13 @@ def check_sequence(cps: list[Checkpoint], topic: str, partition: int, trust: Tru
 
 async def stored_checkpoints(store: CheckpointStore, topic: str, partition: int,
                              unpublished: AbstractSet[str] = frozenset()) -> tuple[list[Checkpoint], list[dict[str, Any]]]:
-    """Redis copy, cross-checked against the Elasticsearch copy (a checkpoint still being
-    published - marked in Redis - may not be in Elasticsearch yet)."""
+    """Redis copy, cross-checked against the OpenSearch copy (a checkpoint still being
+    published - marked in Redis - may not be in OpenSearch yet)."""
     cps, unreadable = await store.redis_checkpoints(topic, partition)
     problems = [{"seq": -1, "problem": p} for p in unreadable]
     es = await store.es_checkpoints(topic, partition)
     if es is None:
-        problems.append({"seq": -1, "problem": "Elasticsearch copy of the checkpoints unavailable"})
+        problems.append({"seq": -1, "problem": "OpenSearch copy of the checkpoints unavailable"})
         return cps, problems
     by_seq = {c.seq: c for c in es}
     for cp in cps:
@@ -87,14 +93,26 @@ async def stored_checkpoints(store: CheckpointStore, topic: str, partition: int,
         if other is None and cp.checkpoint_id in unpublished:
             continue
         if other is None:
-            problems.append({"seq": cp.seq, "problem": "checkpoint missing from the Elasticsearch copy"})
+            problems.append({"seq": cp.seq, "problem": "checkpoint missing from the OpenSearch copy"})
         elif other.to_json() != cp.to_json():
-            problems.append({"seq": cp.seq, "problem": "Redis and Elasticsearch copies differ"})
+            problems.append({"seq": cp.seq, "problem": "Redis and OpenSearch copies differ"})
     for seq, cp in sorted(by_seq.items()):
-        problems.append({"seq": seq, "problem": "checkpoint missing from the Redis copy (using the Elasticsearch copy)"})
+        problems.append({"seq": seq, "problem": "checkpoint missing from the Redis copy (using the OpenSearch copy)"})
         cps.append(cp)
     cps.sort(key=lambda c: c.seq)
     return cps, problems
+
+
+async def load_stored(store: CheckpointStore, tps: list[TopicPartition], unpublished: AbstractSet[str],
+                      limit: int = LOAD_CONCURRENCY) -> list[tuple[list[Checkpoint], list[dict[str, Any]]]]:
+    """`stored_checkpoints` of every partition, in order, at most `limit` at a time."""
+    gate = asyncio.Semaphore(limit)
+
+    async def one(tp: TopicPartition) -> tuple[list[Checkpoint], list[dict[str, Any]]]:
+        async with gate:
+            return await stored_checkpoints(store, tp.topic, tp.partition, unpublished)
+
+    return list(await asyncio.gather(*(one(tp) for tp in tps)))
 
 
 def recheck_ranges(cps: list[Checkpoint], actual: dict[int, Entry], topic: str, partition: int, log_start: int) -> tuple[int, list[int]]:
@@ -122,11 +140,18 @@ def recheck_ranges(cps: list[Checkpoint], actual: dict[int, Entry], topic: str, 
 async def read_log(consumer, tps: list[TopicPartition], policy: SignaturePolicy, trust: TrustStore,
                    progress: Progress | None = None, timeout_s: float = 1800.0,
                    facts: LogFacts | None = None) -> tuple[dict[TopicPartition, LogPartition], dict, dict]:
+    """Hash and check every record. The CPU-bound part (content hashes, one Ed25519 verification
+    per signed record) runs in a worker thread, one fetched batch at a time: the event loop stays
+    free for the fetcher (the next batch arrives meanwhile) and for the checkpoint copies being
+    read from Redis and Elasticsearch concurrently - verifying on the loop starved those reads
+    until they timed out on a large log."""
     start, end = await logreader.bounds(consumer, tps)
     out = {tp: LogPartition() for tp in tps}
     rules = {tp: policy.rule_for(tp.topic) for tp in tps}
     total, done = sum(end[tp] - start[tp] for tp in tps), 0
-    async for batch in logreader.read_batches(consumer, tps, end=end, timeout_s=timeout_s):
+
+    def check(batch: dict[TopicPartition, list[Any]]) -> int:
+        n = 0
         for tp, msgs in batch.items():
             lp, rule = out[tp], rules[tp]
             append = lp.entries.append
@@ -135,19 +160,23 @@ async def read_log(consumer, tps: list[TopicPartition], policy: SignaturePolicy,
                 append(Entry(m.offset, m.timestamp, content_hash(m.timestamp, m.key, m.value, headers)))
                 if rule.mode == "chain" and not headers:
                     if facts is not None:
-                        facts.observe(tp.topic, tp.partition, m.offset, m.key, m.value, "", False)
+                        facts.observe(tp.topic, tp.partition, m.offset, m.key, m.value, "", False, m.timestamp)
                     continue  # fast path: unsigned on a chain-only topic is fine
                 ok, reason, key_id = verify_signature(tp.topic, m.key, m.value, headers, trust)
                 verdict = policy.judge(tp.topic, m.timestamp, ok, reason, key_id, rule)
                 if facts is not None:
-                    facts.observe(tp.topic, tp.partition, m.offset, m.key, m.value, key_id, ok and not verdict)
+                    facts.observe(tp.topic, tp.partition, m.offset, m.key, m.value, key_id, ok and not verdict, m.timestamp)
                 if verdict:
                     lp.forged_count += 1
                     if len(lp.forged) < LIST_CAP:
                         lp.forged.append({"offset": m.offset, "reason": verdict, **({"key_id": key_id} if key_id else {})})
                 elif not ok and rule.mode == "signed":
                     lp.grandfathered += 1
-            done += len(msgs)
+            n += len(msgs)
+        return n
+
+    async for batch in logreader.read_batches(consumer, tps, end=end, timeout_s=timeout_s):
+        done += await asyncio.to_thread(check, batch)  # batches in order, one at a time
         if progress:
             progress(done, total)
     return out, start, end
@@ -175,13 +204,12 @@ async def verify(*, bootstrap: str, store: CheckpointStore, policy: SignaturePol
         all_tps = sorted(set(live_tps) | {TopicPartition(t, p) for t, p in stored if t in chosen})
         await store.refresh_es()
         unpublished = await store.unpublished_ids()
-        loaded = asyncio.ensure_future(asyncio.gather(*(stored_checkpoints(store, tp.topic, tp.partition, unpublished)
-                                                        for tp in all_tps)))
+        # The stored copies first (`load_stored`: a few partitions at a time), then the log:
+        # loading them concurrently with the CPU-bound read starved those reads into timeouts on
+        # a busy machine. Checkpoints cut meanwhile only leave their records `pending`.
+        stored_by_tp = dict(zip(all_tps, await load_stored(store, all_tps, unpublished), strict=True))
         facts = LogFacts()
-        try:
-            logs, start, end = await read_log(consumer, live_tps, policy, trust, progress, timeout_s, facts)
-        finally:
-            stored_by_tp = dict(zip(all_tps, await loaded))
+        logs, start, end = await read_log(consumer, live_tps, policy, trust, progress, timeout_s, facts)
     finally:
         await consumer.stop()
     on_topic, forged_checkpoints = await checkpoint_topic(bootstrap, policy, trust, timeout_s, None if not topics else set(chosen))

@@ -6,13 +6,21 @@ Record key = workflow id, so one workflow's events stay ordered in one partition
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import Any, cast
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError
+from aiokafka.errors import (
+    ClusterAuthorizationFailedError,
+    CommitFailedError,
+    IllegalStateError,
+    OutOfOrderSequenceNumber,
+    TopicAuthorizationFailedError,
+    UnknownProducerId,
+)
 
 from services.kit.contracts import codec
 from services.kit.contracts.topics import DEAD_LETTER
@@ -38,15 +46,100 @@ class SemanticError(Exception):
         self.reason, self.detail = reason, detail
 
 
+# Group membership timing of every consumer group. `rebalance_timeout_ms` bounds how long the
+# coordinator waits for the members to rejoin; aiokafka defaults it to the session timeout (10 s),
+# but a member rejoins only once its rebalance callback has returned, and the orchestrator restores
+# its partitions' state there (~20 s for 24 partitions on a loaded machine). With 10 s the two
+# orchestrator instances kept evicting each other after a broker restart - each owned all 24
+# partitions in turn, restoring, and no workflow moved (found by the broker-restart drill). The
+# session (15 s) is what notices a killed instance; a little over the default so a busy machine's
+# late heartbeats do not evict a healthy one.
+GROUP_TIMEOUTS: dict[str, int] = {"session_timeout_ms": 15_000, "heartbeat_interval_ms": 3_000,
+                                  "rebalance_timeout_ms": 120_000}
+
+
 def producer_config(bootstrap: str, **overrides: Any) -> dict[str, Any]:
     auth = {} if "ssl_context" in overrides else kafka_auth.client_args()  # this process's principal
     return {"bootstrap_servers": bootstrap, "acks": "all", "enable_idempotence": True, "linger_ms": 2, **auth, **overrides}
 
 
+class RenewingProducer:
+    """An idempotent producer that replaces itself when aiokafka's sender has died.
+
+    aiokafka ends a producer's sender routine for good on OutOfOrderSequenceNumber (seen after a
+    broker restart: the broker no longer knew the producer's sequence): every later send raises
+    the same error, so the validator answered "decision could not be recorded" for ten minutes
+    until the workflows' park budgets ran out (found by the broker-restart drill). The Java client
+    resets the producer id in that case; here the failed send still raises (the caller's retry -
+    a parked record, a retryable decision - does the rest) and the next send goes through a fresh
+    producer with a new producer id. Everything else is the wrapped AIOKafkaProducer."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self._config = config
+        self._inner = AIOKafkaProducer(**config)
+        self._lock = asyncio.Lock()
+        self.renewals = 0
+
+    async def start(self, attempts: int = 8) -> None:
+        """Start; an authorization refusal is waited out a little (~40 s) before it is final: on
+        a 3-broker cluster the ACLs the topics tool has just written reach every broker a moment
+        later, and `make up BROKERS=3` saw a service exit on ClusterAuthorizationFailed."""
+        for attempt in range(attempts):
+            try:
+                await self._inner.start()
+                return
+            except (ClusterAuthorizationFailedError, TopicAuthorizationFailedError) as exc:
+                if attempt == attempts - 1:
+                    raise
+                log.warning("producer not authorized yet; retrying", extra={"error": exc.__class__.__name__})
+                with contextlib.suppress(Exception):
+                    await self._inner.stop()
+                await asyncio.sleep(1.0 + attempt)
+                self._inner = AIOKafkaProducer(**self._config)
+
+    async def _renew(self, dead: AIOKafkaProducer, exc: BaseException) -> None:
+        async with self._lock:
+            if self._inner is not dead:
+                return  # another send renewed it already
+            log.warning("producer renewed after a fatal send error", extra={"error": exc.__class__.__name__})
+            fresh = AIOKafkaProducer(**self._config)
+            await fresh.start()
+            self._inner, self.renewals = fresh, self.renewals + 1
+        with contextlib.suppress(Exception):
+            await dead.stop()
+
+    async def send(self, *args: Any, **kwargs: Any) -> Any:
+        inner = self._inner
+        try:
+            return await inner.send(*args, **kwargs)
+        except _SENDER_DEAD as exc:
+            await self._renew(inner, exc)
+            raise
+
+    async def send_and_wait(self, *args: Any, **kwargs: Any) -> Any:
+        inner = self._inner
+        try:
+            return await inner.send_and_wait(*args, **kwargs)
+        except _SENDER_DEAD as exc:
+            await self._renew(inner, exc)
+            raise
+
+    async def stop(self) -> None:
+        await self._inner.stop()
+
+    def __getattr__(self, name: str) -> Any:  # flush, partitions_for, ... of the current producer
+        return getattr(self._inner, name)
+
+
+_SENDER_DEAD = (OutOfOrderSequenceNumber, UnknownProducerId)
+
+
 async def start_producer(bootstrap: str, **overrides: Any) -> AIOKafkaProducer:
-    producer = AIOKafkaProducer(**producer_config(bootstrap, **overrides))
+    """A started idempotent producer (acks=all) that renews itself if its sender dies; typed as
+    the AIOKafkaProducer it stands in for."""
+    producer = RenewingProducer(producer_config(bootstrap, **overrides))
     await producer.start()
-    return producer
+    return cast(AIOKafkaProducer, producer)
 
 
 def record_key(record: dict[str, Any]) -> bytes:
@@ -169,7 +262,7 @@ class ConsumeLoop:
     Three kinds of failure, three answers:
     - refused records (admission: signature, declared producer, topic binding), bad bytes and
       SemanticError: the record is bad in itself -> dead-letter topic at once;
-    - a dependency is unavailable (`retry.dependency_of`: Redis, Elasticsearch, SMTP, broker,
+    - a dependency is unavailable (`retry.dependency_of`: Redis, OpenSearch, SMTP, broker,
       gRPC peer down): the record is fine -> its partition is paused at that offset and retried
       with backoff until the dependency is back, never dead-lettered (shown in /ready and
       `uf_parked_partitions`);
@@ -204,6 +297,7 @@ class ConsumeLoop:
         self._consumer_args: dict[str, Any] = {
             "bootstrap_servers": bootstrap, "group_id": group_id, "enable_auto_commit": False,
             "auto_offset_reset": "earliest" if from_beginning else "latest", "isolation_level": "read_committed",
+            **GROUP_TIMEOUTS,
             **kafka_auth.client_args(),
         }
         self.consumer = AIOKafkaConsumer(**self._consumer_args)

@@ -1,6 +1,6 @@
 """Telling a dependency outage from a bad record, and waiting it out.
 
-A handler that fails because Redis, Elasticsearch, SMTP, the broker or a gRPC peer is
+A handler that fails because Redis, OpenSearch, SMTP, the broker or a gRPC peer is
 unavailable must not turn the record into a dead letter: the record is fine, the world is not.
 `dependency_of(exc)` names the dependency behind an exception (or None: the record itself is the
 problem), and `Backoff` gives the exponential-with-jitter schedule both the consume loops and
@@ -17,7 +17,7 @@ import grpc
 import redis.exceptions as redis_errors
 from aiokafka import TopicPartition
 from aiokafka import errors as kafka_errors
-from elasticsearch import exceptions as es_errors
+from opensearchpy import exceptions as search_errors
 
 from services.kit.runtime import telemetry
 from services.kit.runtime.ops import NotReady
@@ -25,7 +25,7 @@ from services.kit.runtime.ops import NotReady
 
 class DependencyUnavailable(Exception):
     """Raised by a handler when something it needs (not the record) is unavailable.
-    `dependency` is a short code (redis, elasticsearch, smtp, kafka, grpc...): never PII."""
+    `dependency` is a short code (redis, opensearch, smtp, kafka, grpc...): never PII."""
 
     def __init__(self, dependency: str, detail: str = "") -> None:
         super().__init__(f"{dependency} unavailable" + (f": {detail}" if detail else ""))
@@ -42,10 +42,10 @@ def dependency_of(exc: BaseException) -> str | None:
     if isinstance(exc, (redis_errors.ConnectionError, redis_errors.TimeoutError, redis_errors.BusyLoadingError,
                         redis_errors.TryAgainError, redis_errors.ClusterDownError)):
         return "redis"
-    if isinstance(exc, (es_errors.ConnectionError, es_errors.ConnectionTimeout)):
-        return "elasticsearch"
-    if isinstance(exc, es_errors.TransportError) and str(exc.status_code) in {"429", "502", "503", "504", "N/A"}:
-        return "elasticsearch"
+    if isinstance(exc, (search_errors.ConnectionError, search_errors.ConnectionTimeout)):
+        return "opensearch"
+    if isinstance(exc, search_errors.TransportError) and str(exc.status_code) in {"429", "502", "503", "504", "N/A"}:
+        return "opensearch"
     if isinstance(exc, (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError)):
         return "smtp"
     if isinstance(exc, kafka_errors.KafkaError) and (getattr(exc, "retriable", False) or isinstance(
@@ -125,7 +125,7 @@ class PartitionPauser:
         counts: dict[str, int] = {}
         for p in self.paused.values():
             counts[p.dependency] = counts.get(p.dependency, 0) + 1
-        for dep in ("redis", "elasticsearch", "smtp", "kafka", "grpc", "network", *counts):
+        for dep in ("redis", "opensearch", "smtp", "kafka", "grpc", "network", *counts):
             telemetry.PARKED_PARTITIONS.labels(self.service, dep).set(counts.get(dep, 0))
 
     def summary(self) -> str:

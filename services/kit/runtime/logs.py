@@ -54,5 +54,5 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     handler.addFilter(PrivacyFilter(on_findings=_count_redactions))
     root.addHandler(handler)
     root.setLevel(level.upper())
-    for noisy in ("aiokafka", "kafka", "elasticsearch", "urllib3", "aiohttp.access"):
+    for noisy in ("aiokafka", "kafka", "opensearch", "urllib3", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -14,10 +14,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from prometheus_client import REGISTRY, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
+
+# No `<name>_created` series: no rule, dashboard or query reads them, and they were a third of
+# the samples every scrape renders (a scrape every 2 s in the local stack, in every service).
+disable_created_metrics()
 
 IDENTITY_LABELS = ("service", "colour", "version")
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 2.5, 5, 10)
@@ -113,7 +117,7 @@ def exported_names() -> set[str]:
     names: set[str] = set()
     for metric in REGISTRY.collect():
         names.add(metric.name)
-        suffixes = {"counter": ("_total", "_created"), "histogram": ("_bucket", "_sum", "_count", "_created"),
-                    "summary": ("_sum", "_count", "_created"), "gauge": ("",), "info": ("_info",)}.get(metric.type, ("",))
+        suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"),
+                    "summary": ("_sum", "_count"), "gauge": ("",), "info": ("_info",)}.get(metric.type, ("",))
         names.update(metric.name + s for s in suffixes)
     return names

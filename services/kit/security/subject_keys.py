@@ -23,6 +23,7 @@ from services.kit.security import redis_auth
 
 log = logging.getLogger(__name__)
 
+MAX_CACHED = 100_000  # subject keys kept in a process (about 200 bytes each)
 DEFAULT_RETENTION_S = {"marketing": 2 * 365 * 86400, "service": 5 * 365 * 86400, "research": 365 * 86400}
 
 
@@ -58,9 +59,11 @@ class RedisKeyStore:
     cache is only used while that subscription is up (it is emptied and bypassed whenever the
     subscription is down). A look-up racing with an invalidation does not store what it read
     (an epoch counter), so a deleted key is never re-cached. `ttl_s` bounds an entry's life
-    anyway. `cached=False` (the CLI, tests) asks Redis every time."""
+    anyway: 10 minutes (was 60 s: under load a workflow's phases are minutes apart, and every
+    expired key became a blocking MGET on the orchestrator's event loop; erasure does not depend
+    on it). `cached=False` (the CLI, tests) asks Redis every time."""
 
-    def __init__(self, url: str, *, cached: bool = False, ttl_s: float = 60.0, client: redis.Redis | None = None) -> None:
+    def __init__(self, url: str, *, cached: bool = False, ttl_s: float = 600.0, client: redis.Redis | None = None) -> None:
         # `client`: reuse a connection a tool already holds (e.g. a restore); the URL still names
         # the server for the invalidation listener of a cached store.
         self.redis = client if client is not None else redis.Redis.from_url(url, socket_timeout=5, **redis_auth.credentials())
@@ -137,6 +140,8 @@ class RedisKeyStore:
                 until = time.monotonic() + self.ttl_s
                 for s, v in found.items():
                     self._cache[s] = (until, v)
+                while len(self._cache) > MAX_CACHED:  # bounded: oldest entries go first
+                    del self._cache[next(iter(self._cache))]
 
     # -- KeyStore --------------------------------------------------------------------------------
     def get(self, subject_id: str) -> tuple[str, bytes] | None:

@@ -44,3 +44,27 @@ def test_document_corpus_is_deterministic_real_sized_and_names_each_hard_case() 
             assert 0 <= entity["start"] < entity["end"] <= len(doc["text"])
             assert entity["start"] >= previous_end
             previous_end = entity["end"]
+
+
+def test_independent_corpus_is_deterministic_well_formed_and_shares_no_generator() -> None:
+    import ast
+    import inspect
+
+    import bench.pii_corpus_indep as indep
+
+    tree = ast.parse(inspect.getsource(indep))
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert not any(name.startswith(("bench", "faker")) for name in imported), imported
+    assert indep.FIX_SEED != indep.FINAL_SEED
+    docs = indep.generate_documents(30, indep.FIX_SEED)
+    assert docs == indep.generate_documents(30, indep.FIX_SEED)
+    assert all(800 <= len(d["text"]) <= 4500 for d in docs)
+    for doc in docs:
+        previous_end = -1
+        for entity in doc["entities"]:
+            assert 0 <= entity["start"] < entity["end"] <= len(doc["text"])
+            assert entity["start"] >= previous_end
+            previous_end = entity["end"]
+    kinds = {d["kind"] for d in indep.generate_documents(120, indep.FIX_SEED)}
+    assert {"markdown", "reply_chain", "ocr_letter", "fixed_width", "xml", "sms"} <= kinds

@@ -321,3 +321,60 @@ def test_phone_matcher_skips_runs_that_are_never_phone_numbers() -> None:
                             ("IP_ADDRESS", "10.2.33.4")]
     assert _types("fax 01.23.45.67.89 or 555.123.4567") == [("PHONE_NUMBER", "01.23.45.67.89"),
                                                              ("PHONE_NUMBER", "555.123.4567")]
+
+
+def test_lookalike_characters_and_reply_quotes_inside_values() -> None:
+    # Non-breaking hyphen / en dash separators (copied from a PDF), a fullwidth at sign.
+    assert _types("call 201\u2011574\u20115962 or SSN 203\u201381\u20139213") == [
+        ("PHONE_NUMBER", "201\u2011574\u20115962"), ("US_SSN", "203\u201381\u20139213")]
+    assert _types("write to jane.roe\uff20web.de if easier") == [("EMAIL_ADDRESS", "jane.roe\uff20web.de")]
+    assert _types("Kontakt: jane.roe(at)stadtwerke-nord(punkt)de") == [
+        ("EMAIL_ADDRESS", "jane.roe(at)stadtwerke-nord(punkt)de")]
+    # A value wrapped inside a quoted reply continues after the "> " marker.
+    assert _types("> Mob.\n> +1 (201) 559\n> 4914 thanks") == [("PHONE_NUMBER", "+1 (201) 559\n> 4914")]
+    assert _types("> Refund to gb46 hbuk 9846 3138 1463\n> 34.") == [("IBAN_CODE", "gb46 hbuk 9846 3138 1463\n> 34")]
+
+
+def test_structure_of_markdown_fixed_width_xml_and_html_tables() -> None:
+    markdown = "| Holder | Social Sec. # | Mobile |\n|---|---|---|\n| Ana Lima | 081991257 | +1 201-596-2746 |\n"
+    assert ("US_SSN", "081991257") in _types(markdown)
+    report = ("ACCOUNT   HOLDER        TAX ID      PHONE\n-------   ------        ------      -----\n"
+              "9053671   Ana Lima      315713769   +44 7400 523410\n")
+    assert _types(report) == [("US_SSN", "315713769"), ("PHONE_NUMBER", "+44 7400 523410")]
+    assert _types('<record id="0725563">\n  <ssn>535530318</ssn>\n</record>') == [("US_SSN", "535530318")]
+    assert _types("<tr><td>SSN</td><td>800170122</td></tr>") == [("US_SSN", "800170122")]
+
+
+def test_ssn_labels_in_other_languages_and_printed_forms() -> None:
+    assert _types("Meine US-Sozialversicherungsnummer lautet 658848522. Danke") == [("US_SSN", "658848522")]
+    assert _types("Social Security No. ...... 490851437\nTel") == [("US_SSN", "490851437")]
+    # An identifier label at the end of a hard-wrapped line still labels the number below it.
+    assert _types("SSN#589715571 verified. Case\n432315794 was merged") == [("US_SSN", "589715571")]
+
+
+def test_lower_case_street_typed_in_a_chat() -> None:
+    assert _types("ok so ship it to 414 sycamore rd pls") == [("STREET_ADDRESS", "414 sycamore rd")]
+    assert _types("deliver to 82 willow creek\ndrive pls") == [("STREET_ADDRESS", "82 willow creek\ndrive")]
+    assert _types("it is a 5 min drive, and 2 hard drive bays are free") == []
+
+
+def test_yaml_keys_chat_speakers_and_thanks_name_people() -> None:
+    from uf_pii import Engine
+    from uf_pii.structure import fields
+
+    text = "customers:\n  - id: 002094\n    name: Tobias Van den Bossche\n    ssn: 567859730\n"
+    assert {(f.label, text[f.start : f.end]) for f in fields(text)} >= {("name", "Tobias Van den Bossche"),
+                                                                       ("ssn", "567859730")}
+    assert ("US_SSN", "567859730") in _types(text)
+    # A capitalised speaker answering a question is not a YAML key: the SSN context still applies.
+    assert ("US_SSN", "567859730") in _types("Agent: what is your SSN?\nPriya: 567859730\n")
+    chat = "28/02 14:11 Brigitte: thx!!\n28/02 14:12 Me: ok\n28/02 14:13 Brigitte: call u later\nThanks Priya, that fixed it."
+    found = {(f.type, chat[f.start : f.end]) for f in Engine().scan(chat)}
+    assert {("PERSON", "Brigitte"), ("PERSON", "Priya")} <= found
+    assert ("PERSON", "Me") not in found
+
+
+def test_addresses_hard_wrapped_inside_the_street_or_before_the_town() -> None:
+    for address in ("Domhof 91b, 80331\nMünchen", "8928 Harbor\nView Drive\nProvo, UT 84601",
+                    "Lange Voorhout 7-H, 2514 EE Den Haag", "12639 Old Mill\n> Street, Santa Fe, NM 87501"):
+        assert _types(f"> Lieferadresse: {address}.\n") == [("STREET_ADDRESS", address)], address

@@ -43,7 +43,7 @@ class NationalIdRecognizer(BaseRecognizer):
     CONTEXT_BOOST: ClassVar[float] = 0.1
     WINDOW_LEFT: ClassVar[int] = 100
     WINDOW_RIGHT: ClassVar[int] = 40
-    version = "2.0.0"
+    version = "2.1.0"
 
     @staticmethod
     def valid(value: str) -> bool:

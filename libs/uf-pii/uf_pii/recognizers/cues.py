@@ -39,6 +39,17 @@ _SIGNOFF = re.compile(
     r"Mit freundlichen Grüßen|Cordialement|Bien à vous)[,.!]?[ \t]*\r?\n[ \t]*"
     rf"(?P<name>{_NAME})[ \t]*(?=\r?\n|$)"
 )
+# The speaker of a chat or SMS line ("28/02 14:11 Brigitte: thx"): a name before a colon at the start
+# of a line, after an optional time stamp; only a speaker seen on two or more lines (a conversation,
+# not a "Note:" heading), never a role word.
+_SPEAKER = re.compile(rf"^[ \t]*(?:\[?[0-9][0-9:/.\- ]{{3,18}}\]?[ \t]+)?(?P<name>{_NAME_WORD}):[ \t]", re.MULTILINE)
+_ROLES = frozenset(["me", "agent", "customer", "support", "system", "bot", "note", "notes", "subject", "from", "to", "cc",
+                    "re", "fwd", "date", "sent", "user", "admin", "you", "operator", "assistant", "internal", "description",
+                    "priority", "channel", "status", "update", "error", "warning", "info", "debug", "tel", "phone",
+                    "mobile", "fax", "email", "address", "name", "ps", "p.s", "edit", "q", "a"])
+# Thanking someone by name at the start of a line or sentence: "Thanks Priya, that fixed it."
+_THANKS = re.compile(rf"(?:^|(?<=[\n.!?] ))(?:Thanks|Thank you|Cheers|Danke|Merci|Gracias)[ ]+(?P<name>{_NAME})(?=[ ]*[,!])",
+                     re.MULTILINE)
 _DISPLAY = re.compile(rf"(?P<name>{_NAME})[ ]*\"?[ ]*<[^<>\n@]{{1,64}}[ ]?@")
 _EMAIL = re.compile(r"([A-Za-z][A-Za-z0-9._+\-]{1,63})[ ]?@[ ]?[A-Za-z0-9\-]+\.[A-Za-z.]{2,}")
 _ADDRESSEES = frozenset(
@@ -124,7 +135,7 @@ class CueRecognizer(BaseRecognizer):
     name = "cues"
     type_name = "PERSON"
     requires_nlp = True  # full mode only (see module docstring); needs no model
-    version = "1.0.0"
+    version = "1.1.0"
     method = "rules"
     STRUCTURE_SCORE = 0.9
     CUE_SCORE = 0.9
@@ -158,15 +169,27 @@ class CueRecognizer(BaseRecognizer):
 
     def _cues(self, text: str) -> list[Finding]:
         out = []
-        for pattern, how in ((_SALUTATION, "salutation/title"), (_SIGNOFF, "sign-off"), (_DISPLAY, "display name")):
+        for pattern, how in ((_SALUTATION, "salutation/title"), (_SIGNOFF, "sign-off"), (_DISPLAY, "display name"),
+                             (_THANKS, "thanked by name")):
             for m in pattern.finditer(text):
                 start, end = m.span("name")
                 if text[start:end].split(" ")[0].lower() in _ADDRESSEES:
                     continue
                 out.append(self._make("PERSON", start, end, self.CUE_SCORE, how, pattern.pattern[:120]))
+        if ":" in text and "\n" in text:
+            out += self._speakers(text)
         if "@" in text:
             out += self._local_parts(text)
         return out
+
+    def _speakers(self, text: str) -> list[Finding]:
+        spans: dict[str, list[tuple[int, int]]] = {}
+        for m in _SPEAKER.finditer(text):
+            name = m.group("name")
+            if name.lower() not in _ROLES:
+                spans.setdefault(name, []).append(m.span("name"))
+        return [self._make("PERSON", start, end, self.CUE_SCORE, "chat speaker", _SPEAKER.pattern[:120])
+                for found in spans.values() if len(found) >= 2 for start, end in found]
 
     def _local_parts(self, text: str) -> list[Finding]:
         out = []

@@ -36,9 +36,10 @@ _PLAIN = re.compile(
 )
 
 _AT_BRACKET = r"\s*[\[\(\{<]\s*at\s*[\]\)\}>]\s*"
-_DOT_BRACKET = r"\s*[\[\(\{<]\s*dot\s*[\]\)\}>]\s*"
+_DOT_WORD = r"(?:dot|punkt|point|punto)"  # the spelled dot in English, German, French, Spanish
+_DOT_BRACKET = rf"\s*[\[\(\{{<]\s*{_DOT_WORD}\s*[\]\)\}}>]\s*"
 _AT = rf"(?P<at>{_AT_BRACKET}|%40|\s+at\s+|\s+@\s*|\s*@\s+)"
-_DOT = rf"(?:{_DOT_BRACKET}|\s+dot\s+|\.)"
+_DOT = rf"(?:{_DOT_BRACKET}|\s+{_DOT_WORD}\s+|\.)"
 _OBFUSCATED = re.compile(
     rf"(?<![{_L}_.+\-])"
     rf"(?P<local>{_ATOM}(?:{_DOT}{_ATOM})*)"
@@ -47,8 +48,8 @@ _OBFUSCATED = re.compile(
     rf"(?![{_L}_\-])",
     re.IGNORECASE,
 )
-_SPELLED_DOT = re.compile(rf"{_DOT_BRACKET}|\s+dot\s+", re.IGNORECASE)
-_TRIGGER = re.compile(r"@|%40|\bat\b", re.IGNORECASE)
+_SPELLED_DOT = re.compile(rf"{_DOT_BRACKET}|\s+{_DOT_WORD}\s+", re.IGNORECASE)
+_TRIGGER = re.compile(r"[@\uff20\ufe6b]|%40|\bat\b", re.IGNORECASE)  # fullwidth/small @ read as "@" (textview)
 # The obfuscated pattern is the expensive one; plain "jane@example.com" lines (most log lines with
 # an address) never need it.
 _OBFUSCATION = re.compile(r"\s@|@\s|%40|[\[({<]\s*at\s*[\])}>]|\sat\s", re.IGNORECASE)
@@ -64,7 +65,7 @@ class EmailRecognizer(BaseRecognizer):
     BRACKET_SCORE = 0.9
     SPACED_SCORE = 0.85
     BARE_WORD_SCORE = 0.75
-    version = "2.0.0"
+    version = "2.1.0"
 
     def detect(self, text: str) -> list[Finding]:
         if not _TRIGGER.search(text):

@@ -32,6 +32,7 @@ class IbanRecognizer(BaseRecognizer):
     name = "iban"
     type_name = "IBAN_CODE"
     SCORE = 1.0
+    version = "1.1.0"  # 1.1: wrapped groups inside a quoted reply
 
     def detect(self, text: str) -> list[Finding]:
         if not has_digit(text, 8):
@@ -57,8 +58,15 @@ class IbanRecognizer(BaseRecognizer):
             if char.isascii() and char.isalnum():
                 got += 1
                 pos += 1
-            elif char in " -" and pos + 1 < n and view[pos + 1].isascii() and view[pos + 1].isalnum():
-                pos += 1
+            elif char in " -":
+                # One separator, or a wrapped line's break plus its reply quote marker ("\n> " reads
+                # as three spaces in the view).
+                step = 1
+                while step < 4 and pos + step < n and view[pos + step] == " ":
+                    step += 1
+                if not (pos + step < n and view[pos + step].isascii() and view[pos + step].isalnum()):
+                    return None
+                pos += step
             else:
                 return None
         if got < needed:

@@ -26,6 +26,11 @@ that no configured region accepts, every region whose national prefix and number
 asked whether the number is valid there.  The context requirement is what keeps this from
 turning every 0-leading reference number into a phone number.
 
+Cost (the log filter runs this on every line): digit runs that can never be one phone number -
+card-shaped runs, IPv4 addresses, ISO timestamps - are blanked before ``phonenumbers`` sees the
+window (it spent most of its time on sub-groups of a card number), and its matches are cached per
+window text, so a repeated number is matched once.
+
 URL-encoded "+" (``%2B``) is understood so ``?phone=%2B4420...`` is found.
 Matching runs on a view that keeps line breaks (so CSV rows and log lines are
 not glued to their neighbours), plus a second pass joining lines that only
@@ -68,6 +73,7 @@ _DATE_LIKE = re.compile(
 # Dotted numbers are phone numbers only as NANP 3.3.4 or with a trunk/international prefix;
 # "7.16.76.11959" is a version string.
 _EXTENSION = re.compile(r"\s*(?:ext\.?|extension|x|#)\s*[0-9]{1,7}\s*$", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"\.\s")
 _NANP_DOTTED = re.compile(r"^\(?[0-9]{3}\)?\.[0-9]{3}\.[0-9]{4}$")
 _CONTEXT = ("phone", "tel", "telephone", "call", "mobile", "cell", "fax", "contact", "whatsapp", "sms")
 # Words that make a number of another region worth looking up (see module docstring).
@@ -96,13 +102,22 @@ _ALL_REGIONS: list[tuple[str, str, frozenset[int], re.Pattern[str]]] = []
 # Field labels (uf_pii.structure) that name a quantity, never a phone number: a "created_at" value
 # of 1739615923852 is an epoch timestamp even though it dials somewhere.
 _NOT_PHONE_FIELD = re.compile(r"(?:^| )(?:at|time|timestamp|ts|epoch|date|created|updated|modified|amount|total|"
-                              r"price|balance|count|size|order|invoice|tracking|version|build|uuid|hash)(?: |$)")
+                              r"price|balance|count|size|order|invoice|tracking|version|build|uuid|hash|account|acct)(?: |$)")
 
 
 def _in_quantity_field(text: str, start: int, end: int) -> bool:
     """True when the span fills a structured field whose name says it is a quantity."""
     field = field_at(text, start, end)
     return field is not None and field.end - field.start <= end - start + 2 and _NOT_PHONE_FIELD.search(field.label) is not None
+
+
+def _glued_into_a_token(view: str, start: int, end: int) -> bool:
+    """True for digits inside a hex id or word ("request_id=6513270e26", "d23f0824128b"): ``_score``
+    rejects every match preceded by a letter or digit, and ``phonenumbers`` one followed by a letter
+    (except an extension's "x"/"ext"), so the matcher need not run on them."""
+    before = view[start - 1] if start > 0 else " "
+    after = view[end] if end < len(view) else " "
+    return (view[start].isdigit() and (before.isalnum() or before == "_")) or (after.isalpha() and after not in "xXeE")
 
 
 def _not_phone_blanked(view: str) -> str:
@@ -137,7 +152,7 @@ class PhoneRecognizer(BaseRecognizer):
     NATIONAL_SCORE = 0.75
     REGIONAL_SCORE = 0.75
     CONTEXT_BOOST = 0.1
-    version = "2.0.0"
+    version = "2.1.0"
 
     def __init__(self, regions: Sequence[str] = DEFAULT_REGIONS) -> None:
         unknown = [r for r in regions if r.upper() not in phonenumbers.SUPPORTED_REGIONS]
@@ -298,6 +313,8 @@ class PhoneRecognizer(BaseRecognizer):
                 continue
             if multiline_only and not has_line_break(text[cand.start() : cand.end()]):
                 continue
+            if _glued_into_a_token(view, cand.start(), cand.end()):
+                continue
             kinds = self._kinds(raw)
             start, end = max(0, cand.start() - 4), min(len(view), cand.end() + 20)
             if windows and start <= windows[-1][1]:
@@ -315,6 +332,8 @@ class PhoneRecognizer(BaseRecognizer):
         digits = "".join(ch for ch in main if "0" <= ch <= "9")
         if _DATE_LIKE.match(main):
             return None
+        if _SENTENCE_END.search(main):
+            return None  # "exp 09/27.\n25/02 14:11": a sentence ends inside, the lines are not one number
         if "." in main and not stripped.startswith("+") and not _NANP_DOTTED.match(main):
             # European dotted style "01.23.45.67.89": trunk 0 and no one-digit groups
             # ("0.35.87.14380" is a version string).

