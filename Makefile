@@ -45,7 +45,7 @@ lint: venv  ## ruff (style, imports, bugbear) + mypy (strict on the kit and the 
 test: install  ## unit + integration tests (starts and stops the local stack itself; the load/fault drills are `make test-load`)
 	$(PY) -m pytest -q -ra -m "not load"
 
-test-load: install  ## bursts under a CPU hog and fault drills (minutes each; not yet part of CI, see issue 10)
+test-load: install  ## bursts under a CPU hog and fault drills, two instances of every service (20-35 min; not a CI step yet: .ci/run says why)
 	$(PY) -m pytest -q -ra -m load
 
 test-unit: venv  ## tests that need no servers

@@ -33,7 +33,7 @@ def test_a_dead_sender_is_replaced_once_and_the_next_send_goes_through(monkeypat
     FakeProducer.made.clear()
 
     async def go():
-        p = await bus.start_producer("127.0.0.1:1")
+        p = await bus.start_producer("127.0.0.1:1", ssl_context=None)
         assert await p.send_and_wait("t", b"1") == ("t", b"1")
         FakeProducer.made[0].dead = True
         results = await asyncio.gather(*(p.send_and_wait("t", b"2") for _ in range(3)), return_exceptions=True)
@@ -42,5 +42,36 @@ def test_a_dead_sender_is_replaced_once_and_the_next_send_goes_through(monkeypat
         assert len(FakeProducer.made) == 2 and FakeProducer.made[0].stopped  # renewed once, old one stopped
         assert FakeProducer.made[1].config["enable_idempotence"] and FakeProducer.made[1].config["acks"] == "all"
         assert await p.send_and_wait("t", b"3") == ("t", b"3")
+
+    asyncio.run(go())
+
+
+def test_a_refused_start_is_waited_out_briefly_then_final(monkeypatch):
+    from aiokafka.errors import ClusterAuthorizationFailedError
+
+    class Refusing(FakeProducer):
+        refusals = 1
+
+        async def start(self):
+            if Refusing.refusals > 0:
+                Refusing.refusals -= 1
+                raise ClusterAuthorizationFailedError()
+
+    async def no_sleep(_s):
+        pass
+
+    monkeypatch.setattr(bus, "AIOKafkaProducer", Refusing)
+    monkeypatch.setattr(bus.asyncio, "sleep", no_sleep)
+
+    async def go():
+        p = await bus.start_producer("127.0.0.1:1", ssl_context=None)  # ACLs arrived after one refusal
+        assert await p.send_and_wait("t", b"1") == ("t", b"1")
+        Refusing.refusals = 99
+        producer = bus.RenewingProducer(bus.producer_config("127.0.0.1:1", ssl_context=None))
+        try:
+            await producer.start(attempts=3)
+        except ClusterAuthorizationFailedError:
+            return
+        raise AssertionError("a lasting refusal must end the start")
 
     asyncio.run(go())

@@ -13,7 +13,14 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, cast
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError, OutOfOrderSequenceNumber, UnknownProducerId
+from aiokafka.errors import (
+    ClusterAuthorizationFailedError,
+    CommitFailedError,
+    IllegalStateError,
+    OutOfOrderSequenceNumber,
+    TopicAuthorizationFailedError,
+    UnknownProducerId,
+)
 
 from services.kit.contracts import codec
 from services.kit.contracts.topics import DEAD_LETTER
@@ -73,8 +80,22 @@ class RenewingProducer:
         self._lock = asyncio.Lock()
         self.renewals = 0
 
-    async def start(self) -> None:
-        await self._inner.start()
+    async def start(self, attempts: int = 8) -> None:
+        """Start; an authorization refusal is waited out a little (~40 s) before it is final: on
+        a 3-broker cluster the ACLs the topics tool has just written reach every broker a moment
+        later, and `make up BROKERS=3` saw a service exit on ClusterAuthorizationFailed."""
+        for attempt in range(attempts):
+            try:
+                await self._inner.start()
+                return
+            except (ClusterAuthorizationFailedError, TopicAuthorizationFailedError) as exc:
+                if attempt == attempts - 1:
+                    raise
+                log.warning("producer not authorized yet; retrying", extra={"error": exc.__class__.__name__})
+                with contextlib.suppress(Exception):
+                    await self._inner.stop()
+                await asyncio.sleep(1.0 + attempt)
+                self._inner = AIOKafkaProducer(**self._config)
 
     async def _renew(self, dead: AIOKafkaProducer, exc: BaseException) -> None:
         async with self._lock:
