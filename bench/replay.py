@@ -63,8 +63,15 @@ async def raw_read() -> tuple[int, float]:
         await c.stop()
 
 
+def _redis() -> aioredis.Redis:
+    """Like `ufctl audit` (audit_commands._clients): the verifier reads every partition's
+    checkpoints concurrently, so connections are queued for, not refused (MaxConnectionsError)."""
+    pool = aioredis.BlockingConnectionPool.from_url(S.redis_url, max_connections=32, timeout=120, socket_timeout=10)
+    return aioredis.Redis(connection_pool=pool)
+
+
 async def run_verify() -> tuple[int, float]:
-    r, es = aioredis.from_url(S.redis_url), AsyncOpenSearch([S.es_url], request_timeout=60)
+    r, es = _redis(), AsyncOpenSearch([S.es_url], request_timeout=60)
     try:
         t0 = time.perf_counter()
         res = await verify(bootstrap=S.kafka_bootstrap, store=CheckpointStore(r, es, S.checkpoint_index), policy=load_policy(),
@@ -76,7 +83,7 @@ async def run_verify() -> tuple[int, float]:
 
 
 async def run_replay() -> tuple[int, float]:
-    r, es = aioredis.from_url(S.redis_url), AsyncOpenSearch([S.es_url], request_timeout=60)
+    r, es = _redis(), AsyncOpenSearch([S.es_url], request_timeout=60)
     try:
         t0 = time.perf_counter()
         res = await Replayer(bootstrap=S.kafka_bootstrap, redis=r, es=es, alias=S.es_index,

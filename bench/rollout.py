@@ -16,7 +16,10 @@ import threading
 import time
 
 from services.kit.runtime.paths import ROOT
+from services.kit.security import kafka_auth
 from tests.integration import helpers as h
+
+kafka_auth.configure_kafka_identity(os.environ.get("UF_KAFKA_PRINCIPAL") or "ufctl")  # the traffic it publishes
 
 ENV = {"memory": {"UF_MEMORY_LIMIT_BYTES": str(320 * 1024 * 1024)}, "cpu": {"UF_CPU_LIMIT_MILLICORES": "50"}}
 

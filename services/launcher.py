@@ -38,7 +38,7 @@ from services import __version__
 from services.kit.runtime import scrape_targets
 from services.kit.runtime.paths import ROOT, VAR
 from services.kit.runtime.role import ACTIVE, PREVIEW, write_role
-from services.kit.runtime.service_table import COLOURS, HOST, SERVICES, http_port, instance_http_port
+from services.kit.runtime.service_table import COLOURS, HOST, SERVICES, colour_grpc_port, http_port, instance_http_port
 
 MAX_REPLICAS = 20
 
@@ -125,10 +125,12 @@ def start(instance: str) -> None:
     name, i = _split(instance)
     (VAR / "run").mkdir(parents=True, exist_ok=True)
     (VAR / "log").mkdir(parents=True, exist_ok=True)
+    if live_colour(name) != "blue" and colour_pid(name, live_colour(name)) is None:
+        set_live_colour(name, "blue")  # a colour file left by an earlier stack: nobody else consumes
     role = ACTIVE if live_colour(name) == "blue" else PREVIEW  # never a second active colour
     write_role(role_file(instance), role)
     env = {**os.environ, "UF_HTTP_PORT": str(instance_http_port(name, i)), "UF_INSTANCE": str(i), "PYTHONUNBUFFERED": "1",
-           "UF_COLOUR": "blue", "UF_ROLE_FILE": str(role_file(instance))}
+           "UF_COLOUR": "blue", "UF_ROLE_FILE": str(role_file(instance)), **_grpc_env(name, "blue")}
     env.setdefault("UF_TRACE_EXPORTER", "file")  # locally: spans as JSON lines, one file per instance
     if env["UF_TRACE_EXPORTER"] == "file" and not env.get("UF_TRACE_FILE"):
         env["UF_TRACE_FILE"] = str(VAR / "traces" / f"{instance}.jsonl")
@@ -138,6 +140,11 @@ def start(instance: str) -> None:
     _pidfile(instance).write_text(str(proc.pid))
     scrape_targets.announce(instance, service=name, port=instance_http_port(name, i), colour=env.get("UF_COLOUR") or "blue",
                             version=env.get("UF_VERSION") or __version__)
+
+
+def _grpc_env(name: str, colour: str) -> dict[str, str]:
+    """A gRPC service serves its colour's own address too; the production one only while active."""
+    return {"UF_GRPC_PREVIEW_PORT": str(colour_grpc_port(name, colour))} if SERVICES[name].grpc_port else {}
 
 
 def wait_ready(instances: list[str], timeout_s: float) -> list[str]:
@@ -321,7 +328,7 @@ def start_colour(name: str, colour: str, role: str, env_extra: dict[str, str] | 
     (VAR / "log").mkdir(parents=True, exist_ok=True)
     write_role(role_file(inst), role)
     env = {**os.environ, "UF_HTTP_PORT": str(http_port(name, colour)), "UF_INSTANCE": "0", "PYTHONUNBUFFERED": "1",
-           "UF_COLOUR": colour, "UF_ROLE_FILE": str(role_file(inst)), **(env_extra or {})}
+           "UF_COLOUR": colour, "UF_ROLE_FILE": str(role_file(inst)), **_grpc_env(name, colour), **(env_extra or {})}
     if "UF_TRACE_EXPORTER" not in os.environ:
         env.update(UF_TRACE_EXPORTER="file", UF_TRACE_FILE=str(VAR / "traces" / f"{inst}.jsonl"))
     with open(_logfile(inst), "ab") as log:

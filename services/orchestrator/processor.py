@@ -19,10 +19,17 @@ for any number of instances (ADR 0009).
   the same loop when their next attempt is due, inside the partition's transaction.
 - Admission control: while `max_in_flight` workflows are unfinished on this instance, new
   requests wait in Kafka (the request partitions are paused).
+- Warm standby (blue-green, ADR 0008): a preview instance keeps a copy of every partition's
+  state near the changelog's end, its consumer connected (started, not subscribed: it joins
+  no group) and every partition's producer connected but not initialised (`init_transactions`
+  would fence the active colour); a demoted instance keeps its state copy. A promotion then
+  joins the group, sends one InitProducerId per partition (the fence) and reads seconds of
+  changelog.
 """
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 
@@ -52,6 +59,7 @@ INPUT_TOPICS = (topics.REQUESTS, topics.AGENT_RESULTS, topics.REVIEW_DECISIONS, 
 SERVICE = "orchestrator"
 RECORD_ATTEMPTS = 3  # a record failing for its own sake (a bug) is dead-lettered after this many tries
 PARK_KINDS = ("undecided", "validator-unavailable", "dependency")
+STANDBY_REFRESH_S = 1.0  # a preview's copy trails the changelog by about this much
 
 
 class _Rebalance(ConsumerRebalanceListener):
@@ -80,10 +88,13 @@ class Processor:
         self.restoring = False
         self.table = ChangelogTable(bootstrap, topics.ORCHESTRATOR_STATE)
         self.producers: dict[int, AIOKafkaProducer] = {}
+        self._prepared: dict[int, AIOKafkaProducer] = {}  # preview: connected, not initialised (see _prepare_producers)
         self.backoff = Backoff(base_s=0.5, cap_s=15.0)
         self._waiting: dict[int, tuple[float, int]] = {}  # partition -> (resume at, attempt)
+        self.partitions = topics.load_topics()[topics.ORCHESTRATOR_STATE].partitions
         self.consumer = self._new_consumer()
-        self._fresh = True  # never started: the first join uses it (a stopped consumer cannot restart)
+        self._consumer_state = "new"  # new -> started -> stopped (a stopped aiokafka consumer cannot restart)
+        self.standby_ready = False  # preview: the standby copy has been read once
         self.member = False  # subscribed: the role is active (services/kit/runtime/role.py)
         self.committed: dict[TopicPartition, int] = {}  # input offsets of this instance's last transactions
 
@@ -101,17 +112,24 @@ class Processor:
             role.current().report(self.group_id, role.RELEASED)
 
     async def stop(self) -> None:
-        if self.member:
+        if self._consumer_state == "started":
             await self.consumer.stop()
         for p in list(self.producers):
             await self._close_producer(p)
+        await asyncio.gather(*(_quietly_stop(self._prepared.pop(p)) for p in list(self._prepared)))
+        await self.table.close()
+
+    async def _connect(self) -> None:
+        """Start the consumer without subscribing: connected and bootstrapped, in no group."""
+        if self._consumer_state == "stopped":
+            self.consumer, self._consumer_state = self._new_consumer(), "new"
+        if self._consumer_state == "new":
+            await self.consumer.start()
+            self._consumer_state = "started"
 
     async def _join(self) -> None:
         role.current().report(self.group_id, role.JOINING)
-        if not self._fresh:
-            self.consumer = self._new_consumer()
-        self._fresh = False
-        await self.consumer.start()
+        await self._connect()
         self.consumer.subscribe(list(INPUT_TOPICS), listener=_Rebalance(self))
         self.member, self.committed = True, {}
 
@@ -121,27 +139,34 @@ class Processor:
         written after EndTxn returns and aiokafka cannot ask OffsetFetch for stable offsets),
         leave the group, close the partitions' producers: the next owner resumes exactly there
         and its producers fence ours."""
-        deadline = time.monotonic() + 5.0
+        t0 = time.monotonic()
+        deadline = t0 + 5.0
         pending = dict(self.committed)
         while pending and time.monotonic() < deadline:
-            for tp, off in list(pending.items()):
-                if (await self.consumer.committed(tp) or 0) >= off:
-                    del pending[tp]
+            seen = await asyncio.gather(*(self.consumer.committed(tp) for tp in pending))  # one round trip, not one per partition
+            pending = {tp: off for (tp, off), got in zip(pending.items(), seen) if (got or 0) < off}
             if pending:
                 await asyncio.sleep(0.02)
         if pending:
             log.warning("committed offsets not visible before leaving", extra={"partitions": len(pending)})
+        t1 = time.monotonic()
         await self.consumer.stop()
-        await asyncio.gather(*(self._close_producer(p) for p in list(self.producers)))
-        self.table.drop(self.table.partitions())
+        self._consumer_state = "stopped"
         self.member = self.joined = False
+        self._waiting.clear()
+        t2 = time.monotonic()
         role.current().report(self.group_id, role.RELEASED)
-        log.info("left the group: partitions released at committed offsets", extra={"group": self.group_id})
+        # After the report: the next owner's producers fence these anyway, and nothing is pending.
+        await asyncio.gather(*(self._close_producer(p) for p in list(self.producers)))
+        log.info("left the group: partitions released at committed offsets",
+                 extra={"group": self.group_id, "offsets_visible_ms": int((t1 - t0) * 1000), "leave_ms": int((t2 - t1) * 1000)})
 
     async def check_ready(self) -> None:
         """Ready once in the group with its partitions' state restored - also with no partition
         at all (a standby: more instances than partitions) - or as a preview (consumes nothing)."""
         if not role.current().active:
+            if not self.standby_ready:
+                raise RuntimeError("preview: reading the standby copy of the state")
             return
         if not self.joined or self.restoring:
             raise RuntimeError("joining the group / restoring state")
@@ -153,17 +178,73 @@ class Processor:
             self._waiting.pop(p, None)
         self.table.drop(self.table.partitions() - partitions)
         gained = partitions - set(self.producers)
-        # concurrently: a hand-over takes every partition at once, and each producer's
-        # init_transactions is a round trip to the transaction coordinator
-        await asyncio.gather(*(self._open_producer(p) for p in sorted(gained)))  # fences the previous owners first
+        t0 = time.perf_counter()
+        warm = len(gained & self.table.warm_partitions())
+
+        async def producers() -> float:
+            # concurrently: a hand-over takes every partition at once, and each producer's
+            # init_transactions is a round trip to the transaction coordinator
+            await asyncio.gather(*(self._open_producer(p) for p in sorted(gained)))
+            return time.perf_counter()
+
+        # Partitions without a standby copy are read in bulk beside the producers' start; then
+        # every gained partition is read again from where its copy stands, after the fence:
+        # only a read after the fence is trusted (a zombie's open transaction is aborted by it,
+        # or had committed), and with a copy it is a short tail.
+        fenced_at, _ = await asyncio.gather(producers(), self.table.restore(gained - self.table.warm_partitions()))
+        t1 = time.perf_counter()
         await self.table.restore(gained)
-        log.info("partitions owned", extra={"partitions": sorted(partitions), "gained": sorted(gained)})
+        log.info("partitions owned", extra={"partitions": sorted(partitions), "gained": sorted(gained), "warm": warm,
+                                            "producers_ms": int((fenced_at - t0) * 1000),
+                                            "restore_ms": int((time.perf_counter() - t0) * 1000),
+                                            "after_fence_ms": int((time.perf_counter() - t1) * 1000)})
+
+    def _new_producer(self, p: int) -> AIOKafkaProducer:
+        return AIOKafkaProducer(bootstrap_servers=self.bootstrap, transactional_id=f"{self.prefix}-p{p}",
+                                enable_idempotence=True, acks="all", linger_ms=2, **kafka_auth.client_args())
+
+    async def _prepare_producers(self) -> None:
+        """Preview: every partition's producer connected - TLS handshakes done, cluster metadata
+        known - but without `init_transactions`, which would fence the active colour. At
+        promotion only that round trip is left (`_open_producer`)."""
+        async def one(p: int) -> None:
+            producer = self._new_producer(p)
+            try:
+                await producer.client.bootstrap()
+                for broker in producer.client.cluster.brokers():
+                    await producer.client.ready(broker.nodeId)
+            except Exception:
+                await _quietly_stop(producer)
+                raise
+            self._prepared[p] = producer
+
+        missing = [p for p in range(self.partitions) if p not in self._prepared and p not in self.producers]
+        failed = [r for r in await asyncio.gather(*(one(p) for p in missing), return_exceptions=True) if r is not None]
+        if failed:
+            log.warning("producers not prepared", extra={"count": len(failed), "error": failed[0].__class__.__name__})
+
+    async def _start_prepared(self, p: int) -> bool:
+        """aiokafka 0.14's `start()` is `client.bootstrap()` + `_sender.start()`; a prepared
+        producer's client is bootstrapped and connected, so only the sender starts: it finds
+        the transaction coordinator and sends InitProducerId (the fence). Any failure: the
+        caller opens a fresh producer the ordinary way."""
+        producer = self._prepared.pop(p, None)
+        if producer is None:
+            return False
+        try:
+            await producer._sender.start()
+        except Exception as exc:
+            log.warning("prepared producer did not start; opening a fresh one", extra={"partition": p, "error": exc.__class__.__name__})
+            await _quietly_stop(producer)
+            return False
+        self.producers[p] = producer
+        return True
 
     async def _open_producer(self, p: int) -> None:
+        if await self._start_prepared(p):
+            return
         for attempt in range(1_000_000):
-            producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, transactional_id=f"{self.prefix}-p{p}",
-                                        enable_idempotence=True, acks="all", linger_ms=2,
-                                        **kafka_auth.client_args())
+            producer = self._new_producer(p)
             try:
                 await producer.start()
                 self.producers[p] = producer
@@ -186,12 +267,38 @@ class Processor:
         batches (see _leave) and wait for promotion again (a rollback to this colour)."""
         state = role.current()
         while True:
-            await state.until_active()
+            await self._standby(state)
             if not self.member:
                 await self._join()
             while state.active:
                 await self._poll_once()
             await self._leave()
+
+    async def _standby(self, state: role.RoleState) -> None:
+        """While preview: keep the consumer connected and every partition's state copy near the
+        changelog's end (ready once read), so a promotion - or a rollback to this colour - reads
+        only the last second of changelog. Returns when the role becomes active."""
+        while not state.active:
+            try:  # not inside the task below: a client's start is never cancelled halfway
+                await self._connect()
+                await self._prepare_producers()  # only the missing ones: a no-op once all are there
+            except Exception as exc:
+                log.warning("standby clients not connected", extra={"error": exc.__class__.__name__})
+            refresh = asyncio.create_task(self._refresh_standby())
+            deadline = time.monotonic() + STANDBY_REFRESH_S
+            while not state.active and (not refresh.done() or time.monotonic() < deadline):
+                await asyncio.sleep(0.05)
+            if not refresh.done():  # promoted mid-read: the copy is a consistent prefix, the tail comes after the fence
+                refresh.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await refresh
+
+    async def _refresh_standby(self) -> None:
+        try:
+            await self.table.warm(set(range(self.partitions)))
+            self.standby_ready = True
+        except Exception as exc:  # the copy is an optimisation: a cold restore still works
+            log.warning("standby copy not refreshed", extra={"error": exc.__class__.__name__})
 
     async def _poll_once(self) -> None:
         self._flow_control()

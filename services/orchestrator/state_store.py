@@ -7,13 +7,21 @@ Writes are *staged* per partition until the partition's transaction commits (`co
 dropped if it aborts (`discard`), so the table never runs ahead of the log. The table also
 indexes what the processor's loop needs without a scan: workflows still running (admission
 control) and parked workflows by their next attempt time (the durable timer: the parking lives
-in the state record itself, so a restarted or new owner of the partition picks it up)."""
+in the state record itself, so a restarted or new owner of the partition picks it up).
+
+Warm standby (blue-green, ADR 0008): the table remembers, per partition, the changelog offset
+its copy has reached (`_next`). A restore then reads only the tail from there, not the whole
+log: a preview colour keeps every partition's copy near the log end (`warm`), and a demoted
+colour keeps the copy it had while active, so a promotion - or a rollback to it - reads seconds
+of changelog. Replaying a tail over a copy gives the same table as a full read: records apply
+in log order, the last one per key wins, a tombstone deletes."""
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import Any
 
-from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.structs import RecordMetadata
 
 from services.kit.messaging import logreader
 from services.kit.messaging.bus import signed
@@ -32,24 +40,38 @@ class ChangelogTable:
         self._staged: dict[int, dict[str, WorkflowState]] = {}
         self._live: dict[int, set[str]] = {}  # unfinished workflows
         self._parked: dict[int, dict[str, int]] = {}  # workflow id -> next attempt (ms)
+        self._next: dict[int, int] = {}  # changelog offset the partition's copy has reached
+        self._written: dict[int, list[asyncio.Future[RecordMetadata]]] = {}  # staged sends' delivery futures
+        self._reader: AIOKafkaConsumer | None = None  # kept between reads: a warm copy polls often
+        self._reading = asyncio.Lock()
 
     def get(self, partition: int, key: str) -> WorkflowState | None:
         staged = self._staged.get(partition, {})
         return staged[key] if key in staged else self._data.get(partition, {}).get(key)
 
-    def put(self, producer: AIOKafkaProducer, partition: int, key: str, value: WorkflowState, raw: bytes | None = None) -> Any:
-        """Stage the write: returns the send future. Call inside the partition's transaction.
-        `raw`: `value.to_json()` when the caller already has it."""
+    async def put(self, producer: AIOKafkaProducer, partition: int, key: str, value: WorkflowState,
+                  raw: bytes | None = None) -> None:
+        """Stage the write. Call inside the partition's transaction. `raw`: `value.to_json()`
+        when the caller already has it."""
         self._staged.setdefault(partition, {})[key] = value
         raw, k = raw if raw is not None else value.to_json(), key.encode()
-        return producer.send(self.topic, raw, key=k, partition=partition, headers=signed(self.topic, k, raw))
+        fut = await producer.send(self.topic, raw, key=k, partition=partition, headers=signed(self.topic, k, raw))
+        self._written.setdefault(partition, []).append(fut)
 
     def commit(self, partition: int) -> None:
+        """The partition's transaction committed: apply its writes, and move the copy's offset
+        past them (this instance owns the partition, so nobody else wrote in between)."""
         for key, value in self._staged.pop(partition, {}).items():
             self._set(partition, key, value)
+        for fut in self._written.pop(partition, []):
+            if fut.done() and not fut.cancelled() and fut.exception() is None and partition in self._next:
+                self._next[partition] = max(self._next[partition], fut.result().offset + 1)
 
     def discard(self, partition: int) -> None:
+        """The transaction did not commit: forget its writes. The copy stays valid up to `_next`
+        (if the transaction did commit after all, the next restore reads it from the tail)."""
         self._staged.pop(partition, None)
+        self._written.pop(partition, None)
 
     def _set(self, partition: int, key: str, value: WorkflowState) -> None:
         self._data.setdefault(partition, {})[key] = value
@@ -83,44 +105,84 @@ class ChangelogTable:
     def partitions(self) -> set[int]:
         return set(self._data)
 
+    def _delete(self, partition: int, key: str) -> None:
+        self._data.get(partition, {}).pop(key, None)
+        self._live.get(partition, set()).discard(key)
+        self._parked.get(partition, {}).pop(key, None)
+
     def drop(self, partitions: set[int]) -> None:
         for p in partitions:
-            for d in (self._data, self._staged, self._live, self._parked):
+            for d in (self._data, self._staged, self._live, self._parked, self._next, self._written):
                 d.pop(p, None)
+
+    def warm_partitions(self) -> set[int]:
+        """Partitions whose copy has a known changelog offset (a restore reads only the tail)."""
+        return set(self._next)
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            await self._reader.stop()
+            self._reader = None
 
     def __len__(self) -> int:
         return sum(len(v) for v in self._data.values())
 
-    async def restore(self, partitions: set[int]) -> int:
-        """Read the changelog partitions from the start up to the last stable offset."""
+    async def restore(self, partitions: set[int], *, quiet: bool = False) -> int:
+        """Bring the partitions up to the changelog's last stable offset: from where a warm copy
+        stopped, or else (no copy, or the log was truncated past it) from the start."""
         if not partitions:
             return 0
-        consumer = logreader.new_consumer(self.bootstrap)
-        await consumer.start()
+        async with self._reading:
+            if self._reader is None:
+                self._reader = logreader.new_consumer(self.bootstrap)
+                await self._reader.start()
+            try:
+                return await self._read(self._reader, partitions, quiet)
+            except asyncio.CancelledError:
+                raise  # the copy is a consistent prefix; the next read re-assigns and seeks
+            except BaseException:
+                await self._reader.stop()  # a reader that failed is not reused
+                self._reader = None
+                raise
+
+    async def warm(self, partitions: set[int]) -> int:
+        """Keep a standby copy of `partitions` near the log end (a preview instance)."""
+        return await self.restore(partitions, quiet=True)
+
+    async def _read(self, consumer: AIOKafkaConsumer, partitions: set[int], quiet: bool) -> int:
         restored = refused = 0
         gate = default_admission()
-        try:
-            tps = [TopicPartition(self.topic, p) for p in partitions]
-            _, end = await logreader.bounds(consumer, tps)
-            self.drop(partitions)
-            latest: dict[int, dict[str, WorkflowState | None]] = {p: {} for p in partitions}
-            async for batch in logreader.read_batches(consumer, tps, end=end):
-                for tp, msgs in batch.items():
-                    for m in msgs:
-                        try:  # a state record somebody else wrote is never loaded (zero trust)
-                            gate.admit(self.topic, m.key, m.value, m.headers, STATE_TYPE)
-                        except Refused as exc:
-                            refused += 1
-                            log.warning("state record refused", extra={"reason": exc.reason, "partition": tp.partition, "offset": m.offset})
-                            continue
-                        latest[tp.partition][m.key.decode()] = None if m.value is None else WorkflowState.from_json(m.value)
+        tps = [TopicPartition(self.topic, p) for p in partitions]
+        first, end = await asyncio.gather(consumer.beginning_offsets(tps), consumer.end_offsets(tps))
+        start: dict[TopicPartition, int] = {}
+        for tp in tps:
+            p, nxt = tp.partition, self._next.get(tp.partition)
+            self._staged.pop(p, None)
+            self._written.pop(p, None)
+            if nxt is not None and p in self._data and first[tp] <= nxt <= end[tp]:
+                start[tp] = nxt
+            else:
+                self.drop({p})
+                self._data[p], self._next[p] = {}, first[tp]
+                start[tp] = first[tp]
+        async for batch in logreader.read_batches(consumer, tps, end=end, start=start):
+            for tp, msgs in batch.items():
+                for m in msgs:
+                    try:  # a state record somebody else wrote is never loaded (zero trust)
+                        gate.admit(self.topic, m.key, m.value, m.headers, STATE_TYPE)
+                    except Refused as exc:
+                        refused += 1
+                        log.warning("state record refused", extra={"reason": exc.reason, "partition": tp.partition, "offset": m.offset})
+                    else:
+                        if m.value is None:
+                            self._delete(tp.partition, m.key.decode())
+                        else:
+                            self._set(tp.partition, m.key.decode(), WorkflowState.from_json(m.value))
                         restored += 1
-            for p, rows in latest.items():
-                self._data[p] = {}
-                for key, value in rows.items():
-                    if value is not None:
-                        self._set(p, key, value)
-        finally:
-            await consumer.stop()
-        log.info("state restored", extra={"partitions": sorted(partitions), "records": restored, "refused": refused})
+                    self._next[tp.partition] = m.offset + 1  # the copy is a prefix of the log at every step
+        for tp in tps:
+            self._next[tp.partition] = end[tp]
+        if restored or refused:
+            say = log.debug if quiet and not refused else log.info  # a standby's tail reads are routine
+            say("state restored", extra={"partitions": sorted(partitions), "records": restored, "refused": refused})
         return restored

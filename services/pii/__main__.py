@@ -11,6 +11,7 @@ from services.kit.contracts.events import Origin
 from services.kit.messaging.bus import ConsumeLoop, start_producer
 from services.kit.rpc import pii_pb2_grpc
 from services.kit.runtime.app import run_service
+from services.kit.runtime.grpc_roles import RoleGatedGrpc
 from services.kit.runtime.grpc_telemetry import ServerTelemetry
 from services.kit.runtime.ops import OpsServer
 from services.kit.security import tls
@@ -36,12 +37,18 @@ async def body(settings: PiiSettings, ops: OpsServer, stack: AsyncExitStack):
     await asyncio.to_thread(engine.scan_many, [WARM_UP])
     scanner = BatchingScanner(engine)
     stack.callback(scanner.close)
-    server = grpc.aio.server(interceptors=[ServerTelemetry(), tls.CallerAllowList()])  # mTLS + per-method callers
-    pii_pb2_grpc.add_PiiScannerServicer_to_server(
-        PiiServicer(engine, scanner, max_texts=settings.max_texts_per_call, max_chars=settings.max_chars_per_text), server)
-    server.add_secure_port(f"{settings.grpc_host}:{settings.grpc_port}", tls.server_credentials(settings.service_name))
-    await server.start()
-    stack.push_async_callback(server.stop, 2.0)
+    servicer = PiiServicer(engine, scanner, max_texts=settings.max_texts_per_call, max_chars=settings.max_chars_per_text)
+
+    def server() -> grpc.aio.Server:
+        s = grpc.aio.server(interceptors=[ServerTelemetry(), tls.CallerAllowList()])  # mTLS + per-method callers
+        pii_pb2_grpc.add_PiiScannerServicer_to_server(servicer, s)
+        return s
+
+    # the production address follows the rollout role (local blue-green; grpc_roles.py)
+    grpc_server = RoleGatedGrpc(server, host=settings.grpc_host, port=settings.grpc_port,
+                                preview_port=settings.grpc_preview_port, credentials=tls.server_credentials(settings.service_name))
+    await grpc_server.start()
+    stack.push_async_callback(grpc_server.stop)
 
     kafka = await start_producer(settings.kafka_bootstrap)
     stack.push_async_callback(kafka.stop)
@@ -57,7 +64,7 @@ async def body(settings: PiiSettings, ops: OpsServer, stack: AsyncExitStack):
 
     ops.add_check("engine", engine_ready)
     ops.add_check("kafka", worker.ready)
-    return [server.wait_for_termination(), worker.run(), scanner.run()]
+    return [grpc_server.run(), worker.run(), scanner.run()]
 
 
 def main() -> None:

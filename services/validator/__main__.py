@@ -13,6 +13,7 @@ from services.kit.messaging.bus import start_producer
 from services.kit.messaging.projection import RedisProjection
 from services.kit.rpc import validator_pb2_grpc
 from services.kit.runtime.app import run_service
+from services.kit.runtime.grpc_roles import RoleGatedGrpc
 from services.kit.runtime.grpc_telemetry import ServerTelemetry
 from services.kit.runtime.ops import OpsServer, redis_check
 from services.kit.security import tls
@@ -51,11 +52,16 @@ async def body(settings: ValidatorSettings, ops: OpsServer, stack: AsyncExitStac
                                  origin=Origin(settings.service_name, settings.version, settings.colour),
                                  deadline_s=settings.decision_deadline_s, max_concurrent=settings.max_concurrent_decisions,
                                  admission_wait_s=settings.admission_wait_s, guard=StateGuard(redis))
-    server = grpc.aio.server(interceptors=[ServerTelemetry(), tls.CallerAllowList()])  # mTLS + per-method callers
-    validator_pb2_grpc.add_ValidatorServicer_to_server(servicer, server)
-    server.add_secure_port(f"{settings.grpc_host}:{settings.grpc_port}", tls.server_credentials(settings.service_name))
-    await server.start()
-    stack.push_async_callback(server.stop, 2.0)
+    def server() -> grpc.aio.Server:
+        s = grpc.aio.server(interceptors=[ServerTelemetry(), tls.CallerAllowList()])  # mTLS + per-method callers
+        validator_pb2_grpc.add_ValidatorServicer_to_server(servicer, s)
+        return s
+
+    # the production address follows the rollout role (local blue-green; grpc_roles.py)
+    grpc_server = RoleGatedGrpc(server, host=settings.grpc_host, port=settings.grpc_port,
+                                preview_port=settings.grpc_preview_port, credentials=tls.server_credentials(settings.service_name))
+    await grpc_server.start()
+    stack.push_async_callback(grpc_server.stop)
 
     async def projection_ready() -> None:
         if not await projection.caught_up(1.0):
@@ -64,7 +70,7 @@ async def body(settings: ValidatorSettings, ops: OpsServer, stack: AsyncExitStac
     ops.add_check("redis", redis_check(redis))
     ops.add_check("projection", projection_ready)
     ops.add_check("audit-progress", audit_progress.ready)
-    return [projection.run(), policies.watch(), audit_progress.run()]
+    return [projection.run(), policies.watch(), audit_progress.run(), grpc_server.run()]
 
 
 def main() -> None:

@@ -20,10 +20,10 @@ from ufctl.rollout import events, handover
 from ufctl.rollout import state as st
 from ufctl.rollout.state import Rollout
 
-# Services whose whole work is consuming Kafka through gated consumers. The validator and the
-# PII service answer gRPC on a fixed address (locally there is no Service object to switch) and
-# the audit service's checkpointer and retention sweeper are not role-gated yet.
-SUPPORTED = ("orchestrator", "delivery")
+# Every service: Kafka consumers are role-gated (bus.ConsumeLoop, the orchestrator's processor),
+# so are the audit service's checkpointer and retention sweeper, and the gRPC services' production
+# address follows the role (services/kit/runtime/grpc_roles.py).
+SUPPORTED = ("orchestrator", "delivery", "validator", "pii", "audit")
 FAULTS = ("errors", "latency", "memory", "cpu")
 READY_TIMEOUT_S = 90.0
 
@@ -36,8 +36,7 @@ def _check_service(service: str) -> None:
     if service not in SERVICES:
         raise CliError(f"unknown service {service!r}; known: {', '.join(SERVICES)}")
     if service not in SUPPORTED:
-        raise CliError(f"local blue-green covers the Kafka consumer services ({', '.join(SUPPORTED)}); "
-                       f"{service} serves gRPC on a fixed address or has ungated workers")
+        raise CliError(f"local blue-green covers {', '.join(SUPPORTED)}, not {service}")
 
 
 def _running_version(service: str, colour: str) -> str:

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 
+from services.kit.security import kafka_auth
 from ufctl.rollout import analysis, controller, events
 from ufctl.rollout import state as st
 
@@ -61,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("service")
     p.add_argument("--duration-s", type=float)
     args = p.parse_args(argv)
+    # the same Kafka principal as the `ufctl` that started it (it records the rollout's steps)
+    kafka_auth.configure_kafka_identity(os.environ.get("UF_KAFKA_PRINCIPAL") or "ufctl")
     outcome = watch(args.service, args.duration_s)
     log.info("analysis of %s ended: %s", args.service, outcome)
     return 0

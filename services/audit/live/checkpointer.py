@@ -26,11 +26,15 @@ from services.audit.live.checkpoint_store import CheckpointConflict, CheckpointS
 from services.audit.live.topicset import audited
 from services.kit.contracts import codec
 from services.kit.contracts.events import Origin, make_event, now_ms, stable_id
+from services.kit.runtime import role
 from services.kit.security import kafka_auth
 from services.kit.security.signing import Signer, TrustStore, verify_signature
 
 log = logging.getLogger(__name__)
 MAX_PENDING_FACTOR = 10  # pause a partition when this many checkpoints' worth is unattested
+
+
+MEMBER = "audit-checkpointer"  # its rollout-role report (role.py): it writes the chain, so one colour at a time
 
 
 @dataclass
@@ -103,6 +107,18 @@ class Checkpointer:
 
     async def stop(self) -> None:
         await self.consumer.stop()
+
+    async def resume_from_store(self) -> None:
+        """Forget what this process chained and re-read every partition's stored head: another
+        colour may have checkpointed further while this one was not active."""
+        for attempt in range(1_000_000):
+            try:
+                self.states.clear()
+                await self.refresh_assignment(force=True)
+                return
+            except Exception as exc:  # a store outage: waited out, never a wrong chain
+                log.warning("checkpointer resume failed; retrying", extra={"error": exc.__class__.__name__})
+                await asyncio.sleep(min(0.5 * 2**attempt, 10.0))
 
     async def state_after(self, topic: str, partition: int, head: Checkpoint | None) -> PartitionState:
         """Resume after the stored head; the partition's tree frontier is rebuilt from the stored
@@ -255,8 +271,19 @@ class Checkpointer:
         return seen
 
     async def run(self) -> None:
+        """Chain and checkpoint while the rollout role is active. A preview colour (or one
+        demoted) signs and publishes nothing: it waits, and when promoted resumes after the
+        stored heads the other colour reached - the same path as a restart (`start`)."""
         backoff = 0.5
+        state = role.current()
         while True:
+            if not state.active:
+                state.report(MEMBER, role.RELEASED)
+                await state.until_active()
+                await self.resume_from_store()
+                state.report(MEMBER, role.CONSUMING)
+                continue
+            state.report(MEMBER, role.CONSUMING)
             try:
                 await self.step()
                 backoff = 0.5

@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaProducer
 from services.kit.contracts import topics
 from services.kit.contracts.events import Origin, make_event
 from services.kit.messaging.bus import publish
+from services.kit.runtime import role
 from services.kit.security.subject_keys import KeyStore
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,9 @@ async def erase_expired(keys: KeyStore, kafka: AIOKafkaProducer, origin: Origin,
 
 async def run_retention(keys: KeyStore, kafka: AIOKafkaProducer, origin: Origin, interval_s: float) -> None:
     while True:
+        if not role.current().active:  # a preview colour erases nothing (the active one sweeps)
+            await asyncio.sleep(interval_s)
+            continue
         try:
             await erase_expired(keys, kafka, origin)
         except Exception as exc:  # the sweeper retries next round; the deadline only moves later

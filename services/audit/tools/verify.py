@@ -204,12 +204,12 @@ async def verify(*, bootstrap: str, store: CheckpointStore, policy: SignaturePol
         all_tps = sorted(set(live_tps) | {TopicPartition(t, p) for t, p in stored if t in chosen})
         await store.refresh_es()
         unpublished = await store.unpublished_ids()
-        loaded = asyncio.ensure_future(load_stored(store, all_tps, unpublished))
+        # The stored copies first (`load_stored`: a few partitions at a time), then the log:
+        # loading them concurrently with the CPU-bound read starved those reads into timeouts on
+        # a busy machine. Checkpoints cut meanwhile only leave their records `pending`.
+        stored_by_tp = dict(zip(all_tps, await load_stored(store, all_tps, unpublished), strict=True))
         facts = LogFacts()
-        try:
-            logs, start, end = await read_log(consumer, live_tps, policy, trust, progress, timeout_s, facts)
-        finally:
-            stored_by_tp = dict(zip(all_tps, await loaded))
+        logs, start, end = await read_log(consumer, live_tps, policy, trust, progress, timeout_s, facts)
     finally:
         await consumer.stop()
     on_topic, forged_checkpoints = await checkpoint_topic(bootstrap, policy, trust, timeout_s, None if not topics else set(chosen))

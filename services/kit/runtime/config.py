@@ -35,6 +35,9 @@ class ServiceSettings(BaseSettings):
     # Rollout role (services/kit/runtime/role.py): a labels file with role="active"|"preview";
     # "" = no file, always active. Kubernetes: the Downward API labels file.
     role_file: str = ""
+    # gRPC services run locally as two colours (services/kit/runtime/grpc_roles.py): the colour's
+    # own address; 0 = serve only the production address (Kubernetes: the Services switch).
+    grpc_preview_port: int = 0
     # Test-only fault injection (services/kit/runtime/faults.py): both must be set.
     test_faults: bool = False
     test_fault: str = ""

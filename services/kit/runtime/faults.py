@@ -54,7 +54,7 @@ class Faults:
         self._started = False
 
     async def before_handle(self) -> None:
-        """Called by the consume loops before each handler attempt."""
+        """Called by the consume loops before each handler attempt, and before each gRPC call."""
         if not self.kind or not role.current().active:
             return
         if self.kind == "errors" and random.random() < ERROR_SHARE:

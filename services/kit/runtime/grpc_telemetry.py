@@ -13,7 +13,7 @@ import grpc
 from opentelemetry import propagate
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from services.kit.runtime import telemetry
+from services.kit.runtime import faults, telemetry
 from services.kit.runtime.tracing import tracer
 
 
@@ -43,6 +43,11 @@ class ServerTelemetry(grpc.aio.ServerInterceptor):
             with tracer().start_as_current_span(handler_call_details.method, context=propagate.extract(carrier),
                                                 kind=SpanKind.SERVER, attributes={"rpc.system": "grpc", "rpc.method": method}) as span:
                 try:
+                    try:
+                        await faults.current().before_handle()  # test-only (UF_TEST_FAULTS=1); nothing otherwise
+                    except faults.InjectedFault:
+                        code = "UNAVAILABLE"  # what a crashing server looks like to a caller: retried
+                        await context.abort(grpc.StatusCode.UNAVAILABLE, "injected fault")
                     return await inner(request, context)
                 except BaseException:
                     code = "UNKNOWN"

@@ -96,6 +96,15 @@ COLOUR_PORT_STEP = 200  # green (rollout) instance 0: 18281-18285 (+ UF_PORT_OFF
 INSTANCE_PORT_BASE = 18500  # instances 1..19 of service k listen on 18500 + 20*k + i (+ offset)
 
 
+def colour_grpc_port(name: str, colour: str) -> int:
+    """A colour's own gRPC address (always served locally, see grpc_roles.py); the production
+    address is the service's gRPC port, served by whichever colour is active."""
+    port = SERVICES[name].grpc_port
+    if port is None:
+        raise KeyError(f"{name} serves no gRPC")
+    return port + (COLOUR_PORT_STEP if colour == "green" else 2 * COLOUR_PORT_STEP)
+
+
 def instance_http_port(name: str, instance: int = 0) -> int:
     """HTTP port of one instance of a service (several instances run side by side locally).
     Instance 0 keeps the service's port; the others use 18500-18599 (+ UF_PORT_OFFSET), a block

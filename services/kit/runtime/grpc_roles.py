@@ -1,0 +1,90 @@
+"""Blue-green for a gRPC service on one machine: the production address follows the role.
+
+Locally there is no Service object to re-point (Kubernetes: Argo Rollouts switches the active
+Service's selector, and every pod serves its one port - `preview_port` is 0 there, and this
+class only serves the production address). With `preview_port` set (the launcher does):
+
+- every instance always serves its colour's own address (`preview_port`), where a rollout can
+  smoke-test or analyse the preview colour without production traffic reaching it;
+- an `active` instance also serves the production address. Instances of both colours bind it
+  with SO_REUSEPORT (gRPC's default on Linux, as replicas already do), so for a moment both
+  colours accept new connections - make-before-break, no caller ever finds the port closed;
+- a demoted instance keeps the production listener for `linger_s` (the new colour binds it in
+  that time: it is promoted right after this one releases its Kafka groups), then stops it with
+  a grace period: in-flight calls finish, callers get GOAWAY and reconnect to the new colour.
+
+The gRPC member reports `released` as soon as it is demoted - a listener holds no partition, so
+the hand-over of the service's Kafka consumers need not wait for the linger."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+import grpc
+
+from services.kit.runtime import role
+
+log = logging.getLogger(__name__)
+MEMBER = "grpc"
+
+
+class RoleGatedGrpc:
+    def __init__(self, build: Callable[[], grpc.aio.Server], *, host: str, port: int, preview_port: int,
+                 credentials: grpc.ServerCredentials, linger_s: float = 10.0, grace_s: float = 2.0) -> None:
+        """`build` returns a new server with the servicers and interceptors attached (a stopped
+        grpc.aio server cannot start again)."""
+        self.build, self.host, self.port, self.preview_port = build, host, port, preview_port
+        self.credentials, self.linger_s, self.grace_s = credentials, linger_s, grace_s
+        self.colour_server: grpc.aio.Server | None = None
+        self.production: grpc.aio.Server | None = None
+
+    @property
+    def gated(self) -> bool:
+        return self.preview_port > 0
+
+    async def _serve(self, port: int) -> grpc.aio.Server:
+        server = self.build()
+        server.add_secure_port(f"{self.host}:{port}", self.credentials)
+        await server.start()
+        return server
+
+    async def start(self) -> None:
+        if not self.gated:
+            self.production = await self._serve(self.port)
+            return
+        self.colour_server = await self._serve(self.preview_port)
+        if role.current().active:
+            self.production = await self._serve(self.port)
+        role.current().report(MEMBER, role.CONSUMING if self.production else role.RELEASED)
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(s.stop(self.grace_s) for s in (self.production, self.colour_server) if s is not None))
+        self.production = self.colour_server = None
+
+    async def run(self) -> None:
+        """Follow the role: bind the production address when promoted, let it go when demoted."""
+        state = role.current()
+        if not self.gated:
+            await asyncio.Event().wait()
+        while True:
+            await state.until_active()
+            if self.production is None:
+                self.production = await self._serve(self.port)
+                log.info("serving the production address", extra={"port": self.port})
+            state.report(MEMBER, role.CONSUMING)
+            while state.active:
+                await state.changed()
+            state.report(MEMBER, role.RELEASED)
+            await self._linger(state)
+
+    async def _linger(self, state: role.RoleState) -> None:
+        loop = asyncio.get_running_loop()
+        until = loop.time() + self.linger_s
+        while not state.active and loop.time() < until:
+            await asyncio.sleep(0.1)
+        if state.active or self.production is None:
+            return  # promoted again within the linger (a rollback): keep serving
+        server, self.production = self.production, None
+        await server.stop(self.grace_s)
+        log.info("production address released", extra={"port": self.port})

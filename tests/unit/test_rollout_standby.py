@@ -1,0 +1,110 @@
+"""Blue-green pieces of the warm standby and the gRPC services, without the stack: the state
+table's copy offset (what a promotion reads only the tail from) and a gRPC production address
+that follows the role (make-before-break locally)."""
+from __future__ import annotations
+
+import asyncio
+import socket
+from types import SimpleNamespace
+
+import grpc
+
+from services.kit.contracts.phases import Phase
+from services.kit.runtime import grpc_roles, role, service_table
+from services.orchestrator.state import WorkflowState
+from services.orchestrator.state_store import ChangelogTable
+
+
+class _Producer:
+    """Stands in for the transactional producer: each send lands at the next offset."""
+
+    def __init__(self, first: int) -> None:
+        self.offset = first
+
+    async def send(self, *_a, **_k) -> asyncio.Future:
+        fut: asyncio.Future = asyncio.get_running_loop().create_future()
+        fut.set_result(SimpleNamespace(offset=self.offset))
+        self.offset += 1
+        return fut
+
+
+def _seed_state(wf: str, phase: str) -> WorkflowState:
+    return WorkflowState(workflow_id=wf, session_id="s", correlation_id="c", request_event_id="e", requester_id="r",
+                         purpose="p", auto_approve=True, subject_ids=[], request=None, phase=Phase[phase])
+
+
+def test_the_copy_offset_moves_past_committed_writes_only():
+    async def go() -> None:
+        table = ChangelogTable("127.0.0.1:1", "uf.orchestrator.state")
+        table._data[3], table._next[3] = {}, 40  # a copy restored up to offset 40
+        producer = _Producer(first=40)
+        await table.put(producer, 3, "wf-1", _seed_state("wf-1", "REVIEW"))
+        await table.put(producer, 3, "wf-2", _seed_state("wf-2", "GENERATION"))
+        table.commit(3)
+        assert table._next[3] == 42 and table.get(3, "wf-1").phase == Phase.REVIEW
+        await table.put(producer, 3, "wf-1", _seed_state("wf-1", "DELIVERY"))
+        table.discard(3)  # the transaction did not commit: the copy stays valid up to 42
+        assert table._next[3] == 42 and table.get(3, "wf-1").phase == Phase.REVIEW
+        assert table.warm_partitions() == {3}
+        table.drop({3})
+        assert table.warm_partitions() == set() and table.get(3, "wf-1") is None
+
+    asyncio.run(go())
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_the_production_address_follows_the_role(tmp_path):
+    async def go() -> None:
+        path = tmp_path / "labels"
+        role.write_role(path, role.PREVIEW)
+        state = role.configure(str(path))
+        prod, own = _free_port(), _free_port()
+        gated = grpc_roles.RoleGatedGrpc(grpc.aio.server, host="127.0.0.1", port=prod, preview_port=own,
+                                         credentials=grpc.local_server_credentials(grpc.LocalConnectionType.LOCAL_TCP),
+                                         linger_s=0.3, grace_s=0.1)
+        await gated.start()
+        runner = asyncio.ensure_future(gated.run())
+        watcher = asyncio.ensure_future(state.watch(0.02))
+        try:
+            assert _listening(own) and not _listening(prod), "a preview serves only its colour's address"
+            assert state.members[grpc_roles.MEMBER] == role.RELEASED
+            role.write_role(path, role.ACTIVE)
+            for _ in range(100):
+                if _listening(prod):
+                    break
+                await asyncio.sleep(0.05)
+            assert _listening(prod) and state.members[grpc_roles.MEMBER] == role.CONSUMING
+            role.write_role(path, role.PREVIEW)
+            await asyncio.sleep(0.1)
+            assert state.members[grpc_roles.MEMBER] == role.RELEASED  # at once: it holds no partition
+            assert _listening(prod), "the demoted colour lingers on the address while the new one binds it"
+            for _ in range(100):
+                if not _listening(prod):
+                    break
+                await asyncio.sleep(0.05)
+            assert not _listening(prod) and _listening(own)
+        finally:
+            runner.cancel()
+            watcher.cancel()
+            await gated.stop()
+            role.configure("")
+
+    asyncio.run(go())
+
+
+def test_colour_grpc_ports_are_apart_from_the_production_one():
+    for name in ("validator", "pii"):
+        base = service_table.SERVICES[name].grpc_port
+        ports = {base, service_table.colour_grpc_port(name, "blue"), service_table.colour_grpc_port(name, "green")}
+        assert len(ports) == 3
