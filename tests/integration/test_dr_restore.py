@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -65,6 +66,8 @@ def test_restore_never_undoes_an_erasure_and_brings_back_the_rest(suite, tmp_pat
         res = ufctl("dr", "restore", str(manifest.parent), "--json")
         assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
         out = json.loads(res.stdout)
+        print(f"restore {out['seconds']}s: {out['replay'].get('records_read')} records replayed, "
+              f"{out['checkpoints_republished']} checkpoints, verify {out['verify_summary']}")  # figures (-rA)
         assert erased in out["subject_keys_withheld"]
         # verify_ok: the restored checkpoint copies are intact and match the log; findings about
         # the log itself (e.g. an earlier test's deliberately tampered scratch topic) are reported apart.
@@ -77,7 +80,9 @@ def test_restore_never_undoes_an_erasure_and_brings_back_the_rest(suite, tmp_pat
         # Projections rebuilt from the log.
         assert h.status(wf)["phase"] == "COMPLETED"
     finally:
+        t0 = time.monotonic()
         h.launcher("up")
+        print(f"services ready after the restore in {time.monotonic() - t0:.1f}s")
     # The restarted suite never decrypts the erased subject and has dropped its consent again.
     assert h.KEYS.get(erased) is None
     r = redis.Redis.from_url(h.SETTINGS.redis_url, **redis_auth.credentials("admin"))
