@@ -24,6 +24,7 @@ import redis
 
 from services.audit.config import AuditSettings
 from services.kit.runtime.paths import ROOT
+from services.kit.security import redis_auth
 from services.kit.security.subject_keys import RedisKeyStore
 
 
@@ -42,7 +43,7 @@ def main() -> None:
     from tests.integration import helpers as h
 
     s = AuditSettings()
-    r = redis.Redis.from_url(s.redis_url)
+    r = redis.Redis.from_url(s.redis_url, **redis_auth.credentials())
     keys = RedisKeyStore(s.redis_url)
     tag = str(int(time.time()))
     subjects = [f"drill-{tag}-{i}" for i in range(args.subjects)]

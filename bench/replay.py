@@ -34,7 +34,7 @@ from services.audit.tools.replay_filter import ReplayFilter
 from services.audit.tools.verify import verify
 from services.kit.contracts import topics
 from services.kit.messaging import logreader
-from services.kit.security import kafka_auth
+from services.kit.security import kafka_auth, redis_auth
 from services.kit.security.signing import TrustStore
 
 # this bench connects to Kafka as the CLI/publisher does (mutual TLS, services/kit/security/kafka_auth.py)
@@ -66,7 +66,7 @@ async def raw_read() -> tuple[int, float]:
 def _redis() -> aioredis.Redis:
     """Like `ufctl audit` (audit_commands._clients): the verifier reads every partition's
     checkpoints concurrently, so connections are queued for, not refused (MaxConnectionsError)."""
-    pool = aioredis.BlockingConnectionPool.from_url(S.redis_url, max_connections=32, timeout=120, socket_timeout=10)
+    pool = aioredis.BlockingConnectionPool.from_url(S.redis_url, max_connections=32, timeout=120, socket_timeout=10, **redis_auth.credentials())
     return aioredis.Redis(connection_pool=pool)
 
 

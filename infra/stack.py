@@ -60,6 +60,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from services.kit.contracts import redis_users  # noqa: E402  (stdlib only)
 from services.kit.runtime import service_table as table  # noqa: E402  (stdlib only; honours UF_PORT_OFFSET)
 
 INFRA = ROOT / "infra"
@@ -569,20 +570,27 @@ def search_probe(port: int, timeout: float = 3.0) -> tuple[bool, str]:
     return status in ("yellow", "green"), f"cluster {health.get('cluster_name')} status {status}"
 
 
+def _resp(*args: bytes) -> bytes:
+    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
+
+
 def redis_probe(port: int, timeout: float = 3.0) -> tuple[bool, str]:
+    """AUTH as the admin user (the default user is off), then PING."""
     try:
+        password = redis_password_file(redis_users_dir(), redis_users.ADMIN).read_bytes().strip()
         with socket.create_connection((HOST, port), timeout=timeout) as sock:
             sock.settimeout(timeout)
-            sock.sendall(b"*1\r\n$4\r\nPING\r\n")
-            line = b""
-            while not line.endswith(b"\r\n"):
+            sock.sendall(_resp(b"AUTH", redis_users.ADMIN.encode(), password) + _resp(b"PING"))
+            buf = b""
+            while buf.count(b"\r\n") < 2:
                 chunk = sock.recv(256)
                 if not chunk:
                     break
-                line += chunk
+                buf += chunk
     except OSError as exc:
         return False, f"{type(exc).__name__}: {exc}"
-    text = line.decode(errors="replace").strip()
+    lines = buf.decode(errors="replace").split("\r\n")
+    text = lines[1].strip() if len(lines) > 1 and lines[0] == "+OK" else lines[0].strip()
     return text == "+PONG", text or "no reply"  # '-LOADING ...' while the AOF is replayed
 
 
@@ -744,9 +752,10 @@ def tls_dir(cfg: Config) -> Path:
     return Path(os.environ.get("UF_TLS_DIR") or cfg.var / "tls")
 
 
-def ensure_kafka_tls(cfg: Config) -> tuple[Path, str]:
-    """The CA, one certificate per Kafka principal and the broker's PKCS#12 keystore, created by
-    the project's Python (the `cryptography` package) when missing. Returns (keystore, password)."""
+def ensure_kafka_tls(cfg: Config) -> str:
+    """The CA, one certificate per Kafka principal and the broker's PKCS#12 key/trust stores,
+    created by the project's Python (the `cryptography` package) when missing. Returns the stores'
+    password."""
     d = tls_dir(cfg)
     store, secret = d / "kafka.p12", d / "kafka.p12.password"
     python = smtp_python()
@@ -757,7 +766,7 @@ def ensure_kafka_tls(cfg: Config) -> tuple[Path, str]:
                           capture_output=True, text=True)
     if proc.returncode != 0 or not store.is_file():
         raise StackError(f"kafka: could not create the certificates in {d}: {proc.stderr.strip()[-500:]}")
-    return store, secret.read_text().strip()
+    return secret.read_text().strip()
 
 
 def kafka_command(cfg: Config, comp: str = "kafka") -> list[str]:
@@ -766,7 +775,7 @@ def kafka_command(cfg: Config, comp: str = "kafka") -> list[str]:
     data = cfg.kafka_data(n)
     conf = cfg.conf / comp
     data.mkdir(parents=True, exist_ok=True)
-    keystore, keystore_password = ensure_kafka_tls(cfg)
+    password = ensure_kafka_tls(cfg)
     port, cport = cfg.port_of(comp), cfg.controller_port(n)
     voters = ",".join(f"{i}@{HOST}:{cfg.controller_port(i)}" for i in range(1, cfg.brokers + 1))
     # One broker: nothing can have more than one replica. A cluster (`--brokers 3`, like
@@ -790,10 +799,11 @@ inter.broker.listener.name=SSL
 listener.security.protocol.map=SSL:SSL,CONTROLLER:SSL
 ssl.client.auth=required
 ssl.keystore.type=PKCS12
-ssl.keystore.location={keystore}
-ssl.keystore.password={keystore_password}
-ssl.truststore.type=PEM
-ssl.truststore.location={tls_dir(cfg) / "ca.crt"}
+ssl.keystore.location={tls_dir(cfg) / "kafka.p12"}
+ssl.keystore.password={password}
+ssl.truststore.type=PKCS12
+ssl.truststore.location={tls_dir(cfg) / "kafka.truststore.p12"}
+ssl.truststore.password={password}
 ssl.principal.mapping.rules=RULE:^CN=([^,]+),O=universal-framework$/$1/,DEFAULT
 authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
 super.users=User:kafka;User:admin
@@ -895,11 +905,31 @@ def search_command(cfg: Config) -> list[str]:
     ] + [f"{k}={v}" for k, v in settings.items()]
 
 
+def redis_users_dir() -> Path:
+    """Passwords of the Redis ACL users (= services/kit/security/redis_auth.py's directory)."""
+    return Path(os.environ.get("UF_REDIS_USERS_DIR") or Path(os.environ.get("UF_VAR_DIR") or ROOT / "var").resolve()
+                / "redis-users")
+
+
+def redis_password_file(directory: Path, user: str) -> Path:
+    return directory / f"{user}.password"
+
+
+def ensure_redis_users(cfg: Config) -> Path:
+    """One password per declared user (made once, 0600) and the server's ACL file with their
+    SHA-256 (services/kit/contracts/redis_users.py). Returns the ACL file."""
+    return redis_users.write_acl_file(redis_users_dir())
+
+
 def redis_command(cfg: Config) -> list[str]:
     data = cfg.data / "redis"
     data.mkdir(parents=True, exist_ok=True)
     conf = cfg.conf / "redis" / "redis.conf"
+    acl = ensure_redis_users(cfg)
     _write(conf, f"""# generated by infra/stack.py on every `up`
+# ACL users (services/kit/contracts/redis_users.py): the default user is off; every client
+# authenticates as its service's user and touches only its keys
+aclfile {acl}
 bind {HOST}
 protected-mode yes
 port {cfg.redis_port}
@@ -1132,12 +1162,13 @@ def set_brokers(cfg: Config, brokers: int) -> None:
 
 
 def stale_config(cfg: Config, comp: str) -> bool:
-    """A broker started by older code (PLAINTEXT listener, no ACLs): every client of this code
-    connects with mutual TLS, so it would never become ready - `up` restarts it instead."""
-    if base(comp) != "kafka":
+    """A broker (Redis) started by older code - PLAINTEXT listener (no ACL users): every client of
+    this code authenticates, so it would never become ready - `up` restarts it instead."""
+    marker = {"kafka": ("server.properties", "ssl.client.auth=required"), "redis": ("redis.conf", "aclfile ")}.get(base(comp))
+    if marker is None:
         return False
     try:
-        return "ssl.client.auth=required" not in (cfg.conf / comp / "server.properties").read_text()
+        return marker[1] not in (cfg.conf / comp / marker[0]).read_text()
     except OSError:
         return False
 
@@ -1157,7 +1188,7 @@ def cmd_up(cfg: Config, comps: list[str], brokers: int | None = None) -> int:
         for comp in comps:
             pid = running_pid(cfg, comp)
             if pid is not None and stale_config(cfg, comp):
-                log(f"{comp}: running with a configuration this code no longer uses (no mutual TLS); restarting it")
+                log(f"{comp}: running with a configuration this code no longer uses (no authentication); restarting it")
                 stop(cfg, comp)
                 pid = None
             if pid is not None:

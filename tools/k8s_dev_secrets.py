@@ -7,8 +7,11 @@ generators read the files this writes into k8s/overlays/dev/secrets/ (git-ignore
     signing-keys.env   <service>=<Ed25519 seed, hex>      -> Secret uf-signing-keys (UF_SIGNING_KEY)
     trusted-keys.env   <key id>.pub=<public key, hex>      -> ConfigMap uf-trusted-keys (UF_TRUSTED_KEYS_DIR)
     jwt-hs256.key      HS256 key, hex                      -> Secret uf-auth (UF_AUTH_KEY_FILE)
-    tls/               dev CA + one certificate per service -> Secret uf-tls (UF_TLS_DIR; mTLS for gRPC)
-                       (the CA key stays here, outside the cluster)
+    tls/               dev CA + one certificate per service -> Secret uf-tls (UF_TLS_DIR; mTLS for gRPC
+                       and Kafka; `admin` for the topics Job) (the CA key stays here, outside the cluster)
+    tls/kafka.*.p12    the broker's key/trust stores + password -> Secret uf-kafka-broker
+    redis-users/       one password per Redis ACL user -> Secret uf-redis-users (UF_REDIS_PASSWORD_FILE);
+                       users.acl + admin.password -> Secret uf-redis-acl (the server)
 
 Idempotent: existing files are kept (so pods keep their keys across `skaffold dev` restarts).
 Public keys are not secret, so they travel in a ConfigMap.
@@ -23,6 +26,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from services.kit.contracts import redis_users
 from services.kit.runtime.paths import ROOT
 from services.kit.security import tls
 from services.kit.security.signing import Signer
@@ -59,11 +63,17 @@ def generate(directory: Path = DEFAULT_DIR) -> list[Path]:
         _write_private(jwt_key, secrets.token_hex(32))
         written.append(jwt_key)
     tls_dir = directory / "tls"
-    for service in SERVICES:
+    for service in (*SERVICES, "admin", tls.BROKER_NAME):  # admin: the topics Job (ACLs); the broker
         crt = tls_dir / f"{service}.crt"
         if not crt.exists():
             tls.issue(service, tls_dir)
             written.append(crt)
+    users = directory / "redis-users"
+    if not (users / "users.acl").exists():
+        written.append(redis_users.write_acl_file(users))
+    stores = [tls_dir / name for name in tls.BROKER_FILES]
+    if not all(p.exists() for p in stores):
+        written += list(tls.broker_keystore(tls_dir))
     return written
 
 

@@ -30,6 +30,7 @@ from services.audit.tools.report import ReportError, build_report, check_against
 from services.audit.tools.verify import verify
 from services.kit.messaging.logreader import ReadIncomplete
 from services.kit.runtime import paths
+from services.kit.security import redis_auth
 from services.kit.security.signing import TrustStore
 from ufctl.errors import CliError
 
@@ -77,7 +78,7 @@ def _verify_progress(bar: ProgressBar):
 async def _clients(s: AuditSettings) -> tuple[aioredis.Redis, AsyncOpenSearch]:
     # The verifier bounds its own concurrency (verify.LOAD_CONCURRENCY); a blocking pool still
     # makes any other burst queue for a connection instead of failing with MaxConnectionsError.
-    pool = aioredis.BlockingConnectionPool.from_url(s.redis_url, max_connections=32, timeout=120, socket_timeout=10)
+    pool = aioredis.BlockingConnectionPool.from_url(s.redis_url, max_connections=32, timeout=120, socket_timeout=10, **redis_auth.credentials())
     return aioredis.Redis(connection_pool=pool), AsyncOpenSearch([s.es_url], request_timeout=60)
 
 

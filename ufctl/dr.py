@@ -40,6 +40,7 @@ from services.kit.contracts import codec, keys, topics
 from services.kit.messaging import logreader
 from services.kit.runtime import paths
 from services.kit.runtime.service_table import HOST, SERVICES, http_port
+from services.kit.security import redis_auth
 from ufctl.errors import CliError
 
 FORMAT = "uf-dr-backup/1"
@@ -138,7 +139,7 @@ async def end_offsets(bootstrap: str) -> dict[str, int]:
 def backup(out: Path, redis_url: str, bootstrap: str, policy_dir: Path) -> Path:
     started = time.monotonic()
     key = backup_key(create=True)
-    r = redis.Redis.from_url(redis_url, socket_timeout=30)
+    r = redis.Redis.from_url(redis_url, socket_timeout=30, **redis_auth.credentials())
     try:
         snapshot = redis_snapshot(r)
     except redis.ConnectionError:

@@ -22,6 +22,7 @@ from services.audit.tools.replay_filter import ReplayFilter
 from services.audit.tools.verify import verify
 from services.kit.messaging.logreader import ReadIncomplete
 from services.kit.runtime import paths
+from services.kit.security import redis_auth
 from services.kit.security.signing import TrustStore
 from ufctl import dr
 from ufctl.errors import CliError
@@ -40,7 +41,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 
 async def _rebuild(s: AuditSettings, result: dr.RestoreResult) -> None:
-    r = aioredis.from_url(s.redis_url, socket_timeout=30)
+    r = aioredis.from_url(s.redis_url, socket_timeout=30, **redis_auth.credentials())
     es = AsyncOpenSearch([s.es_url], request_timeout=120)
     try:
         store = CheckpointStore(r, es, s.checkpoint_index)
@@ -91,7 +92,7 @@ def restore(src: Path) -> dr.RestoreResult:
     drop = dr.withheld(snapshot, erasures, result.backup_created_at)
     result.subject_keys_withheld = sorted(drop)
     # 2. Redis state (minus erased keys), then every erasure re-applied against the store
-    r = redis.Redis.from_url(s.redis_url, socket_timeout=30)
+    r = redis.Redis.from_url(s.redis_url, socket_timeout=30, **redis_auth.credentials())
     try:
         dr.clear_dir_check(r)
         result.redis_keys_restored, result.subject_keys_restored = dr.restore_redis(r, snapshot, drop, erasures)

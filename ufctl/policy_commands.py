@@ -13,6 +13,7 @@ from services.kit.contracts.keys import POLICY_ACTIVE as ACTIVE_KEY
 from services.kit.contracts.keys import POLICY_HISTORY as HISTORY_KEY
 from services.kit.runtime.config import ServiceSettings
 from services.kit.security import jwt_tokens as tokens
+from services.kit.security import redis_auth
 from services.validator.config import ValidatorSettings
 from services.validator.policy.loader import PolicyError, PolicyLibrary, load_policy_file
 from ufctl import publishing
@@ -26,7 +27,7 @@ def _library() -> PolicyLibrary:
 
 
 def _redis() -> redis.Redis:
-    return redis.Redis.from_url(ServiceSettings().redis_url, socket_timeout=5)
+    return redis.Redis.from_url(ServiceSettings().redis_url, socket_timeout=5, **redis_auth.credentials())
 
 
 def _activate(version: str, rollback: bool, send) -> None:

@@ -13,11 +13,12 @@ from opensearchpy.exceptions import NotFoundError
 
 from services.audit.tools.logcheck import NotVerified, verified_history
 from services.kit.contracts.keys import history_key, wf_key
+from services.kit.security import redis_auth
 from ufctl.errors import CliError
 
 
 def workflow_status(redis_url: str, workflow_id: str) -> dict[str, Any]:
-    r = redis.Redis.from_url(redis_url, socket_timeout=5)
+    r = redis.Redis.from_url(redis_url, socket_timeout=5, **redis_auth.credentials())
     try:
         state = {k.decode(): v.decode() for k, v in r.hgetall(wf_key(workflow_id)).items()}
         history = [json.loads(v) for v in r.hgetall(history_key(workflow_id)).values()]

@@ -14,11 +14,12 @@ from services.kit.messaging.bus import ConsumeLoop, start_producer
 from services.kit.messaging.retry import Backoff
 from services.kit.runtime.app import run_service
 from services.kit.runtime.ops import OpsServer, redis_check
+from services.kit.security import redis_auth
 from services.kit.security.subject_keys import RedisKeyStore
 
 
 async def body(settings: DeliverySettings, ops: OpsServer, stack: AsyncExitStack):
-    redis = aioredis.from_url(settings.redis_url)
+    redis = aioredis.from_url(settings.redis_url, **redis_auth.credentials())
     stack.push_async_callback(redis.aclose)
     kafka = await start_producer(settings.kafka_bootstrap)
     stack.push_async_callback(kafka.stop)

@@ -16,7 +16,7 @@ from services.kit.runtime.app import run_service
 from services.kit.runtime.grpc_roles import RoleGatedGrpc
 from services.kit.runtime.grpc_telemetry import ServerTelemetry
 from services.kit.runtime.ops import OpsServer, redis_check
-from services.kit.security import tls
+from services.kit.security import redis_auth, tls
 from services.kit.security.jwt_tokens import TokenVerifier, load_key
 from services.validator.audit_progress import AuditProgress
 from services.validator.config import ValidatorSettings
@@ -33,7 +33,7 @@ async def body(settings: ValidatorSettings, ops: OpsServer, stack: AsyncExitStac
     # A bounded pool that makes callers wait for a free connection (the default pool raises
     # MaxConnectionsError under a burst, which became a denial).
     redis = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
-        settings.redis_url, max_connections=settings.redis_max_connections, timeout=settings.decision_deadline_s))
+        settings.redis_url, max_connections=settings.redis_max_connections, timeout=settings.decision_deadline_s, **redis_auth.credentials()))
     stack.push_async_callback(redis.aclose)
     kafka = await start_producer(settings.kafka_bootstrap, linger_ms=0)
     stack.push_async_callback(kafka.stop)

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.kit.runtime import service_table as table
 from services.kit.runtime.paths import KEYS, ROOT, VAR
-from services.kit.security import jwt_tokens, tls
+from services.kit.security import jwt_tokens, redis_auth, tls
 from services.kit.security.signing import Signer
 from tests.integration.waiting import eventually
 
@@ -100,10 +100,18 @@ def keys(tmp_path_factory):
         for name in ("ca.crt", f"{service}.crt", f"{service}.key"):
             shutil.copyfile(tls.TLS_DIR / name, d / name)
         certs[service] = d
+    redis_pw = {}
+    for service in table.SERVICES:  # its Redis ACL user's password (services/kit/contracts/redis_users.py)
+        src = redis_auth.password_file(service)
+        if src.exists():
+            d = base / "redis" / service
+            d.mkdir(parents=True)
+            shutil.copyfile(src, d / "password")
+            redis_pw[service] = d
     for path in [base, *base.rglob("*")]:
         os.chown(path, UID, UID)
         path.chmod(0o500 if path.is_dir() else 0o400)
-    return {"signing": signing, "auth": auth, "tls": certs}
+    return {"signing": signing, "auth": auth, "tls": certs, "redis": redis_pw}
 
 
 def _env(service: str) -> dict[str, str]:
@@ -142,6 +150,8 @@ def containers(stack, keys):
                "-v", f"{keys['tls'][service]}:/etc/uf/tls:ro"]
         if service == "validator":
             cmd += ["-v", f"{keys['auth']}:/etc/uf/auth:ro"]
+        if service in keys["redis"]:
+            cmd += ["-v", f"{keys['redis'][service]}:/etc/uf/redis:ro", "-e", "UF_REDIS_PASSWORD_FILE=/etc/uf/redis/password"]
         for k, v in _env(service).items():
             cmd += ["-e", f"{k}={v}"]
         res = subprocess.run([*cmd, _image(service)], capture_output=True, text=True)

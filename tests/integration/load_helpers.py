@@ -24,7 +24,7 @@ from services.kit.contracts.keys import wf_key
 from services.kit.messaging.bus import producer_config, publish
 from services.kit.runtime.paths import ROOT, VAR
 from services.kit.runtime.service_table import SERVICES as _SERVICE_TABLE
-from services.kit.security import kafka_auth
+from services.kit.security import kafka_auth, redis_auth
 from tests.integration import helpers as h
 from tests.integration.waiting import NotYet, eventually
 from ufctl import publishing
@@ -71,7 +71,7 @@ def start_burst(n: int, recipients: int = 1) -> Burst:
 
 
 def phases(ids: list[str]) -> dict[str, str]:
-    r = redis.Redis.from_url(h.SETTINGS.redis_url, socket_timeout=5)
+    r = redis.Redis.from_url(h.SETTINGS.redis_url, socket_timeout=5, **redis_auth.credentials("admin"))
     try:
         pipe = r.pipeline(transaction=False)
         for wf in ids:

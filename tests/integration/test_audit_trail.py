@@ -26,7 +26,7 @@ from services.audit.config import AuditSettings
 from services.audit.live.checkpoint_store import CheckpointStore
 from services.kit.contracts import codec, topics
 from services.kit.contracts.events import Origin, make_event
-from services.kit.security import kafka_auth
+from services.kit.security import kafka_auth, redis_auth
 from services.kit.security.signing import DEFAULT_KEYS_DIR, Signer
 from tests.integration import helpers as h
 from tests.integration.waiting import eventually
@@ -74,7 +74,7 @@ def delete_topic(topic: str, timeout_s: float = 30) -> None:
 
 def forget_checkpoints(topic: str) -> None:
     async def go() -> None:
-        r, es = aioredis.from_url(S.redis_url), AsyncOpenSearch([S.es_url])
+        r, es = aioredis.from_url(S.redis_url, **redis_auth.credentials("admin")), AsyncOpenSearch([S.es_url])
         try:
             await CheckpointStore(r, es, S.checkpoint_index).forget_topic(topic)
         finally:
@@ -101,7 +101,7 @@ def produce(topic: str, records: list[tuple[bytes, bytes, list[tuple[str, bytes]
 
 
 def attested_through(topic: str) -> int:
-    raw = syncredis.Redis.from_url(S.redis_url).hget("uf:audit:ckpt:heads", f"{topic}:0")
+    raw = syncredis.Redis.from_url(S.redis_url, **redis_auth.credentials("admin")).hget("uf:audit:ckpt:heads", f"{topic}:0")
     return json.loads(raw)["last_offset"] if raw else -1
 
 
@@ -226,7 +226,7 @@ def test_recreated_topic_missing_altered_and_shuffled_records_is_named_by_offset
 
 def _snapshot(workflows: list[str]) -> dict:
     es = OpenSearch([S.es_url])
-    r = syncredis.Redis.from_url(S.redis_url)
+    r = syncredis.Redis.from_url(S.redis_url, **redis_auth.credentials("admin"))
     es.indices.refresh(index=S.es_index)
     res = es.search(index=S.es_index, size=1000, body={"query": {"terms": {"workflow_id": workflows}}, "sort": [{"event_id": "asc"}]})
     return {
@@ -256,7 +256,7 @@ def test_replay_rebuilds_projections_equal_to_the_live_ones_and_resumes(suite):
     before = _settled(ids)
     assert len(before["es"]) > 20 and all(before["redis"][wf][0] for wf in ids)
     # damage the live projections: the replay must put them back from the log
-    syncredis.Redis.from_url(S.redis_url).hset(f"uf:wf:{ids[0]}", "phase", "BOGUS")
+    syncredis.Redis.from_url(S.redis_url, **redis_auth.credentials("admin")).hset(f"uf:wf:{ids[0]}", "phase", "BOGUS")
     es = OpenSearch([S.es_url])
     victim = es.search(index=S.es_index, body={"query": {"term": {"workflow_id": ids[1]}}}, size=1)["hits"]["hits"][0]
     es.delete(index=victim["_index"], id=victim["_id"], refresh=True)
@@ -279,7 +279,7 @@ def test_filtered_replay_of_one_workflow(suite):
     wf = h.publish(h.campaign())
     assert h.wait_phase(wf)["phase"] == "COMPLETED"
     before = _settled([wf])
-    syncredis.Redis.from_url(S.redis_url).hset(f"uf:wf:{wf}", "phase", "BOGUS")
+    syncredis.Redis.from_url(S.redis_url, **redis_auth.credentials("admin")).hset(f"uf:wf:{wf}", "phase", "BOGUS")
     rc, out = ufctl("audit", "replay", "--workflow", wf, "--json")
     assert rc == 0, out
     assert json.loads(out)["workflows_replaced"] == 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import redis
 
 from services.audit.config import AuditSettings
 from services.kit.contracts.keys import CHECKPOINT_HEADS, consent_key
+from services.kit.security import redis_auth
 from tests.integration import helpers as h
 from tests.integration.waiting import eventually
 
@@ -29,7 +31,7 @@ def ufctl(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
 
 def wipe_redis_and_es() -> None:
     """The disaster: Redis and OpenSearch lose everything (Kafka keeps the log)."""
-    redis.Redis.from_url(h.SETTINGS.redis_url).flushall()
+    redis.Redis.from_url(h.SETTINGS.redis_url, **redis_auth.credentials("admin")).flushall()
     s = AuditSettings()
     for pattern in (f"{s.es_index}*", f"{s.checkpoint_index}*"):
         req = urllib.request.Request(f"{s.es_url}/{pattern}", method="DELETE")
@@ -47,7 +49,7 @@ def test_restore_never_undoes_an_erasure_and_brings_back_the_rest(suite, tmp_pat
     erased, kept = doc["contacts"][0]["subject_id"], doc["contacts"][1]["subject_id"]
     kept_key = h.KEYS.get(kept)
     assert kept_key and h.KEYS.get(erased)
-    eventually(lambda: redis.Redis.from_url(h.SETTINGS.redis_url).hlen(CHECKPOINT_HEADS) > 0, what="checkpoints")
+    eventually(lambda: redis.Redis.from_url(h.SETTINGS.redis_url, **redis_auth.credentials("admin")).hlen(CHECKPOINT_HEADS) > 0, what="checkpoints")
 
     res = ufctl("dr", "backup", "--out", str(tmp_path / "bk"))
     assert res.returncode == 0, res.stderr
@@ -64,6 +66,8 @@ def test_restore_never_undoes_an_erasure_and_brings_back_the_rest(suite, tmp_pat
         res = ufctl("dr", "restore", str(manifest.parent), "--json")
         assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
         out = json.loads(res.stdout)
+        print(f"restore {out['seconds']}s: {out['replay'].get('records_read')} records replayed, "
+              f"{out['checkpoints_republished']} checkpoints, verify {out['verify_summary']}")  # figures (-rA)
         assert erased in out["subject_keys_withheld"]
         # verify_ok: the restored checkpoint copies are intact and match the log; findings about
         # the log itself (e.g. an earlier test's deliberately tampered scratch topic) are reported apart.
@@ -76,11 +80,13 @@ def test_restore_never_undoes_an_erasure_and_brings_back_the_rest(suite, tmp_pat
         # Projections rebuilt from the log.
         assert h.status(wf)["phase"] == "COMPLETED"
     finally:
+        t0 = time.monotonic()
         h.launcher("up")
+        print(f"services ready after the restore in {time.monotonic() - t0:.1f}s")
     # The restarted suite never decrypts the erased subject and has dropped its consent again.
     assert h.KEYS.get(erased) is None
-    eventually(lambda: not redis.Redis.from_url(h.SETTINGS.redis_url).exists(consent_key(erased))
-               and redis.Redis.from_url(h.SETTINGS.redis_url).exists(consent_key(kept)), what="consent projection rebuilt")
+    r = redis.Redis.from_url(h.SETTINGS.redis_url, **redis_auth.credentials("admin"))
+    eventually(lambda: not r.exists(consent_key(erased)) and r.exists(consent_key(kept)), what="consent projection rebuilt")
     # A restored backup refuses to be restored again over live keys.
     assert ufctl("dr", "restore", str(manifest.parent)).returncode == 1
     # The restored suite works for whatever runs next: a new workflow goes end to end.

@@ -17,6 +17,7 @@ from aiokafka.partitioner import murmur2
 
 from services.kit.contracts import topics
 from services.kit.contracts.keys import CHECKPOINT_HEADS
+from services.kit.security import redis_auth
 from tests.integration import helpers as h
 from tests.integration.waiting import eventually
 
@@ -41,7 +42,7 @@ def bundle(suite, tmp_path_factory) -> tuple[str, Path]:
     # bundle carries consistency proofs from the covering checkpoints to newer heads.
     mine = [m for m in h.read_topic(topics.WORKFLOW_EVENTS) if m.key == wf.encode()]
     partition, last = mine[-1].partition, mine[-1].offset
-    r = redis.Redis.from_url(h.SETTINGS.redis_url)
+    r = redis.Redis.from_url(h.SETTINGS.redis_url, **redis_auth.credentials("admin"))
 
     def head() -> dict:
         raw = r.hget(CHECKPOINT_HEADS, f"{topics.WORKFLOW_EVENTS}:{partition}")

@@ -14,7 +14,7 @@ import pytest
 from services.kit.contracts import codec, topics
 from services.kit.contracts.keys import consent_key
 from services.kit.runtime.service_table import SERVICES
-from services.kit.security import sealing
+from services.kit.security import redis_auth, sealing
 from services.kit.security.subject_keys import KEY_PREFIX
 from tests.integration import helpers as h
 from tests.integration.waiting import eventually
@@ -44,7 +44,7 @@ def test_erasure_leaves_no_clear_value_and_the_log_intact(suite):
                          capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
 
-    r = __import__("redis").Redis.from_url(h.SETTINGS.redis_url)
+    r = __import__("redis").Redis.from_url(h.SETTINGS.redis_url, **redis_auth.credentials("admin"))
     eventually(lambda: not r.exists(consent_key(erased["subject_id"])), what="the consent projection applying the erasure")
     assert r.get(KEY_PREFIX + erased["subject_id"]) is None, "the key is gone"
     assert not r.exists(consent_key(erased["subject_id"])), "consent purged from the projection"

@@ -23,7 +23,7 @@ import pytest
 
 from services.kit.runtime import service_table as table
 from services.kit.runtime.paths import ROOT
-from services.kit.security import kafka_auth
+from services.kit.security import kafka_auth, redis_auth
 from tests.integration.waiting import eventually, eventually_async
 
 STACK = ROOT / "infra" / "stack.py"
@@ -137,7 +137,7 @@ def test_opensearch_index_and_search(local_stack):
 def test_redis_set_get_and_persistence(local_stack):
     import redis
 
-    client = redis.Redis.from_url(REDIS_URL, socket_timeout=5)
+    client = redis.Redis.from_url(REDIS_URL, socket_timeout=5, **redis_auth.credentials("admin"))
     key = f"it:local-stack:{uuid.uuid4().hex}"
     try:
         assert client.ping()

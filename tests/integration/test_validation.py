@@ -19,7 +19,7 @@ from services.kit.contracts.phases import Phase, is_legal
 from services.kit.rpc import validator_pb2, validator_pb2_grpc
 from services.kit.runtime import service_table as table
 from services.kit.security import jwt_tokens as tokens
-from services.kit.security import tls
+from services.kit.security import redis_auth, tls
 from services.validator.config import ValidatorSettings
 from tests.integration import helpers as h
 from tests.integration.waiting import eventually
@@ -179,7 +179,7 @@ def scratch_policies():
 
 def wait_active(version: str) -> None:
     """The validator reads the version in force from its projection of uf.policy."""
-    r = syncredis.Redis.from_url(h.SETTINGS.redis_url)
+    r = syncredis.Redis.from_url(h.SETTINGS.redis_url, **redis_auth.credentials("admin"))
     eventually(lambda: r.get(keys.POLICY_ACTIVE) == version.encode(), what=f"policy {version} in force")
 
 

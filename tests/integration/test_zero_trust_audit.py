@@ -18,7 +18,7 @@ from opensearchpy import OpenSearch
 from services.kit.contracts import topics
 from services.kit.contracts.keys import checkpoint_key, wf_key
 from services.kit.runtime.paths import ROOT
-from services.kit.security import kafka_auth
+from services.kit.security import kafka_auth, redis_auth
 from tests.integration import helpers as h
 from tests.integration.test_audit_trail import S, phase_event, scratch, ufctl, wait_checkpointed  # noqa: F401 (fixture)
 from tests.integration.waiting import eventually
@@ -65,7 +65,7 @@ def test_checkpoint_forged_on_the_topic_or_deleted_from_its_copies_is_named(suit
     # 1. a forged checkpoint record on the checkpoint topic (no audit signature)
     forged_at = produce(topics.AUDIT_CHECKPOINTS, b"\xc3\x01forged checkpoint", f"{topic}:0".encode())
     # 2. the newest checkpoint deleted from both out-of-band copies (Redis and OpenSearch)
-    r = syncredis.Redis.from_url(S.redis_url)
+    r = syncredis.Redis.from_url(S.redis_url, **redis_auth.credentials("admin"))
     newest = max(int(s) for s in r.hkeys(checkpoint_key(topic, 0)))
     r.hdel(checkpoint_key(topic, 0), str(newest))
     es = OpenSearch([S.es_url])
@@ -82,7 +82,7 @@ def test_state_rewritten_in_redis_and_es_only_is_drift_and_not_shown(suite, tmp_
     doc = h.campaign(owner="mallory-owner")
     wf = h.publish(doc)
     assert h.wait_phase(wf)["phase"] == "REJECTED"
-    r = syncredis.Redis.from_url(S.redis_url)
+    r = syncredis.Redis.from_url(S.redis_url, **redis_auth.credentials("admin"))
     es = OpenSearch([S.es_url])
     last = [e for e in h.events_of(wf, topics.WORKFLOW_EVENTS)][-1]
     event_id = last["envelope"]["event_id"]

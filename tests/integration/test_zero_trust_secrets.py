@@ -17,6 +17,7 @@ from services.audit.config import AuditSettings
 from services.kit.contracts.topics import load_topics
 from services.kit.runtime.paths import VAR
 from services.kit.security import jwt_tokens as tokens
+from services.kit.security import redis_auth
 from tests.integration import helpers as h
 from tests.integration.waiting import eventually
 from ufctl import publishing
@@ -35,7 +36,7 @@ def long_lived_topics() -> list[str]:
 
 
 def redis_dump() -> bytes:
-    r = syncredis.Redis.from_url(S.redis_url)
+    r = syncredis.Redis.from_url(S.redis_url, **redis_auth.credentials("admin"))
     chunks: list[bytes] = []
     for key in r.scan_iter(count=1000):
         kind = r.type(key)

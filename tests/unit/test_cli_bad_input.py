@@ -31,9 +31,18 @@ def test_bad_numbers_are_argument_errors(args, capsys):
     assert exc.value.code == 2 and "invalid float value" in capsys.readouterr().err
 
 
-def test_a_back_end_that_is_down_is_one_line(monkeypatch, capsys):
+def test_a_back_end_that_is_down_is_one_line(monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("UF_KAFKA_BOOTSTRAP", "127.0.0.1:1")
     monkeypatch.setenv("UF_REDIS_URL", "redis://127.0.0.1:1/0")
+    (tmp_path / "pw").write_text("x")
+    monkeypatch.setenv("UF_REDIS_PASSWORD_FILE", str(tmp_path / "pw"))
     assert main(["status", "wf-x"]) == 1
     err = capsys.readouterr().err
     assert "cannot reach Redis" in err and "Traceback" not in err
+
+
+def test_missing_credentials_are_one_line_naming_the_file(monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("UF_REDIS_PASSWORD_FILE", str(tmp_path / "absent"))
+    assert main(["status", "wf-x"]) == 1
+    err = capsys.readouterr().err
+    assert "Redis password" in err and str(tmp_path / "absent") in err and err.count("\n") == 1

@@ -7,7 +7,9 @@ consumer's admission check has to:
     consumers' admission checks use), plus a principal's extra `writes:` (dead letters);
   - Read on a topic: a principal's `reads:` ("*" = every declared topic);
   - Read on a consumer group / Write on a transactional id: a principal's `groups:` /
-    `transactional_ids:` (prefixes).
+    `transactional_ids:` (prefixes);
+  - IdempotentWrite on the cluster: every principal that may write somewhere (its producers are
+    idempotent).
 A principal is the common name of the client's certificate (services/kit/security/kafka_auth.py).
 Applying is declarative and idempotent: missing bindings are created, bindings the declaration
 no longer gives are deleted (so the broker holds exactly the declaration). The broker's own
@@ -35,13 +37,14 @@ from services.kit.contracts.topics import DeclarationError, TopicSpec, load_topi
 from services.kit.runtime.paths import TOPICS_FILE
 
 # Kafka's enum codes (org.apache.kafka.common.resource / acl)
-TOPIC, GROUP, TRANSACTIONAL_ID = 2, 3, 5
+TOPIC, GROUP, CLUSTER, TRANSACTIONAL_ID = 2, 3, 4, 5
 ANY, LITERAL, PREFIXED = 1, 3, 4
-READ, WRITE = 3, 4
+READ, WRITE, IDEMPOTENT_WRITE = 3, 4, 12
+CLUSTER_NAME = "kafka-cluster"
 ALLOW = 3
 ALL_HOSTS = "*"
-_RESOURCES = {TOPIC: "topic", GROUP: "group", TRANSACTIONAL_ID: "transactional-id"}
-_OPERATIONS = {READ: "Read", WRITE: "Write"}
+_RESOURCES = {TOPIC: "topic", GROUP: "group", CLUSTER: "cluster", TRANSACTIONAL_ID: "transactional-id"}
+_OPERATIONS = {READ: "Read", WRITE: "Write", IDEMPOTENT_WRITE: "IdempotentWrite"}
 
 
 @dataclass(frozen=True, order=True)
@@ -112,6 +115,10 @@ def desired_bindings(topics: dict[str, TopicSpec], principals: dict[str, Princip
                     out.add(Binding(user, TOPIC, t, LITERAL, op))
         out |= {Binding(user, GROUP, g, PREFIXED, READ) for g in p.groups}
         out |= {Binding(user, TRANSACTIONAL_ID, t, PREFIXED, WRITE) for t in p.transactional_ids}
+    # every writer's producer is idempotent (acks=all, no duplicates on retry): the broker asks
+    # for IdempotentWrite on the cluster at InitProducerId (a fresh cluster refuses it otherwise)
+    writers = {b.principal for b in out if b.operation == WRITE}
+    out |= {Binding(w, CLUSTER, CLUSTER_NAME, LITERAL, IDEMPOTENT_WRITE) for w in writers}
     return out
 
 

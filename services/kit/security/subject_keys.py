@@ -19,6 +19,7 @@ import redis
 from services.kit.contracts.keys import SUBJECT_KEY_ERASED as ERASED_CHANNEL
 from services.kit.contracts.keys import SUBJECT_KEY_EXPIRY as EXPIRY_INDEX
 from services.kit.contracts.keys import SUBJECT_KEY_PREFIX as KEY_PREFIX
+from services.kit.security import redis_auth
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ class RedisKeyStore:
     def __init__(self, url: str, *, cached: bool = False, ttl_s: float = 600.0, client: redis.Redis | None = None) -> None:
         # `client`: reuse a connection a tool already holds (e.g. a restore); the URL still names
         # the server for the invalidation listener of a cached store.
-        self.redis = client if client is not None else redis.Redis.from_url(url, socket_timeout=5)
+        self.redis = client if client is not None else redis.Redis.from_url(url, socket_timeout=5, **redis_auth.credentials())
         self.cached, self.ttl_s = cached, ttl_s
         self._cache: dict[str, tuple[float, tuple[str, bytes]]] = {}
         self._lock = threading.Lock()
@@ -83,7 +84,7 @@ class RedisKeyStore:
     def _listen(self) -> None:
         attempt = 0
         while True:
-            client = redis.Redis.from_url(self._pubsub_url, socket_timeout=None, socket_keepalive=True)
+            client = redis.Redis.from_url(self._pubsub_url, socket_timeout=None, socket_keepalive=True, **redis_auth.credentials())
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
                 pubsub.subscribe(ERASED_CHANNEL)

@@ -184,25 +184,33 @@ def issue(service: str, directory: Path | None = None, *, force: bool = False) -
     return crt
 
 
-def broker_keystore(directory: Path | None = None) -> tuple[Path, Path]:
-    """The broker's key and certificate as a password-protected PKCS#12 keystore (what the JVM
-    reads without extra tooling) and the file holding its password (0600). Rewritten from
-    kafka.crt/kafka.key when missing or older than the certificate."""
+BROKER_FILES = (f"{BROKER_NAME}.p12", f"{BROKER_NAME}.truststore.p12", f"{BROKER_NAME}.p12.password")
+
+
+def broker_keystore(directory: Path | None = None) -> tuple[Path, Path, Path]:
+    """The broker's stores as the JVM reads them without extra tooling: its key and certificate
+    in a password-protected PKCS#12 keystore, the CA in a PKCS#12 truststore, and the file with
+    their password - (keystore, truststore, password file), mode 0640 (the broker's container
+    reads them through its group). Rewritten when missing or older than the certificate."""
     from cryptography.hazmat.primitives.serialization import pkcs12
 
     d = directory or _dir()
     crt = issue(BROKER_NAME, d)
-    store, secret = d / f"{BROKER_NAME}.p12", d / f"{BROKER_NAME}.p12.password"
-    if store.exists() and secret.exists() and store.stat().st_mtime >= crt.stat().st_mtime:
-        return store, secret
-    password = os.urandom(18).hex()
+    store, trust, secret = (d / name for name in BROKER_FILES)
+    if all(p.exists() for p in (store, trust, secret)) and store.stat().st_mtime >= crt.stat().st_mtime:
+        return store, trust, secret
+    password = os.urandom(18).hex().encode()
     key = serialization.load_pem_private_key((d / f"{BROKER_NAME}.key").read_bytes(), None)
     assert isinstance(key, ec.EllipticCurvePrivateKey)
-    data = pkcs12.serialize_key_and_certificates(BROKER_NAME.encode(), key, x509.load_pem_x509_certificate(crt.read_bytes()),
-                                                 None, serialization.BestAvailableEncryption(password.encode()))
-    _write_private(secret, password.encode())
-    _write_private(store, data)
-    return store, secret
+    ca = x509.load_pem_x509_certificate((d / "ca.crt").read_bytes())
+    keystore = pkcs12.serialize_key_and_certificates(BROKER_NAME.encode(), key, x509.load_pem_x509_certificate(crt.read_bytes()),
+                                                     None, serialization.BestAvailableEncryption(password))
+    truststore = pkcs12.serialize_java_truststore([pkcs12.PKCS12Certificate(ca, b"uf-ca")],
+                                                  serialization.BestAvailableEncryption(password))
+    for path, data in ((secret, password), (store, keystore), (trust, truststore)):
+        _write_private(path, data)
+        path.chmod(0o640)
+    return store, trust, secret
 
 
 def main(argv: list[str] | None = None) -> int:
