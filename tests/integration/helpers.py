@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import email
+import functools
 import json
 import subprocess
 import sys
@@ -24,7 +25,21 @@ from tests.integration.waiting import eventually
 from ufctl import publishing, queries
 
 SETTINGS = ServiceSettings()
-KEYS = RedisKeyStore(SETTINGS.redis_url)
+
+
+@functools.cache
+def _keys() -> RedisKeyStore:
+    """The subject-key store, made on first use: at import (test collection) the stack, and with
+    it the Redis ACL passwords `make up` writes, may not exist yet."""
+    return RedisKeyStore(SETTINGS.redis_url)
+
+
+def __getattr__(name: str) -> Any:  # PEP 562: `h.KEYS` stays the tests' spelling
+    if name == "KEYS":
+        return _keys()
+    raise AttributeError(name)
+
+
 EXAMPLE = json.loads((ROOT / "examples" / "campaign.json").read_text())
 TERMINAL = {"COMPLETED", "FAILED", "REJECTED", "CANCELLED"}
 
@@ -60,7 +75,7 @@ def send(*events: dict[str, Any]) -> None:
 
 
 def publish(doc: dict[str, Any]) -> str:
-    event = publishing.request_event(doc, KEYS)
+    event = publishing.request_event(doc, _keys())
     send(event)
     return event["envelope"]["workflow_id"]
 
