@@ -34,8 +34,8 @@ USERS: dict[str, str] = {
     "audit": ("~uf:wf:* ~uf:audit:* ~uf:replay:* ~uf:subject-key* ~uf:projection:audit:* "
               "&uf:audit:progress &uf:subject-key:erased +info +bgrewriteaof +bgsave"),
     # the operator's CLI and publisher: creates subject keys, erases, reads status, replays,
-    # restores - every key of the suite, no dangerous command
-    "ufctl": "~uf:* &uf:* +info +bgrewriteaof +bgsave",
+    # restores (RESTORE of its own dumps, `ufctl dr restore`) - every key of the suite, no other dangerous command
+    "ufctl": "~uf:* &uf:* +info +bgrewriteaof +bgsave +restore",
     # the pii service keeps nothing in Redis: no user
 }
 
