@@ -4,17 +4,13 @@ from __future__ import annotations
 import asyncio
 from contextlib import AsyncExitStack
 
-import grpc
-
 from services.kit.contracts import topics
 from services.kit.contracts.events import Origin
 from services.kit.messaging.bus import ConsumeLoop, start_producer
 from services.kit.rpc import pii_pb2_grpc
+from services.kit.runtime import grpc_roles
 from services.kit.runtime.app import run_service
-from services.kit.runtime.grpc_roles import RoleGatedGrpc
-from services.kit.runtime.grpc_telemetry import ServerTelemetry
 from services.kit.runtime.ops import OpsServer
-from services.kit.security import tls
 from services.pii.batcher import BatchingScanner
 from services.pii.config import PiiSettings
 from services.pii.scan_worker import make_scan_handler
@@ -39,16 +35,8 @@ async def body(settings: PiiSettings, ops: OpsServer, stack: AsyncExitStack):
     stack.callback(scanner.close)
     servicer = PiiServicer(engine, scanner, max_texts=settings.max_texts_per_call, max_chars=settings.max_chars_per_text)
 
-    def server() -> grpc.aio.Server:
-        s = grpc.aio.server(interceptors=[ServerTelemetry(), tls.CallerAllowList()])  # mTLS + per-method callers
-        pii_pb2_grpc.add_PiiScannerServicer_to_server(servicer, s)
-        return s
-
-    # the production address follows the rollout role (local blue-green; grpc_roles.py)
-    grpc_server = RoleGatedGrpc(server, host=settings.grpc_host, port=settings.grpc_port,
-                                preview_port=settings.grpc_preview_port, credentials=tls.server_credentials(settings.service_name))
-    await grpc_server.start()
-    stack.push_async_callback(grpc_server.stop)
+    grpc_server = await grpc_roles.serve(stack, lambda s: pii_pb2_grpc.add_PiiScannerServicer_to_server(servicer, s), service=settings.service_name,
+                                         host=settings.grpc_host, port=settings.grpc_port, preview_port=settings.grpc_preview_port)
 
     kafka = await start_producer(settings.kafka_bootstrap)
     stack.push_async_callback(kafka.stop)

@@ -4,7 +4,6 @@ from __future__ import annotations
 from contextlib import AsyncExitStack
 from pathlib import Path
 
-import grpc
 import redis.asyncio as aioredis
 
 from services.kit.contracts import topics
@@ -12,11 +11,10 @@ from services.kit.contracts.events import Origin
 from services.kit.messaging.bus import start_producer
 from services.kit.messaging.projection import RedisProjection
 from services.kit.rpc import validator_pb2_grpc
+from services.kit.runtime import grpc_roles
 from services.kit.runtime.app import run_service
-from services.kit.runtime.grpc_roles import RoleGatedGrpc
-from services.kit.runtime.grpc_telemetry import ServerTelemetry
 from services.kit.runtime.ops import OpsServer, redis_check
-from services.kit.security import redis_auth, tls
+from services.kit.security import redis_auth
 from services.kit.security.jwt_tokens import TokenVerifier, load_key
 from services.validator.audit_progress import AuditProgress
 from services.validator.config import ValidatorSettings
@@ -52,16 +50,9 @@ async def body(settings: ValidatorSettings, ops: OpsServer, stack: AsyncExitStac
                                  origin=Origin(settings.service_name, settings.version, settings.colour),
                                  deadline_s=settings.decision_deadline_s, max_concurrent=settings.max_concurrent_decisions,
                                  admission_wait_s=settings.admission_wait_s, guard=StateGuard(redis))
-    def server() -> grpc.aio.Server:
-        s = grpc.aio.server(interceptors=[ServerTelemetry(), tls.CallerAllowList()])  # mTLS + per-method callers
-        validator_pb2_grpc.add_ValidatorServicer_to_server(servicer, s)
-        return s
-
-    # the production address follows the rollout role (local blue-green; grpc_roles.py)
-    grpc_server = RoleGatedGrpc(server, host=settings.grpc_host, port=settings.grpc_port,
-                                preview_port=settings.grpc_preview_port, credentials=tls.server_credentials(settings.service_name))
-    await grpc_server.start()
-    stack.push_async_callback(grpc_server.stop)
+    grpc_server = await grpc_roles.serve(stack, lambda s: validator_pb2_grpc.add_ValidatorServicer_to_server(servicer, s),
+                                         service=settings.service_name, host=settings.grpc_host, port=settings.grpc_port,
+                                         preview_port=settings.grpc_preview_port)
 
     async def projection_ready() -> None:
         if not await projection.caught_up(1.0):

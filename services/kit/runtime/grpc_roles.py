@@ -20,10 +20,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from contextlib import AsyncExitStack
 
 import grpc
 
 from services.kit.runtime import role
+from services.kit.runtime.grpc_telemetry import ServerTelemetry
+from services.kit.security import tls
 
 log = logging.getLogger(__name__)
 MEMBER = "grpc"
@@ -88,3 +91,21 @@ class RoleGatedGrpc:
         server, self.production = self.production, None
         await server.stop(self.grace_s)
         log.info("production address released", extra={"port": self.port})
+
+
+async def serve(stack: AsyncExitStack, register: Callable[[grpc.aio.Server], None], *, service: str, host: str,
+                port: int, preview_port: int = 0) -> RoleGatedGrpc:
+    """A service's gRPC server as every gRPC service of the suite runs it: mutual TLS as
+    `service`, per-method caller allow-lists, telemetry, the production address following the
+    rollout role; started now, stopped with the service's exit stack. `register` adds the
+    servicer to each server instance (a role change builds a new one)."""
+    def server() -> grpc.aio.Server:
+        s = grpc.aio.server(interceptors=[ServerTelemetry(), tls.CallerAllowList()])
+        register(s)
+        return s
+
+    gated = RoleGatedGrpc(server, host=host, port=port, preview_port=preview_port,
+                          credentials=tls.server_credentials(service))
+    await gated.start()
+    stack.push_async_callback(gated.stop)
+    return gated
