@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from services.kit.runtime import service_table as table
+from tests.integration.waiting import eventually
 
 IMAGES = {  # same images and versions as docker-compose.yml (manifest drift pins the engine tags)
     "kafka": "docker.io/apache/kafka:4.4.0",
@@ -126,8 +127,6 @@ def _has_image(image: str) -> tuple[bool, str]:
 
 
 def _start(component: str, image: str, wait: Callable[[int], bool], timeout_s: float) -> Any:
-    import time
-
     from testcontainers.core.container import DockerContainer
 
     inner, host_port, env = _specs()[component]
@@ -138,13 +137,12 @@ def _start(component: str, image: str, wait: Callable[[int], bool], timeout_s: f
     # loopback only: the docker SDK takes an (address, port) binding, which with_bind_ports cannot express
     c.ports[str(inner)] = ("127.0.0.1", host_port)
     c.start()
-    deadline = time.monotonic() + timeout_s
-    while not wait(host_port):
-        if time.monotonic() > deadline:
-            logs = c.get_wrapped_container().logs(tail=20).decode(errors="replace")
-            c.stop()
-            raise RuntimeError(f"{component} container ({image}) not ready in {timeout_s:.0f}s:\n{logs}")
-        time.sleep(1.0)
+    try:
+        eventually(lambda: wait(host_port), timeout_s=timeout_s, what=f"{component} container ready")
+    except AssertionError:
+        logs = c.get_wrapped_container().logs(tail=20).decode(errors="replace")
+        c.stop()
+        raise RuntimeError(f"{component} container ({image}) not ready in {timeout_s:.0f}s:\n{logs}") from None
     return c
 
 
