@@ -105,6 +105,9 @@ dr.bootstrap.servers = {dr_bootstrap()}
 primary->dr.enabled = true
 primary->dr.topics = uf\\\\..*
 dr->primary.enabled = false
+# no herder for the reverse flow at all: it would put heartbeats and MirrorMaker's config, offset
+# and status topics on the primary
+dr->primary.emit.heartbeats.enabled = false
 replication.policy.class = org.apache.kafka.connect.mirror.IdentityReplicationPolicy
 # attested records only: the checkpointer reads read_committed too
 primary.consumer.isolation.level = read_committed
