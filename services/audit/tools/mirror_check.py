@@ -178,5 +178,5 @@ async def check_mirror(*, bootstrap: str, policy: SignaturePolicy, trust: TrustS
     ok = all(p["ok"] for p in parts) and not forged_checkpoints
     return {"mirror": bootstrap, "ok": ok, "complete": ok and totals["lost"] == 0,
             "primary_copies": store is not None, "summary": dict(totals),
-            "partitions": [p for p in parts if not p["ok"] or p["lost"] or p["checkpoints_not_mirrored"]] if len(parts) > LIST_CAP else parts,
+            "partitions": parts,
             "checkpoint_topic": forged_checkpoints[:LIST_CAP]}
