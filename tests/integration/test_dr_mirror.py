@@ -77,7 +77,6 @@ def site(suite) -> Iterator[None]:
 
 
 @pytest.mark.timeout(1500)
-@pytest.mark.xfail(run=False, reason="landing before its two fresh-clone `make test` runs finished (issue 15); removed by the next commit")
 def test_the_mirror_matches_the_signed_checkpoints_and_reports_what_it_lost(site):
     # 1. Mirrored: a workflow's records reach the DR site and match what the checkpoints attest.
     p, offset = publish_one()
