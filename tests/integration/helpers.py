@@ -6,6 +6,8 @@ import copy
 import email
 import functools
 import json
+import secrets
+import string
 import subprocess
 import sys
 import uuid
@@ -48,11 +50,21 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
+def unique_tag() -> str:
+    """Eight random lowercase letters that make a test campaign's ids, addresses and contact
+    names unique. Letters only, never hex: the tag is part of each contact's name, so it is in
+    every generated email, and a hex tag that happens to be all digits with a leading 0
+    (`03451137`, about 1 workflow in 450) reads as a phone number - the validator's
+    `output_privacy` rule then rightly denies the delivery and the workflow ends REJECTED
+    (seen as "REJECTED on a ReviewDecided" in the rollout tests; tests/unit/test_test_data.py)."""
+    return "".join(secrets.choice(string.ascii_lowercase) for _ in range(8))
+
+
 def campaign(*, auto_approve: bool = True, owner: str | None = None, requester: str | None = None,
              contacts: list[dict[str, Any]] | None = None, grant: bool = True) -> dict[str, Any]:
     """A fresh copy of the example with unique ids; opens its session and records consent."""
     doc = copy.deepcopy(EXAMPLE)
-    tag = uuid.uuid4().hex[:8]
+    tag = unique_tag()
     doc["workflow_id"] = f"wf-test-{tag}"
     doc["session_id"] = f"sess-{tag}"
     doc["requester_id"] = requester or f"user-{tag}"
