@@ -6,8 +6,6 @@ import copy
 import email
 import functools
 import json
-import secrets
-import string
 import subprocess
 import sys
 import uuid
@@ -23,6 +21,7 @@ from services.kit.runtime.paths import ROOT
 from services.kit.security import kafka_auth
 from services.kit.security.signing import load_signer
 from services.kit.security.subject_keys import RedisKeyStore
+from tests.campaign_tags import unique_tag
 from tests.integration.waiting import eventually
 from ufctl import publishing, queries
 
@@ -48,16 +47,6 @@ TERMINAL = {"COMPLETED", "FAILED", "REJECTED", "CANCELLED"}
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-def unique_tag() -> str:
-    """Eight random lowercase letters that make a test campaign's ids, addresses and contact
-    names unique. Letters only, never hex: the tag is part of each contact's name, so it is in
-    every generated email, and a hex tag that happens to be all digits with a leading 0
-    (`03451137`, about 1 workflow in 450) reads as a phone number - the validator's
-    `output_privacy` rule then rightly denies the delivery and the workflow ends REJECTED
-    (seen as "REJECTED on a ReviewDecided" in the rollout tests; tests/unit/test_test_data.py)."""
-    return "".join(secrets.choice(string.ascii_lowercase) for _ in range(8))
 
 
 def campaign(*, auto_approve: bool = True, owner: str | None = None, requester: str | None = None,

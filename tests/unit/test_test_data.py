@@ -8,11 +8,16 @@ tests as "REJECTED on a ReviewDecided across a hand-over" - the hand-over had no
 with it (the recorded decision: `output_privacy: 3 PII finding(s) ...`, PHONE_NUMBER at the tag)."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from services.kit.runtime.paths import ROOT
 from services.orchestrator.agents.generation import render
-from tests.integration.helpers import EXAMPLE, unique_tag
+from tests.campaign_tags import unique_tag
 from uf_pii import Engine
+
+EXAMPLE = json.loads((ROOT / "examples" / "campaign.json").read_text())
 
 FLAGGED = {"PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "IBAN_CODE", "EMAIL_ADDRESS"}  # what output_privacy counts
 
