@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 
 import pytest
@@ -160,7 +161,7 @@ def containers(stack, keys):
     try:
         for service, spec in table.SERVICES.items():
             url = f"http://{table.HOST}:{spec.http_port}/ready"
-            eventually(lambda url=url, service=service: _alive(podman, names[service]) and urllib.request.urlopen(url, timeout=2).status == 200,
+            eventually(lambda url=url, service=service: _alive(podman, names[service]) and _ready(url),
                        timeout_s=240, what=f"{service} container /ready")
         yield names
     finally:
@@ -168,6 +169,15 @@ def containers(stack, keys):
             logs = subprocess.run([*podman, "logs", "--tail", "30", name], capture_output=True, text=True)
             print(f"--- {service} container log (tail)\n{logs.stdout[-4000:]}{logs.stderr[-4000:]}")
             subprocess.run([*podman, "rm", "-f", "-v", "-t", "20", name], capture_output=True)
+
+
+def _ready(url: str) -> bool:
+    """True when /ready says so; otherwise raises with the body, which names the failing check."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return r.status == 200
+    except urllib.error.HTTPError as exc:
+        raise AssertionError(f"{exc.code}: {exc.read().decode(errors='replace')[:500]}") from None
 
 
 def _alive(podman: list[str], name: str) -> bool:

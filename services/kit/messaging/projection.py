@@ -64,6 +64,7 @@ class RedisProjection:
         while True:
             batches = await self.consumer.getmany(timeout_ms=100, max_records=500)
             if not batches:
+                await self._skip_markers()
                 continue
             try:
                 await self._project(batches)
@@ -83,6 +84,26 @@ class RedisProjection:
                     self.pauser.resumed(tp)
                     self.positions[tp] = msgs[-1].offset + 1
                     update_lag(self.consumer, self.service, tp, self.positions[tp], group=f"projection:{self.name}")
+                self._progress.notify_all()
+
+    async def _skip_markers(self) -> None:
+        """Move each position up to the consumer's when nothing is waiting to be projected.
+
+        A partition's end offset counts records the consumer never hands out: the commit or
+        abort marker after a transactional write, an aborted transaction's records under
+        read_committed, a batch emptied by compaction. `positions` advanced only past the last
+        record handed out, so a log that ends in a marker was "not caught up" for ever - the
+        validator stayed unready and every read barrier ran into its deadline. Called only when
+        `getmany` returned nothing, i.e. every record consumed so far has been projected, so the
+        consumer's position is safe to adopt (it moves past markers, never past a record it
+        has not handed out)."""
+        moved = False
+        for tp, projected in self.positions.items():
+            position = await self.consumer.position(tp)
+            if position > projected:
+                self.positions[tp], moved = position, True
+        if moved:
+            async with self._progress:
                 self._progress.notify_all()
 
     async def _project(self, batches: dict[TopicPartition, list]) -> None:
