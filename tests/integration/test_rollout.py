@@ -318,15 +318,8 @@ def work_done(service: str, colour: str) -> float:
                if line.startswith(("uf_events_total{", "uf_grpc_requests_total{")))
 
 
-VALIDATOR_SWITCH_GAP = pytest.mark.xfail(strict=False, reason=(
-    "fresh CI-like clones (2026-12-01, twice): every workflow across the validator switch completed "
-    "exactly once, but the new colour showed no handled calls within 60 s after a workflow published "
-    "after the hand-over - the old colour may keep serving the callers' open connections; open (issue 13)"))
-GAPS = {"validator": VALIDATOR_SWITCH_GAP}
-
-
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize("service", [pytest.param(s, marks=GAPS[s]) if s in GAPS else s for s in OTHERS])
+@pytest.mark.parametrize("service", OTHERS)
 def test_grpc_and_audit_services_switch_colour_mid_burst(suite, service):
     """validator and pii: the production gRPC address moves to the new colour (make-before-break,
     callers never find it closed); audit: its consume loop, checkpointer and retention sweeper
