@@ -26,7 +26,7 @@ def client(user: str | None, password: str | None = None) -> redis.Redis:
 
 
 def test_no_credentials_cannot_run_a_command(stack) -> None:
-    with pytest.raises(redis.exceptions.AuthenticationError):  # the default user is off: NOAUTH
+    with pytest.raises(redis.exceptions.AuthenticationError):  # the default user has a password nobody knows: NOAUTH
         client(None).get(keys.POLICY_ACTIVE)
 
 
