@@ -18,7 +18,7 @@ import redis
 
 from services.audit.config import AuditSettings
 from services.kit.contracts.keys import CHECKPOINT_HEADS, consent_key
-from services.kit.security import redis_auth
+from services.kit.security import redis_auth, search_auth
 from tests.integration import helpers as h
 from tests.integration.waiting import eventually
 
@@ -35,7 +35,7 @@ def wipe_redis_and_es() -> None:
     s = AuditSettings()
     for pattern in (f"{s.es_index}*", f"{s.checkpoint_index}*"):
         req = urllib.request.Request(f"{s.es_url}/{pattern}", method="DELETE")
-        urllib.request.urlopen(req, timeout=60).read()
+        urllib.request.urlopen(req, timeout=60, context=search_auth.ssl_context("admin")).read()
 
 
 # The drill stops the five services, restores and starts them again: on a busy 2-core machine the
