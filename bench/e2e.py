@@ -48,6 +48,7 @@ from services.kit.runtime.config import ServiceSettings
 from services.kit.runtime.paths import VAR
 from services.kit.security import kafka_auth
 from services.kit.security.signing import configure_signing
+from services.kit.security.subject_keys import RedisKeyStore
 from ufctl import publishing
 
 # this bench connects to Kafka as the CLI/publisher does (mutual TLS, services/kit/security/kafka_auth.py)
@@ -151,7 +152,10 @@ async def run_suite(n: int, recipients: int) -> dict:
     for tp in wf_tps:
         watcher.seek(tp, before[tp])
 
-    events = [publishing.request_event(d) for d in docs]
+    # sealed at the edge as `ufctl publish` does: the CLI creates the workflow's and the contacts'
+    # subject keys (the services' Redis users may only read them)
+    keys = RedisKeyStore(ServiceSettings().redis_url)
+    events = [publishing.request_event(d, keys) for d in docs]
     sizes = [len(codec.encode(e)) for e in events]
     published: dict[str, float] = {}
     done: dict[str, tuple[float, str]] = {}

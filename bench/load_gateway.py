@@ -31,6 +31,7 @@ from services.kit.messaging.bus import producer_config, publish
 from services.kit.runtime import service_table
 from services.kit.runtime.config import ServiceSettings
 from services.kit.security import kafka_auth
+from services.kit.security.subject_keys import RedisKeyStore
 from ufctl import publishing
 
 # this bench connects to Kafka as the CLI/publisher does (mutual TLS, services/kit/security/kafka_auth.py)
@@ -45,6 +46,9 @@ class Gateway:
         self.tag = uuid.uuid4().hex[:6]
         self.count = 0
         self.waiting: dict[str, asyncio.Future[str]] = {}
+        # requests are sealed here, as `ufctl publish` does: the CLI's Redis user creates the
+        # subject keys, the services' users may only read them
+        self.keys = RedisKeyStore(ServiceSettings().redis_url)
         self.producer = AIOKafkaProducer(**producer_config(bootstrap))
         self.watcher = AIOKafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed", enable_auto_commit=False,
                                        **kafka_auth.client_args())
@@ -80,7 +84,7 @@ class Gateway:
             for c in doc["contacts"]:
                 await send_signed(self.producer, topics.CONSENT, publishing.consent_event(c["subject_id"], "marketing", True),
                                   c["subject_id"].encode())
-            await send_signed(self.producer, topics.REQUESTS, publishing.request_event(doc), wf.encode())
+            await send_signed(self.producer, topics.REQUESTS, publishing.request_event(doc, self.keys), wf.encode())
             await self.producer.flush()
             phase = await asyncio.wait_for(fut, timeout)
         except TimeoutError:

@@ -23,6 +23,7 @@ from services.audit.evidence.sigpolicy import PolicyError, load_policy
 from services.audit.live.checkpoint_store import CheckpointStore
 from services.audit.tools.export import ExportError, export
 from services.audit.tools.logcheck import NotVerified, verified_history
+from services.audit.tools.mirror_check import check_mirror
 from services.audit.tools.proofs import ProofError, check_proof, make_proof
 from services.audit.tools.replay import Replayer, ReplayError, ReplayInterrupted
 from services.audit.tools.replay_filter import ReplayFilter
@@ -160,6 +161,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
         policy = load_policy(args.policy or None)
     except PolicyError as exc:
         raise CliError(f"signature policy: {exc}") from None
+    if args.bootstrap:
+        return _verify_mirror(args, policy)
     bar = ProgressBar()
 
     async def go(s: AuditSettings, r, es):
@@ -179,6 +182,61 @@ def cmd_verify(args: argparse.Namespace) -> int:
     else:
         _print_verify(res)
     return 0 if res["ok"] else 1
+
+
+def _verify_mirror(args: argparse.Namespace, policy: Any) -> int:
+    """`verify --bootstrap MIRROR`: the mirror against the signed checkpoints, by content
+    (services/audit/tools/mirror_check.py). Exit 0: the mirror holds every attested record;
+    3: what it holds is intact but attested records past its end are lost (listed); 1: altered."""
+    s = AuditSettings()
+
+    async def go() -> dict[str, Any]:
+        r = aioredis.from_url(s.redis_url, socket_timeout=10, **redis_auth.credentials())
+        try:
+            try:
+                await r.ping()
+                store: CheckpointStore | None = CheckpointStore(r, None, s.checkpoint_index)
+            except (aioredis.ConnectionError, OSError, aioredis.ResponseError):
+                store = None  # the primary's copies are gone too: judge the mirror by its own checkpoints
+            return await check_mirror(bootstrap=args.bootstrap, policy=policy, trust=_trust(args), store=store,
+                                      extra_pattern=s.extra_topic_pattern, timeout_s=args.timeout)
+        finally:
+            await r.aclose()
+
+    try:
+        res = asyncio.run(go())
+    except ReadIncomplete as exc:
+        raise CliError(f"could not read the mirror to the end: {exc}") from None
+    except Exception as exc:  # aiokafka's connection errors: say where, not a traceback
+        if isinstance(exc, CliError):
+            raise
+        raise CliError(f"cannot read the mirror at {args.bootstrap}: {exc.__class__.__name__}") from None
+    if args.json:
+        print(json.dumps(res))
+    else:
+        for p in res["partitions"]:
+            where = f"{p['topic']}[{p['partition']}]"
+            for o in p["holes"]:
+                print(f"{'MISSING':<10} {where}@{o}: attested, not on the mirror (later records are)")
+            for o in p["inserted"]:
+                print(f"{'INSERTED':<10} {where} mirror offset {o}: on the mirror, attested by no checkpoint")
+            for c in p["checkpoint_errors"]:
+                print(f"{'CHECKPOINT':<10} {where} seq {c['seq']}: {c['problem']}")
+            if p["forged"]:
+                print(f"{'FORGED':<10} {where}: {p['forged']} record(s) fail their signature")
+            if p["lost"]:
+                print(f"{'LOST':<10} {where}: {p['lost']} attested record(s) from offset {p['lost_from']} not mirrored "
+                      f"(mirror holds through {p['mirrored_through']}; {p['checkpoints_not_mirrored']} checkpoint(s) not mirrored)")
+        t = res["summary"]
+        copies = "" if res["primary_copies"] else ": primary copies unreachable"
+        verdict = "OK" if res["complete"] else "INCOMPLETE" if res["ok"] else "FAILED"
+        print(f"{verdict}: mirror {res['mirror']}: {t.get('matched', 0)}/{t.get('attested', 0)} attested records on the mirror, "
+              f"{t.get('checkpoints_verified', 0)} checkpoints verified ({t.get('checkpoints_on_mirror', 0)} mirrored, "
+              f"{t.get('checkpoints_not_mirrored', 0)} only in the primary's copies{copies}); "
+              f"lost {t.get('lost', 0)}, missing {t.get('holes', 0)}, inserted {t.get('inserted', 0)}, forged {t.get('forged', 0)}, "
+              f"checkpoint errors {t.get('checkpoint_errors', 0)}, not yet attested {t.get('unattested', 0)}, "
+              f"duplicates {t.get('duplicates', 0)}")
+    return 0 if res["complete"] else 3 if res["ok"] else 1
 
 
 # --- prove --------------------------------------------------------------------------------------
@@ -412,6 +470,8 @@ def add_audit_commands(audit: argparse._SubParsersAction) -> None:
     s.add_argument("--policy", help="signature policy YAML (default: UF_AUDIT_POLICY_FILE or built-in)")
     s.add_argument("--trusted-keys", help="directory of <key_id>.pub files (default: UF_TRUSTED_KEYS_DIR or var/keys)")
     s.add_argument("--timeout", type=float, default=1800.0, help="give up reading the log after N seconds")
+    s.add_argument("--bootstrap", help="a MirrorMaker copy of the log (the DR site): match it to the signed checkpoints by "
+                                       "content and report what it lost (exit 3) - docs/operations.md")
     s.set_defaults(func=cmd_verify)
 
     s = audit.add_parser("prove", help="inclusion proof of an event in a signed checkpoint")

@@ -339,10 +339,11 @@ def clear_dir_check(r: redis.Redis) -> None:
 
 
 
-async def recover_checkpoints(bootstrap: str, store: Any, topic: str, trust: Any) -> int:
+async def recover_checkpoints(bootstrap: str, store: Any, topic: str, trust: Any) -> tuple[int, dict[int, int]]:
     """Checkpoints signed after the backup are still on the Kafka copy (`uf.audit.checkpoints`):
     take each one that is validly signed and extends the restored head of its partition, so the
-    restored chain does not fork when the checkpointer resumes. Returns how many were taken."""
+    restored chain does not fork when the checkpointer resumes. Returns how many were taken and
+    the topic's end offsets read to: the point the restore restored to."""
     from services.audit.evidence.checkpoint import Checkpoint, self_check
 
     consumer = logreader.new_consumer(bootstrap)
@@ -373,4 +374,4 @@ async def recover_checkpoints(bootstrap: str, store: Any, topic: str, trust: Any
             await store.save_redis(nxt)
             await store.mark_published(nxt)
             head, taken = nxt, taken + 1
-    return taken
+    return taken, {tp.partition: int(o) for tp, o in ends.items()}

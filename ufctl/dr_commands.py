@@ -15,6 +15,7 @@ import redis.asyncio as aioredis
 
 from services.audit.config import AuditSettings
 from services.audit.evidence.sigpolicy import load_policy
+from services.audit.live import es_layout
 from services.audit.live.checkpoint_store import CheckpointStore
 from services.audit.tools.replay import Replayer, ReplayError
 from services.audit.tools.replay_filter import ReplayFilter
@@ -45,7 +46,10 @@ async def _rebuild(s: AuditSettings, result: dr.RestoreResult) -> None:
     try:
         store = CheckpointStore(r, es, s.checkpoint_index)
         await store.ensure_index()
-        result.checkpoints_from_log = await dr.recover_checkpoints(s.kafka_bootstrap, store, s.checkpoint_topic, TrustStore())
+        # A lost OpenSearch comes back without the projection's index template: without it the
+        # rebuilt indices would get guessed (dynamic) mappings and keyword queries would miss.
+        await es_layout.ensure_template(es, s.es_index)
+        result.checkpoints_from_log, restored_to = await dr.recover_checkpoints(s.kafka_bootstrap, store, s.checkpoint_topic, TrustStore())
         for topic, partition in await store.partitions():
             cps, _ = await store.redis_checkpoints(topic, partition)
             for cp in cps:
@@ -58,7 +62,8 @@ async def _rebuild(s: AuditSettings, result: dr.RestoreResult) -> None:
         except (ReplayError, ReadIncomplete) as exc:
             raise CliError(f"projections not rebuilt: {exc}") from None
         res = await verify(bootstrap=s.kafka_bootstrap, store=store, policy=load_policy(s.policy_file or None),
-                           trust=TrustStore(), extra_pattern=s.extra_topic_pattern, timeout_s=900)
+                           trust=TrustStore(), extra_pattern=s.extra_topic_pattern, timeout_s=900,
+                           es_index=s.es_index, checkpoints_upto=restored_to)
         # The restore holds when the restored checkpoint copies are intact (signed, linked, whole
         # trees consistent). What verify finds about the log itself - records deleted, altered or
         # forged since they were attested - is reported with the restore, not a failed restore:

@@ -21,6 +21,7 @@ from services.kit.runtime.paths import ROOT
 from services.kit.security import kafka_auth
 from services.kit.security.signing import load_signer
 from services.kit.security.subject_keys import RedisKeyStore
+from tests.campaign_tags import unique_tag
 from tests.integration.waiting import eventually
 from ufctl import publishing, queries
 
@@ -52,7 +53,7 @@ def campaign(*, auto_approve: bool = True, owner: str | None = None, requester: 
              contacts: list[dict[str, Any]] | None = None, grant: bool = True) -> dict[str, Any]:
     """A fresh copy of the example with unique ids; opens its session and records consent."""
     doc = copy.deepcopy(EXAMPLE)
-    tag = uuid.uuid4().hex[:8]
+    tag = unique_tag()
     doc["workflow_id"] = f"wf-test-{tag}"
     doc["session_id"] = f"sess-{tag}"
     doc["requester_id"] = requester or f"user-{tag}"

@@ -60,7 +60,7 @@ def start_burst(n: int, recipients: int = 1) -> Burst:
                                       c["subject_id"].encode())
             await p.flush()
             for d in docs:
-                e = publishing.request_event(d)
+                e = publishing.request_event(d, h.KEYS)  # sealed at the edge, as ufctl does
                 await send_signed(p, topics.REQUESTS, e, e["envelope"]["workflow_id"].encode())
             await p.flush()
         finally:

@@ -97,6 +97,12 @@ def burst(n: int, spacing_s: float, until: threading.Event | None = None, max_n:
     return docs, ids, t
 
 
+def assert_completed(wf: str, timeout_s: float) -> None:
+    """COMPLETED; otherwise the failure names the workflow's end and the reason it was given."""
+    st = h.wait_phase(wf, timeout_s=timeout_s)
+    assert st["phase"] == "COMPLETED", f"{wf} ended {st['phase']}: {st.get('reason')}"
+
+
 def assert_exactly_once(ids: list[str], docs: list[dict[str, Any]]) -> Counter:
     """Every workflow completed with each transition once in the committed log and each email
     once in the SMTP sink. Returns which colours produced the transitions."""
@@ -162,7 +168,7 @@ def test_preview_consumes_nothing_and_abort_leaves_production_untouched(suite):
     docs, ids, t = burst(3, 0.2)
     t.join(30)
     for wf in ids:
-        assert h.wait_phase(wf, timeout_s=90)["phase"] == "COMPLETED"
+        assert_completed(wf, 90)
     colours = assert_exactly_once(ids, docs)
     assert set(colours) == {active}, f"only the active colour produced anything: {colours}"
 
@@ -201,7 +207,7 @@ def test_healthy_green_promoted_mid_burst_hands_over_exactly_once(suite):
     new = next(x["colour"] for x in rollout_status()["history"] if x["step"] == "promoted")
     assert new != old
     for wf in ids:
-        assert h.wait_phase(wf, timeout_s=120)["phase"] == "COMPLETED"
+        assert_completed(wf, 120)
     colours = assert_exactly_once(ids, docs)
     assert colours[old] and colours[new], f"the burst straddled the switch: {colours}"
     assert_no_offset_gap("uf-orchestrator", ("uf.workflow.requests", "uf.agent.results", "uf.delivery.outcomes"))
@@ -258,14 +264,8 @@ FAULTS = {
 }
 
 
-ERRORS_FAULT_GAP = pytest.mark.xfail(strict=False, reason=(
-    "seen once (2026-12-01, CI-like fresh clone, images building beside it): one workflow ended "
-    "REJECTED on a ReviewDecided across the faulty colour's promotion and rollback - same symptom as "
-    "the pii switch below; open defect (issue 13)"))
-
-
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize("fault", [pytest.param(f, marks=ERRORS_FAULT_GAP) if f == "errors" else f for f in FAULTS])
+@pytest.mark.parametrize("fault", list(FAULTS))
 def test_faulty_green_is_rolled_back_by_itself(suite, fault):
     trigger, env = FAULTS[fault]
     assert prometheus_up(), "the analysis needs the suite's Prometheus (`make up` starts it)"
@@ -293,7 +293,7 @@ def test_faulty_green_is_rolled_back_by_itself(suite, fault):
 
     t.join(60)
     for wf in ids:
-        assert h.wait_phase(wf, timeout_s=120)["phase"] == "COMPLETED"
+        assert_completed(wf, 120)
     assert_exactly_once(ids, docs)
     assert_no_offset_gap("uf-orchestrator", ("uf.workflow.requests", "uf.agent.results", "uf.delivery.outcomes"))
     steps = [e["step"] for e in rollout_events(st["rollout_id"])]
@@ -318,20 +318,8 @@ def work_done(service: str, colour: str) -> float:
                if line.startswith(("uf_events_total{", "uf_grpc_requests_total{")))
 
 
-PII_SWITCH_GAP = pytest.mark.xfail(strict=False, reason=(
-    "seen once (2026-12-01, load ~45): one workflow REJECTED across the pii switch - a validator "
-    "call to the PII service around the hand-over became a denial; not investigated yet (issue 13)"))
-
-
-VALIDATOR_SWITCH_GAP = pytest.mark.xfail(strict=False, reason=(
-    "fresh CI-like clones (2026-12-01, twice): every workflow across the validator switch completed "
-    "exactly once, but the new colour showed no handled calls within 60 s after a workflow published "
-    "after the hand-over - the old colour may keep serving the callers' open connections; open (issue 13)"))
-GAPS = {"pii": PII_SWITCH_GAP, "validator": VALIDATOR_SWITCH_GAP}
-
-
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize("service", [pytest.param(s, marks=GAPS[s]) if s in GAPS else s for s in OTHERS])
+@pytest.mark.parametrize("service", OTHERS)
 def test_grpc_and_audit_services_switch_colour_mid_burst(suite, service):
     """validator and pii: the production gRPC address moves to the new colour (make-before-break,
     callers never find it closed); audit: its consume loop, checkpointer and retention sweeper
@@ -352,11 +340,11 @@ def test_grpc_and_audit_services_switch_colour_mid_burst(suite, service):
     assert res.returncode == 0, res.stderr
     t.join(60)
     for wf in ids:
-        assert h.wait_phase(wf, timeout_s=180)["phase"] == "COMPLETED"
+        assert_completed(wf, 180)
     assert_exactly_once(ids, docs)
     # the new colour does the service's work after the switch (calls or events): on a busy machine
     # the burst may have ended before the hand-over, so one more workflow goes through after it
-    assert h.wait_phase(h.publish(h.campaign()), timeout_s=180)["phase"] == "COMPLETED"
+    assert_completed(h.publish(h.campaign()), 180)
     eventually(lambda: work_done(service, new) > before, timeout_s=60, what=f"{service} {new} working")
     if service == "audit":
         def checkpoint_by_new() -> bool:

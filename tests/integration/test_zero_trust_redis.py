@@ -26,7 +26,7 @@ def client(user: str | None, password: str | None = None) -> redis.Redis:
 
 
 def test_no_credentials_cannot_run_a_command(stack) -> None:
-    with pytest.raises(redis.exceptions.AuthenticationError):  # the default user is off: NOAUTH
+    with pytest.raises(redis.exceptions.AuthenticationError):  # the default user has a password nobody knows: NOAUTH
         client(None).get(keys.POLICY_ACTIVE)
 
 
@@ -57,6 +57,19 @@ def test_a_service_cannot_read_what_it_does_not_use(stack) -> None:
         client("delivery").hgetall(keys.consent_key(subject))  # who consented to what
     with pytest.raises(redis.exceptions.NoPermissionError):
         client("validator").get(keys.subject_key(subject))     # the keys that unseal PII
+
+
+def test_a_read_only_service_seals_with_the_existing_key_from_a_cold_cache(stack) -> None:
+    """A fresh orchestrator process (a promoted colour) seals under a subject's key before its
+    key cache is on: it reads the key ufctl minted; it never mints one (fail closed)."""
+    from services.kit.security.subject_keys import RedisKeyStore
+
+    subject = f"cust-{uuid.uuid4().hex[:6]}"
+    minted = RedisKeyStore(h.SETTINGS.redis_url, client=client("ufctl")).get_or_create(subject)
+    cold = RedisKeyStore(h.SETTINGS.redis_url, cached=True, client=client("orchestrator"))
+    assert cold.get_or_create(subject) == minted
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        cold.get_or_create(f"{subject}-without-a-key")
 
 
 def test_a_service_may_read_what_its_contract_says(stack) -> None:

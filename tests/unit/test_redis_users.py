@@ -1,4 +1,4 @@
-"""The Redis ACL users: the default user is off, every service gets only its key patterns, and
+"""The Redis ACL users: the default user cannot be used, every service gets only its key patterns, and
 every key of the layout (services/kit/contracts/keys.py) has a writer."""
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ def writable(user: str) -> list[str]:
     return [w[1:] for w in redis_users.USERS[user].split() if w.startswith("~")]
 
 
-def test_default_user_is_off_and_passwords_are_hashed(tmp_path: Path) -> None:
+def test_default_user_has_no_usable_password_and_passwords_are_hashed(tmp_path: Path) -> None:
     acl = redis_users.write_acl_file(tmp_path).read_text().splitlines()
-    assert acl[0].startswith("user default off")
+    # on (Redis replays its AOF as `default`), but never without a password, and a new one each time
+    assert acl[0].startswith("user default on #") and "nopass" not in acl[0]
+    assert acl[0] != redis_users.write_acl_file(tmp_path).read_text().splitlines()[0]
     for user in redis_users.USERS:
         password = (tmp_path / f"{user}.password").read_text()
         assert password not in "\n".join(acl)                 # only its SHA-256 is in the file

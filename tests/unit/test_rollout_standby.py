@@ -103,6 +103,59 @@ def test_the_production_address_follows_the_role(tmp_path):
     asyncio.run(go())
 
 
+def test_the_demoted_colour_lets_go_as_soon_as_the_new_one_listens(tmp_path):
+    """Callers' open connections move at the switch, not after the linger: the demoted colour
+    stops its production listener (GOAWAY to its callers) once another listener is on the port."""
+    async def go() -> None:
+        path = tmp_path / "labels"
+        role.write_role(path, role.ACTIVE)
+        state = role.configure(str(path))
+        prod, own = _free_port(), _free_port()
+        gated = grpc_roles.RoleGatedGrpc(grpc.aio.server, host="127.0.0.1", port=prod, preview_port=own,
+                                         credentials=grpc.local_server_credentials(grpc.LocalConnectionType.LOCAL_TCP),
+                                         linger_s=60, grace_s=0.1)
+        await gated.start()
+        ours = grpc_roles.listening_sockets(prod)
+        assert ours and len(ours) == 1
+        runner = asyncio.ensure_future(gated.run())
+        watcher = asyncio.ensure_future(state.watch(0.02))
+        new_colour = socket.socket()
+        try:
+            role.write_role(path, role.PREVIEW)
+            await asyncio.sleep(0.5)
+            assert grpc_roles.listening_sockets(prod) == ours, "alone on the address: it keeps serving it"
+            new_colour.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)  # as gRPC binds it
+            new_colour.bind(("127.0.0.1", prod))
+            new_colour.listen()
+            theirs = grpc_roles.listening_sockets(prod) - ours
+            for _ in range(100):
+                if grpc_roles.listening_sockets(prod) == theirs:
+                    break
+                await asyncio.sleep(0.05)
+            assert grpc_roles.listening_sockets(prod) == theirs, "well within the 60 s linger"
+            assert _listening(own)
+        finally:
+            new_colour.close()
+            runner.cancel()
+            watcher.cancel()
+            await gated.stop()
+            role.configure("")
+
+    asyncio.run(go())
+
+
+def test_listening_sockets_reads_the_kernel_tables(tmp_path):
+    table = tmp_path / "tcp"
+    table.write_text(
+        "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+        "   0: 0100007F:C383 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 111 1 0 100 0 0 10 0\n"
+        "   1: 00000000:C383 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 222 1 0 100 0 0 10 0\n"
+        "   2: 0100007F:C383 0100007F:9C40 01 00000000:00000000 00:00000000 00000000  1000        0 333 1 0 100 0 0 10 0\n"
+        "   3: 0100007F:C384 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 444 1 0 100 0 0 10 0\n")
+    assert grpc_roles.listening_sockets(50051, (table,)) == {"111", "222"}  # listeners only, this port only
+    assert grpc_roles.listening_sockets(50051, (tmp_path / "absent",)) is None
+
+
 def test_colour_grpc_ports_are_apart_from_the_production_one():
     for name in ("validator", "pii"):
         base = service_table.SERVICES[name].grpc_port

@@ -57,9 +57,13 @@ def cell_view(text: str) -> str:
     return _unquoted(text).translate(_CELL_TABLE)
 
 
+_LINE_BREAK = re.compile(f"[{_LINE_BREAKS}]")
+
+
 def has_line_break(text: str) -> bool:
-    """True when ``text`` contains any line-break character."""
-    return any(ch in _LINE_BREAKS for ch in text)
+    """True when ``text`` contains any line-break character (one C-level search, not a Python
+    loop over the characters: asked on every log line)."""
+    return _LINE_BREAK.search(text) is not None
 
 
 _DROP_DIGITS = {ord(ch): None for ch in "0123456789"}

@@ -87,12 +87,28 @@ class LogFacts:
 
 
 # -- the checkpoint topic ------------------------------------------------------------------------
+async def checkpoint_topic_end(bootstrap: str) -> dict[int, int]:
+    """End offsets of the checkpoint topic now (partition -> offset; empty if it does not exist)."""
+    consumer = logreader.new_consumer(bootstrap)
+    await consumer.start()
+    try:
+        if AUDIT_CHECKPOINTS not in await logreader.existing_topics(consumer):
+            return {}
+        _, end = await logreader.bounds(consumer, await logreader.partitions_of(consumer, [AUDIT_CHECKPOINTS]))
+        return {tp.partition: int(o) for tp, o in end.items()}
+    finally:
+        await consumer.stop()
+
+
 async def checkpoint_topic(bootstrap: str, policy: SignaturePolicy, trust: TrustStore, timeout_s: float,
-                           only: set[str] | None = None) -> tuple[dict[tuple[str, int], list[tuple[int, Checkpoint]]], list[dict[str, Any]]]:
+                           only: set[str] | None = None, upto: dict[int, int] | None = None,
+                           ) -> tuple[dict[tuple[str, int], list[tuple[int, Checkpoint]]], list[dict[str, Any]]]:
     """The checkpoints published on the topic (by audited partition, in topic order) and the
     forged records found there (named by offset). `only`: report forgeries only for records
     keyed to these audited topics (`verify --topic`); a forgery with an unreadable key is
-    always reported."""
+    always reported. `upto`: read only below these end offsets (partition -> offset) - the
+    topic as it was when the stored copies were read, so a checkpoint cut after that moment is
+    not taken for one missing from the stored copies (default: the end now)."""
     consumer = logreader.new_consumer(bootstrap)
     await consumer.start()
     copies: dict[tuple[str, int], list[tuple[int, Checkpoint]]] = {}
@@ -103,6 +119,8 @@ async def checkpoint_topic(bootstrap: str, policy: SignaturePolicy, trust: Trust
             return copies, forged
         tps = await logreader.partitions_of(consumer, [AUDIT_CHECKPOINTS])
         _, end = await logreader.bounds(consumer, tps)
+        if upto is not None:
+            end = {tp: min(int(o), upto.get(tp.partition, 0)) for tp, o in end.items()}
         rule = policy.rule_for(AUDIT_CHECKPOINTS)
         async for batch in logreader.read_batches(consumer, tps, end=end, timeout_s=timeout_s):
             for tp, msgs in batch.items():

@@ -21,7 +21,7 @@ from services.audit.evidence.hashing import chain_over, content_hash, genesis, l
 from services.audit.evidence.sigpolicy import SignaturePolicy
 from services.audit.live.checkpoint_store import CheckpointStore
 from services.audit.live.topicset import audited
-from services.audit.tools.integrity import LogFacts, checkpoint_topic, compare_copies, projection_drift
+from services.audit.tools.integrity import LogFacts, checkpoint_topic, checkpoint_topic_end, compare_copies, projection_drift
 from services.kit.contracts import topics as topic_decls
 from services.kit.messaging import logreader
 from services.kit.security.signing import TrustStore, verify_signature
@@ -188,8 +188,16 @@ def _cap(items: list[Any]) -> list[Any]:
 
 async def verify(*, bootstrap: str, store: CheckpointStore, policy: SignaturePolicy, trust: TrustStore,
                  topics: list[str] | None = None, extra_pattern: str = "", progress: Progress | None = None,
-                 timeout_s: float = 1800.0, es_index: str = "uf-audit-events") -> dict[str, Any]:
+                 timeout_s: float = 1800.0, es_index: str = "uf-audit-events",
+                 checkpoints_upto: dict[int, int] | None = None) -> dict[str, Any]:
+    """`checkpoints_upto`: judge the checkpoint topic's copy only below these end offsets
+    (partition -> offset). Default: its end before the stored copies are read - a checkpoint is
+    in Redis and OpenSearch before it is on the topic, so every one published by then must be
+    stored, and one cut while this runs is not reported missing from the stored copies. A
+    restore passes the point it restored to: checkpoints another writer cut later are not its."""
     started = time.monotonic()
+    if checkpoints_upto is None:
+        checkpoints_upto = await checkpoint_topic_end(bootstrap)
     consumer = logreader.new_consumer(bootstrap)
     try:
         await consumer.start()
@@ -212,7 +220,8 @@ async def verify(*, bootstrap: str, store: CheckpointStore, policy: SignaturePol
         logs, start, end = await read_log(consumer, live_tps, policy, trust, progress, timeout_s, facts)
     finally:
         await consumer.stop()
-    on_topic, forged_checkpoints = await checkpoint_topic(bootstrap, policy, trust, timeout_s, None if not topics else set(chosen))
+    on_topic, forged_checkpoints = await checkpoint_topic(bootstrap, policy, trust, timeout_s, None if not topics else set(chosen),
+                                                          upto=checkpoints_upto)
     drift, unchecked = await projection_drift(facts, store.redis, store.es, es_index)
     now = int(time.time() * 1000)
     parts: list[dict[str, Any]] = []

@@ -4,8 +4,9 @@ stack (infra/stack.py) writes the server's ACL file from it before the project v
 
 Rules are Redis 7 ACL syntax: `~pattern` read+write keys, `%R~pattern` read-only keys, `&channel`
 pub/sub channels; every user gets `+@all -@dangerous` for commands (no FLUSHALL, CONFIG, KEYS,
-ACL, DEBUG, ...), so what a user may touch is decided by its key patterns. The `default` user is
-off: a client without credentials cannot run a single command. Passwords: one per user, made at
+ACL, DEBUG, ...), so what a user may touch is decided by its key patterns. A client without
+credentials cannot run a single command: the `default` user has a password nobody knows (it is
+not `off`: see `default_user_line` for the Redis bug that made `off` lose data). Passwords: one per user, made at
 `make up` (infra/stack.py: var/redis-users/<user>.password, 0600), read by the clients through
 services/kit/security/redis_auth.py; on Kubernetes from a Secret per service.
 """
@@ -40,9 +41,23 @@ USERS: dict[str, str] = {
 }
 
 
+def default_user_line() -> str:
+    """`default` stays unusable by clients - no `nopass`, and a password nobody has (the SHA-256 of
+    32 random bytes thrown away at once), so a connection without credentials gets NOAUTH - but it
+    is ON with every permission. Redis replays the append-only file as the `default` user and,
+    up to Redis 7.2 (redis/redis#14541, fixed by #14545; Debian bookworm ships 7.0.15), re-checks
+    each EXEC against that user's ACL: with `default off` every MULTI/EXEC in the AOF - and every
+    Lua script, which Redis 7 writes to the AOF as MULTI/EXEC - was silently dropped on restart.
+    That lost audit checkpoints (the checkpointer then forked its chain) and could bring an erased
+    subject key back (its deletion is a transaction). tests/integration/test_redis_persistence.py
+    restarts a server with this ACL and checks both survive."""
+    return f"user default on #{hashlib.sha256(secrets.token_bytes(32)).hexdigest()} resetkeys resetchannels ~* &* +@all"
+
+
 def acl_lines(password_sha256: dict[str, str]) -> list[str]:
-    """The server's ACL file: `default` off, then every user with its rules and hashed password."""
-    lines = ["user default off resetkeys resetchannels -@all"]
+    """The server's ACL file: `default` (unusable by clients, see `default_user_line`), then every
+    user with its rules and hashed password."""
+    lines = [default_user_line()]
     for name, rules in USERS.items():
         lines.append(f"user {name} on #{password_sha256[name]} resetkeys resetchannels {COMMANDS} {rules}")
     lines.append(f"user {ADMIN} on #{password_sha256[ADMIN]} ~* &* +@all")

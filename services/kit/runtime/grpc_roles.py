@@ -9,9 +9,13 @@ class only serves the production address). With `preview_port` set (the launcher
 - an `active` instance also serves the production address. Instances of both colours bind it
   with SO_REUSEPORT (gRPC's default on Linux, as replicas already do), so for a moment both
   colours accept new connections - make-before-break, no caller ever finds the port closed;
-- a demoted instance keeps the production listener for `linger_s` (the new colour binds it in
-  that time: it is promoted right after this one releases its Kafka groups), then stops it with
-  a grace period: in-flight calls finish, callers get GOAWAY and reconnect to the new colour.
+- a demoted instance keeps the production listener until the new colour listens on the address
+  too (it is promoted right after this one releases its Kafka groups; seen here as a listening
+  socket on the port that was not there at the demotion), at most `linger_s`, then stops it with
+  a grace period: in-flight calls finish, callers get GOAWAY and reconnect - to the new colour,
+  the only one left listening. Without that prompt stop the callers' open connections would stay
+  on the demoted colour for the whole linger (the kernel spreads only new connections), so the
+  promoted colour would see no call for that long.
 
 The gRPC member reports `released` as soon as it is demoted - a listener holds no partition, so
 the hand-over of the service's Kafka consumers need not wait for the linger."""
@@ -21,6 +25,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from contextlib import AsyncExitStack
+from pathlib import Path
 
 import grpc
 
@@ -30,6 +35,26 @@ from services.kit.security import tls
 
 log = logging.getLogger(__name__)
 MEMBER = "grpc"
+_TCP_TABLES = (Path("/proc/net/tcp"), Path("/proc/net/tcp6"))
+_LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp's `st` column
+
+
+def listening_sockets(port: int, tables: tuple[Path, ...] = _TCP_TABLES) -> set[str] | None:
+    """Inodes of the sockets listening on `port` (any address) on this host - with SO_REUSEPORT
+    every instance's listener is its own line. None where /proc does not tell (not Linux)."""
+    found: set[str] = set()
+    readable = False
+    for table in tables:
+        try:
+            lines = table.read_text().splitlines()[1:]
+        except OSError:
+            continue
+        readable = True
+        for line in lines:
+            cols = line.split()
+            if len(cols) > 9 and cols[3] == _LISTEN and int(cols[1].rpartition(":")[2], 16) == port:
+                found.add(cols[9])
+    return found if readable else None
 
 
 class RoleGatedGrpc:
@@ -82,10 +107,16 @@ class RoleGatedGrpc:
             await self._linger(state)
 
     async def _linger(self, state: role.RoleState) -> None:
+        """Keep the address until the new colour listens on it too (or `linger_s` passed)."""
         loop = asyncio.get_running_loop()
         until = loop.time() + self.linger_s
+        ours = listening_sockets(self.port)  # this colour's listeners (replicas' too) at the demotion
         while not state.active and loop.time() < until:
-            await asyncio.sleep(0.1)
+            now = listening_sockets(self.port)
+            if ours is not None and now is not None and now - ours:
+                log.info("the new colour listens on the production address", extra={"port": self.port})
+                break
+            await asyncio.sleep(0.05)
         if state.active or self.production is None:
             return  # promoted again within the linger (a rollback): keep serving
         server, self.production = self.production, None

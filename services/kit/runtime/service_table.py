@@ -43,6 +43,11 @@ ELASTICSEARCH_PORT = _p(19200)
 REDIS_PORT = _p(16379)
 SMTP_PORT = _p(10025)
 PROMETHEUS_PORT = _p(19090)
+# The DR site (infra/dr_site.py): a second, single-broker Kafka cluster fed by MirrorMaker 2
+KAFKA_DR_PORT = _p(19192)
+KAFKA_DR_CONTROLLER_PORT = _p(19193)
+# A throw-away Redis that tests/integration/test_redis_persistence.py restarts (never the suite's)
+REDIS_SCRATCH_PORT = _p(16479)
 LOADGEN_PORT = _p(18470)  # bench/load_gateway.py (x470: clear of every other port modulo the 1000-step offsets)
 
 KAFKA_BROKER_PORT_STEP = 2  # broker n of a local cluster: 19092 + 2*(n-1), its controller one above (19094/95, 19096/97)

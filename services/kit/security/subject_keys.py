@@ -174,6 +174,14 @@ class RedisKeyStore:
         cached = self._cached(subject_id)
         if cached:
             return cached
+        # Read before creating: the services that seal (orchestrator, delivery) may only read
+        # subject keys (services/kit/contracts/redis_users.py) - a key is minted where the data
+        # enters (ufctl). A SET NX of an existing key is still a write and was refused (NOPERM)
+        # whenever the cache missed: e.g. in a freshly promoted colour, whose cache is off until
+        # its invalidation listener has subscribed - and an agent's output became "agent crashed".
+        current = self.get(subject_id)
+        if current is not None:
+            return current
         epoch = self._epoch
         key_id, key = os.urandom(8).hex(), os.urandom(32)
         if self.redis.set(KEY_PREFIX + subject_id, f"{key_id}:{key.hex()}", nx=True):
