@@ -963,6 +963,8 @@ def search_command(cfg: Config) -> list[str]:
     # read by the plugin when it creates its configuration index (first start); roles are
     # re-applied on every start by after_ready
     search_roles.write_config(conf / "opensearch-security")
+    if not (base / "data").exists():  # a fresh node initialises its index from exactly these files
+        _write(security_stamp(cfg), search_roles.fingerprint() + "\n")
     shutil.copyfile(INFRA / "opensearch" / "log4j2.properties", conf / "log4j2.properties")
     java = java_bin()
     if not java:
@@ -1139,16 +1141,25 @@ def after_ready(cfg: Config, comp: str) -> None:
             search_call(cfg.es_port, "PUT", "/_template/uf-local-single-node", body)
         except (OSError, urllib.error.HTTPError) as exc:
             log(f"opensearch: could not install the replicas=0 template: {exc}")
-        apply_search_roles(cfg.es_port)
+        stamp = security_stamp(cfg)
+        if not stamp.is_file() or stamp.read_text().strip() != search_roles.fingerprint():
+            apply_search_roles(cfg.es_port)
+            _write(stamp, search_roles.fingerprint() + "\n")
+
+
+def security_stamp(cfg: Config) -> Path:
+    """The declaration (search_roles.fingerprint) the node's security index holds; beside its data,
+    so a wiped node starts without one."""
+    return cfg.data / "opensearch" / "security-applied.sha256"
 
 
 def apply_search_roles(port: int) -> None:
     """The declared authentication, roles and their users (search_roles.py), PUT through the
-    security REST API as admin on every start: idempotent, and a changed declaration reaches an
-    initialised node."""
+    security REST API as admin when the node holds another declaration than this code's (each PUT
+    rewrites the plugin's index and reloads it: seconds on a busy machine). Idempotent."""
     files = search_roles.config_files()
     try:  # the authentication domain (config.yml)
-        search_call(port, "PUT", "/_plugins/_security/api/securityconfig/config", files["config.yml"]["config"])
+        search_call(port, "PUT", "/_plugins/_security/api/securityconfig/config", files["config.yml"]["config"], timeout=120)
     except (OSError, urllib.error.HTTPError) as exc:
         raise StackError(f"opensearch: could not apply securityconfig: {exc}") from None
     for kind, name in (("roles", "roles.yml"), ("rolesmapping", "roles_mapping.yml")):
@@ -1156,7 +1167,7 @@ def apply_search_roles(port: int) -> None:
             if key == "_meta":
                 continue
             try:
-                search_call(port, "PUT", f"/_plugins/_security/api/{kind}/{key}", body)
+                search_call(port, "PUT", f"/_plugins/_security/api/{kind}/{key}", body, timeout=120)
             except (OSError, urllib.error.HTTPError) as exc:
                 raise StackError(f"opensearch: could not apply {kind}/{key}: {exc}") from None
 

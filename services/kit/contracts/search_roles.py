@@ -19,6 +19,7 @@ The files are JSON, which the plugin's YAML parser reads unchanged.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -123,6 +124,11 @@ def role_mappings() -> dict[str, dict[str, Any]]:
         for role in roles:
             mapping.setdefault(role, {"users": [], "backend_roles": [], "hosts": []})["users"].append(user)
     return mapping
+
+
+def fingerprint() -> str:
+    """SHA-256 of the declaration (what infra/stack.py compares with the node's applied one)."""
+    return hashlib.sha256(json.dumps(config_files(), sort_keys=True).encode()).hexdigest()
 
 
 def write_config(directory: Path) -> Path:
