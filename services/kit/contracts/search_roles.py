@@ -39,13 +39,14 @@ READ = ["read", "indices:admin/refresh*", "indices:admin/get", "indices:admin/al
 ROLES: dict[str, dict[str, Any]] = {
     "uf_trail_writer": {
         "description": "the audit service: writes the audit trail indices, nothing else",
-        "cluster_permissions": ["cluster_composite_ops", "cluster_monitor",
+        "cluster_permissions": ["cluster_composite_ops", "cluster_monitor", "indices:data/read/scroll*",
                                 "indices:admin/template/*", "indices:admin/index_template/*"],
         "index_permissions": [{"index_patterns": TRAIL, "allowed_actions": WRITE}],
     },
     "uf_trail_reader": {
         "description": "the CLI (status, audit report/verify/prove/export): reads the trail, writes nothing",
-        "cluster_permissions": ["cluster_composite_ops_ro", "cluster_monitor"],
+        # scroll*: a scan (replay, export) clears its scroll context at the end
+        "cluster_permissions": ["cluster_composite_ops_ro", "cluster_monitor", "indices:data/read/scroll*"],
         "index_permissions": [{"index_patterns": TRAIL, "allowed_actions": READ}],
     },
 }
