@@ -131,7 +131,7 @@ async def run_suite(n: int, recipients: int) -> dict:
     docs = [request_doc(tag, i, recipients) for i in range(n)]
     producer = AIOKafkaProducer(**producer_config(BOOTSTRAP))
     await producer.start()
-    cpu_before = proc_cpu.snapshot(VAR / "run")
+    cpu_before, jit_before = proc_cpu.snapshot(VAR / "run"), proc_cpu.jit_seconds(VAR / "run")
     await publish(producer, topics.SESSIONS, publishing.session_event(f"bench-{tag}", f"sess-bench-{tag}", 2.0))
     for d in docs:
         for c in d["contacts"]:
@@ -179,7 +179,7 @@ async def run_suite(n: int, recipients: int) -> dict:
                     done[wf] = (time.perf_counter(), rec["to_phase"])
     elapsed = time.perf_counter() - started
     await asyncio.sleep(1.0)  # let trailing confirmations land before counting
-    cpu_after = proc_cpu.snapshot(VAR / "run")
+    cpu_after, jit_after = proc_cpu.snapshot(VAR / "run"), proc_cpu.jit_seconds(VAR / "run")
     after = await end_offsets(offsets, topics.audited_topics())
     dlq_after = await end_offsets(offsets, [topics.DEAD_LETTER])
     await offsets.stop()
@@ -201,6 +201,7 @@ async def run_suite(n: int, recipients: int) -> dict:
         "events_per_s": total_events / elapsed, "p50_ms": pct(lat, 50) * 1000, "p95_ms": pct(lat, 95) * 1000,
         "p99_ms": pct(lat, 99) * 1000, "avg_request_bytes": statistics.mean(sizes),
         "cpu_ms_per_workflow": proc_cpu.per_unit_ms(cpu_before, cpu_after, n),
+        "jit_ms_per_workflow": proc_cpu.per_unit_ms(jit_before, jit_after, n),
         "cpu_ms_per_event": sum(proc_cpu.per_unit_ms(cpu_before, cpu_after, total_events).values()),
         "cpu_busy": sum(cpu_after[k] - cpu_before[k] for k in cpu_after if k in cpu_before) / (elapsed + 1.0),
     }
@@ -253,12 +254,17 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true", help="py-spy flame graphs of every service into var/profiles/")
     parser.add_argument("--settle-below", type=float, default=250.0,
                         help="first wait (up to 5 min) until the suite uses less than this many CPU-ms/s (leftovers done)")
+    parser.add_argument("--warmup", type=int, default=0,
+                        help="first run a burst of this many workflows, not counted (JIT warm-up of the JVMs)")
     parser.add_argument("--profile-format", choices=("flamegraph", "raw"), default="flamegraph",
                         help="raw: collapsed stacks (.txt) for bench/profile_top.py")
     args = parser.parse_args()
     was_up = subprocess.run([sys.executable, "-m", "services.launcher", "status"], cwd=ROOT, capture_output=True).returncode == 0
     if not was_up:
         subprocess.run(["make", "up"], cwd=ROOT, check=True)
+    if args.warmup:
+        warm = asyncio.run(run_suite(args.warmup, args.recipients))
+        print(f"warm-up: {warm['completed']}/{args.warmup} COMPLETED, not counted")
     idle = proc_cpu.settle(VAR / "run", below_ms_per_s=args.settle_below)
     profiler = Profiler(VAR / "run", VAR / "profiles", fmt=args.profile_format) if args.profile else None
     try:
@@ -288,6 +294,10 @@ def main() -> int:
           f"{raw['records_per_s']:.0f} records/s")
     print(f"ratio suite events/s : raw records/s = {suite['events_per_s'] / raw['records_per_s']:.3f}")
     print("\n".join(proc_cpu.table(suite["cpu_ms_per_workflow"], "workflow")))
+    jit = suite["jit_ms_per_workflow"]
+    if jit:
+        print("  of which JIT compiler threads (JVM warm-up, not per-workflow work): "
+              + ", ".join(f"{name} {ms:.1f}" for name, ms in sorted(jit.items())))
     per_wf_events = suite["events"] / max(suite["workflows"], 1)
     print(f"  per committed event: {suite['cpu_ms_per_event']:.2f} CPU-ms ({per_wf_events:.1f} events per workflow in this run; "
           f"comparable between runs that did not all finish); suite idle before the run: {idle:.0f} CPU-ms/s")

@@ -66,6 +66,38 @@ def snapshot(run_dir: Path) -> dict[str, float]:
     return {c.name: ticks.get(c.pgid, 0) / CLK_TCK for c in components(run_dir)}
 
 
+# JVM threads whose CPU is warm-up rather than work: HotSpot's JIT compilers ("C1 CompilerThre",
+# "C2 CompilerThre"; thread names are cut to 15 characters in /proc). A freshly started broker or
+# search engine spends a third to a half of its CPU compiling during the first few hundred
+# workflows on this machine (issue 11), which a per-workflow figure from a short run charges to
+# the workflows.
+JIT_THREAD_PREFIXES = ("C1 CompilerThre", "C2 CompilerThre")
+
+
+def jit_seconds(run_dir: Path) -> dict[str, float]:
+    """Component name -> CPU seconds its JIT compiler threads used so far (JVM components only:
+    any component with such threads)."""
+    out = {}
+    for c in components(run_dir):
+        ticks, found = 0, False
+        try:
+            tasks = os.listdir(f"/proc/{c.pgid}/task")
+        except OSError:
+            continue
+        for tid in tasks:
+            try:
+                text = Path(f"/proc/{c.pgid}/task/{tid}/stat").read_text()
+            except OSError:
+                continue
+            if text[text.index("(") + 1:text.rindex(")")].startswith(JIT_THREAD_PREFIXES):
+                f = text[text.rindex(")") + 2:].split()
+                ticks += int(f[11]) + int(f[12])
+                found = True
+        if found:
+            out[c.name] = ticks / CLK_TCK
+    return out
+
+
 def per_unit_ms(before: dict[str, float], after: dict[str, float], units: int) -> dict[str, float]:
     """CPU-ms per unit of work for every component present in both snapshots."""
     return {name: (after[name] - before[name]) * 1000 / max(units, 1) for name in after if name in before}

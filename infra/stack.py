@@ -32,7 +32,9 @@ Environment (defaults in infra/local.env; set them to run a second stack on othe
     UF_SMTP_HOST=127.0.0.1  UF_SMTP_PORT=10025
     UF_PROMETHEUS_PORT=19090  UF_PROMETHEUS_SCRAPE_INTERVAL=2s
     UF_VAR_DIR (default <repo>/var)   UF_CACHE_DIR   UF_PYTHON (interpreter for the SMTP sink, default <repo>/.venv/bin/python)
-    UF_KAFKA_HEAP=768m  UF_ES_HEAP=512m (OpenSearch)  UF_STACK_TIMEOUT (seconds to wait for readiness, per component)
+    UF_KAFKA_HEAP=768m  UF_ES_HEAP=512m (OpenSearch)
+    UF_SEARCH_JIT=quick (the search engine's JVM compiles with C1 only; `full` = C1 + C2, see search_jit_flags)
+    UF_STACK_TIMEOUT (seconds to wait for readiness, per component)
     UF_STACK_STOP_TIMEOUT (seconds between SIGTERM and SIGKILL, default 30)
 """
 from __future__ import annotations
@@ -157,6 +159,9 @@ class Config:
         # a 3-broker cluster shares the machine: a smaller heap per broker unless set explicitly
         self.kafka_heap = os.environ.get("UF_KAFKA_HEAP") or ("768m" if self.brokers == 1 else "320m")
         self.es_heap = os.environ.get("UF_ES_HEAP", "512m")
+        self.search_jit = os.environ.get("UF_SEARCH_JIT") or "quick"
+        if self.search_jit not in ("quick", "full"):
+            raise StackError(f"UF_SEARCH_JIT must be quick or full, not {self.search_jit!r}")
         self.stop_timeout = float(os.environ.get("UF_STACK_STOP_TIMEOUT") or 30)
 
     # cache layout --------------------------------------------------------------------------
@@ -867,6 +872,17 @@ log.segment.bytes=268435456
     ] + common[1:] + ["kafka.Kafka", str(conf / "server.properties")]
 
 
+def search_jit_flags(cfg: Config) -> list[str]:
+    """JIT of the local search engine. `quick` (default): C1 only. A freshly started OpenSearch
+    spent over half of its CPU in the C2 compiler threads during the first hundreds of workflows
+    on the 2-core dev machine, and its C1-compiled bulk indexing cost about the same CPU per
+    workflow as the C2-compiled one (bench/e2e.py prints the JIT threads' share; measured in
+    docs/benchmarks.md, issue 11). Not for the broker: its C1 code cost ~50 % more per request,
+    more than its compile time saved. `full` = the JVM default (C1 then C2); k8s and compose do
+    not use this file."""
+    return ["-XX:TieredStopAtLevel=1"] if cfg.search_jit == "quick" else []
+
+
 def search_command(cfg: Config) -> list[str]:
     home = cfg.search_home
     base = cfg.data / "opensearch"
@@ -894,7 +910,7 @@ def search_command(cfg: Config) -> list[str]:
         java,
         f"-Xms{cfg.es_heap}", f"-Xmx{cfg.es_heap}",
         "-XX:+UseG1GC", "-XX:G1ReservePercent=25", "-XX:InitiatingHeapOccupancyPercent=30",
-        "-XX:+ExitOnOutOfMemoryError", "-XX:-OmitStackTraceInFastThrow", "-Xss1m",
+        "-XX:+ExitOnOutOfMemoryError", "-XX:-OmitStackTraceInFastThrow", "-Xss1m", *search_jit_flags(cfg),
         # what bin/opensearch + jvm.options set for 2.x on JDK 17
         "-Djava.locale.providers=SPI,COMPAT", "-Djava.security.manager=allow",
         "-Dfile.encoding=UTF-8", "-Djna.nosys=true", "-Djava.awt.headless=true",

@@ -63,6 +63,10 @@ def structured_engine() -> Engine:
     return _engine
 
 
+_CLEAN_MAX_ENTRIES = 8192
+_CLEAN_MAX_CHARS = 200
+
+
 class _Redactor:
     """Redacts strings and (recursively) containers with one engine/operator."""
 
@@ -71,6 +75,11 @@ class _Redactor:
         self._engine = engine
         self.operator: Operator = operator or Replace()
         self.on_findings = on_findings
+        # Short strings the engine found clean: a service logs the same handler names, event
+        # types, messages and ids over and over (one "event handled" line per record), and the
+        # same engine finds the same nothing in the same text - a hit is as strong as a rescan.
+        # Only clean texts are kept (nothing the engine called PII stays in memory); bounded.
+        self._clean: set[str] = set()
 
     @property
     def engine(self) -> Engine:
@@ -80,10 +89,14 @@ class _Redactor:
 
     def text(self, value: str) -> str:
         """``value`` with every structured PII finding replaced."""
-        if len(value) < 6:
+        if len(value) < 6 or value in self._clean:
             return value
         findings: list[Finding] = self.engine.scan(value)
         if not findings:
+            if len(value) <= _CLEAN_MAX_CHARS:
+                if len(self._clean) >= _CLEAN_MAX_ENTRIES:
+                    self._clean.clear()
+                self._clean.add(value)
             return value
         if self.on_findings is not None:
             self.on_findings(findings)

@@ -35,9 +35,10 @@ MAPPING: dict[str, Any] = {
 }
 # An explicit refresh interval: an index with the default one goes "search idle" after 30 s
 # without searches and then skips refreshes, so a reader right after a write could see nothing.
-# 1 s (was 250 ms): every refresh writes a new Lucene segment and later merges it, which made
-# the search engine the most expensive process of the suite per workflow (issue 11). Nothing waits
-# for a refresh on the write path; readers of the timeline wait on a condition instead.
+# 5 s (was 250 ms, then 1 s): every refresh writes a new Lucene segment and later merges it,
+# which made the search engine the most expensive process of the suite per workflow (issue 11).
+# Nothing waits for a refresh on the write path - the audit gates read Redis - so the search trail
+# (`ufctl audit report`, the timeline) shows an event within 5 s; readers wait on a condition.
 #
 # Translog fsync every 5 s instead of per bulk request (`async`). What still holds: a bulk the
 # search engine acknowledged survives a crash of its process (the translog is written, only not
@@ -46,7 +47,7 @@ MAPPING: dict[str, Any] = {
 # and `audit verify` names documents missing from the projection (drift) that `audit replay`
 # rebuilds. The validator's audit gates read the Redis projection, not this index.
 DURABILITY = {"translog.durability": "async", "translog.sync_interval": "5s"}
-SETTINGS = {"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "1s", **DURABILITY}
+SETTINGS = {"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "5s", **DURABILITY}
 
 
 def month_of(ms: int) -> str:

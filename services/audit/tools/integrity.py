@@ -206,6 +206,9 @@ async def projection_drift(facts: LogFacts, redis: Any, es: AsyncOpenSearch | No
         return drift, ["opensearch"]
     ids = list(facts.phase_of_event)
     try:
+        # the index shows writes after its refresh interval (5 s): without this, events projected
+        # just before the check would be reported as missing
+        await es.indices.refresh(index=es_index)
         for i in range(0, len(ids), 1000):
             chunk = ids[i:i + 1000]
             res = await es.search(index=es_index, size=len(chunk), body={"query": {"ids": {"values": chunk}}},

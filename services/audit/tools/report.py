@@ -21,6 +21,7 @@ class ReportError(Exception):
 
 async def _search(es: AsyncOpenSearch, alias: str, query: dict[str, Any]) -> list[dict[str, Any]]:
     try:
+        await es.indices.refresh(index=alias)  # a report names every event indexed so far, not only refreshed ones
         res = await es.search(index=alias, size=MAX_EVENTS,
                               body={"query": query, "sort": [{"occurred_at": "asc"}, {"offset": "asc"}]})
     except NotFoundError:

@@ -11,6 +11,7 @@ names a metric that no service exports.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -18,12 +19,14 @@ from prometheus_client import REGISTRY, Counter, Gauge, Histogram, disable_creat
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
+from prometheus_client.utils import floatToGoString
 
 # No `<name>_created` series: no rule, dashboard or query reads them, and they were a third of
 # the samples every scrape renders (a scrape every 2 s in the local stack, in every service).
 disable_created_metrics()
 
 IDENTITY_LABELS = ("service", "colour", "version")
+_PLAIN_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")  # names the text format writes unescaped
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 2.5, 5, 10)
 
 # --- RED per Kafka handler (consume loops, the orchestrator's processor) -----------------------
@@ -102,13 +105,71 @@ _EXPOSED = _IdentityCollector()
 def configure(identity: Identity, *, memory_limit_bytes: int, cpu_limit_millicores: int) -> None:
     """Stamp this process's identity on every metric and publish its resource limits."""
     _EXPOSED.identity = identity
+    _RENDERED.clear()  # rendered label sets carry the identity
     MEMORY_LIMIT.set(memory_limit_bytes)
     CPU_LIMIT.set(cpu_limit_millicores / 1000)
 
 
+# Sample name + label set (identity stamped) -> its rendered prefix `name{k="v",...} `. A series'
+# labels do not change between scrapes, so each is escaped, sorted and formatted once instead of
+# at every scrape: prometheus_client's generate_latest spends most of its time there (the audit
+# service exposes ~950 series - per-partition lag and checkpoint gauges - every 2 s; issue 11).
+_RENDERED: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
+_MAX_RENDERED = 50_000  # series come and go (partitions, colours): bounded, rebuilt when full
+_OM_SUFFIXES = ("_created", "_gsum", "_gcount")
+_TYPES = {"counter": ("_total", "counter"), "info": ("_info", "gauge"), "stateset": ("", "gauge"),
+          "gaugehistogram": ("", "histogram"), "unknown": ("", "untyped")}
+
+
+class _NotPlain(Exception):
+    """A sample this fast path does not render (see `exposition`)."""
+
+
+def _prefix(name: str, labels: dict[str, str], ident: dict[str, str]) -> str:
+    key = (name, tuple(labels.items()))
+    out = _RENDERED.get(key)
+    if out is None:
+        if _PLAIN_NAME.fullmatch(name) is None:
+            raise _NotPlain(name)
+        if len(_RENDERED) >= _MAX_RENDERED:
+            _RENDERED.clear()
+        # generate_latest renders it: the text stays exactly prometheus_client's
+        line = generate_latest(_OneSample(Sample(name, _stamp(labels, ident), 0.0))).decode()
+        out = _RENDERED[key] = line.rsplit("\n", 2)[-2].rsplit(" ", 1)[0] + " "
+    return out
+
+
+class _OneSample(Collector):
+    def __init__(self, sample: Sample) -> None:
+        self.sample = sample
+
+    def collect(self) -> Iterator[Metric]:
+        m = Metric(self.sample.name, "", "gauge")
+        m.samples = [self.sample]
+        yield m
+
+
 def exposition() -> bytes:
-    """The text /metrics serves."""
-    return generate_latest(_EXPOSED)  # type: ignore[arg-type,unused-ignore]  # any object with collect() will do
+    """The text /metrics serves: byte for byte what `generate_latest(_EXPOSED)` renders
+    (tests/unit/test_metrics_exposition.py), with each series' label set rendered once."""
+    i = _EXPOSED.identity
+    ident = dict(zip(IDENTITY_LABELS, (i.service, i.colour, i.version), strict=True))
+    out: list[str] = []
+    try:
+        for metric in REGISTRY.collect():
+            suffix, mtype = _TYPES.get(metric.type, ("", metric.type))
+            mname = metric.name + suffix
+            if _PLAIN_NAME.fullmatch(mname) is None:
+                raise _NotPlain(mname)
+            doc = metric.documentation.replace("\\", r"\\").replace("\n", r"\n")
+            out.append(f"# HELP {mname} {doc}\n# TYPE {mname} {mtype}\n")
+            for s in metric.samples:
+                if s.timestamp is not None or s.name[len(metric.name):] in _OM_SUFFIXES:
+                    raise _NotPlain(s.name)
+                out.append(f"{_prefix(s.name, s.labels, ident)}{floatToGoString(s.value)}\n")
+    except _NotPlain:  # not a shape this process exports (timestamps, OpenMetrics-only samples, UTF-8 names)
+        return generate_latest(_EXPOSED)  # type: ignore[arg-type,unused-ignore]
+    return "".join(out).encode("utf-8")
 
 
 def exported_names() -> set[str]:

@@ -121,3 +121,30 @@ def test_structlog_processor_custom_operator() -> None:
 
     processor = StructlogPiiRedactor(operator=Mask())
     assert processor(None, "info", {"event": f"mail {EMAIL}"})["event"] == "mail ****.***@*******.***"
+
+
+def test_clean_texts_are_remembered_and_pii_is_still_redacted_every_time() -> None:
+    """Clean short strings are scanned once per filter (issue 11: one "event handled" line per
+    consumed record); a string with PII is never remembered, so it is redacted every time, also
+    next to remembered clean ones."""
+    seen: list[int] = []
+    f = PiiRedactingFilter(on_findings=lambda found: seen.append(len(found)))
+    scans: list[str] = []
+    engine = f._redactor.engine
+    original = engine.scan
+
+    def counting_scan(text: str):  # type: ignore[no-untyped-def]
+        scans.append(text)
+        return original(text)
+
+    engine.scan = counting_scan  # type: ignore[method-assign]
+    try:
+        for _ in range(3):
+            assert f.redact_text("event handled for wf-123456") == "event handled for wf-123456"
+            assert EMAIL not in f.redact_text(f"contact {EMAIL}")
+    finally:
+        engine.scan = original  # type: ignore[method-assign]
+    assert scans.count("event handled for wf-123456") == 1
+    assert scans.count(f"contact {EMAIL}") == 3
+    assert len(seen) == 3
+    assert f"contact {EMAIL}" not in f._redactor._clean
