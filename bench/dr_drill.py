@@ -24,7 +24,7 @@ import redis
 
 from services.audit.config import AuditSettings
 from services.kit.runtime.paths import ROOT
-from services.kit.security import redis_auth
+from services.kit.security import redis_auth, search_auth
 from services.kit.security.subject_keys import RedisKeyStore
 
 
@@ -69,7 +69,8 @@ def main() -> None:
     sh("-m", "services.launcher", "down")
     r.flushall()
     for pattern in (f"{s.es_index}*", f"{s.checkpoint_index}*"):
-        urllib.request.urlopen(urllib.request.Request(f"{s.es_url}/{pattern}", method="DELETE"), timeout=60).read()
+        urllib.request.urlopen(urllib.request.Request(f"{s.es_url}/{pattern}", method="DELETE"), timeout=60,
+                               context=search_auth.ssl_context("admin")).read()  # the disaster: break-glass
     t0 = time.monotonic()
     res = json.loads(sh("-m", "ufctl", "dr", "restore", str(out), "--json").stdout)
     restore_s = time.monotonic() - t0

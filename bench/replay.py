@@ -24,7 +24,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import redis.asyncio as aioredis
-from opensearchpy import AsyncOpenSearch
 
 from services.audit.config import AuditSettings
 from services.audit.evidence.sigpolicy import load_policy
@@ -34,7 +33,7 @@ from services.audit.tools.replay_filter import ReplayFilter
 from services.audit.tools.verify import verify
 from services.kit.contracts import topics
 from services.kit.messaging import logreader
-from services.kit.security import kafka_auth, redis_auth
+from services.kit.security import kafka_auth, redis_auth, search_auth
 from services.kit.security.signing import TrustStore
 
 # this bench connects to Kafka as the CLI/publisher does (mutual TLS, services/kit/security/kafka_auth.py)
@@ -71,7 +70,7 @@ def _redis() -> aioredis.Redis:
 
 
 async def run_verify() -> tuple[int, float]:
-    r, es = _redis(), AsyncOpenSearch([S.es_url], request_timeout=60)
+    r, es = _redis(), search_auth.async_client(S.es_url, request_timeout=60)
     try:
         t0 = time.perf_counter()
         res = await verify(bootstrap=S.kafka_bootstrap, store=CheckpointStore(r, es, S.checkpoint_index), policy=load_policy(),
@@ -83,7 +82,7 @@ async def run_verify() -> tuple[int, float]:
 
 
 async def run_replay() -> tuple[int, float]:
-    r, es = _redis(), AsyncOpenSearch([S.es_url], request_timeout=60)
+    r, es = _redis(), search_auth.async_client(S.es_url, search_auth.WRITER, request_timeout=60)
     try:
         t0 = time.perf_counter()
         res = await Replayer(bootstrap=S.kafka_bootstrap, redis=r, es=es, alias=S.es_index,

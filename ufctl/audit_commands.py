@@ -31,7 +31,7 @@ from services.audit.tools.report import ReportError, build_report, check_against
 from services.audit.tools.verify import verify
 from services.kit.messaging.logreader import ReadIncomplete
 from services.kit.runtime import paths
-from services.kit.security import redis_auth
+from services.kit.security import redis_auth, search_auth
 from services.kit.security.signing import TrustStore
 from ufctl.errors import CliError
 
@@ -76,16 +76,18 @@ def _verify_progress(bar: ProgressBar):
     return lambda done, total: bar("verify", done, total)
 
 
-async def _clients(s: AuditSettings) -> tuple[aioredis.Redis, AsyncOpenSearch]:
+async def _clients(s: AuditSettings, search_as: str | None = None) -> tuple[aioredis.Redis, AsyncOpenSearch]:
     # The verifier bounds its own concurrency (verify.LOAD_CONCURRENCY); a blocking pool still
     # makes any other burst queue for a connection instead of failing with MaxConnectionsError.
     pool = aioredis.BlockingConnectionPool.from_url(s.redis_url, max_connections=32, timeout=120, socket_timeout=10, **redis_auth.credentials())
-    return aioredis.Redis(connection_pool=pool), AsyncOpenSearch([s.es_url], request_timeout=60)
+    return aioredis.Redis(connection_pool=pool), search_auth.async_client(s.es_url, search_as, request_timeout=60)
 
 
-async def _with_clients(fn):
+async def _with_clients(fn, search_as: str | None = None):
+    """`search_as`: the search-engine identity (default the CLI's own, which only reads the
+    trail; a replay rebuilds the audit service's indices and acts as their writer)."""
     s = AuditSettings()
-    r, es = await _clients(s)
+    r, es = await _clients(s, search_as)
     try:
         return await fn(s, r, es)
     except (aioredis.ConnectionError, OSError) as exc:
@@ -304,7 +306,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         return await rp.run(flt, resume=args.resume, keep_old=args.keep_old, stop_after=args.stop_after)
 
     try:
-        res = asyncio.run(_with_clients(go))
+        res = asyncio.run(_with_clients(go, search_auth.WRITER))
     except ReplayInterrupted as exc:
         bar.close()
         print(f"ufctl: replay interrupted: {exc}", file=sys.stderr)

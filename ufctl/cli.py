@@ -11,11 +11,12 @@ from typing import Any
 
 import redis
 from aiokafka.errors import KafkaConnectionError
+from opensearchpy.exceptions import AuthorizationException as SearchAuthorizationError
 
 from services.audit.config import AuditSettings
 from services.kit.contracts.phases import TERMINAL, Phase
 from services.kit.runtime.config import ServiceSettings
-from services.kit.security import kafka_auth, redis_auth
+from services.kit.security import kafka_auth, redis_auth, search_auth
 from services.kit.security.subject_keys import RedisKeyStore
 from uf_pii.cli import add_arguments as add_pii_scan_arguments
 from ufctl import publishing, queries
@@ -199,8 +200,12 @@ def main(argv: list[str] | None = None) -> int:
     kafka_auth.configure_kafka_identity(os.environ.get("UF_KAFKA_PRINCIPAL") or "ufctl")
     try:
         return args.func(args)
-    except (CliError, kafka_auth.KafkaAuthError, redis_auth.RedisAuthError) as exc:
+    except (CliError, kafka_auth.KafkaAuthError, redis_auth.RedisAuthError, search_auth.SearchAuthError) as exc:
         print(f"ufctl: {exc}", file=sys.stderr)
+        return 1
+    except SearchAuthorizationError:
+        print("ufctl: the search engine refused this command for this identity (the CLI reads the audit trail; "
+              "`audit replay` and `dr restore` need the audit service's certificate, docs/security.md)", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

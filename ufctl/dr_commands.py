@@ -12,7 +12,6 @@ from typing import Any
 
 import redis
 import redis.asyncio as aioredis
-from opensearchpy import AsyncOpenSearch
 
 from services.audit.config import AuditSettings
 from services.audit.evidence.sigpolicy import load_policy
@@ -23,7 +22,7 @@ from services.audit.tools.replay_filter import ReplayFilter
 from services.audit.tools.verify import verify
 from services.kit.messaging.logreader import ReadIncomplete
 from services.kit.runtime import paths
-from services.kit.security import redis_auth
+from services.kit.security import redis_auth, search_auth
 from services.kit.security.signing import TrustStore
 from ufctl import dr
 from ufctl.errors import CliError
@@ -43,7 +42,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 async def _rebuild(s: AuditSettings, result: dr.RestoreResult) -> None:
     r = aioredis.from_url(s.redis_url, socket_timeout=30, **redis_auth.credentials())
-    es = AsyncOpenSearch([s.es_url], request_timeout=120)
+    es = search_auth.async_client(s.es_url, search_auth.WRITER, request_timeout=120)  # rebuilds the audit indices
     try:
         store = CheckpointStore(r, es, s.checkpoint_index)
         await store.ensure_index()

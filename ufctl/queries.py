@@ -7,13 +7,12 @@ import json
 from typing import Any
 
 import redis
-from opensearchpy import OpenSearch
 from opensearchpy.exceptions import ConnectionError as SearchConnectionError
 from opensearchpy.exceptions import NotFoundError
 
 from services.audit.tools.logcheck import NotVerified, verified_history
 from services.kit.contracts.keys import history_key, wf_key
-from services.kit.security import redis_auth
+from services.kit.security import redis_auth, search_auth
 from ufctl.errors import CliError
 
 
@@ -42,7 +41,7 @@ def waiting(state: dict[str, str]) -> dict[str, Any] | None:
 
 
 def audit_timeline(es_url: str, index: str, workflow_id: str, size: int = 1000) -> list[dict[str, Any]]:
-    es = OpenSearch([es_url], request_timeout=10)
+    es = search_auth.client(es_url, request_timeout=10)
     try:
         res = es.search(index=index, size=size, body={"query": {"term": {"workflow_id": workflow_id}},
                                                       "sort": [{"occurred_at": "asc"}, {"offset": "asc"}]})

@@ -7,7 +7,6 @@ from contextlib import AsyncExitStack
 
 import redis.asyncio as aioredis
 from aiokafka import ConsumerRecord
-from opensearchpy import AsyncOpenSearch
 
 from services.audit.config import AuditSettings
 from services.audit.evidence.sigpolicy import load_policy
@@ -23,7 +22,7 @@ from services.kit.contracts.events import Origin
 from services.kit.messaging.bus import ConsumeLoop, start_producer
 from services.kit.runtime.app import run_service
 from services.kit.runtime.ops import OpsServer
-from services.kit.security import redis_auth
+from services.kit.security import redis_auth, search_auth
 from services.kit.security.signing import TrustStore, load_signer
 from services.kit.security.subject_keys import RedisKeyStore
 
@@ -31,7 +30,7 @@ from services.kit.security.subject_keys import RedisKeyStore
 async def body(settings: AuditSettings, ops: OpsServer, stack: AsyncExitStack):
     redis = aioredis.from_url(settings.redis_url, **redis_auth.credentials())
     stack.push_async_callback(redis.aclose)
-    es = AsyncOpenSearch([settings.es_url])
+    es = search_auth.async_client(settings.es_url)
     stack.push_async_callback(es.close)
     gate = ProjectionGate(redis)
     projector = AuditProjector(es, redis, settings.es_index, gate)

@@ -20,13 +20,12 @@ import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from opensearchpy import AsyncOpenSearch, OpenSearch
 
 from services.audit.config import AuditSettings
 from services.audit.live.checkpoint_store import CheckpointStore
 from services.kit.contracts import codec, topics
 from services.kit.contracts.events import Origin, make_event
-from services.kit.security import kafka_auth, redis_auth
+from services.kit.security import kafka_auth, redis_auth, search_auth
 from services.kit.security.signing import DEFAULT_KEYS_DIR, Signer
 from tests.integration import helpers as h
 from tests.integration.waiting import eventually
@@ -74,7 +73,7 @@ def delete_topic(topic: str, timeout_s: float = 30) -> None:
 
 def forget_checkpoints(topic: str) -> None:
     async def go() -> None:
-        r, es = aioredis.from_url(S.redis_url, **redis_auth.credentials("admin")), AsyncOpenSearch([S.es_url])
+        r, es = aioredis.from_url(S.redis_url, **redis_auth.credentials("admin")), search_auth.async_client(S.es_url, "admin")
         try:
             await CheckpointStore(r, es, S.checkpoint_index).forget_topic(topic)
         finally:
@@ -225,7 +224,7 @@ def test_recreated_topic_missing_altered_and_shuffled_records_is_named_by_offset
 
 
 def _snapshot(workflows: list[str]) -> dict:
-    es = OpenSearch([S.es_url])
+    es = search_auth.client(S.es_url, "admin")
     r = syncredis.Redis.from_url(S.redis_url, **redis_auth.credentials("admin"))
     es.indices.refresh(index=S.es_index)
     res = es.search(index=S.es_index, size=1000, body={"query": {"terms": {"workflow_id": workflows}}, "sort": [{"event_id": "asc"}]})
@@ -257,7 +256,7 @@ def test_replay_rebuilds_projections_equal_to_the_live_ones_and_resumes(suite):
     assert len(before["es"]) > 20 and all(before["redis"][wf][0] for wf in ids)
     # damage the live projections: the replay must put them back from the log
     syncredis.Redis.from_url(S.redis_url, **redis_auth.credentials("admin")).hset(f"uf:wf:{ids[0]}", "phase", "BOGUS")
-    es = OpenSearch([S.es_url])
+    es = search_auth.client(S.es_url, "admin")
     victim = es.search(index=S.es_index, body={"query": {"term": {"workflow_id": ids[1]}}}, size=1)["hits"]["hits"][0]
     es.delete(index=victim["_index"], id=victim["_id"], refresh=True)
 

@@ -26,7 +26,7 @@ import redis
 
 from services.kit.contracts import codec, topics
 from services.kit.contracts.keys import CHECKPOINT_HEADS
-from services.kit.security import redis_auth, sealing
+from services.kit.security import redis_auth, sealing, search_auth
 from services.kit.security.subject_keys import RedisKeyStore
 from tests.integration import helpers as h
 from tests.integration.waiting import eventually
@@ -48,7 +48,7 @@ def _admin(url: str) -> redis.Redis:
 
 def _es_delete(pattern: str) -> None:
     req = urllib.request.Request(f"{h.SETTINGS.es_url}/{pattern}", method="DELETE")
-    urllib.request.urlopen(req, timeout=60).read()
+    urllib.request.urlopen(req, timeout=60, context=search_auth.ssl_context("admin")).read()
 
 
 @pytest.fixture
@@ -57,7 +57,9 @@ def empty_stores() -> Iterator[tuple[str, dict[str, str]]]:
     indices of the drill's own; emptied again afterwards, whatever the outcome."""
     parts = urlsplit(h.SETTINGS.redis_url)
     url = urlunsplit(parts._replace(path=f"/{DRILL_DB}"))
-    prefix = f"uf-drill-{uuid.uuid4().hex[:8]}"
+    # within the trail's index pattern (uf-audit-*): the restore writes as the audit service,
+    # whose search-engine role covers only the trail (services/kit/contracts/search_roles.py)
+    prefix = f"uf-audit-drill-{uuid.uuid4().hex[:8]}"
     r = _admin(url)
     r.flushdb()  # a drill interrupted before its clean-up must not make this one's store non-empty
     env = {**os.environ, "UF_REDIS_URL": url, "UF_ES_INDEX": f"{prefix}-events", "UF_CHECKPOINT_INDEX": f"{prefix}-checkpoints"}

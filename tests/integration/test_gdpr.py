@@ -14,7 +14,7 @@ import pytest
 from services.kit.contracts import codec, topics
 from services.kit.contracts.keys import consent_key
 from services.kit.runtime.service_table import SERVICES
-from services.kit.security import redis_auth, sealing
+from services.kit.security import redis_auth, sealing, search_auth
 from services.kit.security.subject_keys import KEY_PREFIX
 from tests.integration import helpers as h
 from tests.integration.waiting import eventually
@@ -31,7 +31,7 @@ def all_topics() -> list[str]:
 def es_contains(text: str) -> bool:
     body = json.dumps({"query": {"query_string": {"query": json.dumps(text)}}}).encode()
     req = urllib.request.Request(f"{h.SETTINGS.es_url}/_all/_search", data=body, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=10) as r:
+    with urllib.request.urlopen(req, timeout=10, context=search_auth.ssl_context("admin")) as r:
         return json.loads(r.read())["hits"]["total"]["value"] > 0
 
 

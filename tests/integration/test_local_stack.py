@@ -23,7 +23,7 @@ import pytest
 
 from services.kit.runtime import service_table as table
 from services.kit.runtime.paths import ROOT
-from services.kit.security import kafka_auth, redis_auth
+from services.kit.security import kafka_auth, redis_auth, search_auth
 from tests.integration.waiting import eventually, eventually_async
 
 STACK = ROOT / "infra" / "stack.py"
@@ -112,9 +112,7 @@ def test_kafka_create_topic_produce_consume(local_stack):
 
 
 def test_opensearch_index_and_search(local_stack):
-    from opensearchpy import OpenSearch
-
-    es = OpenSearch(ES_URL, request_timeout=30)
+    es = search_auth.client(ES_URL, "admin", request_timeout=30)
     index = f"it-local-stack-{uuid.uuid4().hex[:10]}"
     try:
         info = es.info()

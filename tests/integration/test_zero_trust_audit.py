@@ -13,12 +13,11 @@ import sys
 import pytest
 import redis as syncredis
 from aiokafka import AIOKafkaProducer
-from opensearchpy import OpenSearch
 
 from services.kit.contracts import topics
 from services.kit.contracts.keys import checkpoint_key, wf_key
 from services.kit.runtime.paths import ROOT
-from services.kit.security import kafka_auth, redis_auth
+from services.kit.security import kafka_auth, redis_auth, search_auth
 from tests.integration import helpers as h
 from tests.integration.test_audit_trail import S, phase_event, scratch, ufctl, wait_checkpointed  # noqa: F401 (fixture)
 from tests.integration.waiting import eventually
@@ -68,7 +67,7 @@ def test_checkpoint_forged_on_the_topic_or_deleted_from_its_copies_is_named(suit
     r = syncredis.Redis.from_url(S.redis_url, **redis_auth.credentials("admin"))
     newest = max(int(s) for s in r.hkeys(checkpoint_key(topic, 0)))
     r.hdel(checkpoint_key(topic, 0), str(newest))
-    es = OpenSearch([S.es_url])
+    es = search_auth.client(S.es_url, "admin")
     es.delete(index=S.checkpoint_index, id=f"{topic}:0:{newest}", refresh=True)
     res = verify("--topic", topic)
     assert not res["ok"]
@@ -83,7 +82,7 @@ def test_state_rewritten_in_redis_and_es_only_is_drift_and_not_shown(suite, tmp_
     wf = h.publish(doc)
     assert h.wait_phase(wf)["phase"] == "REJECTED"
     r = syncredis.Redis.from_url(S.redis_url, **redis_auth.credentials("admin"))
-    es = OpenSearch([S.es_url])
+    es = search_auth.client(S.es_url, "admin")
     last = [e for e in h.events_of(wf, topics.WORKFLOW_EVENTS)][-1]
     event_id = last["envelope"]["event_id"]
     hit = eventually(lambda: es.search(index=S.es_index, body={"query": {"ids": {"values": [event_id]}}})["hits"]["hits"],

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import pytest
 import redis as syncredis
-from opensearchpy import OpenSearch
 from opensearchpy.helpers import scan
 
 from services.audit.config import AuditSettings
 from services.kit.contracts.topics import load_topics
 from services.kit.runtime.paths import VAR
 from services.kit.security import jwt_tokens as tokens
-from services.kit.security import redis_auth
+from services.kit.security import redis_auth, search_auth
 from tests.integration import helpers as h
 from tests.integration.waiting import eventually
 from ufctl import publishing
@@ -55,7 +54,7 @@ def redis_dump() -> bytes:
 
 
 def es_dump() -> str:
-    es = OpenSearch([S.es_url], request_timeout=60)
+    es = search_auth.client(S.es_url, "admin", request_timeout=60)
     es.indices.refresh(index="_all")
     return "\n".join(str(hit["_source"]) for hit in scan(es, index="_all", query={"query": {"match_all": {}}}, size=1000))
 

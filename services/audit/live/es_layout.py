@@ -73,9 +73,11 @@ async def ensure_template(es: AsyncOpenSearch, alias: str) -> None:
 
 async def alias_indices(es: AsyncOpenSearch, alias: str) -> list[str]:
     """Indices currently behind the read alias ([] if none)."""
-    if not await es.indices.exists_alias(name=alias):
+    # looked up among the trail's own indices: the search engine's roles give the audit service
+    # (and the CLI) nothing else, and an alias lookup over all indices is refused (403)
+    if not await es.indices.exists_alias(name=alias, index=f"{alias}*"):
         return []
-    return sorted(await es.indices.get_alias(name=alias))
+    return sorted(await es.indices.get_alias(name=alias, index=f"{alias}*"))
 
 
 async def ensure_index(es: AsyncOpenSearch, index: str, alias: str | None, refresh_interval: str | None = None) -> None:
@@ -94,7 +96,7 @@ async def migrate_concrete_index(es: AsyncOpenSearch, alias: str, doc_fixup=None
     """One-time move from the old single index named like the alias to monthly indices behind the
     alias. Copies every document, then in ONE `_aliases` call adds the alias and removes the old
     index, so readers see either the old index or the complete new layout. Returns docs moved."""
-    if not await es.indices.exists(index=alias) or await es.indices.exists_alias(name=alias):
+    if not await es.indices.exists(index=alias) or await es.indices.exists_alias(name=alias, index=f"{alias}*"):
         return 0
     moved, created = 0, set()
 

@@ -78,7 +78,7 @@ def kafka_controller_port(node: int) -> int:
 
 KAFKA_BOOTSTRAP = ",".join(f"{HOST}:{kafka_broker_port(n)}" for n in range(1, kafka_brokers() + 1))
 REDIS_URL = f"redis://{HOST}:{REDIS_PORT}/0"
-ES_URL = f"http://{HOST}:{ELASTICSEARCH_PORT}"
+ES_URL = f"https://{HOST}:{ELASTICSEARCH_PORT}"  # TLS + client certificate (security/search_auth.py)
 PROMETHEUS_URL = f"http://{HOST}:{PROMETHEUS_PORT}"
 
 

@@ -40,7 +40,9 @@ SERVICES = ("orchestrator", "validator", "pii", "audit", "delivery")
 # admin, the CLI/publisher and the checkpoint witness. Each is a Kafka principal `User:<cn>`.
 BROKER_NAME = "kafka"
 KAFKA_ONLY = (BROKER_NAME, "admin", "ufctl", "witness")
-PRINCIPALS = SERVICES + KAFKA_ONLY
+# the search node's own certificate (transport + HTTP TLS; services/kit/contracts/search_roles.py)
+SEARCH_NODE = "opensearch"
+PRINCIPALS = SERVICES + KAFKA_ONLY + (SEARCH_NODE,)
 TLS_DIR = paths.VAR / "tls"
 VALID_DAYS = 365
 
@@ -221,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
         issue(name)
     if BROKER_NAME in names:
         broker_keystore()
+    if SEARCH_NODE in names:  # the search node's image reads its key through the shared group
+        key_file(SEARCH_NODE).chmod(0o640)
     print(f"tls: CA and {len(names)} certificate(s) in {_dir()}")
     return 0
 
