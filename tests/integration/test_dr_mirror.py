@@ -59,9 +59,9 @@ def publish_one() -> tuple[int, int]:
     before = h.end_offsets(topics.REQUESTS)
     wf = h.publish(h.campaign())
     assert h.wait_phase(wf, timeout_s=120)["phase"] == "COMPLETED"
-    after = h.end_offsets(topics.REQUESTS)
-    (p, end), = [(p, o) for p, o in after.items() if o > before.get(p, 0)]
-    return p, end - 1
+    # the record's own offset (end - 1 may be a transaction marker, which no mirror holds)
+    (m,) = [m for m in h.read_topic(topics.REQUESTS, since=before) if m.key == wf.encode()]
+    return m.partition, m.offset
 
 
 @pytest.fixture
@@ -76,25 +76,38 @@ def site(suite) -> Iterator[None]:
             shutil.rmtree(ROOT / "var" / d / "dr", ignore_errors=True)
 
 
-@pytest.mark.timeout(1500)
-@pytest.mark.xfail(run=False, reason="landing before its two fresh-clone `make test` runs finished (issue 15); removed by the next commit")
+@pytest.mark.timeout(2700)
+@pytest.mark.xfail(run=False, reason=(
+    "open (issue 15): passed in one fresh-clone `make test` (2026-12-01 22:45 UTC) and failed in a second run beside it "
+    "(load average ~35: the mirror not verified within the then 420 s bound); the bounds are now 900/600 s, not yet "
+    "proven in two fresh-clone runs. Run it with `pytest --runxfail tests/integration/test_dr_mirror.py`"))
 def test_the_mirror_matches_the_signed_checkpoints_and_reports_what_it_lost(site):
     # 1. Mirrored: a workflow's records reach the DR site and match what the checkpoints attest.
     p, offset = publish_one()
     done = time.monotonic()
 
+    seen: list[Any] = []
+
     def mirrored() -> dict[str, Any] | None:
         code, res = verify_mirror()
         part = partition(res, topics.REQUESTS, p)
-        ok = code in (0, 3) and res["ok"] and all(x["lost"] == 0 and x["checkpoints_not_mirrored"] == 0 for x in declared(res))
-        return res if ok and (part["mirrored_through"] or -1) >= offset else None
+        seen[:] = [code, part, res["summary"]]
+        return res if code in (0, 3) and res["ok"] and (part["mirrored_through"] or -1) >= offset else None
 
-    res = eventually(mirrored, timeout_s=420, interval_s=2.0, what="the workflow attested and mirrored")
+    # MirrorMaker starts (a JVM), copies the whole log, then follows it; each verify reads all of
+    # the mirror: minutes on a busy 2-core machine.
+    try:
+        res = eventually(mirrored, timeout_s=900, interval_s=2.0, what="the workflow attested and mirrored")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; request at {p}:{offset}; last verify (exit, its partition, summary): {seen}") from None
     s = res["summary"]
     print(f"mirrored and verified {time.monotonic() - done:.1f}s after COMPLETED (checkpoint interval + mirror lag + "
           f"one verify): {s['matched']}/{s['attested']} attested records on the mirror")  # figures (-rA)
     assert s["holes"] == 0 and s["inserted"] == 0 and s["forged"] == 0 and s["checkpoint_errors"] == 0
     assert s["checkpoints_verified"] > 0 and s["matched"] > 0
+    # once caught up, nothing of the suite's declared topics is missing from the mirror
+    eventually(lambda: all(x["lost"] == 0 and x["checkpoints_not_mirrored"] == 0 for x in declared(verify_mirror()[1])),
+               timeout_s=600, interval_s=2.0, what="the mirror caught up with every attested record")
 
     # 2. The mirror falls behind (it stops, the primary goes on): what a failover would lose is
     # reported - attested records past the last mirrored one, and their checkpoints - exit 3.

@@ -75,7 +75,6 @@ def empty_stores() -> Iterator[tuple[str, dict[str, str]]]:
 # The drill reads the whole log three times (erasures, checkpoints, replay) and verifies every
 # checkpoint: on a busy 2-core machine late in the suite that can take minutes.
 @pytest.mark.timeout(1200)
-@pytest.mark.xfail(run=False, reason="landing before its two fresh-clone `make test` runs finished (issue 15); removed by the next commit")
 def test_restore_never_undoes_an_erasure_and_brings_back_the_rest(suite, empty_stores, tmp_path: Path):
     url, drill_env = empty_stores
     doc = h.campaign()
