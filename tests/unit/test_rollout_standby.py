@@ -58,6 +58,14 @@ def _listening(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+async def _until(probe, what: str, timeout_s: float = 15.0) -> None:
+    """Poll `probe` until it holds (bounded): a busy machine only makes this slower, never wrong."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not probe():
+        assert asyncio.get_running_loop().time() < deadline, f"{what} not reached within {timeout_s:.0f}s"
+        await asyncio.sleep(0.05)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -72,7 +80,7 @@ def test_the_production_address_follows_the_role(tmp_path):
         prod, own = _free_port(), _free_port()
         gated = grpc_roles.RoleGatedGrpc(grpc.aio.server, host="127.0.0.1", port=prod, preview_port=own,
                                          credentials=grpc.local_server_credentials(grpc.LocalConnectionType.LOCAL_TCP),
-                                         linger_s=0.3, grace_s=0.1)
+                                         linger_s=3.0, grace_s=0.1)
         await gated.start()
         runner = asyncio.ensure_future(gated.run())
         watcher = asyncio.ensure_future(state.watch(0.02))
@@ -80,20 +88,13 @@ def test_the_production_address_follows_the_role(tmp_path):
             assert _listening(own) and not _listening(prod), "a preview serves only its colour's address"
             assert state.members[grpc_roles.MEMBER] == role.RELEASED
             role.write_role(path, role.ACTIVE)
-            for _ in range(100):
-                if _listening(prod):
-                    break
-                await asyncio.sleep(0.05)
-            assert _listening(prod) and state.members[grpc_roles.MEMBER] == role.CONSUMING
+            await _until(lambda: _listening(prod), "the active colour on the production address")
+            assert state.members[grpc_roles.MEMBER] == role.CONSUMING
             role.write_role(path, role.PREVIEW)
-            await asyncio.sleep(0.1)
-            assert state.members[grpc_roles.MEMBER] == role.RELEASED  # at once: it holds no partition
+            await _until(lambda: state.members[grpc_roles.MEMBER] == role.RELEASED, "released (it holds no partition)")
             assert _listening(prod), "the demoted colour lingers on the address while the new one binds it"
-            for _ in range(100):
-                if not _listening(prod):
-                    break
-                await asyncio.sleep(0.05)
-            assert not _listening(prod) and _listening(own)
+            await _until(lambda: not _listening(prod), "the production address let go after the linger")
+            assert _listening(own)
         finally:
             runner.cancel()
             watcher.cancel()
@@ -122,17 +123,14 @@ def test_the_demoted_colour_lets_go_as_soon_as_the_new_one_listens(tmp_path):
         new_colour = socket.socket()
         try:
             role.write_role(path, role.PREVIEW)
-            await asyncio.sleep(0.5)
+            await _until(lambda: state.members[grpc_roles.MEMBER] == role.RELEASED, "demotion seen")
+            await asyncio.sleep(0.5)  # asserting an absence: the demoted colour had time to act, and did not
             assert grpc_roles.listening_sockets(prod) == ours, "alone on the address: it keeps serving it"
             new_colour.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)  # as gRPC binds it
             new_colour.bind(("127.0.0.1", prod))
             new_colour.listen()
             theirs = grpc_roles.listening_sockets(prod) - ours
-            for _ in range(100):
-                if grpc_roles.listening_sockets(prod) == theirs:
-                    break
-                await asyncio.sleep(0.05)
-            assert grpc_roles.listening_sockets(prod) == theirs, "well within the 60 s linger"
+            await _until(lambda: grpc_roles.listening_sockets(prod) == theirs, "the old listener gone, well within the 60 s linger")
             assert _listening(own)
         finally:
             new_colour.close()
