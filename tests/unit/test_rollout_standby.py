@@ -4,7 +4,9 @@ that follows the role (make-before-break locally)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
+from collections.abc import AsyncIterator
 from types import SimpleNamespace
 
 import grpc
@@ -72,19 +74,32 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@contextlib.asynccontextmanager
+async def _gated_server(tmp_path, initial: str, linger_s: float) -> AsyncIterator[tuple]:
+    """A role-gated gRPC server on two free ports, its role file starting as `initial`, running
+    and watching the file; yields (role file, role state, production port, own port)."""
+    path = tmp_path / "labels"
+    role.write_role(path, initial)
+    state = role.configure(str(path))
+    prod, own = _free_port(), _free_port()
+    gated = grpc_roles.RoleGatedGrpc(grpc.aio.server, host="127.0.0.1", port=prod, preview_port=own,
+                                     credentials=grpc.local_server_credentials(grpc.LocalConnectionType.LOCAL_TCP),
+                                     linger_s=linger_s, grace_s=0.1)
+    await gated.start()
+    runner = asyncio.ensure_future(gated.run())
+    watcher = asyncio.ensure_future(state.watch(0.02))
+    try:
+        yield path, state, prod, own
+    finally:
+        runner.cancel()
+        watcher.cancel()
+        await gated.stop()
+        role.configure("")
+
+
 def test_the_production_address_follows_the_role(tmp_path):
     async def go() -> None:
-        path = tmp_path / "labels"
-        role.write_role(path, role.PREVIEW)
-        state = role.configure(str(path))
-        prod, own = _free_port(), _free_port()
-        gated = grpc_roles.RoleGatedGrpc(grpc.aio.server, host="127.0.0.1", port=prod, preview_port=own,
-                                         credentials=grpc.local_server_credentials(grpc.LocalConnectionType.LOCAL_TCP),
-                                         linger_s=3.0, grace_s=0.1)
-        await gated.start()
-        runner = asyncio.ensure_future(gated.run())
-        watcher = asyncio.ensure_future(state.watch(0.02))
-        try:
+        async with _gated_server(tmp_path, role.PREVIEW, linger_s=3.0) as (path, state, prod, own):
             assert _listening(own) and not _listening(prod), "a preview serves only its colour's address"
             assert state.members[grpc_roles.MEMBER] == role.RELEASED
             role.write_role(path, role.ACTIVE)
@@ -95,11 +110,6 @@ def test_the_production_address_follows_the_role(tmp_path):
             assert _listening(prod), "the demoted colour lingers on the address while the new one binds it"
             await _until(lambda: not _listening(prod), "the production address let go after the linger")
             assert _listening(own)
-        finally:
-            runner.cancel()
-            watcher.cancel()
-            await gated.stop()
-            role.configure("")
 
     asyncio.run(go())
 
@@ -108,36 +118,21 @@ def test_the_demoted_colour_lets_go_as_soon_as_the_new_one_listens(tmp_path):
     """Callers' open connections move at the switch, not after the linger: the demoted colour
     stops its production listener (GOAWAY to its callers) once another listener is on the port."""
     async def go() -> None:
-        path = tmp_path / "labels"
-        role.write_role(path, role.ACTIVE)
-        state = role.configure(str(path))
-        prod, own = _free_port(), _free_port()
-        gated = grpc_roles.RoleGatedGrpc(grpc.aio.server, host="127.0.0.1", port=prod, preview_port=own,
-                                         credentials=grpc.local_server_credentials(grpc.LocalConnectionType.LOCAL_TCP),
-                                         linger_s=60, grace_s=0.1)
-        await gated.start()
-        ours = grpc_roles.listening_sockets(prod)
-        assert ours and len(ours) == 1
-        runner = asyncio.ensure_future(gated.run())
-        watcher = asyncio.ensure_future(state.watch(0.02))
-        new_colour = socket.socket()
-        try:
-            role.write_role(path, role.PREVIEW)
-            await _until(lambda: state.members[grpc_roles.MEMBER] == role.RELEASED, "demotion seen")
-            await asyncio.sleep(0.5)  # asserting an absence: the demoted colour had time to act, and did not
-            assert grpc_roles.listening_sockets(prod) == ours, "alone on the address: it keeps serving it"
-            new_colour.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)  # as gRPC binds it
-            new_colour.bind(("127.0.0.1", prod))
-            new_colour.listen()
-            theirs = grpc_roles.listening_sockets(prod) - ours
-            await _until(lambda: grpc_roles.listening_sockets(prod) == theirs, "the old listener gone, well within the 60 s linger")
-            assert _listening(own)
-        finally:
-            new_colour.close()
-            runner.cancel()
-            watcher.cancel()
-            await gated.stop()
-            role.configure("")
+        async with _gated_server(tmp_path, role.ACTIVE, linger_s=60) as (path, state, prod, own):
+            ours = grpc_roles.listening_sockets(prod)
+            assert ours and len(ours) == 1
+            with socket.socket() as new_colour:
+                role.write_role(path, role.PREVIEW)
+                await _until(lambda: state.members[grpc_roles.MEMBER] == role.RELEASED, "demotion seen")
+                await asyncio.sleep(0.5)  # asserting an absence: the demoted colour had time to act, and did not
+                assert grpc_roles.listening_sockets(prod) == ours, "alone on the address: it keeps serving it"
+                new_colour.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)  # as gRPC binds it
+                new_colour.bind(("127.0.0.1", prod))
+                new_colour.listen()
+                theirs = grpc_roles.listening_sockets(prod) - ours
+                await _until(lambda: grpc_roles.listening_sockets(prod) == theirs,
+                             "the old listener gone, well within the 60 s linger")
+                assert _listening(own)
 
     asyncio.run(go())
 
