@@ -201,10 +201,10 @@ async def test_the_orchestrator_acts_only_on_an_attestation_of_the_content_under
     }
     for reason, ev in refused.items():
         with pytest.raises(SemanticError) as exc:
-            await engine.handle(decoded("ReviewDecided", 4, ev), state, UFCTL.key_id)
+            await engine.handle(decoded("ReviewDecided", 4, ev), state, "ufctl")
         assert exc.value.reason == "review-attestation-invalid" and reason in exc.value.detail
-    with pytest.raises(SemanticError) as exc:  # attested by one key, recorded by another
-        await engine.handle(decoded("ReviewDecided", 4, _decision(state, generation)), state, ORCH.key_id)
-    assert "not signed by the key that signed the decision" in exc.value.detail
-    fx = await engine.handle(decoded("ReviewDecided", 4, _decision(state, generation)), state, UFCTL.key_id)
+    with pytest.raises(SemanticError) as exc:  # attested by one service, recorded by another
+        await engine.handle(decoded("ReviewDecided", 4, _decision(state, generation)), state, "pii")
+    assert "not signed by the service that signed the decision" in exc.value.detail
+    fx = await engine.handle(decoded("ReviewDecided", 4, _decision(state, generation)), state, "ufctl")
     assert fx.state.phase == "DELIVERY"

@@ -25,7 +25,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from services.kit.security.signing import Signer, TrustStore
+from services.kit.security.signing import Signer, TrustStore, signer_service
 
 TYPE = "uf.review-attestation/1"
 DOMAIN = b"uf.review-attestation.v1\x00"
@@ -96,7 +96,8 @@ def matches_record(doc: dict[str, Any], record: dict[str, Any]) -> list[str]:
 
 def problem_with(record: dict[str, Any], signer: str, trust: TrustStore, expected: dict[str, Any] | None) -> str | None:
     """Why a human `ReviewDecided` cannot be acted on (None: it can): its attestation must be
-    present, canonical, signed by the key that signed the record (a key the trust store holds),
+    present, canonical, signed by a key of the service that signed the record (`signer`, the
+    service admission verified; a key the trust store holds - uf_verify pins the exact key id),
     agree with the record, and - when the orchestrator knows it (`expected`, recorded when it
     accepted the generation result) - name exactly the content the workflow is in REVIEW with.
     Reasons carry no statement content beyond field names."""
@@ -108,8 +109,8 @@ def problem_with(record: dict[str, Any], signer: str, trust: TrustStore, expecte
     except ValueError:
         return "review attestation malformed"
     key_id = record.get("attestation_key_id") or ""
-    if key_id != signer:
-        return "review attestation not signed by the key that signed the decision"
+    if signer_service(key_id) != signer:
+        return "review attestation not signed by the service that signed the decision"
     pub = trust.get(key_id)
     if pub is None or not verify(pub, text, record.get("attestation_signature") or ""):
         return "review attestation signature invalid"
