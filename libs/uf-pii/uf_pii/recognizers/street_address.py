@@ -73,12 +73,13 @@ _CA_PROVINCE = (r"(?:AB|BC|MB|NB|NL|NS|NT|NU|ON|PE|QC|SK|YT|\((?:Québec|Quebec|
 _CA_POSTCODE = r"[ABCEGHJ-NPRSTVXY][0-9][ABCEGHJ-NPRSTV-Z](?:[ ]?|[ ]*\n[ ]*)[0-9][ABCEGHJ-NPRSTV-Z][0-9]"
 _CA_TOWN = rf"(?:{_TWORD}[ \-]+){{0,3}}{_TWORD},?(?:[ ]+|[ ]*\n[ ]*){_CA_PROVINCE}(?:[ ]+|[ ]*\n[ ]*){_CA_POSTCODE}"
 _CA_TAIL = rf"(?:,?\s+{_CA_TOWN})"
+_DIRECTION = r"(?:N|S|E|W|NE|NW|SE|SW|North|South|East|West)"  # after the type: "Ave NW", "Bloor Street West"
 _EN = re.compile(
     # The house number is not the last group of a longer number ("020 7496 0353\nAndrea Hill" is a
     # phone number, then a name) and is followed by its street on the same line.
     rf"(?<![\w\-/.,])(?<![0-9][ ])(?:(?:Flat|Apartment|Unit|Studio)\s+[0-9]{{1,4}}[A-Z]?,?\s+)?"
     rf"[0-9]{{1,6}}[A-Z]?(?:[ ]+|[ ]*\n[ ]*)(?:(?:N|S|E|W|NE|NW|SE|SW|North|South|East|West)\.?\s+)?"
-    rf"(?:{_EN_NAME}(?:{_EN_TYPES})\b\.?(?:[ ]+(?:N|S|E|W|NE|NW|SE|SW|North|South|East|West)\b\.?)?|{_EN_TYPE_FIRST}[ ]+{_PARTICLE}[ ]+{_WORD}(?:[ ]+{_WORD}){{0,2}})"
+    rf"(?:{_EN_NAME}(?:{_EN_TYPES})\b\.?(?:[ ]+{_DIRECTION}\b\.?)?|{_EN_TYPE_FIRST}[ ]+{_PARTICLE}[ ]+{_WORD}(?:[ ]+{_WORD}){{0,2}})"
     rf"{_UNIT}?(?P<tail>{_US_TAIL}|{_CA_TAIL}|{_UK_TAIL})?(?![\w])"
 )
 # Continental layout (German, Austrian, Swiss, Dutch, Belgian): name first, house number after it.
