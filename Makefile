@@ -18,8 +18,9 @@ $(PY): pyproject.toml constraints.txt libs/uf-pii/pyproject.toml libs/uf-verify/
 	$(PY) -m pip install -q -c constraints.txt -e "libs/uf-pii[nlp]" -e libs/uf-verify -e ".[dev]"
 	@touch $(PY)
 
-install: venv  ## everything: Python deps, Debian packages, Kafka and Elasticsearch jars
+install: venv  ## everything: Python deps, Debian packages, Kafka and Elasticsearch jars, the S3 test server's jar
 	$(STACK) install
+	$(PY) infra/s3_site.py install
 
 up: install  ## start Kafka, Elasticsearch, Redis, SMTP sink, Prometheus and the five services (REPLICAS=N instances each; BROKERS=3: Kafka as a 3-broker cluster, remembered); returns when all are ready
 	$(STACK) up $(if $(BROKERS),--brokers $(BROKERS))

@@ -312,7 +312,15 @@ def _address(v: _Values, country: str | None = None) -> tuple[str, str]:
         post, town = v.pick(_NL_TOWNS)
         return "address.nl", f"{v.pick(_NL_STREETS)} {v.rng.randrange(1, 300)}{v.pick(['', '-H', 'A'])}{sep}{post} {town}"
     street, town, post = v.pick(_CA_ADDRESSES)
-    return "address.ca", f"{v.rng.randrange(10, 3000)} {street}{sep}{town} {post}"
+    number = v.rng.randrange(10, 3000)
+    # Canada Post's layouts, chosen from the number (no extra draw: the rest of a seed's corpus is
+    # unchanged): "Toronto, ON M5B 2H1", "Toronto ON  M5B 2H1" (two spaces), "Montréal (Québec) H3G 1P1".
+    city, province = town.split(", ")
+    if number % 3 == 1:
+        town = f"{city} {province} "
+    elif number % 3 == 2 and province == "QC":
+        town = f"{city} (Québec)"
+    return "address.ca", f"{number} {street}{sep}{town} {post}"
 
 
 # -- noise -------------------------------------------------------------------------------------------

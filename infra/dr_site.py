@@ -49,6 +49,7 @@ DR_CLUSTER_ID = "VUYtZHItc2l0ZS1rYWZrYQ"  # its own cluster: not a broker of the
 BROKER, MIRROR = "kafka-dr", "mirror"
 MIRROR_HEAP = os.environ.get("UF_MIRROR_HEAP", "256m")
 DR_HEAP = os.environ.get("UF_KAFKA_DR_HEAP", "256m")
+TOPICS_TIMEOUT_S = float(os.environ.get("UF_DR_TOPICS_TIMEOUT") or 180)  # every step bounded: `up` never hangs
 
 
 def dr_bootstrap() -> str:
@@ -142,7 +143,10 @@ def mirror_command(cfg: stack.Config) -> list[str]:
     conf = cfg.conf / "dr" / "mirror.properties"
     source = os.environ.get("UF_KAFKA_BOOTSTRAP") or table.KAFKA_BOOTSTRAP
     stack._write(conf, mirror_properties(cfg, source), mode=0o600)  # holds the keystore password
-    return [java, "-Xms64m", f"-Xmx{MIRROR_HEAP}", "-XX:+UseSerialGC", "-XX:+ExitOnOutOfMemoryError",
+    # C1 only: MirrorMaker's start is class loading and JIT, and on a busy 2-core machine C2's
+    # compiler threads compete with everything else for minutes; mirroring a suite's traffic
+    # needs no peak throughput
+    return [java, "-Xms64m", f"-Xmx{MIRROR_HEAP}", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-XX:+ExitOnOutOfMemoryError",
             "-Djava.awt.headless=true", f"-Dlog4j2.configurationFile={INFRA / 'kafka' / 'log4j2.properties'}",
             "-cp", str(mirror_home(cfg) / "lib" / "*"),
             "org.apache.kafka.connect.mirror.MirrorMaker", str(conf)]
@@ -179,8 +183,13 @@ def cmd_up(cfg: stack.Config) -> int:
         launch(cfg, BROKER, broker_command())
     wait_broker(cfg, float(os.environ.get("UF_STACK_TIMEOUT") or 240))
     # the suite's topics (same partitions and configs) and ACLs, so its services can run on the DR site
-    res = subprocess.run([sys.executable, "-m", "services.kit.contracts.topics", "--bootstrap", dr_bootstrap()],
-                         cwd=ROOT, capture_output=True, text=True)
+    started = time.monotonic()
+    try:
+        res = subprocess.run([sys.executable, "-m", "services.kit.contracts.topics", "--bootstrap", dr_bootstrap()],
+                             cwd=ROOT, capture_output=True, text=True, timeout=TOPICS_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise stack.StackError(f"topics and ACLs on the DR site not applied in {TOPICS_TIMEOUT_S:.0f}s") from None
+    print(f"dr site: topics and ACLs applied in {time.monotonic() - started:.1f}s", flush=True)
     if res.returncode != 0:
         raise stack.StackError(f"topics on the DR site: {res.stderr.strip()[-1500:]}")
     if stack.running_pid(cfg, MIRROR) is None:

@@ -347,7 +347,8 @@ def smtp_python() -> Path:
 # component's install stamp, so adding or bumping one never re-resolves the broker's jars (a
 # shared cache that running brokers of other checkouts load classes from).
 # The security plugin has its own cache dir and stamp (install_search_security) for the same reason.
-OWN_VERSION_KEYS = ("MIRROR_MAKER_VERSION", "OPENSEARCH_SECURITY_VERSION", "OPENSEARCH_SECURITY_SHA256")
+OWN_VERSION_KEYS = ("MIRROR_MAKER_VERSION", "OPENSEARCH_SECURITY_VERSION", "OPENSEARCH_SECURITY_SHA256",
+                    "S3PROXY_VERSION", "S3PROXY_SHA256")
 
 
 def _fingerprint(cfg: Config, files: list[Path], with_keys: tuple[str, ...] = ()) -> str:

@@ -199,7 +199,7 @@ def _verify_mirror(args: argparse.Namespace, policy: Any) -> int:
             except (aioredis.ConnectionError, OSError, aioredis.ResponseError):
                 store = None  # the primary's copies are gone too: judge the mirror by its own checkpoints
             return await check_mirror(bootstrap=args.bootstrap, policy=policy, trust=_trust(args), store=store,
-                                      extra_pattern=s.extra_topic_pattern, timeout_s=args.timeout)
+                                      extra_pattern=s.extra_topic_pattern, timeout_s=args.timeout, topics=args.topic or None)
         finally:
             await r.aclose()
 

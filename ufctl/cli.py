@@ -17,6 +17,7 @@ from services.audit.config import AuditSettings
 from services.kit.contracts.phases import TERMINAL, Phase
 from services.kit.runtime.config import ServiceSettings
 from services.kit.security import kafka_auth, redis_auth, search_auth
+from services.kit.security.sealing import open_blob
 from services.kit.security.subject_keys import RedisKeyStore
 from uf_pii.cli import add_arguments as add_pii_scan_arguments
 from ufctl import publishing, queries
@@ -73,15 +74,37 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_review(args: argparse.Namespace) -> int:
-    status = queries.workflow_status(_settings().redis_url, args.workflow_id)
+    settings = _settings()
+    if args.decision == "show":
+        return _review_show(settings, args)
+    status = queries.workflow_status(settings.redis_url, args.workflow_id)
     if status["phase"] != Phase.REVIEW.value:
         raise CliError(f"workflow {args.workflow_id} is in {status['phase']}, not waiting for review")
     approved = args.decision == "approve"
     if not approved and not args.reason:
         raise CliError("reject needs --reason TEXT")
     token = args.token or os.environ.get("UF_TOKEN") or None
-    _send(publishing.review_event(args.workflow_id, status["session_id"], approved, args.reviewer, args.reason or "", token))
-    print(f"{args.decision}d {args.workflow_id}")
+    event = publishing.review_event(args.workflow_id, status["session_id"], approved, args.reviewer, args.reason or "", token,
+                                    bootstrap=settings.kafka_bootstrap, expect_content_sha256=args.content_sha256)
+    _send(event)
+    print(f"{args.decision}d {args.workflow_id} (attested content {json.loads(event['attestation'])['content']['record_sha256']})")
+    return 0
+
+
+def _review_show(settings: ServiceSettings, args: argparse.Namespace) -> int:
+    """What the reviewer decides on, opened for their eyes only (stdout, never a log), and the
+    content hash their decision will attest (pin it with `--content-sha256`)."""
+    content, record = publishing.reviewed_content(settings.kafka_bootstrap, args.workflow_id)
+    try:
+        emails = open_blob(RedisKeyStore(settings.redis_url), json.loads(record["output_json"])["emails"])
+    except redis.ConnectionError:
+        raise CliError("cannot reach the key store (Redis; is the stack up? `make up`)") from None
+    if args.json:
+        print(json.dumps({"content": content.as_dict(), "emails": emails}))
+        return 0
+    print(f"content {content.record_sha256}  ({content.topic}[{content.partition}]@{content.offset})")
+    for e in emails:
+        print(f"--- to {e['recipient']}  subject: {e['subject']}\n{e['body']}")
     return 0
 
 
@@ -152,12 +175,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--wait", type=float, default=0.0, help="wait up to N seconds for a terminal phase")
     s.set_defaults(func=cmd_status)
 
-    s = sub.add_parser("review", help="approve or reject a workflow waiting in REVIEW")
-    s.add_argument("decision", choices=["approve", "reject"])
+    s = sub.add_parser("review", help="show, approve or reject a workflow waiting in REVIEW (decisions are signed attestations)")
+    s.add_argument("decision", choices=["show", "approve", "reject"])
     s.add_argument("workflow_id")
     s.add_argument("--reason", default="")
     s.add_argument("--reviewer", default="cli-reviewer", help="with no token: who the local identity-provider stand-in issues one for")
     s.add_argument("--token", help="the reviewer's bearer token (or UF_TOKEN); verified here, never written to the log")
+    s.add_argument("--content-sha256", help="refuse unless the content under review is the one `review show` printed")
+    s.add_argument("--json", action="store_true", help="show: as JSON")
     s.set_defaults(func=cmd_review)
 
     audit = sub.add_parser("audit", help="the audit trail").add_subparsers(dest="audit_command", required=True)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,7 @@ from services.kit.messaging.logreader import ReadIncomplete
 from services.kit.runtime import paths
 from services.kit.security import redis_auth, search_auth
 from services.kit.security.signing import TrustStore
-from ufctl import dr
+from ufctl import dr, s3
 from ufctl.errors import CliError
 
 
@@ -36,8 +38,52 @@ def _policy_dir() -> Path:
 
 def cmd_backup(args: argparse.Namespace) -> int:
     s = AuditSettings()
-    print(dr.backup(Path(args.out), s.redis_url, s.kafka_bootstrap, _policy_dir()))
+    if s3.is_s3(args.out):
+        print(upload_backup(args.out, lambda out: dr.backup(out, s.redis_url, s.kafka_bootstrap, _policy_dir())))
+    else:
+        print(dr.backup(Path(args.out), s.redis_url, s.kafka_bootstrap, _policy_dir()))
     return 0
+
+
+def upload_backup(target: str, make: Callable[[Path], Path], client: s3.S3Client | None = None) -> str:
+    """The backup made in a private temporary directory, then uploaded under s3://BUCKET/PREFIX/
+    - every file first, `manifest.json` last, so a backup whose upload broke off has no
+    manifest and is never taken for one. A prefix that already holds objects is refused (one
+    prefix per backup, like one directory)."""
+    loc = s3.parse(target)
+    client = client or s3.S3Client()
+    if not loc.prefix:
+        raise CliError(f"{target}: give a prefix per backup (s3://BUCKET/PREFIX)")
+    if client.list(loc.bucket, loc.prefix + "/"):
+        raise CliError(f"{loc} already holds objects (use a new prefix per backup)")
+    with tempfile.TemporaryDirectory(prefix="uf-backup-") as tmp:  # mode 0700
+        manifest = make(Path(tmp) / "backup")
+        root = manifest.parent
+        names = sorted(str(f.relative_to(root)) for f in root.rglob("*") if f.is_file() and f != manifest)
+        for name in names:
+            client.put(loc.bucket, loc.key(name), (root / name).read_bytes())
+        client.put(loc.bucket, loc.key("manifest.json"), manifest.read_bytes())
+    return f"{loc}/manifest.json"
+
+
+def download_backup(source: str, into: Path, client: s3.S3Client | None = None) -> Path:
+    """Every object under s3://BUCKET/PREFIX/ into `into` (the restore then checks each against
+    the manifest, and refuses files the manifest does not list)."""
+    loc = s3.parse(source)
+    client = client or s3.S3Client()
+    keys = client.list(loc.bucket, loc.prefix + "/" if loc.prefix else "")
+    if loc.key("manifest.json") not in keys:
+        raise CliError(f"{loc}: no manifest.json (not a backup, or its upload did not finish)")
+    for key in keys:
+        name = key[len(loc.prefix) + 1:] if loc.prefix else key
+        if not name or name.startswith("/") or ".." in name.split("/"):
+            raise CliError(f"{loc}: refusing object name {key!r}")
+        data = client.get(loc.bucket, key)
+        if data is None:
+            raise CliError(f"{loc}: {key} vanished while downloading")
+        (into / name).parent.mkdir(parents=True, exist_ok=True)
+        (into / name).write_bytes(data)
+    return into
 
 
 async def _rebuild(s: AuditSettings, result: dr.RestoreResult) -> None:
@@ -111,7 +157,11 @@ def restore(src: Path) -> dr.RestoreResult:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    result = restore(Path(args.dir))
+    if s3.is_s3(args.dir):
+        with tempfile.TemporaryDirectory(prefix="uf-restore-") as tmp:
+            result = restore(download_backup(args.dir, Path(tmp)))
+    else:
+        result = restore(Path(args.dir))
     if args.json:
         print(json.dumps(asdict(result)))
     else:
@@ -132,9 +182,10 @@ def cmd_restore(args: argparse.Namespace) -> int:
 def add_dr_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("dr", help="disaster recovery: backup and restore").add_subparsers(dest="dr_command", required=True)
     s = p.add_parser("backup", help="encrypted backup of what the log cannot rebuild; prints the manifest path")
-    s.add_argument("--out", required=True, help="a new directory")
+    s.add_argument("--out", "--target", dest="out", required=True,
+                   help="a new directory, or s3://BUCKET/PREFIX (endpoint and credentials: UF_BACKUP_S3_*)")
     s.set_defaults(func=cmd_backup)
     s = p.add_parser("restore", help="restore onto an empty stack (empty Redis/ES; services best stopped): erasures re-applied first")
-    s.add_argument("dir")
+    s.add_argument("dir", help="the backup's directory, or s3://BUCKET/PREFIX")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_restore)

@@ -7,6 +7,7 @@ which `infra/topics.yaml` lists as a producer of the inbox topics. Unsigned reco
 dead-lettered by every consumer."""
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import uuid
@@ -18,12 +19,14 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from services import __version__
+from services.audit.tools import logcheck
 from services.kit.contracts import codec, topics
 from services.kit.contracts.events import Origin, make_event, now_ms
 from services.kit.messaging.bus import producer_config, publish
-from services.kit.security import identity, sealing
+from services.kit.runtime.config import ServiceSettings
+from services.kit.security import attestation, identity, sealing
 from services.kit.security import jwt_tokens as tokens
-from services.kit.security.signing import SigningError, configure_signing
+from services.kit.security.signing import SigningError, configure_signing, default_signer
 from services.kit.security.subject_keys import DEFAULT_RETENTION_S, KeyStore
 from ufctl.errors import CliError
 
@@ -97,11 +100,18 @@ REVIEWER_ROLE = "reviewer"
 
 
 def review_event(workflow_id: str, session_id: str, approved: bool, reviewer: str, reason: str,
-                 token: str | None = None) -> dict[str, Any]:
+                 token: str | None = None, *, bootstrap: str | None = None,
+                 expect_content_sha256: str | None = None) -> dict[str, Any]:
     """The reviewer ingress (ADR 0006): the bearer token is verified here, where it enters, and
     the decision records the verified identity (normalised subject), its roles, the token's
     SHA-256 and expiry - never the token (the review topic is kept forever). Without `token`
-    the local identity-provider stand-in issues one for `reviewer` with the reviewer role."""
+    the local identity-provider stand-in issues one for `reviewer` with the reviewer role.
+
+    The decision carries its review attestation (kit.security.attestation), signed with this
+    publisher's key: the content it decides on is read from the signed log (the generation
+    result the workflow entered REVIEW with), never taken from a projection. With
+    `expect_content_sha256` (what `ufctl review show` printed) a decision on content that is not
+    exactly what the reviewer saw is refused."""
     token = token or local_token(reviewer, roles=[REVIEWER_ROLE])
     key = tokens.load_key()
     if not token or key is None:
@@ -109,11 +119,33 @@ def review_event(workflow_id: str, session_id: str, approved: bool, reviewer: st
     claims, problem = tokens.TokenVerifier(key).verify(token)
     if problem:
         raise CliError(f"reviewer token refused: {problem}")
-    roles = claims.get("roles") or []
-    return make_event("ReviewDecided", origin=CLI, workflow_id=workflow_id, session_id=session_id,
-                      correlation_id=workflow_id, approved=approved, reviewer_id=identity.normalise(str(claims["sub"])),
-                      reason=reason, reviewer_roles=[str(r) for r in roles] if isinstance(roles, list) else [],
-                      token_sha256=identity.token_hash(token), token_expires_at=int(claims["exp"]) * 1000)
+    content = reviewed_content(bootstrap or ServiceSettings().kafka_bootstrap, workflow_id)[0]
+    if expect_content_sha256 is not None and expect_content_sha256.lower() != content.record_sha256:
+        raise CliError(f"the content under review is {content.record_sha256}, not the {expect_content_sha256} you "
+                       "reviewed: look again (`ufctl review show`)")
+    raw_roles = claims.get("roles") or []
+    roles = [str(r) for r in raw_roles] if isinstance(raw_roles, list) else []
+    reviewer_id = identity.normalise(str(claims["sub"]))
+    event = make_event("ReviewDecided", origin=CLI, workflow_id=workflow_id, session_id=session_id,
+                       correlation_id=workflow_id, approved=approved, reviewer_id=reviewer_id,
+                       reason=reason, reviewer_roles=roles,
+                       token_sha256=identity.token_hash(token), token_expires_at=int(claims["exp"]) * 1000)
+    text = attestation.statement(workflow_id, approved, reviewer_id, roles, event["envelope"]["occurred_at"], content)
+    configure_publisher()
+    event["attestation"] = text
+    event["attestation_key_id"], event["attestation_signature"] = attestation.sign(default_signer(), text)
+    return event
+
+
+def reviewed_content(bootstrap: str, workflow_id: str) -> tuple[attestation.ReviewedContent, dict[str, Any]]:
+    """The generation result under review, from the signed log (CliError when not in REVIEW)."""
+    try:
+        found = asyncio.run(logcheck.reviewed_content(bootstrap, workflow_id))
+    except logcheck.NotVerified as exc:
+        raise CliError(f"cannot read what is under review from the signed log: {exc}") from None
+    if found is None:
+        raise CliError(f"workflow {workflow_id} is not waiting for review according to the signed log")
+    return found
 
 
 def policy_event(version: str, sha256: str, operator: str, rollback: bool) -> dict[str, Any]:

@@ -39,6 +39,7 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 
 from services.kit.contracts import codec, topics
 from services.kit.contracts.limits import MAX_RECORD_BYTES, MAX_REQUEST_BYTES, MAX_STATE_BYTES
+from services.kit.contracts.record_hash import content_hash
 from services.kit.messaging.bus import (
     GROUP_TIMEOUTS,
     SemanticError,
@@ -53,6 +54,7 @@ from services.kit.messaging.retry import Backoff, dependency_of
 from services.kit.messaging.warm import seek_to_committed, warm_consumer, warm_transactional_producer
 from services.kit.runtime import faults, role, telemetry, tracing
 from services.kit.security import kafka_auth
+from services.kit.security.attestation import ReviewedContent
 from services.orchestrator.state_store import ChangelogTable
 from services.orchestrator.workflow import Effects, WorkflowEngine, now_ms
 
@@ -456,7 +458,7 @@ class Processor:
             await self._injected_faults(event_type)
             for attempt in range(RECORD_ATTEMPTS):
                 try:
-                    fx = await self.engine.handle(decoded, self.table.get(msg.partition, wf), signer)
+                    fx = await self.engine.handle(decoded, self.table.get(msg.partition, wf), signer, _source(msg, event_type))
                     raw_state = fx.state.to_json() if fx.state is not None else b""  # encoded once: checked, then written
                     if len(raw_state) > MAX_STATE_BYTES:
                         raise SemanticError("state-too-large", f"the workflow state would exceed {MAX_STATE_BYTES} bytes")
@@ -507,3 +509,10 @@ async def _quietly_stop(producer: AIOKafkaProducer) -> None:
     except Exception:
         pass
 
+
+def _source(msg: ConsumerRecord, event_type: str) -> ReviewedContent | None:
+    """Where an agent result sits on the log and its content hash (what a review attests)."""
+    if event_type != "AgentTaskCompleted":
+        return None
+    digest = content_hash(msg.timestamp, msg.key, msg.value, list(msg.headers or ()))
+    return ReviewedContent(msg.topic, msg.partition, msg.offset, digest.hex())

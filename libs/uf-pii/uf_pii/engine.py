@@ -14,6 +14,7 @@ merge overlaps — and should not re-implement it.  Two modes:
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 from uf_pii.classification import DataClass, classify
@@ -24,6 +25,7 @@ from uf_pii.operators import OperatorSpec, redact
 from uf_pii.recognizer import DocRecognizer, Recognizer
 from uf_pii.registry import ENTRY_POINT_GROUP, RecognizerRegistry, default_registry
 from uf_pii.spans import merge_overlaps
+from uf_pii.textview import joined_quote
 from uf_pii.version import __version__
 
 DEFAULT_MIN_SCORE = 0.5
@@ -122,6 +124,15 @@ class Engine:
         findings: list[Finding] = []
         for recognizer in self._structured:
             findings.extend(recognizer.detect(text))
+        joined = joined_quote(text)
+        if joined is not None:
+            # A quoted reply is read a second time with its quote markers removed, so a value wrapped
+            # inside it is one value again (see JoinedQuote); overlaps merge with the first reading.
+            for recognizer in self._structured:
+                for finding in recognizer.detect(joined.text):
+                    start, end = joined.to_original(finding.start, finding.end)
+                    findings.append(replace(finding, start=start, end=end).with_score(
+                        finding.score, "read with the reply's quote markers removed"))
         return findings
 
     def _finalize(self, text: str, structured: list[Finding], nlp_findings: list[Finding]) -> list[Finding]:

@@ -11,6 +11,7 @@ never need remapping (and stay right on emoji/CJK).
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from functools import lru_cache
 
 _LINE_BREAKS = "\n\r\v\f\u2028\u2029"
@@ -108,3 +109,55 @@ _DROP_SEPARATORS = {ord(ch): None for ch in " -.()/\n\r\t\u00a0\u202f\u2010\u201
 def has_digit_run(text: str, minimum: int) -> bool:
     """True when ``text`` holds a run of at least ``minimum`` digits (see :func:`longest_digit_run`)."""
     return has_digit(text, minimum) and longest_digit_run(text) >= minimum
+
+
+# A line break inside a quoted reply, with the quote markers and spaces of the next line: in the
+# offset-preserving views it becomes a run of spaces ("591 01\n> 6463" reads "591 01   6463"),
+# which no grouped-number pattern accepts as one separator.
+_QUOTED_BREAK = re.compile(r"[ \t]*\n[ \t]*(?:>[ \t]?)+[ \t]*(?=\S)")
+
+
+class JoinedQuote:
+    """A quoted reply with each line's quote markers removed, and the map back to the original.
+
+    Why a second, shorter text (the only non-offset-preserving view): a value hard-wrapped inside a
+    quoted reply ("S.S.N.: 591 01\\n> 6463", "paid with 3792\\n> 270488 05875") reads, once the
+    markers are gone, exactly as the same value wrapped in unquoted text, which every recognizer
+    already handles.  The engine scans this text too and maps the findings back.
+    """
+
+    __slots__ = ("text", "_compact", "_original")
+
+    def __init__(self, text: str, compact: list[int], original: list[int]) -> None:
+        self.text = text
+        self._compact = compact
+        self._original = original
+
+    def to_original(self, start: int, end: int) -> tuple[int, int]:
+        """Map a ``[start, end)`` span of :attr:`text` back to the original string."""
+        i = bisect_right(self._compact, start) - 1
+        j = bisect_right(self._compact, end - 1) - 1
+        return self._original[i] + start - self._compact[i], self._original[j] + end - self._compact[j]
+
+
+def joined_quote(text: str) -> JoinedQuote | None:
+    """:class:`JoinedQuote` of ``text``, or ``None`` when no line after the first is quoted."""
+    if "\n>" not in text and "\n >" not in text:
+        return None
+    parts: list[str] = []
+    compact = [0]
+    original = [0]
+    pos = 0  # position in the original
+    length = 0  # length of the joined text so far
+    for match in _QUOTED_BREAK.finditer(text):
+        parts.append(text[pos : match.start()])
+        length += match.start() - pos
+        parts.append("\n")
+        length += 1
+        pos = match.end()
+        compact.append(length)
+        original.append(pos)
+    if pos == 0:
+        return None
+    parts.append(text[pos:])
+    return JoinedQuote("".join(parts), compact, original)

@@ -12,6 +12,9 @@
     policies/<v>.yaml   policy versions that made the decisions, bound by the sha256 recorded in
                         the decisions (ValidationDecided v2) or in PolicyActivated records
 
+Review decisions carry signed review attestations (who, which decision, when, the exact content
+reviewed), checked by uf_verify.attestations against the records in the bundle.
+
 Every byte must be accounted for: each file is listed with its hash, every JSON file must be in
 its canonical serialisation (so no whitespace or field can be added unnoticed), every record is
 proven against a checkpoint signed by an audit key, every key, schema and policy file is used.
@@ -31,6 +34,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from uf_verify import avro
+from uf_verify.attestations import check_reviews
 from uf_verify.hashes import (
     checkpoint_signed_bytes,
     consistent,
@@ -383,6 +387,7 @@ def _verify(root: Path, trusted: set[str], rep: Report) -> None:
         else:
             rep.fail(f"{where}: a record a workflow bundle does not carry ({topic} {etype})")
     _phase_chain(records, rep)
+    review_lines = check_reviews(wf, records, keys, rep.fail, used_keys)
     for p in sorted((root / "policies").glob("*")) if (root / "policies").exists() else []:
         version = p.name[:-5] if p.name.endswith(".yaml") else p.name
         digest = hashlib.sha256(p.read_bytes()).hexdigest()
@@ -406,3 +411,4 @@ def _verify(root: Path, trusted: set[str], rep: Report) -> None:
     rep.lines.append(f"signers    {', '.join(sorted(used_keys))}")
     rep.lines.append(f"audit key  {', '.join(audit_keys) or '-'}" + ("" if trusted else "  (pin it with --trust after checking it out of band)"))
     rep.lines.append(f"policies   {', '.join(sorted(decided_versions)) or '-'}")
+    rep.lines.extend(review_lines or ["review     no review decision in the bundle"])

@@ -48,7 +48,7 @@ def summarize(event_type: str, data: dict[str, Any]) -> str:
     """One readable line per event for the timeline (PII-free: built from stripped data)."""
     try:
         return _summary(event_type, data)
-    except (KeyError, TypeError):
+    except (KeyError, TypeError, ValueError):
         return event_type
 
 
@@ -63,7 +63,9 @@ def _summary(event_type: str, data: dict[str, Any]) -> str:
     if event_type == "AgentTaskCompleted":
         return f"{data['agent']} {'succeeded' if data['ok'] else 'failed'} in {data['phase']}"
     if event_type == "ReviewDecided":
-        return f"review {'approved' if data['approved'] else 'rejected'} by {data['reviewer_id']}"
+        attested = f" (attested content {json.loads(data['attestation'])['content']['record_sha256'][:16]})" \
+            if data.get("attestation") else ""
+        return f"review {'approved' if data['approved'] else 'rejected'} by {data['reviewer_id']}{attested}"
     if event_type == "DeliveryRequested":
         return f"delivery {data['delivery_id']} requested for subject {data['subject_id']}"
     if event_type == "DeliveryOutcome":

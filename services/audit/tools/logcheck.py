@@ -9,17 +9,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiokafka import TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
 
+from services.audit.evidence.hashing import content_hash
 from services.kit.contracts import codec
-from services.kit.contracts.topics import WORKFLOW_EVENTS
+from services.kit.contracts.topics import AGENT_RESULTS, WORKFLOW_EVENTS
 from services.kit.messaging import logreader
 from services.kit.security.admission import Refused, default_admission
+from services.kit.security.attestation import ReviewedContent
 
 
 class NotVerified(Exception):
     """The log could not be read (Kafka down, timeout): the caller says so plainly."""
+
+
+async def _partition_of(consumer: AIOKafkaConsumer, topic: str, key: bytes) -> TopicPartition:
+    """The partition a workflow's records go to (the producers' default partitioner)."""
+    tps = await logreader.partitions_of(consumer, [topic])
+    if not tps:
+        raise NotVerified(f"topic {topic} not found")
+    numbers = sorted(tp.partition for tp in tps)
+    return TopicPartition(topic, DefaultPartitioner()(key, numbers, numbers))
 
 
 async def verified_history(bootstrap: str, workflow_id: str, timeout_s: float = 30.0) -> tuple[list[dict[str, Any]], int]:
@@ -35,11 +46,7 @@ async def verified_history(bootstrap: str, workflow_id: str, timeout_s: float = 
     history: list[dict[str, Any]] = []
     refused = 0
     try:
-        tps = await logreader.partitions_of(consumer, [WORKFLOW_EVENTS])
-        if not tps:
-            raise NotVerified(f"topic {WORKFLOW_EVENTS} not found")
-        numbers = sorted(tp.partition for tp in tps)
-        tp = TopicPartition(WORKFLOW_EVENTS, DefaultPartitioner()(key, numbers, numbers))
+        tp = await _partition_of(consumer, WORKFLOW_EVENTS, key)
         _, end = await logreader.bounds(consumer, [tp])
         async for batch in logreader.read_batches(consumer, [tp], end=end, timeout_s=timeout_s):
             for m in batch.get(tp, []):
@@ -53,7 +60,8 @@ async def verified_history(bootstrap: str, workflow_id: str, timeout_s: float = 
                     continue
                 history.append({"from": rec["from_phase"], "phase": rec["to_phase"], "at": rec["envelope"]["occurred_at"],
                                 "reason": rec["reason"], "decision_id": rec.get("decision_id"),
-                                "event_id": rec["envelope"]["event_id"], "offset": m.offset})
+                                "event_id": rec["envelope"]["event_id"], "causation_id": rec["envelope"]["causation_id"],
+                                "offset": m.offset})
     except NotVerified:
         raise
     except Exception as exc:
@@ -61,3 +69,46 @@ async def verified_history(bootstrap: str, workflow_id: str, timeout_s: float = 
     finally:
         await consumer.stop()
     return history, refused
+
+
+async def reviewed_content(bootstrap: str, workflow_id: str,
+                           timeout_s: float = 30.0) -> tuple[ReviewedContent, dict[str, Any]] | None:
+    """What a reviewer of `workflow_id` is deciding on, from the signed log: the generation
+    result the workflow entered REVIEW with (the phase change's `causation_id`), as its position
+    and content hash plus the decoded record (its emails sealed). None when the workflow is not
+    in REVIEW according to the log. The first admitted copy counts (a redelivered result has the
+    same event id and the orchestrator acted on the first)."""
+    history, _ = await verified_history(bootstrap, workflow_id, timeout_s)
+    if not history or history[-1]["phase"] != "REVIEW" or not history[-1]["causation_id"]:
+        return None
+    cause = history[-1]["causation_id"]
+    key = workflow_id.encode()
+    gate = default_admission()
+    consumer = logreader.new_consumer(bootstrap, request_timeout_ms=int(timeout_s * 1000))
+    try:
+        await consumer.start()
+    except Exception as exc:
+        await consumer.stop()
+        raise NotVerified(f"cannot reach Kafka at {bootstrap} ({exc.__class__.__name__})") from None
+    try:
+        tp = await _partition_of(consumer, AGENT_RESULTS, key)
+        _, end = await logreader.bounds(consumer, [tp])
+        async for batch in logreader.read_batches(consumer, [tp], end=end, timeout_s=timeout_s):
+            for m in batch.get(tp, []):
+                if m.key != key:
+                    continue
+                try:
+                    gate.admit(AGENT_RESULTS, m.key, m.value, m.headers, "AgentTaskCompleted")
+                    rec = codec.decode(m.value).record
+                except (Refused, codec.CodecError):
+                    continue
+                if rec["envelope"]["event_id"] == cause and rec["phase"] == "GENERATION" and rec["ok"]:
+                    digest = content_hash(m.timestamp, m.key, m.value, list(m.headers or ()))
+                    return ReviewedContent(AGENT_RESULTS, m.partition, m.offset, digest.hex()), rec
+    except NotVerified:
+        raise
+    except Exception as exc:
+        raise NotVerified(f"could not read the log to the end ({exc.__class__.__name__})") from None
+    finally:
+        await consumer.stop()
+    raise NotVerified(f"the generation result {cause} that the workflow entered REVIEW with is not on the log")

@@ -48,6 +48,8 @@ KAFKA_DR_PORT = _p(19192)
 KAFKA_DR_CONTROLLER_PORT = _p(19193)
 # A throw-away Redis that tests/integration/test_redis_persistence.py restarts (never the suite's)
 REDIS_SCRATCH_PORT = _p(16479)
+# The local S3-compatible server of the DR backups' S3 target (infra/s3_site.py: s3proxy), started only by what needs it
+S3_PORT = _p(19380)
 LOADGEN_PORT = _p(18470)  # bench/load_gateway.py (x470: clear of every other port modulo the 1000-step offsets)
 
 KAFKA_BROKER_PORT_STEP = 2  # broker n of a local cluster: 19092 + 2*(n-1), its controller one above (19094/95, 19096/97)

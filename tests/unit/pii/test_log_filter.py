@@ -148,3 +148,40 @@ def test_clean_texts_are_remembered_and_pii_is_still_redacted_every_time() -> No
     assert scans.count(f"contact {EMAIL}") == 3
     assert len(seen) == 3
     assert f"contact {EMAIL}" not in f._redactor._clean
+
+
+def test_opaque_ids_are_not_scanned_but_pii_next_to_them_is() -> None:
+    """Request ids and digests (32/40/64 hex characters or a UUID, one token) are masked before the
+    engine runs: their digit runs never wake the phone/SSN/card recognizers, and one log template
+    with a new id per line is remembered as clean once."""
+    f = PiiRedactingFilter()
+    scans: list[str] = []
+    engine = f._redactor.engine
+    original = engine.scan
+
+    def counting_scan(text: str):  # type: ignore[no-untyped-def]
+        scans.append(text)
+        return original(text)
+
+    engine.scan = counting_scan  # type: ignore[method-assign]
+    try:
+        ids = ("5551234567abcdef0123456789abcdef", "a4111111111111111b23456789abcdef",
+               "0d1e2f3a4b5c6d7e8f90123456789012345678ab", "12345678-9abc-4def-8123-456789abcdef")
+        for request_id in ids:
+            line = f"GET /api/v1/orders status=200 request_id={request_id}"
+            assert f.redact_text(line) == line
+        assert len(scans) == 3  # the two 32-hex ids mask to the same line, remembered as clean once
+        assert "5551234567" not in scans[0]
+        # PII next to an id is still found, with offsets of the original line.
+        line = f"request_id={ids[0]} caller={PHONE} card={CARD}"
+        redacted = f.redact_text(line)
+        assert ids[0] in redacted and PHONE not in redacted and CARD not in redacted
+    finally:
+        engine.scan = original  # type: ignore[method-assign]
+    # Only whole tokens of those lengths: a shorter or glued hex run, an e-mail's local part and
+    # a number of all digits are scanned as they are.
+    from uf_pii.log_filter import _opaque_ids_masked
+
+    for text in ("id=5551234567abcdef", "deadbeef0123456789abcdef01234567@example.com",
+                 "n=41111111111111111111111111111111", "x-5551234567abcdef0123456789abcdef"):
+        assert _opaque_ids_masked(text) == text, text

@@ -255,6 +255,35 @@ def test_street_addresses_in_four_layouts() -> None:
     assert _types("We ordered 12 Main Course dishes") == []
 
 
+def test_canadian_addresses_with_province_and_postcode() -> None:
+    cases = [
+        "220 Yonge Street, Toronto, ON M5B 2H1",
+        "77 Bloor Street West, Toronto ON  M5S 1M2",  # Canada Post: no comma, two spaces
+        "1455 rue Peel, Montréal (Québec) H3G 1P1",
+        "1234 Rue Sainte-Catherine O\nMontréal, QC H3G 1P1",  # the street name stops at the town line
+        "1200 Robson St\nVancouver, BC V6Z1A1",
+        "1600 Pennsylvania Ave NW, Washington, DC 20500",  # a direction after the street type (US too)
+    ]
+    for address in cases:
+        assert _types(f"Please send it to {address}. Thanks") == [("STREET_ADDRESS", address)], address
+    # D, F, I, O, Q, U are never postcode letters: the street part alone is the address.
+    assert _types("Please send it to 220 Yonge Street, Toronto, ON D5B 2H1.") == [("STREET_ADDRESS", "220 Yonge Street")]
+
+
+def test_address_lines_split_by_html_breaks() -> None:
+    text = "<tr><td>Address</td><td>Lange Voorhout 216-H<br>2514 EE Den Haag</td></tr>"
+    assert _types(text) == [("STREET_ADDRESS", "Lange Voorhout 216-H<br>2514 EE Den Haag")]
+    assert _types("<td>17 Jones Road<br/>London<br />S6 7LJ</td>") == [("STREET_ADDRESS", "17 Jones Road<br/>London<br />S6 7LJ")]
+
+
+def test_phone_span_stops_at_the_number_and_its_extension() -> None:
+    # The matcher's window ends after the number: a "#"-led order number in the next CSV cell
+    # is not read as its extension.
+    assert _types("+1 443-208-4558,2022-03-13,#108566018") == [("PHONE_NUMBER", "+1 443-208-4558")]
+    assert _types("call (212) 555-0147, ext. 31 today") == [("PHONE_NUMBER", "(212) 555-0147, ext. 31")]
+    assert _types("call (212) 555-0147 x31 today") == [("PHONE_NUMBER", "(212) 555-0147 x31")]
+
+
 def test_street_names_with_particles_type_first_and_glued_numbers() -> None:
     cases = [
         "Straße an der Alster 12, 20099 Hamburg",  # type word first, then a particle

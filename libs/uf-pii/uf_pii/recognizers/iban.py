@@ -35,7 +35,7 @@ class IbanRecognizer(BaseRecognizer):
     version = "1.1.0"  # 1.1: wrapped groups inside a quoted reply
 
     def detect(self, text: str) -> list[Finding]:
-        if not has_digit(text, 8):
+        if not has_digit(text, 8) or _START.search(text) is None:  # the view changes no letter or digit
             return []
         view = structured_view(text)
         findings: list[Finding] = []

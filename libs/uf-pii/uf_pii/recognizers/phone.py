@@ -73,6 +73,8 @@ _DATE_LIKE = re.compile(
 # Dotted numbers are phone numbers only as NANP 3.3.4 or with a trunk/international prefix;
 # "7.16.76.11959" is a version string.
 _EXTENSION = re.compile(r"\s*(?:ext\.?|extension|x|#)\s*[0-9]{1,7}\s*$", re.IGNORECASE)
+# An extension after a candidate, inside the matcher's window: "(212) 555-0147, ext. 31", "x31".
+_EXTENSION_AFTER = re.compile(r"[\s,;]{0,3}(?:ext\.?|extension|x|#)[\s.:]{0,2}[0-9]{1,7}", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"\.\s")
 _NANP_DOTTED = re.compile(r"^\(?[0-9]{3}\)?\.[0-9]{3}\.[0-9]{4}$")
 _CONTEXT = ("phone", "tel", "telephone", "call", "mobile", "cell", "fax", "contact", "whatsapp", "sms")
@@ -316,7 +318,12 @@ class PhoneRecognizer(BaseRecognizer):
             if _glued_into_a_token(view, cand.start(), cand.end()):
                 continue
             kinds = self._kinds(raw)
-            start, end = max(0, cand.start() - 4), min(len(view), cand.end() + 20)
+            # The window ends after the candidate, its extension and one more character (the
+            # matcher rejects a number followed by a letter): text further on holds no part of this
+            # number, only other digit groups ("... for ticket 40012") that the matcher would parse
+            # and validate in vain - half of its time on a log line with one phone number.
+            after = _EXTENSION_AFTER.match(view, cand.end())
+            start, end = max(0, cand.start() - 4), min(len(view), (after.end() if after else cand.end()) + 1)
             if windows and start <= windows[-1][1]:
                 prev = windows[-1]
                 windows[-1] = (prev[0], max(end, prev[1]), prev[2] | kinds)
