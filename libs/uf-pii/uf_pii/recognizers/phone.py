@@ -154,7 +154,7 @@ class PhoneRecognizer(BaseRecognizer):
     NATIONAL_SCORE = 0.75
     REGIONAL_SCORE = 0.75
     CONTEXT_BOOST = 0.1
-    version = "2.1.0"
+    version = "2.2.0"
 
     def __init__(self, regions: Sequence[str] = DEFAULT_REGIONS) -> None:
         unknown = [r for r in regions if r.upper() not in phonenumbers.SUPPORTED_REGIONS]
