@@ -143,7 +143,10 @@ def mirror_command(cfg: stack.Config) -> list[str]:
     conf = cfg.conf / "dr" / "mirror.properties"
     source = os.environ.get("UF_KAFKA_BOOTSTRAP") or table.KAFKA_BOOTSTRAP
     stack._write(conf, mirror_properties(cfg, source), mode=0o600)  # holds the keystore password
-    return [java, "-Xms64m", f"-Xmx{MIRROR_HEAP}", "-XX:+UseSerialGC", "-XX:+ExitOnOutOfMemoryError",
+    # C1 only: MirrorMaker's start is class loading and JIT, and on a busy 2-core machine C2's
+    # compiler threads compete with everything else for minutes; mirroring a suite's traffic
+    # needs no peak throughput
+    return [java, "-Xms64m", f"-Xmx{MIRROR_HEAP}", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-XX:+ExitOnOutOfMemoryError",
             "-Djava.awt.headless=true", f"-Dlog4j2.configurationFile={INFRA / 'kafka' / 'log4j2.properties'}",
             "-cp", str(mirror_home(cfg) / "lib" / "*"),
             "org.apache.kafka.connect.mirror.MirrorMaker", str(conf)]

@@ -86,6 +86,10 @@ class WorkflowState:
     deliveries: dict[str, str] = field(default_factory=dict)  # delivery id -> PENDING | SENT | FAILED
     reason: str = ""
     parked: Parking | None = None  # waiting for a decision (absent in records written before parking existed)
+    # The generation result the workflow entered REVIEW with, as a review attestation names it
+    # (topic, partition, offset, record_sha256): a human decision must attest exactly this.
+    # None in records written before attestations (then only signature and record are checked).
+    review_content: dict[str, Any] | None = None
 
     @property
     def finished(self) -> bool:
@@ -118,6 +122,7 @@ class WorkflowState:
             "parked": {"target": p.target.value, "cause": p.cause, "reason": p.reason, "kind": p.kind, "since": p.since,
                        "next_attempt_at": p.next_attempt_at, "budget_deadline": p.budget_deadline,
                        "attempts": p.attempts, "sealed_token": p.sealed_token} if p else None,
+            "review_content": self.review_content,
         }
 
     def clone(self) -> WorkflowState:
@@ -151,6 +156,7 @@ class WorkflowState:
             deliveries=dict(doc.get("deliveries") or {}),
             reason=doc.get("reason") or "",
             parked=Parking.from_dict(doc["parked"]) if doc.get("parked") else None,
+            review_content=dict(doc["review_content"]) if doc.get("review_content") else None,
         )
 
     @classmethod

@@ -21,8 +21,11 @@ from services.kit.contracts.phases import TERMINAL, Phase, next_phase
 from services.kit.messaging.bus import SemanticError
 from services.kit.messaging.retry import Backoff, dependency_of
 from services.kit.rpc import validator_pb2
+from services.kit.security import attestation
+from services.kit.security.attestation import ReviewedContent
 from services.kit.security.identity import token_hash
 from services.kit.security.sealing import open_blob, open_record, open_token, seal_blob, seal_campaign, seal_token, workflow_subject
+from services.kit.security.signing import TrustStore, default_trust
 from services.kit.security.subject_keys import KeyStore
 from services.orchestrator.agents.registry import agent_for_phase
 from services.orchestrator.phase_table import PHASES
@@ -53,11 +56,12 @@ class WorkflowEngine:
 
     def __init__(self, origin: Origin, keys: KeyStore, validator: ValidatorClient,
                  agents: dict[Phase, str] | None = None, *, budget_s: float = DEFAULT_BUDGET_S,
-                 backoff: Backoff | None = None) -> None:
+                 backoff: Backoff | None = None, trust: TrustStore | None = None) -> None:
         self.origin, self.validator, self.keys = origin, validator, keys
         self.agents = agents  # agent name per work phase (orchestrator settings); None = from the environment
         self.budget_s = budget_s
         self.backoff = backoff or Backoff(base_s=1.0, cap_s=30.0)
+        self.trust = trust or default_trust()  # the keys review attestations are checked with
 
     async def retry_parked(self, current: WorkflowState) -> Effects:
         """The durable timer fired: ask again for the transition the workflow waits for."""
@@ -71,15 +75,21 @@ class WorkflowEngine:
         return fx
 
     # -- entry point -----------------------------------------------------------------------
-    async def handle(self, decoded: Decoded, current: WorkflowState | None, signer: str = "") -> Effects:
-        """`signer`: the verified producer of the record (kit.security.admission)."""
+    async def handle(self, decoded: Decoded, current: WorkflowState | None, signer: str = "",
+                     source: ReviewedContent | None = None) -> Effects:
+        """`signer`: the verified producer of the record (kit.security.admission). `source`: the
+        record's position and content hash (given for agent results: a generation result is what
+        a review attests)."""
         if decoded.event_type == "ReviewDecided":
             fx = Effects(state=current.clone() if current is not None else None)
             await self._on_review(decoded.record, fx, signer)
             return fx
+        if decoded.event_type == "AgentTaskCompleted":
+            fx = Effects(state=current.clone() if current is not None else None)
+            await self._on_agent_result(decoded.record, fx, source)
+            return fx
         handler = {
             "WorkflowRequested": self._on_request,
-            "AgentTaskCompleted": self._on_agent_result,
             "DeliveryOutcome": self._on_delivery_outcome,
         }.get(decoded.event_type)
         if handler is None:
@@ -113,11 +123,14 @@ class WorkflowEngine:
         if await self._advance(fx, Phase.INITIALIZATION, env["event_id"], token=token):
             await self._advance(fx, Phase.BATCH_DISCOVERY, env["event_id"])
 
-    async def _on_agent_result(self, ev: dict[str, Any], fx: Effects) -> None:
+    async def _on_agent_result(self, ev: dict[str, Any], fx: Effects, source: ReviewedContent | None = None) -> None:
         st = _require(fx)
         phase = Phase(ev["phase"])
-        if st.phase is not phase or st.task_id != ev["task_id"]:
-            fx.state = None  # stale or duplicate result: the phase has moved on
+        if st.phase is not phase or st.task_id != ev["task_id"] or phase in st.outputs:
+            # stale or duplicate result: the phase has moved on, or its result was accepted and
+            # the workflow is parked waiting for the next transition (the first result stands:
+            # it is what a reviewer is shown and attests)
+            fx.state = None
             return
         cause = ev["envelope"]["event_id"]
         if not ev["ok"]:
@@ -125,6 +138,8 @@ class WorkflowEngine:
             return
         output = json.loads(ev["output_json"])
         st.outputs[phase] = output
+        if phase is Phase.GENERATION:
+            st.review_content = source.as_dict() if source is not None else None
         if phase is Phase.BATCH_DISCOVERY:
             st.subject_ids = [r["subject_id"] for r in output["recipients"]]
             st.summary["recipients"] = len(output["recipients"])
@@ -152,6 +167,10 @@ class WorkflowEngine:
         automatic = ev["reviewer_id"].startswith(AUTOMATIC)
         if automatic and signer != self.origin.service:
             raise SemanticError("review-not-authorised", f"automatic decisions come only from {self.origin.service}, not {signer}")
+        if not automatic:  # a human decision counts only with its signed statement of exactly what was reviewed
+            problem = attestation.problem_with(ev, signer, self.trust, st.review_content)
+            if problem:
+                raise SemanticError("review-attestation-invalid", problem)
         st.review = Review(approved=ev["approved"], reviewer_id=ev["reviewer_id"], event_id=cause,
                            roles=list(ev.get("reviewer_roles") or []), token_sha256=ev.get("token_sha256") or "")
         target = Phase.DELIVERY if ev["approved"] else Phase.REJECTED

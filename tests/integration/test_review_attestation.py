@@ -1,8 +1,9 @@
 """Review attestations on the real stack: `ufctl review show` prints what is under review and
 its content hash (read from the signed log); an approval pinned to other content is refused
 and sends nothing; the approval lands in the audit trail as a signed statement; the exported
-bundle's review is checked by the standalone verifier with only the bundle's keys, and a
-forged statement on the log is named by it."""
+bundle's review is checked by the standalone verifier with only the bundle's keys; a forged
+statement is refused by the orchestrator (dead-lettered, nothing happens) and named by the
+verifier."""
 from __future__ import annotations
 
 import json
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from services.kit.contracts import topics
 from tests.integration import helpers as h
 from tests.integration.waiting import eventually
 from ufctl import publishing
@@ -81,18 +83,31 @@ def test_an_approval_attests_exactly_the_content_shown_and_verifies_offline(suit
     assert any(line.startswith("review     approve by cli-reviewer (reviewer)") and digest[:16] in line for line in lines), lines
 
 
-def test_a_forged_attestation_on_the_log_is_named_by_the_offline_verifier(suite, tmp_path):
+def test_a_forged_attestation_is_refused_by_the_orchestrator_and_named_by_the_offline_verifier(suite, tmp_path):
     doc, wf = in_review()
+    since = h.end_offsets(topics.DEAD_LETTER)
     event = publishing.review_event(wf, doc["session_id"], True, "reviewer-1", "ok")
     # Somebody holding the ingress's record key rewrites the statement after it was signed
     # (claims another reviewer) and records it: the record signature holds, the statement's not.
     event["attestation"] = event["attestation"].replace('"reviewer_id":"reviewer-1"', '"reviewer_id":"reviewer-9"')
     assert "reviewer-9" in event["attestation"]
     h.send(event)
-    assert h.wait_phase(wf, timeout_s=120)["phase"] == "COMPLETED"  # the orchestrator does not check statements (yet)
+
+    def refused() -> list | None:
+        dead = [m for m in h.read_topic(topics.DEAD_LETTER, since=since) if m.key == wf.encode()]
+        return dead or None
+
+    (dead,) = eventually(refused, what="the forged decision dead-lettered")
+    assert h.header(dead, "uf.dlq.reason") == "review-attestation-invalid"
+    assert h.status(wf)["phase"] == "REVIEW"  # nothing happened on it: still waiting for a real decision
+    h.send(publishing.review_event(wf, doc["session_id"], True, "reviewer-1", "ok"))
+    assert h.wait_phase(wf, timeout_s=120)["phase"] == "COMPLETED"
+
+    # The forged statement stays on the log (kept forever): the bundle carries it, the auditor is told.
     out = tmp_path / "bundle"
     export(wf, out)
     res = uf_verify(out)
     assert res.returncode == 1, res.stdout
     assert "attestation signature invalid (forged or altered statement)" in res.stdout
+    assert any(line.startswith("review     approve by reviewer-1") for line in res.stdout.splitlines()), res.stdout
     assert res.stdout.strip().splitlines()[-1].startswith("NOT VERIFIED")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -153,3 +154,57 @@ def test_automatic_proposals_need_no_attestation_but_only_from_the_orchestrator(
     assert problems == [] and "automatic proposal" in lines[0]
     _, problems = _check([gen, _record("uf.review.decisions", 3, ev, UFCTL)])
     assert len(problems) == 1 and "without its attestation" in problems[0]
+
+
+# --- the orchestrator acts only on an attested human decision --------------------------------
+
+async def _in_review(trust):
+    from services.kit.contracts.codec import Decoded
+    from services.orchestrator.workflow import WorkflowEngine
+    from tests.unit import test_workflow_engine as wfe
+
+    engine = WorkflowEngine(wfe.P, wfe.KEYS, wfe.ScriptedValidator(), trust=trust)
+    state, emitted = await wfe.drive(engine, wfe.request(auto_approve=False), None)
+    generation = None
+    for n in range(3):
+        task = next(e for t, e in emitted if t == "uf.agent.tasks")
+        source = attestation.ReviewedContent("uf.agent.results", 0, 40 + n, f"{n:02d}" * 32)
+        fx = await engine.handle(wfe.agent_result(task), state, "test", source)
+        state, emitted, generation = fx.state, fx.emit, source
+    assert state.phase == "REVIEW" and state.review_content == generation.as_dict()
+    return engine, state, generation, Decoded
+
+
+def _decision(state, content, *, statement_signer=UFCTL, approved=True, attest=True):
+    ev = make_event("ReviewDecided", origin=CLI, workflow_id=state.workflow_id, session_id="s",
+                    correlation_id=state.workflow_id, approved=approved, reviewer_id="alice", reviewer_roles=["reviewer"],
+                    reason="" if approved else "tone")
+    if attest:
+        text = attestation.statement(state.workflow_id, approved, "alice", ["reviewer"], ev["envelope"]["occurred_at"], content)
+        ev["attestation"] = text
+        ev["attestation_key_id"], ev["attestation_signature"] = attestation.sign(statement_signer, text)
+    return ev
+
+
+async def test_the_orchestrator_acts_only_on_an_attestation_of_the_content_under_review():
+    from services.kit.messaging.bus import SemanticError
+    from services.kit.security.signing import TrustStore
+
+    trust = TrustStore(Path("/nonexistent"))
+    trust.add(UFCTL.key_id, UFCTL.private.public_key())
+    engine, state, generation, decoded = await _in_review(trust)
+    other = attestation.ReviewedContent(generation.topic, generation.partition, generation.offset, "ff" * 32)
+    refused = {
+        "no review attestation": _decision(state, generation, attest=False),
+        "names other content": _decision(state, other),
+        "signature invalid": {**_decision(state, generation, statement_signer=OTHER), "attestation_key_id": UFCTL.key_id},
+    }
+    for reason, ev in refused.items():
+        with pytest.raises(SemanticError) as exc:
+            await engine.handle(decoded("ReviewDecided", 4, ev), state, "ufctl")
+        assert exc.value.reason == "review-attestation-invalid" and reason in exc.value.detail
+    with pytest.raises(SemanticError) as exc:  # attested by one service, recorded by another
+        await engine.handle(decoded("ReviewDecided", 4, _decision(state, generation)), state, "pii")
+    assert "not signed by the service that signed the decision" in exc.value.detail
+    fx = await engine.handle(decoded("ReviewDecided", 4, _decision(state, generation)), state, "ufctl")
+    assert fx.state.phase == "DELIVERY"

@@ -12,32 +12,15 @@ import hashlib
 import struct
 from collections.abc import Sequence
 
+from services.kit.contracts.record_hash import content_hash
+from services.kit.contracts.record_hash import lp as _lp
+
+__all__ = ["HASH_LEN", "chain_next", "chain_over", "content_hash", "genesis", "leaf_hash"]
+
 HASH_LEN = 32
 _LEAF = b"\x00uf.audit.leaf.v1"  # 0x00 / 0x01 prefixes: RFC 6962 leaf / node domain separation
-_CONTENT = b"uf.audit.content.v1"
 _CHAIN = b"uf.audit.chain.v1"
 _GENESIS = b"uf.audit.genesis.v1"
-
-
-def _lp(data: bytes | None) -> bytes:
-    if data is None:
-        return b"\x00"
-    return b"\x01" + struct.pack(">I", len(data)) + data
-
-
-def content_hash(timestamp: int, key: bytes | None, value: bytes | None,
-                 headers: Sequence[tuple[str, bytes | None]] | None) -> bytes:
-    """SHA-256 over the producer-written part of a record (headers in order, signature included)."""
-    h = hashlib.sha256(_CONTENT)
-    h.update(struct.pack(">q", int(timestamp)))
-    h.update(_lp(key))
-    h.update(_lp(value))
-    hs = list(headers or ())
-    h.update(struct.pack(">I", len(hs)))
-    for name, val in hs:
-        h.update(_lp(name.encode()))
-        h.update(_lp(val))
-    return h.digest()
 
 
 def leaf_hash(topic: str, partition: int, offset: int, content: bytes) -> bytes:

@@ -25,7 +25,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from services.kit.security.signing import Signer
+from services.kit.security.signing import Signer, TrustStore, signer_service
 
 TYPE = "uf.review-attestation/1"
 DOMAIN = b"uf.review-attestation.v1\x00"
@@ -92,3 +92,31 @@ def matches_record(doc: dict[str, Any], record: dict[str, Any]) -> list[str]:
     if doc["decided_at"] != env["occurred_at"]:
         wrong.append("decided_at")
     return wrong
+
+
+def problem_with(record: dict[str, Any], signer: str, trust: TrustStore, expected: dict[str, Any] | None) -> str | None:
+    """Why a human `ReviewDecided` cannot be acted on (None: it can): its attestation must be
+    present, canonical, signed by a key of the service that signed the record (`signer`, the
+    service admission verified; a key the trust store holds - uf_verify pins the exact key id),
+    agree with the record, and - when the orchestrator knows it (`expected`, recorded when it
+    accepted the generation result) - name exactly the content the workflow is in REVIEW with.
+    Reasons carry no statement content beyond field names."""
+    text = record.get("attestation") or ""
+    if not text:
+        return "no review attestation"
+    try:
+        doc = parse(text)
+    except ValueError:
+        return "review attestation malformed"
+    key_id = record.get("attestation_key_id") or ""
+    if signer_service(key_id) != signer:
+        return "review attestation not signed by the service that signed the decision"
+    pub = trust.get(key_id)
+    if pub is None or not verify(pub, text, record.get("attestation_signature") or ""):
+        return "review attestation signature invalid"
+    wrong = matches_record(doc, record)
+    if wrong:
+        return f"review attestation disagrees with the decision on {', '.join(wrong)}"
+    if expected is not None and doc["content"] != expected:
+        return "review attestation names other content than the workflow is in REVIEW with"
+    return None
