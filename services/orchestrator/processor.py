@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
@@ -50,6 +51,7 @@ from services.kit.messaging.bus import (
     update_lag,
 )
 from services.kit.messaging.retry import Backoff, dependency_of
+from services.kit.messaging.warm import seek_to_committed, warm_consumer, warm_transactional_producer
 from services.kit.runtime import faults, role, telemetry, tracing
 from services.kit.security import kafka_auth
 from services.kit.security.attestation import ReviewedContent
@@ -62,6 +64,7 @@ SERVICE = "orchestrator"
 RECORD_ATTEMPTS = 3  # a record failing for its own sake (a bug) is dead-lettered after this many tries
 PARK_KINDS = ("undecided", "validator-unavailable", "dependency")
 STANDBY_REFRESH_S = 1.0  # a preview's copy trails the changelog by about this much
+REWARM_S = 60.0  # a preview re-checks its prepared producers' connections this often
 
 
 class _Rebalance(ConsumerRebalanceListener):
@@ -72,10 +75,16 @@ class _Rebalance(ConsumerRebalanceListener):
         # Eager protocol: everything is revoked, then the new assignment arrives. Partitions we
         # keep keep their producer and table (nobody else can have owned them in between).
         self.proc.restoring = True
+        role.current().mark(f"{self.proc.group_id}:join-sent")  # the coordinator is known, JoinGroup next
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        role.current().mark(f"{self.proc.group_id}:assigned")  # JoinGroup + SyncGroup done
         async with self.proc.lock:  # the running batch finishes its transactions first
-            await self.proc.own({tp.partition for tp in assigned})
+            # positions read after the fence; a batch fetched before this seek is dropped (_poll_once)
+            await self.proc.own({tp.partition for tp in assigned},
+                                after_fence=lambda: seek_to_committed(self.proc.consumer, assigned))
+            self.proc.generation += 1
+            role.current().mark(f"{self.proc.group_id}:positioned")
             self.proc.joined, self.proc.restoring = True, False
             role.current().report(self.proc.group_id, role.CONSUMING)  # state restored: consuming from here
 
@@ -91,6 +100,7 @@ class Processor:
         self.table = ChangelogTable(bootstrap, topics.ORCHESTRATOR_STATE)
         self.producers: dict[int, AIOKafkaProducer] = {}
         self._prepared: dict[int, AIOKafkaProducer] = {}  # preview: connected, not initialised (see _prepare_producers)
+        self._prepared_at = time.monotonic()
         self.backoff = Backoff(base_s=0.5, cap_s=15.0)
         self._waiting: dict[int, tuple[float, int]] = {}  # partition -> (resume at, attempt)
         self.partitions = topics.load_topics()[topics.ORCHESTRATOR_STATE].partitions
@@ -99,6 +109,7 @@ class Processor:
         self.standby_ready = False  # preview: the standby copy has been read once
         self.member = False  # subscribed: the role is active (services/kit/runtime/role.py)
         self.committed: dict[TopicPartition, int] = {}  # input offsets of this instance's last transactions
+        self.generation = 0  # assignments seen: a batch fetched under an older one is dropped
 
     def _new_consumer(self) -> AIOKafkaConsumer:
         return AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=self.group_id, enable_auto_commit=False,
@@ -129,6 +140,13 @@ class Processor:
             await self.consumer.start()
             self._consumer_state = "started"
 
+    async def _warm(self) -> None:
+        """Preview: connected as above, and the group coordinator known and connected with the
+        input topics' metadata loaded (services/kit/messaging/warm.py), so a promotion's first
+        request is JoinGroup."""
+        await self._connect()
+        await warm_consumer(self.consumer, INPUT_TOPICS)
+
     async def _join(self) -> None:
         role.current().report(self.group_id, role.JOINING)
         await self._connect()
@@ -141,6 +159,7 @@ class Processor:
         written after EndTxn returns and aiokafka cannot ask OffsetFetch for stable offsets),
         leave the group, close the partitions' producers: the next owner resumes exactly there
         and its producers fence ours."""
+        role.current().mark(f"{self.group_id}:batch-done")
         t0 = time.monotonic()
         deadline = t0 + 5.0
         pending = dict(self.committed)
@@ -152,6 +171,7 @@ class Processor:
         if pending:
             log.warning("committed offsets not visible before leaving", extra={"partitions": len(pending)})
         t1 = time.monotonic()
+        role.current().mark(f"{self.group_id}:offsets-visible")
         await self.consumer.stop()
         self._consumer_state = "stopped"
         self.member = self.joined = False
@@ -174,7 +194,10 @@ class Processor:
             raise RuntimeError("joining the group / restoring state")
 
     # -- ownership -------------------------------------------------------------------------
-    async def own(self, partitions: set[int]) -> None:
+    async def own(self, partitions: set[int], after_fence: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Own exactly `partitions`: close the producers of the others, open (= fence) the gained
+        ones' producers, then read their state tail - beside `after_fence` (the rebalance's
+        positioning), which must also come after the fence."""
         for p in set(self.producers) - partitions:
             await self._close_producer(p)
             self._waiting.pop(p, None)
@@ -194,8 +217,10 @@ class Processor:
         # only a read after the fence is trusted (a zombie's open transaction is aborted by it,
         # or had committed), and with a copy it is a short tail.
         fenced_at, _ = await asyncio.gather(producers(), self.table.restore(gained - self.table.warm_partitions()))
+        role.current().mark(f"{self.group_id}:fenced")
         t1 = time.perf_counter()
-        await self.table.restore(gained)
+        await asyncio.gather(self.table.restore(gained), after_fence() if after_fence else asyncio.sleep(0))
+        role.current().mark(f"{self.group_id}:restored")
         log.info("partitions owned", extra={"partitions": sorted(partitions), "gained": sorted(gained), "warm": warm,
                                             "producers_ms": int((fenced_at - t0) * 1000),
                                             "restore_ms": int((time.perf_counter() - t0) * 1000),
@@ -207,14 +232,16 @@ class Processor:
 
     async def _prepare_producers(self) -> None:
         """Preview: every partition's producer connected - TLS handshakes done, cluster metadata
-        known - but without `init_transactions`, which would fence the active colour. At
-        promotion only that round trip is left (`_open_producer`)."""
+        known, its transaction coordinator found and connected - but without
+        `init_transactions`, which would fence the active colour. At promotion only that round
+        trip is left (`_open_producer`)."""
         async def one(p: int) -> None:
             producer = self._new_producer(p)
             try:
                 await producer.client.bootstrap()
                 for broker in producer.client.cluster.brokers():
                     await producer.client.ready(broker.nodeId)
+                await warm_transactional_producer(producer, self.group_id)
             except Exception:
                 await _quietly_stop(producer)
                 raise
@@ -222,6 +249,10 @@ class Processor:
 
         missing = [p for p in range(self.partitions) if p not in self._prepared and p not in self.producers]
         failed = [r for r in await asyncio.gather(*(one(p) for p in missing), return_exceptions=True) if r is not None]
+        if time.monotonic() - self._prepared_at > REWARM_S:  # reconnect what an idle timeout closed (9 min)
+            self._prepared_at = time.monotonic()
+            failed += [r for r in await asyncio.gather(*(warm_transactional_producer(x, self.group_id) for x in self._prepared.values()),
+                                                       return_exceptions=True) if r is not None]
         if failed:
             log.warning("producers not prepared", extra={"count": len(failed), "error": failed[0].__class__.__name__})
 
@@ -270,6 +301,7 @@ class Processor:
         state = role.current()
         while True:
             await self._standby(state)
+            state.mark(f"{self.group_id}:standby-left")
             if not self.member:
                 await self._join()
             while state.active:
@@ -282,7 +314,7 @@ class Processor:
         only the last second of changelog. Returns when the role becomes active."""
         while not state.active:
             try:  # not inside the task below: a client's start is never cancelled halfway
-                await self._connect()
+                await self._warm()
                 await self._prepare_producers()  # only the missing ones: a no-op once all are there
             except Exception as exc:
                 log.warning("standby clients not connected", extra={"error": exc.__class__.__name__})
@@ -304,8 +336,18 @@ class Processor:
 
     async def _poll_once(self) -> None:
         self._flow_control()
+        generation = self.generation
         batches = await self.consumer.getmany(timeout_ms=200, max_records=100)
+        if batches:
+            role.current().mark(f"{self.group_id}:first-records")
         async with self.lock:
+            if generation != self.generation:
+                # A rebalance came while this batch was fetched: it may come from a position read
+                # before the fence (or from a partition no longer owned). Drop it and position
+                # every partition at its committed offset again - nothing was committed since
+                # the rebalance's own seek, so this is where it left them.
+                await seek_to_committed(self.consumer, self.consumer.assignment())
+                return
             by_partition: dict[int, dict[TopicPartition, list[ConsumerRecord]]] = {}
             for tp, msgs in batches.items():
                 by_partition.setdefault(tp.partition, {})[tp] = msgs
@@ -354,6 +396,7 @@ class Processor:
         except Exception as exc:
             await self._recover(p, exc)
             return
+        role.current().mark(f"{self.group_id}:first-commit")
         self.table.commit(p)
         self.committed.update({tp: msgs[-1].offset + 1 for tp, msgs in batches.items()})
         self._waiting.pop(p, None)

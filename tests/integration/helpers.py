@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import email
+import email.parser
 import functools
 import json
 import subprocess
@@ -117,12 +118,21 @@ def wait_phase(workflow_id: str, phases: set[str] | str = TERMINAL, timeout_s: f
         raise AssertionError(f"{workflow_id} did not reach {sorted(wanted)} in {timeout_s}s; last: {seen[0]}") from None
 
 
+_SMTP_INDEX: dict[str, str] = {}  # .eml file name -> its workflow id (the sink writes each file once, atomically)
+
+
 def smtp_messages(workflow_id: str) -> list[email.message.Message]:
+    """The sink's messages of one workflow. Each file's headers are read once per test session:
+    a long-lived stack holds thousands of messages, and re-parsing all of them for every
+    workflow checked took a rollout test past its 600 s timeout at load ~18."""
     msgs = []
     for path in sorted((ROOT / "var" / "smtp" / "messages").glob("*.eml")):
-        msg = email.message_from_bytes(path.read_bytes())
-        if msg.get("X-UF-Workflow-Id") == workflow_id:
-            msgs.append(msg)
+        wf = _SMTP_INDEX.get(path.name)
+        if wf is None:
+            headers = email.parser.BytesHeaderParser().parsebytes(path.read_bytes())
+            wf = _SMTP_INDEX[path.name] = str(headers.get("X-UF-Workflow-Id", ""))
+        if wf == workflow_id:
+            msgs.append(email.message_from_bytes(path.read_bytes()))
     return msgs
 
 

@@ -93,7 +93,8 @@ def promote(service: str, analysis_s: float | None = None) -> tuple[Rollout, han
         sw = handover.switch(service, old, new)
         r.active, r.preview, r.phase = new, old, st.ANALYSING  # old colour stays up as preview: instant rollback
         r.record("promoted", colour=new, switch_ms=sw.total_ms, release_ms=sw.release_ms, join_ms=sw.join_ms,
-                 pause_ms=sw.pause_ms, switch_started_at=sw.started_at, switch_done_at=sw.done_at, killed_old=sw.killed_old)
+                 pause_ms=sw.pause_ms, switch_started_at=sw.started_at, switch_done_at=sw.done_at, killed_old=sw.killed_old,
+                 timeline=sw.timeline)
         args = [sys.executable, "-m", "ufctl.rollout.watch", service]
         if analysis_s is not None:
             args += ["--duration-s", str(analysis_s)]

@@ -30,6 +30,7 @@ class Switch:
     started_at: int      # wall-clock ms: demotion written
     done_at: int         # wall-clock ms: new colour settled
     killed_old: bool     # the old colour did not release in time and was killed
+    timeline: dict[str, int]  # "old|new <step>" -> ms after the demotion was written (role.RoleState.mark)
 
 
 def role_of(service: str, colour: str) -> dict | None:
@@ -76,7 +77,17 @@ def switch(service: str, old: str, new: str, *, release_timeout_s: float = 20.0,
         raise CliError(f"{service} {new} did not take the partitions over within {join_timeout_s:.0f}s "
                        f"(see var/log/{launcher.colour_instance(service, new)}.log)")
     t2 = time.monotonic()
-    released, consuming = (None if killed else _last(role_of(service, old))), _last(role_of(service, new))
+    old_role, new_role = (None if killed else role_of(service, old)), role_of(service, new)
+    released, consuming = _last(old_role), _last(new_role)
     pause = int((consuming - released) * 1000) if released and consuming else None
     return Switch(release_ms=int((t1 - t0) * 1000), join_ms=int((t2 - t1) * 1000), total_ms=int((t2 - t0) * 1000),
-                  pause_ms=pause, started_at=started_at, done_at=int(time.time() * 1000), killed_old=killed)
+                  pause_ms=pause, started_at=started_at, done_at=int(time.time() * 1000), killed_old=killed,
+                  timeline=timeline(started_at, old_role, new_role))
+
+
+def timeline(started_at: int, old_role: dict | None, new_role: dict | None) -> dict[str, int]:
+    """Where the switch's time went: every step both colours time-stamped, in order."""
+    steps = [(f"{who} {step}", int(at * 1000) - started_at)
+             for who, snap in (("old", old_role), ("new", new_role))
+             for step, at in ((snap or {}).get("marks") or {}).items()]
+    return dict(sorted(steps, key=lambda kv: kv[1]))

@@ -25,6 +25,7 @@ from aiokafka.errors import (
 from services.kit.contracts import codec
 from services.kit.contracts.topics import DEAD_LETTER
 from services.kit.messaging.retry import Backoff, PartitionPauser, dependency_of
+from services.kit.messaging.warm import seek_to_committed, warm_consumer
 from services.kit.runtime import faults, role, telemetry, tracing
 from services.kit.security import kafka_auth
 from services.kit.security.admission import Admission, Refused, default_admission
@@ -54,6 +55,8 @@ class SemanticError(Exception):
 # partitions in turn, restoring, and no workflow moved (found by the broker-restart drill). The
 # session (15 s) is what notices a killed instance; a little over the default so a busy machine's
 # late heartbeats do not evict a healthy one.
+STANDBY_REWARM_S = 30.0  # a preview consumer re-checks its coordinator connection this often
+
 GROUP_TIMEOUTS: dict[str, int] = {"session_timeout_ms": 15_000, "heartbeat_interval_ms": 3_000,
                                   "rebalance_timeout_ms": 120_000}
 
@@ -249,8 +252,10 @@ class _Membership(ConsumerRebalanceListener):
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         self.loop.pauser.forget(set(revoked))
+        role.current().mark(f"{self.loop.group_id}:join-sent")  # the coordinator is known, JoinGroup next
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        await seek_to_committed(self.loop.consumer, assigned, self.loop.offset_reset)  # one OffsetFetch (warm.py)
         self.loop.joined = True
         role.current().report(self.loop.group_id, role.CONSUMING)  # hand-over timing (role.py)
 
@@ -294,14 +299,15 @@ class ConsumeLoop:
         self.admission = admission or default_admission()
         self.flush = flush
         self.topics, self.group_id = list(topics), group_id
+        self.offset_reset = "earliest" if from_beginning else "latest"
         self._consumer_args: dict[str, Any] = {
             "bootstrap_servers": bootstrap, "group_id": group_id, "enable_auto_commit": False,
-            "auto_offset_reset": "earliest" if from_beginning else "latest", "isolation_level": "read_committed",
+            "auto_offset_reset": self.offset_reset, "isolation_level": "read_committed",
             **GROUP_TIMEOUTS,
             **kafka_auth.client_args(),
         }
         self.consumer = AIOKafkaConsumer(**self._consumer_args)
-        self._fresh = True  # never started: the first join uses it (a stopped consumer cannot restart)
+        self._started = self._stopped = False  # see _connect
         self.pauser = PartitionPauser(service, backoff or Backoff())
         self.joined = False  # in the group (with or without partitions)
         self.member = False  # subscribed: the role is active (role.py)
@@ -317,20 +323,46 @@ class ConsumeLoop:
     async def stop(self) -> None:
         if self.member:
             await self._leave()
+        elif self._started and not self._stopped:  # a warm standby's consumer, in no group
+            await self.consumer.stop()
+            self._stopped = True
+
+    async def _connect(self) -> None:
+        """Start the consumer without subscribing (a stopped aiokafka consumer cannot restart:
+        a new one replaces it): connected, in no group."""
+        if self._started and not self._stopped:
+            return
+        if self._stopped:
+            self.consumer, self._stopped = AIOKafkaConsumer(**self._consumer_args), False
+        await self.consumer.start()
+        self._started = True
+
+    async def _standby(self, state: role.RoleState) -> None:
+        """While preview: keep the consumer started with its group coordinator connected and the
+        topics' metadata loaded (kit/messaging/warm.py), so a promotion only joins the group.
+        Returns when the role becomes active."""
+        while not state.active:
+            try:
+                await self._connect()
+                await warm_consumer(self.consumer, self.topics)
+            except Exception as exc:  # an optimisation: the join does the same work later
+                log.warning("standby consumer not warmed", extra={"group": self.group_id, "error": exc.__class__.__name__})
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(state.until_active(), STANDBY_REWARM_S)
 
     async def _join(self) -> None:
         role.current().report(self.group_id, role.JOINING)
-        if not self._fresh:
-            self.consumer = AIOKafkaConsumer(**self._consumer_args)
-        self._fresh = False
-        await self.consumer.start()
+        await self._connect()
+        role.current().mark(f"{self.group_id}:started")
         self.consumer.subscribe(self.topics, listener=_Membership(self))
         self.member = True
 
     async def _leave(self) -> None:
         """Leave the group (LeaveGroup is sent and awaited by stop): the committed offsets are
         where the next owner of the partitions resumes."""
+        role.current().mark(f"{self.group_id}:batch-done")
         await self.consumer.stop()
+        self._stopped = True
         self.member = self.joined = False
         self.pauser.forget(set(self.pauser.paused))
         role.current().report(self.group_id, role.RELEASED)
@@ -421,7 +453,7 @@ class ConsumeLoop:
         at the committed offsets. Nothing is handled twice by the hand-over, nothing skipped."""
         state = role.current()
         while True:
-            await state.until_active()
+            await self._standby(state)
             if not self.member:
                 await self._join()
             while state.active:
@@ -435,6 +467,7 @@ class ConsumeLoop:
         batches = await self.consumer.getmany(timeout_ms=200, max_records=200)
         if not batches:
             return
+        role.current().mark(f"{self.group_id}:first-records")
         failed = await self._handle_batch([m for msgs in batches.values() for m in msgs])
         if self.flush is not None:
             await self._flush(list(batches))

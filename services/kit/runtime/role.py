@@ -89,6 +89,7 @@ class RoleState:
     since: float = field(default_factory=time.time)
     members: dict[str, str] = field(default_factory=dict)
     member_since: dict[str, float] = field(default_factory=dict)  # when each member reached its state
+    marks: dict[str, float] = field(default_factory=dict)  # steps of the last role change (mark())
     _changed: asyncio.Event | None = None
 
     @property
@@ -102,6 +103,7 @@ class RoleState:
             return False
         log.info("role changed", extra={"from": self.role, "to": new})
         self.role, self.since = new, time.time()
+        self.marks = {"role-seen": self.since}
         self._event().set()
         return True
 
@@ -123,6 +125,12 @@ class RoleState:
     def report(self, member: str, state: str) -> None:
         if self.members.get(member) != state:
             self.members[member], self.member_since[member] = state, time.time()
+            self.mark(f"{member}:{state}")
+
+    def mark(self, step: str) -> None:
+        """Time-stamp one step of the current hand-over (first time only), e.g. `uf-orchestrator:assigned`:
+        `/role` shows them so `ufctl rollout` records where a switch's time went."""
+        self.marks.setdefault(step, time.time())
 
     def settled(self) -> bool:
         """Every gated consumer did what the role asks (an instance with none is settled)."""
@@ -131,7 +139,7 @@ class RoleState:
 
     def snapshot(self) -> dict[str, object]:
         return {"role": self.role, "since": self.since, "consumers": dict(self.members), "settled": self.settled(),
-                "consumers_since": dict(self.member_since), "colour": self.colour, "version": self.version}
+                "consumers_since": dict(self.member_since), "marks": dict(self.marks), "colour": self.colour, "version": self.version}
 
     async def watch(self, poll_s: float = 0.1) -> None:
         """Poll the file (a stat and a small read): inotify does not see the kubelet's symlink swap
