@@ -118,9 +118,6 @@ def site(suite) -> Iterator[None]:
 
 
 @pytest.mark.timeout(1800)
-@pytest.mark.xfail(run=False, reason=(
-    "open (issue 15): bounded and probing one topic now (progress in var/log/test_dr_mirror.progress); "
-    "run it with `pytest --runxfail tests/integration/test_dr_mirror.py` until two fresh-stack runs pass"))
 def test_the_mirror_matches_the_signed_checkpoints_and_reports_what_it_lost(site):
     # 1. Mirrored: a workflow's records reach the DR site and match what the checkpoints attest.
     p, offset = publish_one()

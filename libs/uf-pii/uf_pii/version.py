@@ -4,4 +4,4 @@ Why its own module: the engine, the CLI and the package metadata all need it wit
 each other; keep it equal to ``version`` in ``libs/uf-pii/pyproject.toml``.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

@@ -154,7 +154,7 @@ class PhoneRecognizer(BaseRecognizer):
     NATIONAL_SCORE = 0.75
     REGIONAL_SCORE = 0.75
     CONTEXT_BOOST = 0.1
-    version = "2.1.0"
+    version = "2.2.0"
 
     def __init__(self, regions: Sequence[str] = DEFAULT_REGIONS) -> None:
         unknown = [r for r in regions if r.upper() not in phonenumbers.SUPPORTED_REGIONS]
@@ -181,11 +181,14 @@ class PhoneRecognizer(BaseRecognizer):
             return []
         spans: dict[tuple[int, int], _Scored] = {}
         # Pass 1 keeps line breaks (and turns tabs into them), so CSV/TSV cells and log lines are not glued.
-        self._scan(text, _not_phone_blanked(_ENCODED_PLUS.sub("  +", cell_view(text))), spans, multiline_only=False)
+        view = _not_phone_blanked(_ENCODED_PLUS.sub("  +", cell_view(text)))
+        self._scan(text, view, spans, multiline_only=False)
         if has_line_break(text):
             # Pass 2 joins lines, for numbers wrapped across a line break.
             self._scan(text, _not_phone_blanked(_ENCODED_PLUS.sub("  +", structured_view(text))), spans, multiline_only=True)
-        regional = self._regional(text, cell_view(text), spans)
+        # The same blanked view: a card, an IPv4 address or a timestamp is no national number either
+        # (an e-mail log line's IPv4 address was looked up for phone words on every line).
+        regional = self._regional(text, view, spans)
         out = []
         for (s, e), (score, base, hits, how) in sorted(spans.items()):
             out.append(self._finding(s, e, score, pattern_name=how, pattern="phonenumbers metadata",

@@ -1,4 +1,4 @@
-"""STREET_ADDRESS: postal addresses in US, UK, German and French layouts.
+"""STREET_ADDRESS: postal addresses in US, UK, German, French and Canadian layouts.
 
 Why patterns and not the model: an address is the commonest PII in customer e-mails after a name,
 the small NER model has no label for it (at best it tags the town as a place), and Presidio has no
@@ -12,7 +12,9 @@ postcode, town - in a fixed order that a pattern can follow:
 * German: ``Hauptstraße 5a, 10115 Berlin`` (street type glued to the name or hyphenated, number
   after it, five-digit PLZ before the town);
 * French: ``12 bis, rue de la Paix, 75002 Paris`` (number, lower-case voie type, five-digit code
-  before the commune).
+  before the commune);
+* Canadian: ``220 Yonge Street, Toronto, ON M5B 2H1``, ``1455 rue Peel, Montréal (Québec) H3G 1P1``
+  (the US or French street part, then town, province and the A1A 1A1 postcode).
 
 Street names are not always "Name + type word": lower-case particles ("Straße an der Alster 12",
 "Jan van Goyenkade 10", "12 de la Vina St"), the type word first ("Platz der Republik 1", "1600
@@ -167,7 +169,7 @@ class StreetAddressRecognizer(BaseRecognizer):
 
     name = "street_address"
     type_name = "STREET_ADDRESS"
-    version = "1.1.0"
+    version = "1.2.0"
     STREET_SCORE = 0.75
     FULL_SCORE = 0.9
     _PATTERNS = (("US/UK layout", _EN), ("German/Dutch layout", _DE), ("French layout", _FR),
