@@ -313,8 +313,9 @@ def _address(v: _Values, country: str | None = None) -> tuple[str, str]:
         return "address.nl", f"{v.pick(_NL_STREETS)} {v.rng.randrange(1, 300)}{v.pick(['', '-H', 'A'])}{sep}{post} {town}"
     street, town, post = v.pick(_CA_ADDRESSES)
     number = v.rng.randrange(10, 3000)
-    # Canada Post's layouts, chosen from the number (no extra draw: the rest of a seed's corpus is
-    # unchanged): "Toronto, ON M5B 2H1", "Toronto ON  M5B 2H1" (two spaces), "Montréal (Québec) H3G 1P1".
+    # Canada Post's layouts, chosen from the number (no extra draw; documents are filled to a size,
+    # so later values of a seed still move): "Toronto, ON M5B 2H1", "Toronto ON  M5B 2H1" (two
+    # spaces), "Montréal (Québec) H3G 1P1".
     city, province = town.split(", ")
     if number % 3 == 1:
         town = f"{city} {province} "

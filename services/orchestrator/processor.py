@@ -65,6 +65,12 @@ RECORD_ATTEMPTS = 3  # a record failing for its own sake (a bug) is dead-lettere
 PARK_KINDS = ("undecided", "validator-unavailable", "dependency")
 STANDBY_REFRESH_S = 1.0  # a preview's copy trails the changelog by about this much
 REWARM_S = 60.0  # a preview re-checks its prepared producers' connections this often
+# A partition's transaction that has not committed after this long is given up: its producer is
+# replaced (the new one's InitProducerId fences it and the broker aborts or completes what it had),
+# state is re-read and the batch is retried. Without it one await on a producer whose sender died
+# (seen after a broker restart) held the gather over every partition, and the instance went quiet
+# for good. Twice the transaction timeout, so it only ever ends a hang, never a slow commit.
+TXN_DEADLINE_S = 120.0
 
 
 class _Rebalance(ConsumerRebalanceListener):
@@ -386,14 +392,15 @@ class Processor:
         """One transaction for partition `p`: due timers, then the new records, then offsets."""
         producer = self.producers[p]
         try:
-            await producer.begin_transaction()
-            await asyncio.gather(*(self._retry_parked(producer, p, st) for st in due))
-            await by_key_concurrently([m for msgs in batches.values() for m in msgs], lambda m: self._process(producer, m))
-            if batches:
-                await producer.send_offsets_to_transaction({tp: msgs[-1].offset + 1 for tp, msgs in batches.items()},
-                                                           self.group_id)
-            await producer.commit_transaction()
-        except Exception as exc:
+            async with asyncio.timeout(TXN_DEADLINE_S):
+                await producer.begin_transaction()
+                await asyncio.gather(*(self._retry_parked(producer, p, st) for st in due))
+                await by_key_concurrently([m for msgs in batches.values() for m in msgs], lambda m: self._process(producer, m))
+                if batches:
+                    await producer.send_offsets_to_transaction({tp: msgs[-1].offset + 1 for tp, msgs in batches.items()},
+                                                               self.group_id)
+                await producer.commit_transaction()
+        except Exception as exc:  # TimeoutError included: a hung transaction is recovered like a failed one
             await self._recover(p, exc)
             return
         role.current().mark(f"{self.group_id}:first-commit")

@@ -84,7 +84,7 @@ _OPAQUE_ID = re.compile(
 
 def _opaque_ids_masked(value: str) -> str:
     """``value`` with opaque ids (see :data:`_OPAQUE_ID`) turned into runs of "x", same length."""
-    if _OPAQUE_ID.search(value) is None:
+    if len(value) < 32 or _OPAQUE_ID.search(value) is None:
         return value
     return _OPAQUE_ID.sub(lambda m: "x" * (m.end() - m.start()), value)
 

@@ -270,6 +270,15 @@ def test_canadian_addresses_with_province_and_postcode() -> None:
     assert _types("Please send it to 220 Yonge Street, Toronto, ON D5B 2H1.") == [("STREET_ADDRESS", "220 Yonge Street")]
 
 
+def test_values_wrapped_inside_a_quoted_reply() -> None:
+    # The quote marker of the next line sits inside the value; spans are those of the original text.
+    text = "> the statements. S.S.N.: 591 01\n> 6463\n> paid with 3792\n>  270488 05875 \u2013 CVC sent\n"
+    assert _types(text) == [("US_SSN", "591 01\n> 6463"), ("CREDIT_CARD", "3792\n>  270488 05875")]
+    # A quoted line that ends a value and a next line that starts another stay two values.
+    assert _types("> SSN 591-01-6463\n> 4111 1111 1111 1111\n") == [("US_SSN", "591-01-6463"),
+                                                                     ("CREDIT_CARD", "4111 1111 1111 1111")]
+
+
 def test_address_lines_split_by_html_breaks() -> None:
     text = "<tr><td>Address</td><td>Lange Voorhout 216-H<br>2514 EE Den Haag</td></tr>"
     assert _types(text) == [("STREET_ADDRESS", "Lange Voorhout 216-H<br>2514 EE Den Haag")]

@@ -181,11 +181,14 @@ class PhoneRecognizer(BaseRecognizer):
             return []
         spans: dict[tuple[int, int], _Scored] = {}
         # Pass 1 keeps line breaks (and turns tabs into them), so CSV/TSV cells and log lines are not glued.
-        self._scan(text, _not_phone_blanked(_ENCODED_PLUS.sub("  +", cell_view(text))), spans, multiline_only=False)
+        view = _not_phone_blanked(_ENCODED_PLUS.sub("  +", cell_view(text)))
+        self._scan(text, view, spans, multiline_only=False)
         if has_line_break(text):
             # Pass 2 joins lines, for numbers wrapped across a line break.
             self._scan(text, _not_phone_blanked(_ENCODED_PLUS.sub("  +", structured_view(text))), spans, multiline_only=True)
-        regional = self._regional(text, cell_view(text), spans)
+        # The same blanked view: a card, an IPv4 address or a timestamp is no national number either
+        # (an e-mail log line's IPv4 address was looked up for phone words on every line).
+        regional = self._regional(text, view, spans)
         out = []
         for (s, e), (score, base, hits, how) in sorted(spans.items()):
             out.append(self._finding(s, e, score, pattern_name=how, pattern="phonenumbers metadata",
