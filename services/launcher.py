@@ -18,8 +18,8 @@ for each running instance.
 
 Blue-green (ufctl rollout): every instance reads its role (active/preview) from a role file
 (`var/run/role/<instance>.labels`, the Kubernetes Downward API labels format) that the launcher
-writes. A rollout's second colour runs as `<service>-green` (replica 0 only) on the service's
-port + COLOUR_PORT_STEP; `var/run/colours/<service>` records which colour is active, and an
+writes. A rollout's second colour runs as many instances as the first (`<service>-green`,
+`<service>-green@1`, ...) on the blue instances' ports + COLOUR_PORT_STEP; `var/run/colours/<service>` records which colour is active, and an
 instance `up` starts while the other colour is active comes up as a preview (ready, consuming
 nothing)."""
 from __future__ import annotations
@@ -38,7 +38,7 @@ from services import __version__
 from services.kit.runtime import scrape_targets
 from services.kit.runtime.paths import ROOT, VAR
 from services.kit.runtime.role import ACTIVE, PREVIEW, write_role
-from services.kit.runtime.service_table import COLOURS, HOST, SERVICES, colour_grpc_port, http_port, instance_http_port
+from services.kit.runtime.service_table import COLOURS, HOST, SERVICES, colour_grpc_port, colour_http_port, instance_http_port
 
 MAX_REPLICAS = 20
 
@@ -293,26 +293,32 @@ def set_live_colour(name: str, colour: str) -> None:
     path.write_text(colour + "\n")
 
 
-def colour_instance(name: str, colour: str) -> str:
-    """Blue is the service's instance 0 (as before rollouts existed); green is `<name>-green`."""
-    return name if colour == "blue" else f"{name}-{colour}"
+def colour_instance(name: str, colour: str, i: int = 0) -> str:
+    """Blue is the service's instances (`orchestrator`, `orchestrator@1`, ... as before rollouts
+    existed); green is `<name>-green`, `<name>-green@1`, ..."""
+    return _iname(name if colour == "blue" else f"{name}-{colour}", i)
+
+
+def colour_replicas(name: str) -> int:
+    """Instances per colour: the service's configured replicas (a rollout moves every one)."""
+    return replicas().get(name, 1)
 
 
 def role_file(instance: str) -> Path:
     return VAR / "run" / "role" / f"{instance}.labels"
 
 
-def colour_role_file(name: str, colour: str) -> Path:
-    return role_file(colour_instance(name, colour))
+def colour_role_file(name: str, colour: str, i: int = 0) -> Path:
+    return role_file(colour_instance(name, colour, i))
 
 
-def colour_pid(name: str, colour: str) -> int | None:
-    return _pid(colour_instance(name, colour))
+def colour_pid(name: str, colour: str, i: int = 0) -> int | None:
+    return _pid(colour_instance(name, colour, i))
 
 
-def colour_get(name: str, path: str, colour: str, timeout_s: float = 3) -> tuple[bool, str]:
+def colour_get(name: str, path: str, colour: str, timeout_s: float = 3, i: int = 0) -> tuple[bool, str]:
     try:
-        with urllib.request.urlopen(f"http://{HOST}:{http_port(name, colour)}{path}", timeout=timeout_s) as r:
+        with urllib.request.urlopen(f"http://{HOST}:{colour_http_port(name, colour, i)}{path}", timeout=timeout_s) as r:
             return r.status == 200, r.read().decode()
     except Exception as exc:  # HTTPError 503 carries the failing checks
         body = exc.read().decode() if hasattr(exc, "read") else exc.__class__.__name__
@@ -320,14 +326,19 @@ def colour_get(name: str, path: str, colour: str, timeout_s: float = 3) -> tuple
 
 
 def start_colour(name: str, colour: str, role: str, env_extra: dict[str, str] | None = None) -> None:
-    """Start replica 0 of `name` in `colour` with the given role (the rollout's new colour)."""
-    inst = colour_instance(name, colour)
+    """Start every instance of `name` in `colour` with the given role (the rollout's new colour)."""
+    for i in range(colour_replicas(name)):
+        _start_colour_instance(name, colour, i, role, env_extra)
+
+
+def _start_colour_instance(name: str, colour: str, i: int, role: str, env_extra: dict[str, str] | None) -> None:
+    inst = colour_instance(name, colour, i)
     if _pid(inst):
         return
     (VAR / "run").mkdir(parents=True, exist_ok=True)
     (VAR / "log").mkdir(parents=True, exist_ok=True)
     write_role(role_file(inst), role)
-    env = {**os.environ, "UF_HTTP_PORT": str(http_port(name, colour)), "UF_INSTANCE": "0", "PYTHONUNBUFFERED": "1",
+    env = {**os.environ, "UF_HTTP_PORT": str(colour_http_port(name, colour, i)), "UF_INSTANCE": str(i), "PYTHONUNBUFFERED": "1",
            "UF_COLOUR": colour, "UF_ROLE_FILE": str(role_file(inst)), **_grpc_env(name, colour), **(env_extra or {})}
     if "UF_TRACE_EXPORTER" not in os.environ:
         env.update(UF_TRACE_EXPORTER="file", UF_TRACE_FILE=str(VAR / "traces" / f"{inst}.jsonl"))
@@ -335,23 +346,37 @@ def start_colour(name: str, colour: str, role: str, env_extra: dict[str, str] | 
         proc = subprocess.Popen([sys.executable, "-m", f"services.{name}"], cwd=ROOT, env=env, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     _pidfile(inst).write_text(str(proc.pid))
-    scrape_targets.announce(inst, service=name, port=http_port(name, colour), colour=colour,
+    scrape_targets.announce(inst, service=name, port=colour_http_port(name, colour, i), colour=colour,
                             version=env.get("UF_VERSION") or __version__)
 
 
 def wait_colour_ready(name: str, colour: str, timeout_s: float) -> bool:
+    """Every instance of the colour ready (False at once when one of them died)."""
     deadline = time.monotonic() + timeout_s
+    pending = set(range(colour_replicas(name)))
     while time.monotonic() < deadline:
-        if colour_pid(name, colour) is None:
-            return False
-        if colour_get(name, "/ready", colour)[0]:
+        for i in sorted(pending):
+            if colour_pid(name, colour, i) is None:
+                return False
+            if colour_get(name, "/ready", colour, i=i)[0]:
+                pending.discard(i)
+        if not pending:
             return True
         time.sleep(0.3)
     return False
 
 
+def colour_running(name: str, colour: str) -> bool:
+    """Every instance of the colour has a live process."""
+    return all(colour_pid(name, colour, i) is not None for i in range(colour_replicas(name)))
+
+
 def stop_colour(name: str, colour: str, sig: int = signal.SIGTERM, timeout_s: float = 15) -> None:
-    stop(colour_instance(name, colour), sig, timeout_s)
+    """Stop every instance of the colour (also ones beyond today's replica count)."""
+    base = name if colour == "blue" else f"{name}-{colour}"
+    found = {base} | {p.name[4:-4] for p in (VAR / "run").glob(f"svc-{base}@*.pid")}
+    for inst in sorted(found):
+        stop(inst, sig, timeout_s)
 
 
 if __name__ == "__main__":

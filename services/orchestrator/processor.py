@@ -22,9 +22,10 @@ for any number of instances (ADR 0009).
 - Warm standby (blue-green, ADR 0008): a preview instance keeps a copy of every partition's
   state near the changelog's end, its consumer connected (started, not subscribed: it joins
   no group) and every partition's producer connected but not initialised (`init_transactions`
-  would fence the active colour); a demoted instance keeps its state copy. A promotion then
-  joins the group, sends one InitProducerId per partition (the fence) and reads seconds of
-  changelog.
+  would fence the active colour), with its group and transaction coordinators already found
+  and connected (kit/messaging/warm.py); a demoted instance keeps its state copy. A promotion
+  then joins the group, sends one InitProducerId per partition (the fence), reads seconds of
+  changelog and the positions (one OffsetFetch, after the fence).
 """
 from __future__ import annotations
 

@@ -208,3 +208,25 @@ async def test_the_orchestrator_acts_only_on_an_attestation_of_the_content_under
     assert "not signed by the service that signed the decision" in exc.value.detail
     fx = await engine.handle(decoded("ReviewDecided", 4, _decision(state, generation)), state, "ufctl")
     assert fx.state.phase == "DELIVERY"
+
+
+def _delivery(review_event_id: str, *, request_cause: str | None = None):
+    change = make_event("WorkflowPhaseChanged", origin=Origin("orchestrator", "1", "blue"), workflow_id=WF, session_id="s",
+                        correlation_id=WF, causation_id=review_event_id, from_phase="REVIEW", to_phase="DELIVERY", reason="")
+    request = make_event("DeliveryRequested", origin=Origin("orchestrator", "1", "blue"), workflow_id=WF, session_id="s",
+                         correlation_id=WF, causation_id=request_cause or change["envelope"]["event_id"], delivery_id="d1",
+                         subject_id="s1", recipient="r", sender="x", subject="y", body="z")
+    return [_record("uf.workflow.events", 8, change, ORCH), _record("uf.delivery.requests", 0, request, ORCH)]
+
+
+def test_what_is_sent_follows_an_approval_that_holds(gen):
+    entered = _entered_review(gen[2]["envelope"]["event_id"])
+    good = _review(_content(gen))
+    approved = good[2]["envelope"]["event_id"]
+    _, problems = _check([gen, entered, good, *_delivery(approved)])
+    assert problems == []
+    forged = _review(_content(gen), sig_edit=lambda s: ("0" if s[0] != "0" else "1") + s[1:])
+    _, problems = _check([gen, entered, forged, *_delivery(forged[2]["envelope"]["event_id"])])
+    assert any("-> DELIVERY: not caused by an approval in the bundle that holds" in p for p in problems), problems
+    _, problems = _check([gen, entered, good, *_delivery(approved, request_cause="elsewhere")])
+    assert len(problems) == 1 and "not caused by the phase change into DELIVERY" in problems[0]

@@ -146,3 +146,23 @@ def test_rollouts_use_roles_and_the_generated_analysis():
         assert bg["activeMetadata"]["labels"] == {role.LABEL: role.ACTIVE}
         assert bg["previewMetadata"]["labels"] == {role.LABEL: role.PREVIEW}
         assert bg["postPromotionAnalysis"]["templates"] == [{"templateName": "uf-rollback-triggers"}]
+
+
+def test_every_instance_of_a_colour_has_its_own_name_role_file_and_port(monkeypatch):
+    """A rollout moves every instance (`launcher up --replicas N`): green has as many instances
+    as blue, each with its own name, role file and HTTP port, none shared with another part."""
+    from services import launcher
+    from services.kit.runtime import service_table as t
+
+    monkeypatch.setattr(launcher, "replicas", lambda: {"orchestrator": 3})
+    assert launcher.colour_replicas("orchestrator") == 3 and launcher.colour_replicas("pii") == 1
+    names = [launcher.colour_instance("orchestrator", c, i) for c in t.COLOURS for i in range(3)]
+    assert names == ["orchestrator", "orchestrator@1", "orchestrator@2",
+                     "orchestrator-green", "orchestrator-green@1", "orchestrator-green@2"]
+    assert len({launcher.role_file(n) for n in names}) == 6
+    ports = [t.colour_http_port(s, c, i) for s in t.SERVICES for c in t.COLOURS for i in range(launcher.MAX_REPLICAS)]
+    assert len(set(ports)) == len(ports), "no two instances share an HTTP port"
+    assert t.colour_http_port("orchestrator", "blue", 2) == t.instance_http_port("orchestrator", 2)
+    assert t.colour_http_port("orchestrator", "green") == t.http_port("orchestrator", "green")
+    others = {t.KAFKA_PORT, t.ELASTICSEARCH_PORT, t.REDIS_PORT, t.SMTP_PORT, t.PROMETHEUS_PORT, t.LOADGEN_PORT}
+    assert not others & set(ports)

@@ -56,7 +56,7 @@ def start(service: str, version: str, fault: str = "") -> Rollout:
         if r and r.phase in st.IN_PROGRESS:
             raise CliError(f"a rollout of {service} is already {r.phase} ({r.rollout_id}); promote or abort it first")
         old = launcher.live_colour(service)
-        if launcher.colour_pid(service, old) is None:
+        if not launcher.colour_running(service, old):
             raise CliError(f"{service} ({old}) is not running; start the suite first (`make up`)")
         new = other(old)
         launcher.stop_colour(service, new)  # a leftover of an earlier rollout
@@ -88,7 +88,7 @@ def promote(service: str, analysis_s: float | None = None) -> tuple[Rollout, han
         if not r or r.phase != st.PREVIEW or not r.preview:
             raise CliError(f"no rollout of {service} waiting in Preview (phase: {r.phase if r else 'none'})")
         old, new = r.active, r.preview
-        if launcher.colour_pid(service, new) is None:
+        if not launcher.colour_running(service, new):
             raise CliError(f"{service} {new} is not running any more; abort this rollout and start again")
         sw = handover.switch(service, old, new)
         r.active, r.preview, r.phase = new, old, st.ANALYSING  # old colour stays up as preview: instant rollback
@@ -109,7 +109,7 @@ def promote(service: str, analysis_s: float | None = None) -> tuple[Rollout, han
 def roll_back(r: Rollout, *, phase: str, reason: str) -> handover.Switch:
     """Partitions back to the colour that was active before the promotion (caller holds the lock)."""
     new, old = r.active, r.preview
-    if old is None or launcher.colour_pid(r.service, old) is None:
+    if old is None or not launcher.colour_running(r.service, old):
         raise CliError(f"{r.service}: the previous colour is not running; cannot roll back")
     sw = handover.switch(r.service, new, old)
     launcher.stop_colour(r.service, new)

@@ -1,10 +1,13 @@
 """Hand a service's partitions from one colour to the other at the committed offsets.
 
-The order is what makes it exact: (1) the old colour's role becomes preview; each of its gated
-consumers finishes the batch in hand, commits (the orchestrator: its transaction, and waits
-until the offsets are visible) and leaves its group; (2) only when its `/role` says every
-consumer is released does the new colour's role become active; it joins, the group is its
-alone, and it resumes at exactly the committed offsets. At no moment do two colours consume.
+The order is what makes it exact: (1) the role of every instance of the old colour becomes
+preview; each of their gated consumers finishes the batch in hand, commits (the orchestrator:
+its transaction, and waits until the offsets are visible) and leaves its group; (2) only when
+every old instance's `/role` says every consumer is released do the new colour's instances
+become active; they join, the group is theirs alone, and they resume at exactly the committed
+offsets (the orchestrator's new owners fence each partition's transactional id first, also
+when partitions move between the new instances while they join one after the other). At no
+moment do two colours consume.
 
 An old colour that does not let go within `release_timeout_s` (hung, or its faulty batch takes
 too long) is killed: the orchestrator's new owner then fences its transactional id, so a
@@ -33,8 +36,8 @@ class Switch:
     timeline: dict[str, int]  # "old|new <step>" -> ms after the demotion was written (role.RoleState.mark)
 
 
-def role_of(service: str, colour: str) -> dict | None:
-    ok, body = launcher.colour_get(service, "/role", colour, timeout_s=2)
+def role_of(service: str, colour: str, i: int = 0) -> dict | None:
+    ok, body = launcher.colour_get(service, "/role", colour, timeout_s=2, i=i)
     if not ok:
         return None
     try:
@@ -43,13 +46,13 @@ def role_of(service: str, colour: str) -> dict | None:
         return None
 
 
-def wait_settled(service: str, colour: str, role: str, timeout_s: float) -> bool:
+def wait_settled(service: str, colour: str, role: str, timeout_s: float, i: int = 0) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        r = role_of(service, colour)
+        r = role_of(service, colour, i)
         if r and r.get("role") == role and r.get("settled"):
             return True
-        if launcher.colour_pid(service, colour) is None:
+        if launcher.colour_pid(service, colour, i) is None:
             return False
         time.sleep(0.02)
     return False
@@ -61,33 +64,49 @@ def _last(snapshot: dict | None) -> float | None:
 
 
 def switch(service: str, old: str, new: str, *, release_timeout_s: float = 20.0, join_timeout_s: float = 60.0) -> Switch:
-    """Move the production groups of `service` from colour `old` to colour `new`."""
+    """Move the production groups of `service` from every instance of colour `old` to every
+    instance of colour `new`."""
     started_at = int(time.time() * 1000)
     t0 = time.monotonic()
+    n = launcher.colour_replicas(service)
     killed = False
-    if launcher.colour_pid(service, old) is not None:
-        write_role(launcher.colour_role_file(service, old), PREVIEW)
-        if not wait_settled(service, old, PREVIEW, release_timeout_s):
-            launcher.stop_colour(service, old, signal.SIGKILL, timeout_s=5)
+    demoted = [i for i in range(n) if launcher.colour_pid(service, old, i) is not None]
+    for i in demoted:  # all at once: the instances let go in parallel
+        write_role(launcher.colour_role_file(service, old, i), PREVIEW)
+    deadline = time.monotonic() + release_timeout_s
+    for i in demoted:
+        if not wait_settled(service, old, PREVIEW, max(0.0, deadline - time.monotonic()), i):
+            launcher.stop(launcher.colour_instance(service, old, i), signal.SIGKILL, timeout_s=5)
             killed = True
     t1 = time.monotonic()
-    write_role(launcher.colour_role_file(service, new), ACTIVE)
+    for i in range(n):
+        write_role(launcher.colour_role_file(service, new, i), ACTIVE)
     launcher.set_live_colour(service, new)
-    if not wait_settled(service, new, ACTIVE, join_timeout_s):
-        raise CliError(f"{service} {new} did not take the partitions over within {join_timeout_s:.0f}s "
-                       f"(see var/log/{launcher.colour_instance(service, new)}.log)")
+    deadline = time.monotonic() + join_timeout_s
+    for i in range(n):
+        if not wait_settled(service, new, ACTIVE, max(0.0, deadline - time.monotonic()), i):
+            raise CliError(f"{service} {new} did not take the partitions over within {join_timeout_s:.0f}s "
+                           f"(see var/log/{launcher.colour_instance(service, new, i)}.log)")
     t2 = time.monotonic()
-    old_role, new_role = (None if killed else role_of(service, old)), role_of(service, new)
-    released, consuming = _last(old_role), _last(new_role)
+    old_roles = [None if killed else role_of(service, old, i) for i in range(n)]
+    new_roles = [role_of(service, new, i) for i in range(n)]
+    old_role, new_role = old_roles[0], new_roles[0]
+    released = max((t for t in map(_last, old_roles) if t), default=None)
+    consuming = max((t for t in map(_last, new_roles) if t), default=None)
     pause = int((consuming - released) * 1000) if released and consuming else None
     return Switch(release_ms=int((t1 - t0) * 1000), join_ms=int((t2 - t1) * 1000), total_ms=int((t2 - t0) * 1000),
                   pause_ms=pause, started_at=started_at, done_at=int(time.time() * 1000), killed_old=killed,
-                  timeline=timeline(started_at, old_role, new_role))
+                  timeline=timeline(started_at, old_role, new_role, old_roles[1:], new_roles[1:]))
 
 
-def timeline(started_at: int, old_role: dict | None, new_role: dict | None) -> dict[str, int]:
-    """Where the switch's time went: every step both colours time-stamped, in order."""
+def timeline(started_at: int, old_role: dict | None, new_role: dict | None,
+             old_more: list[dict | None] | None = None, new_more: list[dict | None] | None = None) -> dict[str, int]:
+    """Where the switch's time went: every step both colours time-stamped, in order (instance 0
+    as `old`/`new`, the others as `old@1`, `new@1`, ...)."""
+    snaps = [("old", old_role), ("new", new_role)]
+    snaps += [(f"old@{i}", s) for i, s in enumerate(old_more or [], 1)]
+    snaps += [(f"new@{i}", s) for i, s in enumerate(new_more or [], 1)]
     steps = [(f"{who} {step}", int(at * 1000) - started_at)
-             for who, snap in (("old", old_role), ("new", new_role))
+             for who, snap in snaps
              for step, at in ((snap or {}).get("marks") or {}).items()]
     return dict(sorted(steps, key=lambda kv: kv[1]))

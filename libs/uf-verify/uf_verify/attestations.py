@@ -94,9 +94,34 @@ def _entered_review_with(records: list[Record]) -> str | None:
 
 def check_reviews(workflow_id: str, records: list[Record], keys: dict[str, Ed25519PublicKey],
                   fail: Callable[[str], None], used_keys: set[str]) -> list[str]:
-    """Check every review decision among `records`; return one report line per decision."""
+    """Check every review decision among `records`; return one report line per decision. Then
+    what was sent follows what was approved: the phase change into DELIVERY must be caused by
+    an approval in the bundle that holds (attested, automatic, or recorded before attestations),
+    and every delivery request by that phase change."""
+    lines, held = _check_decisions(workflow_id, records, keys, fail, used_keys)
+    _check_delivery_follows_approval(records, held, fail)
+    return lines
+
+
+def _check_delivery_follows_approval(records: list[Record], held: set[str], fail: Callable[[str], None]) -> None:
+    entered = [(r, d) for r, topic, d, _ in records if topic == "uf.workflow.events"
+               and d["envelope"]["event_type"] == "WorkflowPhaseChanged" and d["to_phase"] == "DELIVERY"]
+    for r, d in entered:
+        if d["envelope"]["causation_id"] not in held:
+            fail(f"phase change @{r['offset']} -> DELIVERY: not caused by an approval in the bundle that holds "
+                 "(what was sent was not shown to be approved)")
+    changes = {d["envelope"]["event_id"] for _r, d in entered}
+    for r, topic, d, _ in records:
+        if topic == "uf.delivery.requests" and d["envelope"]["causation_id"] not in changes:
+            fail(f"delivery request {topic}[{r['partition']}]@{r['offset']}: not caused by the phase change into DELIVERY")
+
+
+def _check_decisions(workflow_id: str, records: list[Record], keys: dict[str, Ed25519PublicKey],
+                     fail: Callable[[str], None], used_keys: set[str]) -> tuple[list[str], set[str]]:
+    """(report lines, event ids of approvals that hold)."""
     by_pos = {(r["topic"], r["partition"], r["offset"]): (r, d) for r, _t, d, _s in records}
     lines = []
+    held: set[str] = set()
     for r, topic, d, signer in records:
         if topic != REVIEW_TOPIC or d["envelope"]["event_type"] != "ReviewDecided":
             continue
@@ -106,7 +131,11 @@ def check_reviews(workflow_id: str, records: list[Record], keys: dict[str, Ed255
         if not text:
             if d["reviewer_id"].startswith(AUTOMATIC) and signer.startswith("orchestrator-"):
                 lines.append(f"review     {decision} by {d['reviewer_id']} (automatic proposal; the policy decided it)")
+                if d["approved"]:
+                    held.add(d["envelope"]["event_id"])
             elif "attestation" not in d:
+                if d["approved"]:
+                    held.add(d["envelope"]["event_id"])
                 lines.append(f"review     {decision} by {d['reviewer_id']}: UNATTESTED (recorded before review attestations, "
                              f"schema v{d['envelope']['schema_version']})")
             else:
@@ -149,8 +178,10 @@ def check_reviews(workflow_id: str, records: list[Record], keys: dict[str, Ed255
         if cause is not None and cause != td["envelope"]["event_id"]:
             fail(f"{where}: attests {ref}, not the content the workflow entered REVIEW with")
             continue
+        if not wrong and key_id == signer and d["approved"]:
+            held.add(d["envelope"]["event_id"])
         when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(doc["decided_at"] / 1000))
         roles = ",".join(doc["reviewer_roles"]) or "no roles"
         lines.append(f"review     {doc['decision']} by {doc['reviewer_id']} ({roles}) at {when} of content "
                      f"{c['record_sha256'][:16]} ({ref}), attested by {key_id}")
-    return lines
+    return lines, held

@@ -255,7 +255,10 @@ class _Membership(ConsumerRebalanceListener):
         role.current().mark(f"{self.loop.group_id}:join-sent")  # the coordinator is known, JoinGroup next
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        await seek_to_committed(self.loop.consumer, assigned, self.loop.offset_reset)  # one OffsetFetch (warm.py)
+        try:  # one OffsetFetch for every partition (warm.py); failing that, aiokafka positions them itself
+            await seek_to_committed(self.loop.consumer, assigned, self.loop.offset_reset)
+        except Exception as exc:
+            log.warning("positions not read in one request", extra={"group": self.loop.group_id, "error": exc.__class__.__name__})
         self.loop.joined = True
         role.current().report(self.loop.group_id, role.CONSUMING)  # hand-over timing (role.py)
 

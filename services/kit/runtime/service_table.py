@@ -112,6 +112,13 @@ def colour_grpc_port(name: str, colour: str) -> int:
     return port + (COLOUR_PORT_STEP if colour == "green" else 2 * COLOUR_PORT_STEP)
 
 
+def colour_http_port(name: str, colour: str, instance: int = 0) -> int:
+    """HTTP port of one instance of a colour: blue is `instance_http_port`, green the same
+    `COLOUR_PORT_STEP` higher (instance 0: 18281-18285, the others 18700-18799 + offset, a block
+    clear of every other default port modulo the 1000-step offsets)."""
+    return instance_http_port(name, instance) + (COLOUR_PORT_STEP if colour == "green" else 0)
+
+
 def instance_http_port(name: str, instance: int = 0) -> int:
     """HTTP port of one instance of a service (several instances run side by side locally).
     Instance 0 keeps the service's port; the others use 18500-18599 (+ UF_PORT_OFFSET), a block
