@@ -54,8 +54,10 @@ class SemanticError(Exception):
 # orchestrator instances kept evicting each other after a broker restart - each owned all 24
 # partitions in turn, restoring, and no workflow moved (found by the broker-restart drill). The
 # session (15 s) is what notices a killed instance; a little over the default so a busy machine's
-# late heartbeats do not evict a healthy one.
-GROUP_TIMEOUTS: dict[str, int] = {"session_timeout_ms": 15_000, "heartbeat_interval_ms": 3_000,
+# late heartbeats do not evict a healthy one. The heartbeat (1 s) is how soon a member learns that
+# another one joined and a rebalance waits for it: with 3 s, instances joining one after the other
+# (a rollout of a scaled service) kept the partitions on one of them for up to 3 s more.
+GROUP_TIMEOUTS: dict[str, int] = {"session_timeout_ms": 15_000, "heartbeat_interval_ms": 1_000,
                                   "rebalance_timeout_ms": 120_000}
 STANDBY_REWARM_S = 30.0  # a preview consumer re-checks its coordinator connection this often
 
