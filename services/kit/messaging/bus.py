@@ -55,10 +55,9 @@ class SemanticError(Exception):
 # partitions in turn, restoring, and no workflow moved (found by the broker-restart drill). The
 # session (15 s) is what notices a killed instance; a little over the default so a busy machine's
 # late heartbeats do not evict a healthy one.
-STANDBY_REWARM_S = 30.0  # a preview consumer re-checks its coordinator connection this often
-
 GROUP_TIMEOUTS: dict[str, int] = {"session_timeout_ms": 15_000, "heartbeat_interval_ms": 3_000,
                                   "rebalance_timeout_ms": 120_000}
+STANDBY_REWARM_S = 30.0  # a preview consumer re-checks its coordinator connection this often
 
 
 def producer_config(bootstrap: str, **overrides: Any) -> dict[str, Any]:
