@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -123,12 +124,9 @@ def test_structlog_processor_custom_operator() -> None:
     assert processor(None, "info", {"event": f"mail {EMAIL}"})["event"] == "mail ****.***@*******.***"
 
 
-def test_clean_texts_are_remembered_and_pii_is_still_redacted_every_time() -> None:
-    """Clean short strings are scanned once per filter (issue 11: one "event handled" line per
-    consumed record); a string with PII is never remembered, so it is redacted every time, also
-    next to remembered clean ones."""
-    seen: list[int] = []
-    f = PiiRedactingFilter(on_findings=lambda found: seen.append(len(found)))
+@contextlib.contextmanager
+def engine_scans(f: PiiRedactingFilter) -> Iterator[list[str]]:
+    """The texts the filter hands its engine while the block runs (the engine's scan, wrapped)."""
     scans: list[str] = []
     engine = f._redactor.engine
     original = engine.scan
@@ -139,11 +137,21 @@ def test_clean_texts_are_remembered_and_pii_is_still_redacted_every_time() -> No
 
     engine.scan = counting_scan  # type: ignore[method-assign]
     try:
+        yield scans
+    finally:
+        engine.scan = original  # type: ignore[method-assign]
+
+
+def test_clean_texts_are_remembered_and_pii_is_still_redacted_every_time() -> None:
+    """Clean short strings are scanned once per filter (issue 11: one "event handled" line per
+    consumed record); a string with PII is never remembered, so it is redacted every time, also
+    next to remembered clean ones."""
+    seen: list[int] = []
+    f = PiiRedactingFilter(on_findings=lambda found: seen.append(len(found)))
+    with engine_scans(f) as scans:
         for _ in range(3):
             assert f.redact_text("event handled for wf-123456") == "event handled for wf-123456"
             assert EMAIL not in f.redact_text(f"contact {EMAIL}")
-    finally:
-        engine.scan = original  # type: ignore[method-assign]
     assert scans.count("event handled for wf-123456") == 1
     assert scans.count(f"contact {EMAIL}") == 3
     assert len(seen) == 3
@@ -155,16 +163,7 @@ def test_opaque_ids_are_not_scanned_but_pii_next_to_them_is() -> None:
     engine runs: their digit runs never wake the phone/SSN/card recognizers, and one log template
     with a new id per line is remembered as clean once."""
     f = PiiRedactingFilter()
-    scans: list[str] = []
-    engine = f._redactor.engine
-    original = engine.scan
-
-    def counting_scan(text: str):  # type: ignore[no-untyped-def]
-        scans.append(text)
-        return original(text)
-
-    engine.scan = counting_scan  # type: ignore[method-assign]
-    try:
+    with engine_scans(f) as scans:
         ids = ("5551234567abcdef0123456789abcdef", "a4111111111111111b23456789abcdef",
                "0d1e2f3a4b5c6d7e8f90123456789012345678ab", "12345678-9abc-4def-8123-456789abcdef")
         for request_id in ids:
@@ -176,8 +175,6 @@ def test_opaque_ids_are_not_scanned_but_pii_next_to_them_is() -> None:
         line = f"request_id={ids[0]} caller={PHONE} card={CARD}"
         redacted = f.redact_text(line)
         assert ids[0] in redacted and PHONE not in redacted and CARD not in redacted
-    finally:
-        engine.scan = original  # type: ignore[method-assign]
     # Only whole tokens of those lengths: a shorter or glued hex run, an e-mail's local part and
     # a number of all digits are scanned as they are.
     from uf_pii.log_filter import _opaque_ids_masked
