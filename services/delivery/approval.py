@@ -107,12 +107,21 @@ def check_request(req: dict[str, Any], trust: TrustStore, ingresses: frozenset[s
     return dict(content)
 
 
-def check_content(req: dict[str, Any], content: dict[str, Any], record: LogRecord, admission: Admission,
-                  keys: KeyStore) -> None:
-    """Steps 2-3: `record` (read at the named position) is the approved one, and the email the
-    request would send is the approved email, field for field."""
-    if record.sha256() != content["record_sha256"]:
-        raise NotApproved("the record at the approved position is not the approved content (content hash differs)")
+@dataclass(frozen=True)
+class ApprovedRecord:
+    """A generation result read back from the log and checked once (signature, type): its
+    content hash, workflow, and its emails by delivery id, still sealed (only the one being
+    sent is opened). Cached per position: a campaign's N requests name the same record, and
+    decoding it for each would cost O(N^2)."""
+
+    sha256: str
+    workflow_id: str
+    emails: dict[str, Any]
+
+
+def index_record(record: LogRecord, admission: Admission) -> ApprovedRecord:
+    """Step 2's position-independent part: the record is admitted (signed by a declared
+    producer) and a successful GENERATION result; NotApproved otherwise."""
     try:
         decoded = codec.decode(record.value or b"")
         admission.admit(record.topic, record.key, record.value, record.headers, decoded.event_type)
@@ -123,33 +132,43 @@ def check_content(req: dict[str, Any], content: dict[str, Any], record: LogRecor
     ev = decoded.record
     if decoded.event_type != "AgentTaskCompleted" or ev.get("phase") != "GENERATION" or not ev.get("ok"):
         raise NotApproved("the approved record is not a successful generation result")
-    if ev["envelope"]["workflow_id"] != req["envelope"]["workflow_id"]:
+    emails = json.loads(ev["output_json"]).get("emails") or []
+    return ApprovedRecord(record.sha256(), ev["envelope"]["workflow_id"],
+                          {e["delivery_id"]: e for e in emails if isinstance(e, dict) and isinstance(e.get("delivery_id"), str)})
+
+
+def check_content(req: dict[str, Any], content: dict[str, Any], approved: ApprovedRecord, keys: KeyStore) -> None:
+    """Steps 2-3: the record read at the named position is the approved one, and the email the
+    request would send is the approved email, field for field."""
+    if approved.sha256 != content["record_sha256"]:
+        raise NotApproved("the record at the approved position is not the approved content (content hash differs)")
+    if approved.workflow_id != req["envelope"]["workflow_id"]:
         raise NotApproved("the approved content belongs to another workflow")
-    emails = open_blob(keys, json.loads(ev["output_json"])["emails"])
-    email = next((e for e in emails if e.get("delivery_id") == req["delivery_id"]), None)
-    if email is None:
+    sealed = approved.emails.get(req["delivery_id"])
+    if sealed is None:
         raise NotApproved("the approved content has no email with this delivery id")
+    email = open_blob(keys, sealed)
     differ = [f for f in SENT_FIELDS if email.get(f) != req.get(f)]
     if differ:
         raise NotApproved(f"the email differs from the approved content in {', '.join(differ)}")
 
 
 class ApprovedContentReader:
-    """Reads one record by position (no consumer group; a few recent ones cached: every email
-    of a campaign names the same record)."""
+    """Reads one record by position and indexes it (no consumer group; a few recent ones
+    cached: every email of a campaign names the same record)."""
 
-    def __init__(self, bootstrap: str, cache_size: int = 64, timeout_s: float = 15.0) -> None:
-        self.bootstrap, self.cache_size, self.timeout_s = bootstrap, cache_size, timeout_s
+    def __init__(self, bootstrap: str, admission: Admission, cache_size: int = 64, timeout_s: float = 15.0) -> None:
+        self.bootstrap, self.admission, self.cache_size, self.timeout_s = bootstrap, admission, cache_size, timeout_s
         self._consumer: AIOKafkaConsumer | None = None
         self._lock = asyncio.Lock()
-        self._cache: OrderedDict[tuple[str, int, int], LogRecord] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, int, int], ApprovedRecord] = OrderedDict()
 
     async def close(self) -> None:
         if self._consumer is not None:
             await self._consumer.stop()
             self._consumer = None
 
-    async def read(self, topic: str, partition: int, offset: int) -> LogRecord:
+    async def read(self, topic: str, partition: int, offset: int) -> ApprovedRecord:
         where = (topic, partition, offset)
         async with self._lock:
             cached = self._cache.get(where)
@@ -161,10 +180,11 @@ class ApprovedContentReader:
             except (KafkaError, OSError, TimeoutError) as exc:
                 await self.close()  # a fresh connection next time
                 raise DependencyUnavailable("kafka", f"reading the approved content: {exc.__class__.__name__}") from None
-            self._cache[where] = record
+            approved = index_record(record, self.admission)
+            self._cache[where] = approved
             while len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
-            return record
+            return approved
 
     async def _fetch(self, topic: str, partition: int, offset: int) -> LogRecord:
         if self._consumer is None:

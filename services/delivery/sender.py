@@ -61,7 +61,7 @@ class DeliverySender:
                  keys: KeyStore, admission: Admission | None = None) -> None:
         self.settings, self.redis, self.kafka, self.origin, self.keys = settings, redis, kafka, origin, keys
         self.admission = admission or default_admission()
-        self.approved = ApprovedContentReader(settings.kafka_bootstrap)  # the approved records, read back from the log
+        self.approved = ApprovedContentReader(settings.kafka_bootstrap, self.admission)  # the approved records, read back from the log
         self.owner = f"{settings.service_name}-{uuid.uuid4().hex[:12]}"
         self.timeouts = SmtpTimeouts(greeting_s=settings.smtp_command_timeout_s, command_s=settings.smtp_command_timeout_s,
                                      data_init_s=settings.smtp_data_init_timeout_s, data_block_s=settings.smtp_data_block_timeout_s,
@@ -94,7 +94,7 @@ class DeliverySender:
         try:
             content = check_request(req, self.admission.trust, review_ingresses(self.admission))
             record = await self.approved.read(content["topic"], content["partition"], content["offset"])
-            check_content(req, content, record, self.admission, self.keys)
+            check_content(req, content, record, self.keys)
         except NotApproved as exc:
             log.warning("delivery refused: not what was approved", extra={"workflow_id": req["envelope"]["workflow_id"],
                                                                           "delivery_id": req["delivery_id"], "error": str(exc)})

@@ -8,7 +8,7 @@ import json
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from services.delivery.approval import LogRecord, NotApproved, check_content, check_request, review_ingresses
+from services.delivery.approval import LogRecord, NotApproved, check_content, check_request, index_record, review_ingresses
 from services.kit.contracts import codec
 from services.kit.contracts.events import Origin, make_event
 from services.kit.contracts.topics import load_topics
@@ -62,7 +62,7 @@ def _verdict(world, req, rec) -> str | None:
     admission, _signers, keys = world
     try:
         content = check_request(req, admission.trust, review_ingresses(admission))
-        check_content(req, content, rec, admission, keys)
+        check_content(req, content, index_record(rec, admission), keys)
     except NotApproved as exc:
         return str(exc)
     return None
