@@ -22,7 +22,7 @@ from services import __version__
 from services.audit.tools import logcheck
 from services.kit.contracts import codec, topics
 from services.kit.contracts.events import Origin, make_event, now_ms
-from services.kit.contracts.keys import POLICY_ACTIVE
+from services.kit.contracts.keys import POLICY_HISTORY
 from services.kit.messaging.bus import producer_config, publish
 from services.kit.runtime.config import ServiceSettings
 from services.kit.security import attestation, identity, redis_auth, sealing
@@ -143,23 +143,29 @@ def review_event(workflow_id: str, session_id: str, approved: bool, reviewer: st
 
 def policy_in_force() -> str:
     """The policy version the validator decides with now, found the validator's way
-    (services/validator/policy/manager.py): the event-sourced activation projected into Redis,
-    else its configured default, else the newest valid file. CliError when neither is known."""
+    (services/validator/policy/manager.py): the newest activation (projected into Redis) whose
+    file is valid - an activation of a missing or invalid version is refused there and the
+    previous one stays in force -, else its configured default, else the newest valid file.
+    CliError when none is known. (A validator restarted after a refused activation falls back
+    to its default; an approval attested under another version is then refused by the
+    orchestrator with both versions named - review again.)"""
     from services.validator.config import ValidatorSettings
     from services.validator.policy.loader import PolicyLibrary
 
-    try:
-        active = redis.Redis.from_url(ServiceSettings().redis_url, socket_timeout=5,
-                                      **redis_auth.credentials()).get(POLICY_ACTIVE)
-    except redis.ConnectionError:
-        raise CliError("cannot reach Redis to read the policy in force (is the stack up? `make up`)") from None
-    if active:
-        return active.decode() if isinstance(active, bytes) else str(active)
     settings = ValidatorSettings()
-    if settings.policy_default:
-        return settings.policy_default
     library = PolicyLibrary(Path(settings.policy_dir))
     library.refresh()
+    try:
+        history = redis.Redis.from_url(ServiceSettings().redis_url, socket_timeout=5,
+                                       **redis_auth.credentials()).lrange(POLICY_HISTORY, 0, -1)
+    except redis.ConnectionError:
+        raise CliError("cannot reach Redis to read the policy in force (is the stack up? `make up`)") from None
+    for raw in reversed(history):
+        version = raw.decode() if isinstance(raw, bytes) else str(raw)
+        if version in library.versions:
+            return version
+    if settings.policy_default:
+        return settings.policy_default
     if not library.versions:
         raise CliError(f"no valid policy in {settings.policy_dir}: cannot name the policy in force")
     return sorted(library.versions)[-1]

@@ -346,3 +346,22 @@ async def test_delivery_requests_carry_the_approval_they_are_sent_under():
     assert requests and all(r["approved_content"] == generation.as_dict() and r["attestation"] == ev["attestation"]
                             and r["attestation_signature"] == ev["attestation_signature"] and r["approved_by"] == "alice"
                             for r in requests)
+
+
+def test_the_ingress_names_the_newest_valid_activation_as_the_policy_in_force(monkeypatch):
+    """An activation the validator refused (missing or invalid file) leaves the previous one in
+    force: the ingress must not attest it."""
+    from ufctl import publishing
+
+    class History:
+        def __init__(self, versions):
+            self.versions = [v.encode() for v in versions]
+
+        def lrange(self, *_):
+            return self.versions
+
+    older, newest = sorted(p.stem for p in (Path(__file__).resolve().parents[2] / "policies").glob("*.yaml"))[-2:]
+    monkeypatch.setattr(publishing.redis_auth, "credentials", lambda *_a, **_k: {})
+    for history, expected in (([newest, older], older), ([older, "zz-refused"], older), ([], newest)):
+        monkeypatch.setattr(publishing.redis.Redis, "from_url", lambda *_a, h=history, **_k: History(h))
+        assert publishing.policy_in_force() == expected
