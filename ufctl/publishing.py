@@ -22,9 +22,10 @@ from services import __version__
 from services.audit.tools import logcheck
 from services.kit.contracts import codec, topics
 from services.kit.contracts.events import Origin, make_event, now_ms
+from services.kit.contracts.keys import POLICY_ACTIVE
 from services.kit.messaging.bus import producer_config, publish
 from services.kit.runtime.config import ServiceSettings
-from services.kit.security import attestation, identity, sealing
+from services.kit.security import attestation, identity, redis_auth, sealing
 from services.kit.security import jwt_tokens as tokens
 from services.kit.security.signing import SigningError, configure_signing, default_signer
 from services.kit.security.subject_keys import DEFAULT_RETENTION_S, KeyStore
@@ -101,7 +102,7 @@ REVIEWER_ROLE = "reviewer"
 
 def review_event(workflow_id: str, session_id: str, approved: bool, reviewer: str, reason: str,
                  token: str | None = None, *, bootstrap: str | None = None,
-                 expect_content_sha256: str | None = None) -> dict[str, Any]:
+                 expect_content_sha256: str | None = None, policy_version: str | None = None) -> dict[str, Any]:
     """The reviewer ingress (ADR 0006): the bearer token is verified here, where it enters, and
     the decision records the verified identity (normalised subject), its roles, the token's
     SHA-256 and expiry - never the token (the review topic is kept forever). Without `token`
@@ -111,7 +112,9 @@ def review_event(workflow_id: str, session_id: str, approved: bool, reviewer: st
     publisher's key: the content it decides on is read from the signed log (the generation
     result the workflow entered REVIEW with), never taken from a projection. With
     `expect_content_sha256` (what `ufctl review show` printed) a decision on content that is not
-    exactly what the reviewer saw is refused."""
+    exactly what the reviewer saw is refused. The statement names the policy version in force
+    (`policy_in_force`, or `policy_version`): the orchestrator acts on it only if that version
+    decides the transition out of REVIEW."""
     token = token or local_token(reviewer, roles=[REVIEWER_ROLE])
     key = tokens.load_key()
     if not token or key is None:
@@ -130,11 +133,36 @@ def review_event(workflow_id: str, session_id: str, approved: bool, reviewer: st
                        correlation_id=workflow_id, approved=approved, reviewer_id=reviewer_id,
                        reason=reason, reviewer_roles=roles,
                        token_sha256=identity.token_hash(token), token_expires_at=int(claims["exp"]) * 1000)
-    text = attestation.statement(workflow_id, approved, reviewer_id, roles, event["envelope"]["occurred_at"], content)
+    text = attestation.statement(workflow_id, approved, reviewer_id, roles, event["envelope"]["occurred_at"], content,
+                                 policy_version or policy_in_force())
     configure_publisher()
     event["attestation"] = text
     event["attestation_key_id"], event["attestation_signature"] = attestation.sign(default_signer(), text)
     return event
+
+
+def policy_in_force() -> str:
+    """The policy version the validator decides with now, found the validator's way
+    (services/validator/policy/manager.py): the event-sourced activation projected into Redis,
+    else its configured default, else the newest valid file. CliError when neither is known."""
+    from services.validator.config import ValidatorSettings
+    from services.validator.policy.loader import PolicyLibrary
+
+    try:
+        active = redis.Redis.from_url(ServiceSettings().redis_url, socket_timeout=5,
+                                      **redis_auth.credentials()).get(POLICY_ACTIVE)
+    except redis.ConnectionError:
+        raise CliError("cannot reach Redis to read the policy in force (is the stack up? `make up`)") from None
+    if active:
+        return active.decode() if isinstance(active, bytes) else str(active)
+    settings = ValidatorSettings()
+    if settings.policy_default:
+        return settings.policy_default
+    library = PolicyLibrary(Path(settings.policy_dir))
+    library.refresh()
+    if not library.versions:
+        raise CliError(f"no valid policy in {settings.policy_dir}: cannot name the policy in force")
+    return sorted(library.versions)[-1]
 
 
 def reviewed_content(bootstrap: str, workflow_id: str) -> tuple[attestation.ReviewedContent, dict[str, Any]]:

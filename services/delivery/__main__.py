@@ -26,6 +26,7 @@ async def body(settings: DeliverySettings, ops: OpsServer, stack: AsyncExitStack
     sender = DeliverySender(settings, redis, kafka, Origin(settings.service_name, settings.version, settings.colour),
                             RedisKeyStore(settings.redis_url, cached=True))
     stack.callback(sender.smtp.close)
+    stack.push_async_callback(sender.approved.close)
     loop = ConsumeLoop(service=settings.service_name, bootstrap=settings.kafka_bootstrap, group_id=settings.consumer_group,
                        topics=[topics.DELIVERY_REQUESTS], handler=sender.deliver, producer=kafka,
                        backoff=Backoff(base_s=1.0, cap_s=settings.smtp_retry_cap_s))

@@ -19,6 +19,10 @@ Temporary SMTP trouble (4xx, connection refused) is a dependency outage: the rec
 with backoff up to `smtp_retry_cap_s` between attempts, like a mail transfer agent, and the
 delivery FAILS with the reason only after `smtp_give_up_s` since it was requested. 5xx fails at
 once with the server's code.
+
+Before any of this, the request is checked against the approval it names (services/delivery/
+approval.py): an email that is not exactly the approved one is never sent, and the delivery
+FAILS saying why. Every confirmation names the approved content hash it was checked against.
 """
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ import uuid
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
+from services.delivery.approval import ApprovedContentReader, NotApproved, check_content, check_request, review_ingresses
 from services.delivery.config import DeliverySettings
 from services.delivery.smtp import AmbiguousDelivery, PermanentSmtpError, SmtpPool, SmtpTimeouts, TemporarySmtpError, send_email
 from services.kit.contracts import topics
@@ -39,6 +44,7 @@ from services.kit.contracts.events import Origin, caused_by, make_event, stable_
 from services.kit.contracts.keys import delivery_key
 from services.kit.messaging.bus import publish
 from services.kit.messaging.retry import DependencyUnavailable
+from services.kit.security.admission import Admission, default_admission
 from services.kit.security.sealing import ERASED, open_record
 from services.kit.security.subject_keys import KeyStore
 
@@ -52,8 +58,10 @@ def alive_key(owner: str) -> str:
 
 class DeliverySender:
     def __init__(self, settings: DeliverySettings, redis: aioredis.Redis, kafka: AIOKafkaProducer, origin: Origin,
-                 keys: KeyStore) -> None:
+                 keys: KeyStore, admission: Admission | None = None) -> None:
         self.settings, self.redis, self.kafka, self.origin, self.keys = settings, redis, kafka, origin, keys
+        self.admission = admission or default_admission()
+        self.approved = ApprovedContentReader(settings.kafka_bootstrap, self.admission)  # the approved records, read back from the log
         self.owner = f"{settings.service_name}-{uuid.uuid4().hex[:12]}"
         self.timeouts = SmtpTimeouts(greeting_s=settings.smtp_command_timeout_s, command_s=settings.smtp_command_timeout_s,
                                      data_init_s=settings.smtp_data_init_timeout_s, data_block_s=settings.smtp_data_block_timeout_s,
@@ -76,7 +84,24 @@ class DeliverySender:
         await publish(self.kafka, topics.DELIVERY_OUTCOMES, make_event(
             "DeliveryOutcome", origin=self.origin, **caused_by(req),
             event_id=stable_id(req["delivery_id"], "outcome", status), delivery_id=req["delivery_id"],
-            status=status, message_id=message_id, duplicate=duplicate, error=error))
+            status=status, message_id=message_id, duplicate=duplicate, error=error,
+            approved_content_sha256=req.get("approved_content_sha256", "")))
+
+    async def _approved(self, req: dict) -> bool:
+        """Is the request exactly what was approved? If not, the delivery FAILS with the reason
+        (nothing is sent; a bad request is not retried). Records the checked content hash in
+        `req` for the confirmation."""
+        try:
+            content = check_request(req, self.admission.trust, review_ingresses(self.admission))
+            record = await self.approved.read(content["topic"], content["partition"], content["offset"])
+            check_content(req, content, record, self.keys)
+        except NotApproved as exc:
+            log.warning("delivery refused: not what was approved", extra={"workflow_id": req["envelope"]["workflow_id"],
+                                                                          "delivery_id": req["delivery_id"], "error": str(exc)})
+            await self._confirm(req, "FAILED", error=f"not what was approved: {exc}")
+            return False
+        req["approved_content_sha256"] = content["record_sha256"]
+        return True
 
     def _claim(self, stage: str) -> bytes:
         return json.dumps({"owner": self.owner, "stage": stage}).encode()
@@ -117,6 +142,8 @@ class DeliverySender:
 
     async def deliver(self, decoded: Decoded, msg: ConsumerRecord) -> None:
         req = open_record(self.keys, decoded.record)
+        if not await self._approved(req):
+            return
         key = delivery_key(req["envelope"]["workflow_id"], req["delivery_id"])
         state = await self.redis.get(key)
         if state is not None and state.startswith(b"sent:"):

@@ -72,6 +72,15 @@ def _auto_review(st: WorkflowState, keys: KeyStore, child: dict[str, Any], agent
 
 
 def _delivery_requests(st: WorkflowState, keys: KeyStore, child: dict[str, Any], agent: str) -> list[Emit]:
+    """One request per approved email, naming the approval it is sent under: the generation
+    result approved (the one the workflow entered REVIEW with) and a human reviewer's signed
+    attestation of it, copied verbatim, so delivery can check the email against the approved
+    record itself (services/delivery/approval.py) rather than trust this request's copy."""
+    review = st.review
+    approval = {"approved_by": review.reviewer_id if review else "", "approved_content": st.review_content,
+                "attestation": review.attestation if review else "",
+                "attestation_key_id": review.attestation_key_id if review else "",
+                "attestation_signature": review.attestation_signature if review else ""}
     out: list[Emit] = []
     for sealed in st.outputs[Phase.GENERATION]["emails"]:
         email = open_blob(keys, sealed)
@@ -79,7 +88,7 @@ def _delivery_requests(st: WorkflowState, keys: KeyStore, child: dict[str, Any],
         out.append((topics.DELIVERY_REQUESTS, seal_record(keys, make_event(
             "DeliveryRequested", **child, event_id=stable_id(email["delivery_id"], "request"),
             delivery_id=email["delivery_id"], subject_id=email["subject_id"], recipient=email["recipient"],
-            sender=email["sender"], subject=email["subject"], body=email["body"]))))
+            sender=email["sender"], subject=email["subject"], body=email["body"], **approval))))
     return out
 
 

@@ -30,6 +30,13 @@ class Review:
     event_id: str
     roles: list[str] = field(default_factory=list)
     token_sha256: str = ""
+    # A human approval's signed statement (kit.security.attestation), carried into every delivery
+    # request so delivery can check what it sends against it; "" for automatic approvals and for
+    # state written before approvals were bound. `policy_version`: the version it attests.
+    attestation: str = ""
+    attestation_key_id: str = ""
+    attestation_signature: str = ""
+    policy_version: str = ""
 
 
 @dataclass
@@ -117,7 +124,10 @@ class WorkflowState:
             "summary": self.summary, "task_id": self.task_id,
             "review": {"approved": self.review.approved, "reviewer_id": self.review.reviewer_id,
                        "event_id": self.review.event_id, "roles": self.review.roles,
-                       "token_sha256": self.review.token_sha256} if self.review else None,
+                       "token_sha256": self.review.token_sha256, "attestation": self.review.attestation,
+                       "attestation_key_id": self.review.attestation_key_id,
+                       "attestation_signature": self.review.attestation_signature,
+                       "policy_version": self.review.policy_version} if self.review else None,
             "deliveries": self.deliveries, "reason": self.reason,
             "parked": {"target": p.target.value, "cause": p.cause, "reason": p.reason, "kind": p.kind, "since": p.since,
                        "next_attempt_at": p.next_attempt_at, "budget_deadline": p.budget_deadline,
@@ -151,7 +161,10 @@ class WorkflowState:
             summary=dict(doc.get("summary") or {}),
             task_id=doc.get("task_id"),
             review=Review(approved=review["approved"], reviewer_id=review["reviewer_id"], event_id=review["event_id"],
-                          roles=list(review.get("roles") or []), token_sha256=review.get("token_sha256") or "")
+                          roles=list(review.get("roles") or []), token_sha256=review.get("token_sha256") or "",
+                          attestation=review.get("attestation") or "", attestation_key_id=review.get("attestation_key_id") or "",
+                          attestation_signature=review.get("attestation_signature") or "",
+                          policy_version=review.get("policy_version") or "")
             if review else None,
             deliveries=dict(doc.get("deliveries") or {}),
             reason=doc.get("reason") or "",

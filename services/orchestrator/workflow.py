@@ -167,12 +167,16 @@ class WorkflowEngine:
         automatic = ev["reviewer_id"].startswith(AUTOMATIC)
         if automatic and signer != self.origin.service:
             raise SemanticError("review-not-authorised", f"automatic decisions come only from {self.origin.service}, not {signer}")
+        attested = ""
         if not automatic:  # a human decision counts only with its signed statement of exactly what was reviewed
             problem = attestation.problem_with(ev, signer, self.trust, st.review_content)
             if problem:
                 raise SemanticError("review-attestation-invalid", problem)
+            attested = attestation.parse(ev["attestation"])["policy_version"]
         st.review = Review(approved=ev["approved"], reviewer_id=ev["reviewer_id"], event_id=cause,
-                           roles=list(ev.get("reviewer_roles") or []), token_sha256=ev.get("token_sha256") or "")
+                           roles=list(ev.get("reviewer_roles") or []), token_sha256=ev.get("token_sha256") or "",
+                           attestation=ev.get("attestation") or "", attestation_key_id=ev.get("attestation_key_id") or "",
+                           attestation_signature=ev.get("attestation_signature") or "", policy_version=attested)
         target = Phase.DELIVERY if ev["approved"] else Phase.REJECTED
         verdict = await self.validator.validate(_validation_request(st, target, cause, self.keys))
         if not verdict.allowed and not verdict.unavailable and _only_review_rules_denied(verdict):
@@ -180,6 +184,10 @@ class WorkflowEngine:
                 fx.state = None  # the policy does not let this workflow skip human review: wait for one
                 return
             raise SemanticError("review-not-authorised", verdict.reason)
+        if attested and ev["approved"] and verdict.allowed:  # approved under the policy that decides, or not at all
+            problem = attestation.policy_problem(attested, verdict.policy_version)
+            if problem:
+                raise SemanticError("review-policy-changed", problem)
         if ev["approved"]:
             self._conclude(fx, verdict, Phase.DELIVERY, cause)
         elif verdict.allowed:
@@ -227,6 +235,11 @@ class WorkflowEngine:
     def _conclude(self, fx: Effects, verdict: Verdict, target: Phase, cause: str, token: str = "") -> bool:
         st = fx.state
         assert st is not None
+        if verdict.allowed and target is Phase.DELIVERY and st.review and st.review.policy_version:
+            problem = attestation.policy_problem(st.review.policy_version, verdict.policy_version)
+            if problem:  # a parked review decided later under another policy: it no longer counts
+                self._void_review(fx, target, cause, problem)
+                return False
         if verdict.allowed:
             st.parked = None
             reason = "allowed"
@@ -241,6 +254,19 @@ class WorkflowEngine:
         st.parked = None
         self._enter(fx, Phase.REJECTED, cause, reason=verdict.reason, decision_id=verdict.decision_id)
         return False
+
+    def _void_review(self, fx: Effects, target: Phase, cause: str, reason: str) -> None:
+        """The review decision no longer counts (the policy changed while its transition waited
+        for the validator): forget it and wait in REVIEW for a new one, saying so on the trail."""
+        st = fx.state
+        assert st is not None
+        st.review, st.parked = None, None
+        fx.emit.append((topics.WORKFLOW_EVENTS, make_event(
+            "WorkflowWaiting", origin=self.origin, workflow_id=st.workflow_id, session_id=st.session_id,
+            correlation_id=st.correlation_id, causation_id=cause,
+            event_id=stable_id(st.workflow_id, "review-void", cause), phase=st.phase.value if st.phase else None,
+            target_phase=target.value, reason=reason, kind="review-again", attempt=0, next_attempt_at=0, budget_deadline=0)))
+        log.warning("review decision void: the policy changed", extra={"workflow_id": st.workflow_id})
 
     def _park(self, fx: Effects, target: Phase, cause: str, *, reason: str, kind: str, budget_s: float | None,
               token: str = "") -> None:

@@ -23,6 +23,7 @@ ORCH = Signer("orchestrator", Ed25519PrivateKey.generate())
 UFCTL = Signer("ufctl", Ed25519PrivateKey.generate())
 OTHER = Signer("ufctl", Ed25519PrivateKey.generate())  # a second "ufctl" key nobody registered
 CLI = Origin("ufctl", "1", "cli")
+POLICY = "p-test"  # = tests/unit/test_workflow_engine.POLICY, what the scripted validator decides under
 
 
 def _record(topic: str, offset: int, event: dict[str, Any], signer: Signer) -> tuple[dict[str, Any], str, Any, str]:
@@ -64,7 +65,7 @@ def _review(content: attestation.ReviewedContent, *, approved: bool = True, atte
                     reviewer_id="alice", reviewer_roles=["reviewer"], token_sha256="00" * 32, token_expires_at=1)
     if attest:
         text = attestation.statement(WF, approved if attest_approved is None else attest_approved, "alice", ["reviewer"],
-                                     ev["envelope"]["occurred_at"], content)
+                                     ev["envelope"]["occurred_at"], content, POLICY)
         key_id, sig = attestation.sign(statement_signer, text)
         ev["attestation"] = edit(text) if edit else text
         ev["attestation_key_id"], ev["attestation_signature"] = key_id, sig_edit(sig) if sig_edit else sig
@@ -92,11 +93,11 @@ def test_an_intact_attestation_verifies_with_only_the_public_keys(gen):
 
 
 def test_the_kit_statement_is_what_the_verifier_parses(gen):
-    text = attestation.statement(WF, False, "alice", ["b", "a"], 123, _content(gen))
+    text = attestation.statement(WF, False, "alice", ["b", "a"], 123, _content(gen), POLICY)
     assert attestations._parse(text) == attestation.parse(text)
     assert attestation.parse(text)["reviewer_roles"] == ["a", "b"]
     key_id, sig = attestation.sign(UFCTL, text)
-    assert attestations._signature_ok(UFCTL.private.public_key(), text, sig)
+    assert attestations._signature_ok(UFCTL.private.public_key(), attestations._parse(text), text, sig)
     assert attestation.verify(UFCTL.private.public_key(), text, sig)
     # domain-separated: the statement's signature is no record signature and vice versa
     assert not attestation.verify(UFCTL.private.public_key(), text, UFCTL.sign(text.encode()).hex())
@@ -175,12 +176,13 @@ async def _in_review(trust):
     return engine, state, generation, Decoded
 
 
-def _decision(state, content, *, statement_signer=UFCTL, approved=True, attest=True):
+def _decision(state, content, *, statement_signer=UFCTL, approved=True, attest=True, policy=POLICY):
     ev = make_event("ReviewDecided", origin=CLI, workflow_id=state.workflow_id, session_id="s",
                     correlation_id=state.workflow_id, approved=approved, reviewer_id="alice", reviewer_roles=["reviewer"],
                     reason="" if approved else "tone")
     if attest:
-        text = attestation.statement(state.workflow_id, approved, "alice", ["reviewer"], ev["envelope"]["occurred_at"], content)
+        text = attestation.statement(state.workflow_id, approved, "alice", ["reviewer"], ev["envelope"]["occurred_at"], content,
+                                     policy)
         ev["attestation"] = text
         ev["attestation_key_id"], ev["attestation_signature"] = attestation.sign(statement_signer, text)
     return ev
@@ -210,23 +212,137 @@ async def test_the_orchestrator_acts_only_on_an_attestation_of_the_content_under
     assert fx.state.phase == "DELIVERY"
 
 
-def _delivery(review_event_id: str, *, request_cause: str | None = None):
+VALIDATOR = Signer("validator", Ed25519PrivateKey.generate())
+DELIVERY = Signer("delivery", Ed25519PrivateKey.generate())
+
+
+def _delivery(review: tuple[dict[str, Any], str, Any, str], content: attestation.ReviewedContent, *,
+              request_cause: str | None = None, decided_under: str = POLICY, requested: str | None = None,
+              confirmed: str | None = None, automatic: bool = False):
+    """The rest of a workflow after `review`: the validation decision and phase change into
+    DELIVERY, one delivery request naming `requested` (default: the approved content) and its
+    SENT confirmation naming `confirmed` (default: the same)."""
+    review_ev = review[2]
+    decision = make_event("ValidationDecided", origin=Origin("validator", "1", "blue"), workflow_id=WF, session_id="s",
+                          correlation_id=WF, decision_id="dec-delivery", from_phase="REVIEW", to_phase="DELIVERY",
+                          actor_id="a", allowed=True, policy_version=decided_under, rules=[], policy_sha256="", facts="{}")
     change = make_event("WorkflowPhaseChanged", origin=Origin("orchestrator", "1", "blue"), workflow_id=WF, session_id="s",
-                        correlation_id=WF, causation_id=review_event_id, from_phase="REVIEW", to_phase="DELIVERY", reason="")
+                        correlation_id=WF, causation_id=review_ev["envelope"]["event_id"], from_phase="REVIEW",
+                        to_phase="DELIVERY", reason="", decision_id="dec-delivery")
+    named = {**content.as_dict(), "record_sha256": requested or content.record_sha256}
     request = make_event("DeliveryRequested", origin=Origin("orchestrator", "1", "blue"), workflow_id=WF, session_id="s",
                          correlation_id=WF, causation_id=request_cause or change["envelope"]["event_id"], delivery_id="d1",
-                         subject_id="s1", recipient="r", sender="x", subject="y", body="z")
-    return [_record("uf.workflow.events", 8, change, ORCH), _record("uf.delivery.requests", 0, request, ORCH)]
+                         subject_id="s1", recipient="r", sender="x", subject="y", body="z", approved_content=named,
+                         approved_by=review_ev["reviewer_id"], attestation="" if automatic else review_ev["attestation"],
+                         attestation_key_id="" if automatic else review_ev["attestation_key_id"],
+                         attestation_signature="" if automatic else review_ev["attestation_signature"])
+    outcome = make_event("DeliveryOutcome", origin=Origin("delivery", "1", "blue"), workflow_id=WF, session_id="s",
+                         correlation_id=WF, causation_id=request["envelope"]["event_id"], delivery_id="d1", status="SENT",
+                         message_id="<m>", duplicate=False, error="",
+                         approved_content_sha256=confirmed or content.record_sha256)
+    return [_record("uf.validation.decisions", 3, decision, VALIDATOR), _record("uf.workflow.events", 8, change, ORCH),
+            _record("uf.delivery.requests", 0, request, ORCH), _record("uf.delivery.outcomes", 0, outcome, DELIVERY)]
 
 
 def test_what_is_sent_follows_an_approval_that_holds(gen):
     entered = _entered_review(gen[2]["envelope"]["event_id"])
-    good = _review(_content(gen))
-    approved = good[2]["envelope"]["event_id"]
-    _, problems = _check([gen, entered, good, *_delivery(approved)])
+    content = _content(gen)
+    good = _review(content)
+    lines, problems = _check([gen, entered, good, *_delivery(good, content)])
     assert problems == []
-    forged = _review(_content(gen), sig_edit=lambda s: ("0" if s[0] != "0" else "1") + s[1:])
-    _, problems = _check([gen, entered, forged, *_delivery(forged[2]["envelope"]["event_id"])])
+    assert f"under policy {POLICY}" in lines[0]
+    assert f"delivery   1 request(s), 1 sent, each checked of the approved content {content.record_sha256[:16]}" in lines[1]
+    forged = _review(content, sig_edit=lambda s: ("0" if s[0] != "0" else "1") + s[1:])
+    _, problems = _check([gen, entered, forged, *_delivery(forged, content)])
     assert any("-> DELIVERY: not caused by an approval in the bundle that holds" in p for p in problems), problems
-    _, problems = _check([gen, entered, good, *_delivery(approved, request_cause="elsewhere")])
+    _, problems = _check([gen, entered, good, *_delivery(good, content, request_cause="elsewhere")])
     assert len(problems) == 1 and "not caused by the phase change into DELIVERY" in problems[0]
+
+
+@pytest.mark.parametrize("case, expected", [
+    ("confirmation names other content", "what was delivered is not what was approved"),
+    ("request names other content", "what was to be sent is not what was approved"),
+    ("decided under another policy", "but the approval was attested under policy p-test"),
+])
+def test_a_delivery_that_does_not_match_the_attestation_fails_the_bundle(gen, case, expected):
+    entered = _entered_review(gen[2]["envelope"]["event_id"])
+    content, good = _content(gen), _review(_content(gen))
+    other = "cd" * 32
+    rest = {"confirmation names other content": lambda: _delivery(good, content, confirmed=other),
+            "request names other content": lambda: _delivery(good, content, requested=other),
+            "decided under another policy": lambda: _delivery(good, content, decided_under="p-other")}[case]()
+    _, problems = _check([gen, entered, good, *rest])
+    assert len(problems) == 1 and expected in problems[0], problems
+
+
+def test_an_automatic_approval_binds_delivery_to_the_content_that_entered_review(gen):
+    entered = _entered_review(gen[2]["envelope"]["event_id"])
+    ev = make_event("ReviewDecided", origin=Origin("orchestrator", "1", "blue"), workflow_id=WF, session_id="s",
+                    correlation_id=WF, approved=True, reviewer_id="policy:auto-approve", reason="auto")
+    auto = _record("uf.review.decisions", 3, ev, ORCH)
+    content = _content(gen)
+    _, problems = _check([gen, entered, auto, *_delivery(auto, content, automatic=True, decided_under="any")])
+    assert problems == []
+    _, problems = _check([gen, entered, auto, *_delivery(auto, content, automatic=True, confirmed="cd" * 32)])
+    assert len(problems) == 1 and "what was delivered is not what was approved" in problems[0]
+
+
+def test_a_v1_statement_still_verifies_but_is_not_acted_on(gen):
+    """Statements are kept forever: /1 (no policy version) ones stay verifiable offline; the
+    orchestrator no longer acts on one (tested below)."""
+    content = _content(gen)
+    v1 = json.dumps({"type": "uf.review-attestation/1", "workflow_id": WF, "decision": "approve", "reviewer_id": "alice",
+                     "reviewer_roles": ["reviewer"], "decided_at": 1, "content": content.as_dict()},
+                    sort_keys=True, separators=(",", ":"))
+    sig = UFCTL.sign(b"uf.review-attestation.v1\x00" + v1.encode()).hex()
+    assert attestation.verify(UFCTL.private.public_key(), v1, sig)
+    assert attestation.parse(v1)["type"] == "uf.review-attestation/1"
+    # the domains differ: the v1 signature does not carry over to the same fields as a v2 statement
+    v2 = attestation.statement(WF, True, "alice", ["reviewer"], 1, content, POLICY)
+    assert not attestation.verify(UFCTL.private.public_key(), v2, sig)
+    rebuilt = make_event("ReviewDecided", origin=CLI, workflow_id=WF, session_id="s", correlation_id=WF, occurred_at=1,
+                         approved=True, reviewer_id="alice", reviewer_roles=["reviewer"], attestation=v1,
+                         attestation_key_id=UFCTL.key_id, attestation_signature=sig)
+    rec = _record("uf.review.decisions", 2, rebuilt, UFCTL)
+    lines, problems = _check([gen, _entered_review(gen[2]["envelope"]["event_id"]), rec])
+    assert problems == [] and "(statement /1: names no policy)" in lines[0]
+    assert attestation.problem_with(rebuilt, "ufctl", _trust(), content.as_dict()) == \
+        "review attestation is a uf.review-attestation/1 statement (names no policy version): review again"
+
+
+def _trust():
+    from services.kit.security.signing import TrustStore
+
+    trust = TrustStore(Path("/nonexistent"))
+    trust.add(UFCTL.key_id, UFCTL.private.public_key())
+    return trust
+
+
+async def test_an_approval_counts_only_under_the_policy_it_attests():
+    from services.kit.messaging.bus import SemanticError
+    from services.orchestrator.validation import Verdict
+    from tests.unit import test_workflow_engine as wfe
+
+    engine, state, generation, decoded = await _in_review(_trust())
+    with pytest.raises(SemanticError) as exc:
+        await engine.handle(decoded("ReviewDecided", 4, _decision(state, generation, policy="p-old")), state, "ufctl")
+    assert exc.value.reason == "review-policy-changed" and "attested under policy p-old" in exc.value.detail
+    # parked for the validator, then decided under a policy switched in the meantime: void, wait for a new review
+    engine.validator = wfe.ScriptedValidator(deny={"DELIVERY": Verdict(False, "validator unavailable", unavailable=True)})
+    fx = await engine.handle(decoded("ReviewDecided", 4, _decision(state, generation)), state, "ufctl")
+    assert fx.state.phase == "REVIEW" and fx.state.parked is not None and fx.state.review.policy_version == POLICY
+    engine.validator = wfe.ScriptedValidator(deny={"DELIVERY": Verdict(True, "allowed", decision_id="d", policy_version="p-new")})
+    retried = await engine.retry_parked(fx.state)
+    assert retried.state.phase == "REVIEW" and retried.state.review is None and retried.state.parked is None
+    (waiting,) = [e for _t, e in retried.emit]
+    assert waiting["kind"] == "review-again" and "review again" in waiting["reason"]
+
+
+async def test_delivery_requests_carry_the_approval_they_are_sent_under():
+    engine, state, generation, decoded = await _in_review(_trust())
+    ev = _decision(state, generation)
+    fx = await engine.handle(decoded("ReviewDecided", 4, ev), state, "ufctl")
+    requests = [e for t, e in fx.emit if t == "uf.delivery.requests"]
+    assert requests and all(r["approved_content"] == generation.as_dict() and r["attestation"] == ev["attestation"]
+                            and r["attestation_signature"] == ev["attestation_signature"] and r["approved_by"] == "alice"
+                            for r in requests)

@@ -25,6 +25,7 @@ EXAMPLE = json.loads((ROOT / "examples" / "campaign.json").read_text())
 KEYS = MemoryKeys()
 
 P = Origin("test", "0", "blue")
+POLICY = "p-test"  # the version the scripted validator decides under
 
 
 class ScriptedValidator:
@@ -33,7 +34,8 @@ class ScriptedValidator:
 
     async def validate(self, request):
         self.asked.append(request.target_phase)
-        return self.deny.get(request.target_phase, Verdict(True, "allowed", decision_id=f"d-{request.target_phase}"))
+        return self.deny.get(request.target_phase, Verdict(True, "allowed", decision_id=f"d-{request.target_phase}",
+                                                                policy_version=POLICY))
 
 
 def request(**overrides):

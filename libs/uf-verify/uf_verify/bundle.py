@@ -12,8 +12,9 @@
     policies/<v>.yaml   policy versions that made the decisions, bound by the sha256 recorded in
                         the decisions (ValidationDecided v2) or in PolicyActivated records
 
-Review decisions carry signed review attestations (who, which decision, when, the exact content
-reviewed), checked by uf_verify.attestations against the records in the bundle.
+Review decisions carry signed review attestations (who, which decision, when, under which
+policy, the exact content reviewed), checked by uf_verify.attestations against the records in the
+bundle, as are the delivery requests and confirmations against the approval.
 
 Every byte must be accounted for: each file is listed with its hash, every JSON file must be in
 its canonical serialisation (so no whitespace or field can be added unnoticed), every record is

@@ -94,6 +94,10 @@ class Checkpointer:
         self.states: dict[TopicPartition, PartitionState] = {}
         self.assigned: set[TopicPartition] = set()
         self.paused: set[TopicPartition] = set()
+        # Partitions with nothing pending whose gauges already read 0: `emit_due` runs five times
+        # a second over ~200 partitions, and two labelled gauge updates per partition per step were
+        # most of the checkpointer's idle CPU. A partition leaves the set when a record arrives.
+        self._idle_shown: set[TopicPartition] = set()
         self._last_refresh = 0.0
         self._last_retry = 0.0
 
@@ -147,6 +151,7 @@ class Checkpointer:
             return
         self.consumer.assign(sorted(wanted))
         self.assigned, self.paused = wanted, set()
+        self._idle_shown.clear()
         from_start = []
         for tp in sorted(wanted):
             if tp not in self.states:  # new to this process: resume after its stored head, if any
@@ -228,6 +233,8 @@ class Checkpointer:
     async def emit_due(self) -> None:
         now = time.monotonic()
         for tp, st in list(self.states.items()):
+            if not st.pending and tp in self._idle_shown and tp not in self.paused:
+                continue  # nothing to attest, gauges already at 0, nothing to resume
             for _ in range(MAX_PENDING_FACTOR * 10):  # bounded: a burst yields several full checkpoints
                 if tp not in self.assigned:
                     break  # topic gone: attest nothing more until it is back
@@ -240,6 +247,10 @@ class Checkpointer:
             if tp in self.assigned:
                 metrics.UNATTESTED.labels(tp.topic, str(tp.partition)).set(len(st.pending))
                 metrics.UNATTESTED_AGE.labels(tp.topic, str(tp.partition)).set(now - st.first_pending_at if st.pending else 0)
+                if st.pending:
+                    self._idle_shown.discard(tp)
+                else:
+                    self._idle_shown.add(tp)
             self._flow_control(tp, st)
 
     def _flow_control(self, tp: TopicPartition, st: PartitionState) -> None:

@@ -63,13 +63,15 @@ def _summary(event_type: str, data: dict[str, Any]) -> str:
     if event_type == "AgentTaskCompleted":
         return f"{data['agent']} {'succeeded' if data['ok'] else 'failed'} in {data['phase']}"
     if event_type == "ReviewDecided":
-        attested = f" (attested content {json.loads(data['attestation'])['content']['record_sha256'][:16]})" \
-            if data.get("attestation") else ""
+        statement = json.loads(data["attestation"]) if data.get("attestation") else None
+        attested = "" if statement is None else f" (attested content {statement['content']['record_sha256'][:16]}" + (
+            f", policy {statement['policy_version']})" if statement.get("policy_version") else ")")
         return f"review {'approved' if data['approved'] else 'rejected'} by {data['reviewer_id']}{attested}"
     if event_type == "DeliveryRequested":
         return f"delivery {data['delivery_id']} requested for subject {data['subject_id']}"
     if event_type == "DeliveryOutcome":
-        return f"delivery {data['delivery_id']} {data['status']}{' (duplicate confirmed)' if data.get('duplicate') else ''}"
+        approved = f" (approved content {data['approved_content_sha256'][:16]})" if data.get("approved_content_sha256") else ""
+        return f"delivery {data['delivery_id']} {data['status']}{' (duplicate confirmed)' if data.get('duplicate') else ''}{approved}"
     if event_type == "WorkflowWaiting":
         return f"waiting to enter {data['target_phase']} (attempt {data['attempt']}): {data.get('reason', '')}"
     if event_type == "WorkflowRequested":

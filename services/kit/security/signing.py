@@ -14,6 +14,14 @@ pins the exact key, so a stale or swapped `.pub` file is refused.
 Wiring (producer side): `configure_signing("orchestrator")` once at start, then
 `headers=signing_headers(topic, key, value)` on every send. Verifying: `verify_record(...)`.
 Reasons returned are stable codes and never echo record content (it may be PII).
+
+Keys are held and distributed as `cryptography` objects, but the per-record arithmetic - one
+signature per produced record, one verification per consumed one, in every service - runs in
+libsodium (PyNaCl): the same Ed25519 (RFC 8032; signing is deterministic, so the signatures are
+byte for byte those OpenSSL makes - a unit test holds them to it), at about half the CPU per
+verification (~80 vs ~150 us here) and two thirds per signature. libsodium's verification is,
+if anything, stricter (it also refuses small-order public keys and non-canonical encodings of R
+and S). docs/security.md "Record signatures" says why this is as strong.
 """
 from __future__ import annotations
 
@@ -27,9 +35,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from nacl import bindings as sodium
+from nacl.exceptions import BadSignatureError
 
 from services.kit.runtime import paths
 
@@ -83,6 +92,7 @@ class Signer:
     service: str
     private: Ed25519PrivateKey = field(repr=False)
     _key_id: str = field(default="", init=False, repr=False, compare=False)
+    _sodium_sk: bytes = field(default=b"", init=False, repr=False, compare=False)
 
     @property
     def key_id(self) -> str:
@@ -96,7 +106,10 @@ class Signer:
         return raw_public(self.private.public_key()).hex()
 
     def sign(self, data: bytes) -> bytes:
-        return self.private.sign(data)
+        # libsodium's 64-byte secret key (seed || public key), derived once from the same seed
+        if not self._sodium_sk:
+            self._sodium_sk = sodium.crypto_sign_seed_keypair(self.private.private_bytes_raw())[1]
+        return sodium.crypto_sign(data, self._sodium_sk)[:64]
 
     def headers(self, topic: str, key: bytes | None, value: bytes | None) -> list[tuple[str, bytes]]:
         return [(KEY_HEADER, self.key_id.encode()), (SIG_HEADER, self.sign(canonical_bytes(topic, key, value)))]
@@ -296,15 +309,25 @@ def verify_signature(topic: str, key: bytes | None, value: bytes | None,
     if pub is None:
         return False, UNKNOWN_KEY, key_id
     message = canonical_bytes(topic, key, value)
-    seen, entry = VERIFIED.verified(trust.raw(key_id, pub), sigs[0], message)
+    raw_pub = trust.raw(key_id, pub)
+    seen, entry = VERIFIED.verified(raw_pub, sigs[0], message)
     if seen:
         return True, OK, key_id
-    try:
-        pub.verify(sigs[0], message)
-    except InvalidSignature:
+    if not ed25519_verify(raw_pub, sigs[0], message):
         return False, BAD_SIGNATURE, key_id
     VERIFIED.remember(entry)
     return True, OK, key_id
+
+
+def ed25519_verify(raw_pub: bytes, sig: bytes, message: bytes) -> bool:
+    """One Ed25519 verification in libsodium (see the module docstring for why not OpenSSL)."""
+    if len(raw_pub) != 32 or len(sig) != 64:
+        return False
+    try:
+        sodium.crypto_sign_open(sig + message, raw_pub)
+    except (BadSignatureError, ValueError):
+        return False
+    return True
 
 
 def signer_service(key_id: str) -> str:

@@ -138,3 +138,27 @@ def test_the_verified_cache_is_bounded():
         assert not found
         cache.remember(entry)
     assert not cache.verified(b"p", bytes([0]), b"m")[0] and cache.verified(b"p", bytes([4]), b"m")[0]
+
+
+def test_libsodium_signatures_are_openssls_and_each_library_accepts_the_others():
+    """The per-record path signs and verifies in libsodium; key handling and the independent
+    verifier (libs/uf-verify) use OpenSSL through `cryptography`. Ed25519 signing is
+    deterministic, so both must produce the same bytes, and each must accept the other's."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    private = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+    signer = signing.Signer("orchestrator", private)
+    raw_pub = signing.raw_public(private.public_key())
+    for message in (b"", b"x", signing.canonical_bytes("uf.workflow.events", b"wf-1", b"v" * 5000)):
+        sig = signer.sign(message)
+        assert sig == private.sign(message)
+        private.public_key().verify(sig, message)  # OpenSSL accepts libsodium's signature
+        assert signing.ed25519_verify(raw_pub, private.sign(message), message)  # and the reverse
+        tampered = bytes([sig[0] ^ 1]) + sig[1:]
+        assert not signing.ed25519_verify(raw_pub, tampered, message)
+        assert not signing.ed25519_verify(raw_pub, sig, message + b"!")
+    other = signing.raw_public(Ed25519PrivateKey.generate().public_key())
+    assert not signing.ed25519_verify(other, signer.sign(b"m"), b"m")
+    assert not signing.ed25519_verify(raw_pub[:31], signer.sign(b"m"), b"m")
+    assert not signing.ed25519_verify(raw_pub, signer.sign(b"m")[:63], b"m")
+    assert not signing.ed25519_verify(b"\x00" * 32, b"\x00" * 64, b"m")  # small-order key, zero signature
