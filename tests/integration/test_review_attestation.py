@@ -111,3 +111,29 @@ def test_a_forged_attestation_is_refused_by_the_orchestrator_and_named_by_the_of
     assert "attestation signature invalid (forged or altered statement)" in res.stdout
     assert any(line.startswith("review     approve by reviewer-1") for line in res.stdout.splitlines()), res.stdout
     assert res.stdout.strip().splitlines()[-1].startswith("NOT VERIFIED")
+
+
+def test_an_approval_attested_under_another_policy_than_decides_is_refused(suite, tmp_path):
+    """The reviewer approved under one policy, the validator decides under another: the
+    approval does not count (dead-lettered `review-policy-changed`, nothing sent); one attested
+    under the policy in force does, and the bundle shows it."""
+    doc, wf = in_review()
+    in_force = publishing.policy_in_force()
+    other = next(p.stem for p in sorted((h.ROOT / "policies").glob("*.yaml")) if p.stem != in_force)
+    since = h.end_offsets(topics.DEAD_LETTER)
+    h.send(publishing.review_event(wf, doc["session_id"], True, "reviewer-1", "ok", policy_version=other))
+
+    def refused() -> list | None:
+        return [m for m in h.read_topic(topics.DEAD_LETTER, since=since) if m.key == wf.encode()] or None
+
+    (dead,) = eventually(refused, interval_s=1.0, what="the approval under another policy dead-lettered")
+    assert h.header(dead, "uf.dlq.reason") == "review-policy-changed"
+    assert h.status(wf)["phase"] == "REVIEW" and h.smtp_messages(wf) == []
+    h.send(publishing.review_event(wf, doc["session_id"], True, "reviewer-1", "ok"))
+    assert h.wait_phase(wf, timeout_s=120)["phase"] == "COMPLETED"
+
+    out = tmp_path / "bundle"
+    export(wf, out)
+    res = uf_verify(out)
+    assert res.returncode == 0 and res.stdout.strip().splitlines()[-1] == "VERIFIED", res.stdout
+    assert f"under policy {in_force}" in res.stdout and f"under policy {other}" in res.stdout
