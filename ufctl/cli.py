@@ -87,7 +87,9 @@ def cmd_review(args: argparse.Namespace) -> int:
     event = publishing.review_event(args.workflow_id, status["session_id"], approved, args.reviewer, args.reason or "", token,
                                     bootstrap=settings.kafka_bootstrap, expect_content_sha256=args.content_sha256)
     _send(event)
-    print(f"{args.decision}d {args.workflow_id} (attested content {json.loads(event['attestation'])['content']['record_sha256']})")
+    statement = json.loads(event["attestation"])
+    print(f"{args.decision}d {args.workflow_id} (attested content {statement['content']['record_sha256']} "
+          f"under policy {statement['policy_version']})")
     return 0
 
 

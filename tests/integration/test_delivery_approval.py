@@ -38,7 +38,7 @@ def approved_workflow() -> tuple[str, str, list[dict]]:
     wf = h.publish(h.campaign(auto_approve=False))
     h.wait_phase(wf, "REVIEW", timeout_s=120)
     res = ufctl("review", "approve", wf)
-    assert res.returncode == 0, res.stderr
+    assert res.returncode == 0 and "under policy " in res.stdout, res.stdout + res.stderr
     assert h.wait_phase(wf, timeout_s=120)["phase"] == "COMPLETED"
     (review,) = h.events_of(wf, topics.REVIEW_DECISIONS)
     digest = json.loads(review["attestation"])["content"]["record_sha256"]
