@@ -365,3 +365,15 @@ def test_the_ingress_names_the_newest_valid_activation_as_the_policy_in_force(mo
     for history, expected in (([newest, older], older), ([older, "zz-refused"], older), ([], newest)):
         monkeypatch.setattr(publishing.redis.Redis, "from_url", lambda *_a, h=history, **_k: History(h))
         assert publishing.policy_in_force() == expected
+
+
+async def test_a_delivery_refused_as_not_approved_fails_the_workflow_with_the_reason():
+    engine, state, generation, decoded = await _in_review(_trust())
+    fx = await engine.handle(decoded("ReviewDecided", 4, _decision(state, generation)), state, "ufctl")
+    request = next(e for t, e in fx.emit if t == "uf.delivery.requests")
+    outcome = make_event("DeliveryOutcome", origin=Origin("delivery", "1", "blue"), workflow_id=state.workflow_id,
+                         session_id="s", correlation_id=state.workflow_id, delivery_id=request["delivery_id"],
+                         status="FAILED", error="not what was approved: the email differs from the approved content in body")
+    done = await engine.handle(decoded("DeliveryOutcome", 2, outcome), fx.state)
+    assert done.state.phase == "FAILED"
+    assert done.state.reason == "delivery failed: not what was approved: the email differs from the approved content in body"
