@@ -15,6 +15,9 @@ class AllowEverything:
     def __init__(self, *args, **kwargs) -> None:
         pass
 
+    async def warm(self, timeout_s: float = 2.0) -> None:
+        pass  # nothing to connect to (the real client opens its gRPC channels here)
+
     async def validate(self, request) -> validation.Verdict:
         return validation.Verdict(True, "bypassed (benchmark only)", decision_id=None)
 
