@@ -17,11 +17,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-
 from services.audit.evidence import merkle
 from services.audit.evidence.hashing import chain_over, leaf_hash
-from services.kit.security.signing import Signer, TrustStore
+from services.kit.security.signing import Signer, TrustStore, ed25519_verify
 
 _DOMAIN = b"uf.audit.checkpoint.v1\x00"
 _DOMAIN_V2 = b"uf.audit.checkpoint.v2\x00"  # v1 + the partition's whole tree (size, root)
@@ -164,9 +162,7 @@ def signature_problem(cp: Checkpoint, trust: TrustStore, allowed_signers: Sequen
         return "checkpoint signed by an unknown key"
     if allowed_signers and cp.key_id.rsplit("-", 1)[0] not in allowed_signers:
         return "checkpoint signed by a key that may not sign checkpoints"
-    try:
-        pub.verify(cp.signature, cp.signed_bytes())
-    except InvalidSignature:
+    if not ed25519_verify(trust.raw(cp.key_id, pub), cp.signature, cp.signed_bytes()):
         return "checkpoint signature invalid"
     return ""
 

@@ -31,6 +31,7 @@ import re
 import struct
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -264,7 +265,10 @@ class VerifiedCache:
 
     def __init__(self, size: int = 16384) -> None:
         self.size = size
-        self._seen: dict[bytes, None] = {}
+        # OrderedDict, not dict: dropping the oldest of a plain dict with `next(iter(d))` walks
+        # the dead slots its earlier deletions left at the front - O(n) per record once full
+        # (4 % of `audit verify`'s samples); popitem(last=False) is O(1).
+        self._seen: OrderedDict[bytes, None] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = self.misses = 0
 
@@ -285,7 +289,7 @@ class VerifiedCache:
         with self._lock:
             self._seen[entry] = None
             while len(self._seen) > self.size:
-                del self._seen[next(iter(self._seen))]
+                self._seen.popitem(last=False)
 
 
 VERIFIED = VerifiedCache()
