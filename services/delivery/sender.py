@@ -63,6 +63,12 @@ class DeliverySender:
         self.admission = admission or default_admission()
         self.approved = ApprovedContentReader(settings.kafka_bootstrap, self.admission)  # the approved records, read back from the log
         self.owner = f"{settings.service_name}-{uuid.uuid4().hex[:12]}"
+        # claim key -> message id the SMTP server accepted, until "sent:" is stored in Redis. The
+        # server has the message from that moment: if storing it fails (Redis away, a stale
+        # pooled connection after a Redis restart), the outcome is still SENT - never "unknown",
+        # never a resend. The heartbeat keeps trying to store it, so another instance that takes
+        # the partition over finds "sent:" rather than this sender's "data-sent" claim.
+        self._accepted: dict[str, str] = {}
         self.timeouts = SmtpTimeouts(greeting_s=settings.smtp_command_timeout_s, command_s=settings.smtp_command_timeout_s,
                                      data_init_s=settings.smtp_data_init_timeout_s, data_block_s=settings.smtp_data_block_timeout_s,
                                      final_s=settings.smtp_final_timeout_s)
@@ -76,6 +82,7 @@ class DeliverySender:
         while True:
             try:
                 await self.beat()
+                await self._store_accepted()
             except Exception as exc:  # Redis away: claims cannot move anyway
                 log.warning("liveness key not refreshed", extra={"error": exc.__class__.__name__})
             await asyncio.sleep(self.settings.liveness_ttl_s / 3)
@@ -145,6 +152,9 @@ class DeliverySender:
         if not await self._approved(req):
             return
         key = delivery_key(req["envelope"]["workflow_id"], req["delivery_id"])
+        if key in self._accepted:  # sent by us; only storing that failed
+            await self._sent(req, key, self._accepted[key])
+            return
         state = await self.redis.get(key)
         if state is not None and state.startswith(b"sent:"):
             await self._confirm(req, "SENT", message_id=state[5:].decode(), duplicate=True)
@@ -192,6 +202,16 @@ class DeliverySender:
                 await self._confirm(req, "FAILED", error=f"smtp unavailable for over {s.smtp_give_up_s:.0f}s: {exc}")
                 return
             raise DependencyUnavailable("smtp", str(exc)) from None
-        await self.redis.set(key, b"sent:" + mid.encode())
+        self._accepted[key] = mid
         log.info("email sent", extra={"recipient": req["recipient"], "message_id": mid, "workflow_id": req["envelope"]["workflow_id"]})
+        await self._sent(req, key, mid)
+
+    async def _sent(self, req: dict, key: str, mid: str) -> None:
+        await self.redis.set(key, b"sent:" + mid.encode())
+        self._accepted.pop(key, None)
         await self._confirm(req, "SENT", message_id=mid)
+
+    async def _store_accepted(self) -> None:
+        for key, mid in list(self._accepted.items()):
+            await self.redis.set(key, b"sent:" + mid.encode())
+            self._accepted.pop(key, None)
