@@ -193,7 +193,10 @@ class ApprovedContentReader:
             self._consumer = consumer
         consumer = self._consumer
         tp = TopicPartition(topic, partition)
-        if tp not in await logreader.partitions_of(consumer, [topic]):
+        visible = await logreader.partitions_of(consumer, [topic])
+        if not visible:  # the topic itself is not readable: delivery's ACL missing (`make topics`), or metadata not there yet
+            raise DependencyUnavailable("kafka", f"{topic} is not readable by delivery (ACL or metadata); waiting")
+        if tp not in visible:
             raise NotApproved("the approved content names a partition that does not exist")
         start, end = await logreader.bounds(consumer, [tp])
         if not start[tp] <= offset < end[tp]:

@@ -125,3 +125,34 @@ def test_anything_but_the_approved_email_is_refused_with_its_reason(world, case,
     else:
         req, at = {**_request(signers, content), "approved_content": None}, rec
     assert _verdict(world, req, at) == expected
+
+
+def test_an_unreadable_results_topic_is_waited_out_not_a_refusal(monkeypatch):
+    """Delivery lacking read access to the results topic (an ACL not yet applied, metadata not
+    there yet) sees no partitions at all: that is an outage to wait out, not a verdict on the
+    request; only a partition the visible topic does not have is a refusal."""
+    import asyncio
+
+    from services.delivery import approval
+    from services.kit.messaging.retry import DependencyUnavailable
+
+    class Consumer:
+        async def start(self):
+            return None
+
+        async def stop(self):
+            return None
+
+    visible: list = []
+    monkeypatch.setattr(approval.logreader, "new_consumer", lambda bootstrap: Consumer())
+
+    async def partitions_of(consumer, topics):
+        return list(visible)
+
+    monkeypatch.setattr(approval.logreader, "partitions_of", partitions_of)
+    reader = approval.ApprovedContentReader("127.0.0.1:1", admission=None)  # type: ignore[arg-type]
+    with pytest.raises(DependencyUnavailable):
+        asyncio.run(reader._fetch("uf.agent.results", 3, 0))
+    visible.append(approval.TopicPartition("uf.agent.results", 0))
+    with pytest.raises(NotApproved, match="partition that does not exist"):
+        asyncio.run(reader._fetch("uf.agent.results", 3, 0))
