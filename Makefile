@@ -43,7 +43,7 @@ lint: venv  ## ruff (style, imports, bugbear) + mypy (strict on the kit and the 
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 
-test: install  ## unit + integration tests (starts and stops the local stack itself; the load/fault drills are `make test-load`)
+test: install  ## unit + integration tests (a stack already up is reused; otherwise one on empty data is started and stopped; the load/fault drills are `make test-load`)
 	$(PY) -m pytest -q -ra -m "not load"
 
 test-load: install  ## bursts under a CPU hog and fault drills, two instances of every service (20-35 min; not a CI step yet: .ci/run says why)
