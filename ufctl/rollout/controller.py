@@ -106,16 +106,22 @@ def promote(service: str, analysis_s: float | None = None) -> tuple[Rollout, han
     return r, sw
 
 
-def roll_back(r: Rollout, *, phase: str, reason: str) -> handover.Switch:
-    """Partitions back to the colour that was active before the promotion (caller holds the lock)."""
+def roll_back(r: Rollout, *, phase: str, reason: str, detected_after_ms: int | None = None,
+              triggers: list[str] | None = None) -> handover.Switch:
+    """Partitions back to the colour that was active before the promotion (caller holds the lock).
+    An automatic rollback passes what the analysis found; it is recorded in the same save as the
+    phase, so nobody reading the status sees RolledBack without its triggers."""
     new, old = r.active, r.preview
     if old is None or not launcher.colour_running(r.service, old):
         raise CliError(f"{r.service}: the previous colour is not running; cannot roll back")
     sw = handover.switch(r.service, new, old)
     launcher.stop_colour(r.service, new)
     r.active, r.preview, r.phase = old, None, phase
+    found = ({} if detected_after_ms is None else
+             {"detected_after_ms": detected_after_ms, "rollback_done_after_ms": detected_after_ms + sw.total_ms,
+              "triggers": list(triggers or [])})
     r.record("rolled-back" if phase == st.ROLLED_BACK else "aborted", colour=old, reason=reason, switch_ms=sw.total_ms,
-             pause_ms=sw.pause_ms, killed_new=sw.killed_old)
+             pause_ms=sw.pause_ms, killed_new=sw.killed_old, **found)
     st.save(r)
     events.step(r, "rolled-back" if phase == st.ROLLED_BACK else "aborted", reason=reason, switch_ms=sw.total_ms)
     return sw

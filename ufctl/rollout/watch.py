@@ -45,10 +45,8 @@ def watch(service: str, duration_s: float | None = None) -> str:
                 reason = ("; ".join(f"{m['trigger']}={m['value']:.4g}>{m['threshold']:g}" for m in failed)
                           if failed else f"{inconclusive} inconclusive analysis rounds")
                 detected_ms = st.now_ms() - promoted_at
-                sw = controller.roll_back(r, phase=st.ROLLED_BACK, reason=reason)
-                r.history[-1].update(detected_after_ms=detected_ms, rollback_done_after_ms=detected_ms + sw.total_ms,
-                                     triggers=[m["trigger"] for m in failed])
-                st.save(r)
+                sw = controller.roll_back(r, phase=st.ROLLED_BACK, reason=reason, detected_after_ms=detected_ms,
+                                          triggers=[m["trigger"] for m in failed])
                 log.warning("rolled back %s: %s (detected %d ms after promotion, switch %d ms)",
                             service, reason, detected_ms, sw.total_ms)
                 return st.ROLLED_BACK
