@@ -207,11 +207,13 @@ class DeliverySender:
         await self._sent(req, key, mid)
 
     async def _sent(self, req: dict, key: str, mid: str) -> None:
+        await self._store_sent(key, mid)
+        await self._confirm(req, "SENT", message_id=mid)
+
+    async def _store_sent(self, key: str, mid: str) -> None:
         await self.redis.set(key, b"sent:" + mid.encode())
         self._accepted.pop(key, None)
-        await self._confirm(req, "SENT", message_id=mid)
 
     async def _store_accepted(self) -> None:
         for key, mid in list(self._accepted.items()):
-            await self.redis.set(key, b"sent:" + mid.encode())
-            self._accepted.pop(key, None)
+            await self._store_sent(key, mid)
