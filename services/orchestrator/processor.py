@@ -432,6 +432,8 @@ class Processor:
         for tp in self.consumer.assignment():
             if tp.partition == p:
                 committed = await self.consumer.committed(tp)
+                if tp not in self.consumer.assignment():
+                    continue  # a rebalance took it meanwhile: its new owner reads from the committed offset
                 if committed is None:
                     await self.consumer.seek_to_beginning(tp)
                 else:

@@ -476,7 +476,14 @@ class ConsumeLoop:
         if self.flush is not None:
             await self._flush(list(batches))
         offsets: dict[TopicPartition, int] = {}
+        # A rebalance while the batch was handled may have moved some of its partitions to
+        # another member: their records are re-read there (handlers are idempotent), and this
+        # member may no longer seek, pause, commit or read the lag of them - aiokafka raises on
+        # each (the lag read killed an orchestrator's consume loop mid-rollout).
+        assigned = self.consumer.assignment()
         for tp, msgs in batches.items():
+            if tp not in assigned:
+                continue
             if tp in failed:
                 offset, dependency = failed[tp]
                 self.consumer.seek(tp, offset)
@@ -529,6 +536,10 @@ class ConsumeLoop:
 
 
 def update_lag(consumer: AIOKafkaConsumer, service: str, tp: TopicPartition, next_offset: int, group: str | None = None) -> None:
+    """The lag gauge of `tp`; nothing for a partition a rebalance just took away (its new owner
+    reports it)."""
+    if tp not in consumer.assignment():
+        return
     hw = consumer.highwater(tp)
     if hw is not None:
         group = group or getattr(consumer, "_group_id", None) or "none"
