@@ -162,3 +162,34 @@ def test_libsodium_signatures_are_openssls_and_each_library_accepts_the_others()
     assert not signing.ed25519_verify(raw_pub[:31], signer.sign(b"m"), b"m")
     assert not signing.ed25519_verify(raw_pub, signer.sign(b"m")[:63], b"m")
     assert not signing.ed25519_verify(b"\x00" * 32, b"\x00" * 64, b"m")  # small-order key, zero signature
+
+
+def test_verifying_many_side_by_side_answers_each_record_in_order(keys):
+    """`verify_many` with a pool splits the checks into chunks that run on several threads;
+    every answer must still be the answer for its own record."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    s = signing.load_signer("orchestrator", keys)
+    trust = signing.TrustStore(keys)
+    checks = []
+    for n in range(300):
+        value = f"v{n}".encode()
+        hdrs = s.headers("uf.workflow.events", b"wf", value)
+        if n in (7, 130, 299):  # altered after signing
+            value += b"!"
+        check, reason, key_id = signing.resolve_signature("uf.workflow.events", b"wf", value, hdrs, trust)
+        assert check is not None and reason == "ok" and key_id == s.key_id
+        checks.append(check)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        together = signing.verify_many(checks, pool, chunk=16)
+    assert together == signing.verify_many(checks) == [n not in (7, 130, 299) for n in range(300)]
+
+
+def test_a_record_refused_before_any_arithmetic_names_its_reason(keys):
+    s = signing.load_signer("orchestrator", keys)
+    trust = signing.TrustStore(keys)
+    assert signing.resolve_signature("t", b"k", b"v", [], trust) == (None, "unsigned", "")
+    hdrs = s.headers("t", b"k", b"v")
+    assert signing.resolve_signature("t", b"k", b"v", hdrs + hdrs, trust) == (None, "malformed-signature", "")
+    stranger = [(signing.KEY_HEADER, b"orchestrator-00000000deadbeef"), (signing.SIG_HEADER, b"\0" * 64)]
+    assert signing.resolve_signature("t", b"k", b"v", stranger, trust) == (None, "unknown-key", "orchestrator-00000000deadbeef")
