@@ -238,11 +238,14 @@ async def verify(*, bootstrap: str, store: CheckpointStore, policy: SignaturePol
         # a busy machine. Checkpoints cut meanwhile only leave their records `pending`.
         stored_by_tp = dict(zip(all_tps, await load_stored(store, all_tps, unpublished), strict=True))
         facts = LogFacts()
-        logs, start, end = await read_log(consumer, live_tps, policy, trust, progress, timeout_s, facts)
+        # The checkpoint topic's copy is read and checked (its own signatures, Merkle roots)
+        # while the audited log is: both wait on the broker and on libsodium, which runs without
+        # the GIL - one after the other they took ~20 % longer.
+        (logs, start, end), (on_topic, forged_checkpoints) = await asyncio.gather(
+            read_log(consumer, live_tps, policy, trust, progress, timeout_s, facts),
+            checkpoint_topic(bootstrap, policy, trust, timeout_s, None if not topics else set(chosen), upto=checkpoints_upto))
     finally:
         await consumer.stop()
-    on_topic, forged_checkpoints = await checkpoint_topic(bootstrap, policy, trust, timeout_s, None if not topics else set(chosen),
-                                                          upto=checkpoints_upto)
     drift, unchecked = await projection_drift(facts, store.redis, store.es, es_index)
     now = int(time.time() * 1000)
     parts: list[dict[str, Any]] = []
