@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -221,7 +222,7 @@ def _parse_scale(values: list[str]) -> dict[str, int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=["up", "down", "status", "restart", "kill"])
+    parser.add_argument("action", choices=["up", "down", "status", "restart", "kill", "forget"])
     parser.add_argument("names", nargs="*", help="services (every instance) or instances (orchestrator@1)")
     parser.add_argument("--timeout", type=float, default=90)
     parser.add_argument("--replicas", type=int, default=None, help=f"instances of every service (1..{MAX_REPLICAS})")
@@ -249,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
             groups.append(explicit or instances_of(s, running=running))
         return groups
 
+    if args.action == "forget":
+        return forget()
     if args.action == "up":
         return up(selected(running=False), args.timeout)
     try:
@@ -275,6 +278,21 @@ def main(argv: list[str] | None = None) -> int:
               for insts in selected(running=False) for inst in insts}
     print(json.dumps(status, indent=2))
     return 0 if all(s["ready"] for s in status.values()) else 1
+
+
+def forget() -> int:
+    """With nothing running: forget the replica counts, active colours and role files of earlier
+    runs, so a stack started from empty data starts with one blue instance of each service. A
+    test session that failed mid-rollout left a service scaled to 2 with green live; the next
+    session on a reset stack inherited both and failed on them."""
+    running = sorted(p.name[4:-4] for p in (VAR / "run").glob("svc-*.pid") if _pid(p.name[4:-4]))
+    if running:
+        print(f"launcher: forget needs every service down; running: {running}", file=sys.stderr)
+        return 1
+    _replicas_file().unlink(missing_ok=True)
+    for directory in (VAR / "run" / "colours", VAR / "run" / "role"):
+        shutil.rmtree(directory, ignore_errors=True)
+    return 0
 
 
 # -- blue-green colours (ufctl rollout) ------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 
@@ -58,6 +59,7 @@ def stack():
             # a log must keep it, and `audit verify` on the next session's stack would rightly
             # name it. A stack that is already up (`make up`) is reused as it is.
             _run(sys.executable, "infra/stack.py", "reset")
+            _forget_earlier_services()
             _run(sys.executable, "infra/stack.py", "up", *local)
         _run(sys.executable, "-m", "services.kit.contracts.topics")
     except BaseException:
@@ -68,6 +70,18 @@ def stack():
         subprocess.run([sys.executable, "infra/stack.py", "down", *local], cwd=ROOT, capture_output=True)
     if not os.environ.get("UF_KEEP_STACK"):
         found.stop()
+
+
+def _forget_earlier_services() -> None:
+    """Empty data, and nothing remembered about the services of an earlier session either: their
+    replica counts, colours and role files (`launcher forget`) and ufctl's rollout records. A
+    session that failed mid-rollout left a rollout in Preview and the orchestrator scaled to 2;
+    the next session inherited both and failed every rollout test and the log test on them."""
+    from ufctl.rollout.state import ROLLOUTS_DIR
+
+    _ok(sys.executable, "-m", "services.launcher", "down")  # services left running on the old data; `forget` refuses while any runs
+    _run(sys.executable, "-m", "services.launcher", "forget")
+    shutil.rmtree(ROLLOUTS_DIR, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
