@@ -141,18 +141,18 @@ def recheck_ranges(cps: list[Checkpoint], actual: dict[int, Entry], topic: str, 
 
 async def read_log(consumer, tps: list[TopicPartition], policy: SignaturePolicy, trust: TrustStore,
                    progress: Progress | None = None, timeout_s: float = 1800.0,
-                   facts: LogFacts | None = None, workers: int | None = None) -> tuple[dict[TopicPartition, LogPartition], dict, dict]:
+                   facts: LogFacts | None = None) -> tuple[dict[TopicPartition, LogPartition], dict, dict]:
     """Hash and check every record. The CPU-bound part runs in a worker thread, one fetched
     batch at a time: the event loop stays free for the fetcher (the next batch arrives
     meanwhile) and for the checkpoint copies being read from Redis and OpenSearch concurrently -
     verifying on the loop starved those reads until they timed out on a large log. Within a
     batch the Ed25519 verifications - ~80 us each, three quarters of the per-record work - are
-    spread over `workers` threads (default: one per core; libsodium runs without the GIL)."""
+    spread over one thread per core (libsodium runs without the GIL)."""
     start, end = await logreader.bounds(consumer, tps)
     out = {tp: LogPartition() for tp in tps}
     rules = {tp: policy.rule_for(tp.topic) for tp in tps}
     total, done = sum(end[tp] - start[tp] for tp in tps), 0
-    pool = ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1, thread_name_prefix="verify-sig")
+    pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="verify-sig")
 
     def judge(tp: TopicPartition, m: Any, ok: bool, reason: str, key_id: str) -> None:
         lp, rule = out[tp], rules[tp]
