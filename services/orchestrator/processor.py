@@ -43,6 +43,7 @@ from services.kit.contracts.limits import MAX_RECORD_BYTES, MAX_REQUEST_BYTES, M
 from services.kit.contracts.record_hash import content_hash
 from services.kit.messaging.bus import (
     GROUP_TIMEOUTS,
+    IDLE_FETCH_WAIT,
     SemanticError,
     admit_record,
     by_key_concurrently,
@@ -122,7 +123,7 @@ class Processor:
         return AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=self.group_id, enable_auto_commit=False,
                                 auto_offset_reset="earliest", isolation_level="read_committed",
                                 partition_assignment_strategy=(RangePartitionAssignor,),
-                                **GROUP_TIMEOUTS, **kafka_auth.client_args())
+                                **GROUP_TIMEOUTS, **IDLE_FETCH_WAIT, **kafka_auth.client_args())
 
     async def start(self) -> None:
         """Join now when active; a preview instance joins nothing until it is promoted."""

@@ -153,7 +153,7 @@ class ChangelogTable:
         restored = refused = 0
         gate = default_admission()
         tps = [TopicPartition(self.topic, p) for p in partitions]
-        first, end = await asyncio.gather(consumer.beginning_offsets(tps), consumer.end_offsets(tps))
+        first, end = await logreader.bounds(consumer, tps)
         start: dict[TopicPartition, int] = {}
         for tp in tps:
             p, nxt = tp.partition, self._next.get(tp.partition)

@@ -59,6 +59,13 @@ class SemanticError(Exception):
 # (a rollout of a scaled service) kept the partitions on one of them for up to 3 s more.
 GROUP_TIMEOUTS: dict[str, int] = {"session_timeout_ms": 15_000, "heartbeat_interval_ms": 1_000,
                                   "rebalance_timeout_ms": 120_000}
+# How long the broker holds a fetch that finds nothing new. Records end the wait at once (the
+# broker answers as soon as one byte is there), so this does not delay the hot path; it sets how
+# often an idle consumer asks again. Every such fetch names all of the consumer's partitions (up
+# to ~200 for audit; aiokafka has no incremental fetch sessions), and at aiokafka's 500 ms the
+# idle fetches were the broker's largest idle cost. What waits for an in-flight fetch: a
+# partition resumed or re-positioned after a retry pause (one fetch per broker is in flight).
+IDLE_FETCH_WAIT: dict[str, int] = {"fetch_max_wait_ms": 5_000}
 STANDBY_REWARM_S = 30.0  # a preview consumer re-checks its coordinator connection this often
 
 
@@ -307,7 +314,7 @@ class ConsumeLoop:
         self._consumer_args: dict[str, Any] = {
             "bootstrap_servers": bootstrap, "group_id": group_id, "enable_auto_commit": False,
             "auto_offset_reset": self.offset_reset, "isolation_level": "read_committed",
-            **GROUP_TIMEOUTS,
+            **GROUP_TIMEOUTS, **IDLE_FETCH_WAIT,
             **kafka_auth.client_args(),
         }
         self.consumer = AIOKafkaConsumer(**self._consumer_args)

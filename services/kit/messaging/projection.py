@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from services.kit.contracts import codec
 from services.kit.contracts.keys import projection_offsets_key
-from services.kit.messaging.bus import admitted, update_lag
+from services.kit.messaging.bus import IDLE_FETCH_WAIT, admitted, update_lag
 from services.kit.messaging.retry import PartitionPauser, dependency_of
 from services.kit.security import kafka_auth
 
@@ -32,7 +32,7 @@ class RedisProjection:
         self.dlq_producer = dlq_producer
         self.offsets_key = projection_offsets_key(name)
         self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, isolation_level="read_committed",
-                                         **kafka_auth.client_args())
+                                         **IDLE_FETCH_WAIT, **kafka_auth.client_args())
         self.positions: dict[TopicPartition, int] = {}
         self._progress = asyncio.Condition()
         self.pauser = PartitionPauser(service)
