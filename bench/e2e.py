@@ -246,6 +246,18 @@ async def run_raw(count: int, size: int) -> dict:
     return {"records": count, "elapsed_s": elapsed, "records_per_s": count / elapsed}
 
 
+def suite_running() -> bool:
+    """Every service has a live process. Not `launcher status`'s exit code: that also needs every
+    /ready to answer within 3 s, which a service just out of a burst can miss - a bench that then
+    took the suite for down started it "again" and stopped the user's stack when it finished."""
+    out = subprocess.run([sys.executable, "-m", "services.launcher", "status"], cwd=ROOT, capture_output=True, text=True).stdout
+    try:
+        status = json.loads(out)
+    except ValueError:
+        return False
+    return bool(status) and all(entry.get("pid") for entry in status.values())
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workflows", type=int, default=200)
@@ -259,7 +271,7 @@ def main() -> int:
     parser.add_argument("--profile-format", choices=("flamegraph", "raw"), default="flamegraph",
                         help="raw: collapsed stacks (.txt) for bench/profile_top.py")
     args = parser.parse_args()
-    was_up = subprocess.run([sys.executable, "-m", "services.launcher", "status"], cwd=ROOT, capture_output=True).returncode == 0
+    was_up = suite_running()
     if not was_up:
         subprocess.run(["make", "up"], cwd=ROOT, check=True)
     if args.warmup:

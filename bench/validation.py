@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from aiokafka import AIOKafkaProducer
 
-from bench.e2e import run_suite
+from bench.e2e import run_suite, suite_running
 from services.kit.contracts import topics
 from services.kit.messaging.bus import producer_config, publish
 from services.kit.rpc import validator_pb2, validator_pb2_grpc
@@ -123,7 +123,7 @@ def main() -> int:
     parser.add_argument("--workflows", type=int, default=100)
     parser.add_argument("--recipients", type=int, default=3)
     args = parser.parse_args()
-    if subprocess.run([sys.executable, "-m", "services.launcher", "status"], cwd=ROOT, capture_output=True).returncode:
+    if not suite_running():
         raise SystemExit("bench: the suite is not up; run `make up` first")
     before = validator_breakdown()
     init = asyncio.run(latency(args.calls, "INITIALIZATION", args.rate))

@@ -19,6 +19,7 @@ import asyncio
 import json
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -41,6 +42,17 @@ from services.kit.messaging import logreader
 LOCK_TTL_S = 120
 PAUSE_TTL_S = 60
 Progress = Callable[[str, int, int], None]
+
+
+# Batches whose documents are being indexed at once. With one, the engine sat idle while this
+# process decoded and serialised the next batch and the other way round: a replay used ~1.1 of
+# the 2 cores (docs/benchmarks.md, sixth pass).
+FLUSH_DEPTH = 3
+
+
+async def _drain(in_flight: deque[asyncio.Task]) -> None:
+    while in_flight:
+        await in_flight.popleft()
 
 
 # partitions per carry-over query (4 clauses each: well under the engine's 1024-clause limit)
@@ -192,7 +204,7 @@ class Replayer:
         start = {tp: positions[tp] for tp in todo if positions[tp] > 0}
         total = sum(end[tp] - positions[tp] for tp in todo)
         done = 0
-        pending_flush: asyncio.Task | None = None
+        in_flight: deque[asyncio.Task] = deque()
         async for batch in logreader.read_batches(consumer, todo, end=end, start=start, timeout_s=3600):
             actions, pipe_ops, wfs = [], [], set()
             for tp, msgs in batch.items():
@@ -209,22 +221,25 @@ class Replayer:
                         wfs.add(doc["workflow_id"])
                 positions[tp] = msgs[-1].offset + 1
                 done += len(msgs)
-            if pending_flush is not None:
-                await pending_flush  # at most one batch in flight: reading overlaps writing
+            while len(in_flight) >= FLUSH_DEPTH:
+                await in_flight.popleft()
             snapshot = {_tp_key(tp): o for tp, o in positions.items()}
-            pending_flush = asyncio.ensure_future(self._flush(actions, pipe_ops, wfs, prefix, snapshot))
+            in_flight.append(asyncio.ensure_future(
+                self._flush(actions, pipe_ops, wfs, prefix, snapshot, after=in_flight[-1] if in_flight else None)))
             counted["rebuilt"] += len(actions)
             counted["read"] += sum(len(v) for v in batch.values())
             if self.progress:
                 self.progress(label, done, total)
             if stop_after is not None and counted["read"] >= stop_after:
-                await pending_flush
+                await _drain(in_flight)
                 raise ReplayInterrupted(f"stopped after {counted['read']} records; resume with --resume")
-        if pending_flush is not None:
-            await pending_flush
+        await _drain(in_flight)
 
     async def _flush(self, actions: list[dict[str, Any]], docs: list[dict[str, Any]], wfs: set[str], prefix: str,
-                     positions: dict[str, int]) -> None:
+                     positions: dict[str, int], after: asyncio.Task | None = None) -> None:
+        """Index one batch, then - once the batch before it (`after`) is done - apply its Redis
+        changes and store its positions: the documents of up to FLUSH_DEPTH batches are indexed
+        at once, the Redis state and the resume point advance in log order."""
         if actions:
             # two bulk requests at a time: indexing into one shard still uses both write threads
             step = max(1, min(self.bulk_size, (len(actions) + 1) // 2))
@@ -233,6 +248,8 @@ class Replayer:
             errors = sum(len(e) for _, e in results if isinstance(e, list))
             if errors:
                 raise ReplayError(f"{errors} document(s) refused by OpenSearch")
+        if after is not None:
+            await after
         if docs or wfs:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for d in docs:
