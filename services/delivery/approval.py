@@ -203,12 +203,15 @@ class ApprovedContentReader:
             raise NotApproved("the approved record is no longer (or not) on the log")
         consumer.assign([tp])
         consumer.seek(tp, offset)
-        while True:
-            batches = await consumer.getmany(tp, timeout_ms=1000, max_records=1)
-            for msg in batches.get(tp, []):
-                if msg.offset != offset:  # a transaction marker or an aborted record sat there
+        try:
+            while True:
+                batches = await consumer.getmany(tp, timeout_ms=1000, max_records=1)
+                for msg in batches.get(tp, []):
+                    if msg.offset != offset:  # a transaction marker or an aborted record sat there
+                        raise NotApproved("no committed record at the approved position")
+                    return LogRecord(msg.topic, msg.partition, msg.offset, msg.timestamp, msg.key, msg.value,
+                                     tuple((n, v) for n, v in (msg.headers or ())))
+                if await consumer.position(tp) > offset:
                     raise NotApproved("no committed record at the approved position")
-                return LogRecord(msg.topic, msg.partition, msg.offset, msg.timestamp, msg.key, msg.value,
-                                 tuple((n, v) for n, v in (msg.headers or ())))
-            if await consumer.position(tp) > offset:
-                raise NotApproved("no committed record at the approved position")
+        finally:
+            consumer.pause(tp)  # kept for the next look-up: no fetching meanwhile

@@ -62,10 +62,13 @@ GROUP_TIMEOUTS: dict[str, int] = {"session_timeout_ms": 15_000, "heartbeat_inter
 # How long the broker holds a fetch that finds nothing new. Records end the wait at once (the
 # broker answers as soon as one byte is there), so this does not delay the hot path; it sets how
 # often an idle consumer asks again. Every such fetch names all of the consumer's partitions (up
-# to ~200 for audit; aiokafka has no incremental fetch sessions), and at aiokafka's 500 ms the
-# idle fetches were the broker's largest idle cost. What waits for an in-flight fetch: a
-# partition resumed or re-positioned after a retry pause (one fetch per broker is in flight).
-IDLE_FETCH_WAIT: dict[str, int] = {"fetch_max_wait_ms": 5_000}
+# to ~210 for audit; aiokafka has no incremental fetch sessions), and at aiokafka's 500 ms the
+# idle fetches were the broker's largest idle cost (docs/benchmarks.md, sixth pass). What does
+# wait for a held fetch, so this is no longer: a partition resumed or re-positioned after a retry
+# pause (one fetch per broker is in flight), the first fetch after a rebalance, and any other
+# request on the consumer's connection - the broker answers one request per connection at a
+# time (end offsets are therefore asked on a connection of their own: projection.py).
+IDLE_FETCH_WAIT: dict[str, int] = {"fetch_max_wait_ms": 2_000}
 STANDBY_REWARM_S = 30.0  # a preview consumer re-checks its coordinator connection this often
 
 

@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from services.kit.contracts import codec
 from services.kit.contracts.keys import projection_offsets_key
+from services.kit.messaging import logreader
 from services.kit.messaging.bus import IDLE_FETCH_WAIT, admitted, update_lag
 from services.kit.messaging.retry import PartitionPauser, dependency_of
 from services.kit.security import kafka_auth
@@ -33,6 +34,10 @@ class RedisProjection:
         self.offsets_key = projection_offsets_key(name)
         self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, isolation_level="read_committed",
                                          **IDLE_FETCH_WAIT, **kafka_auth.client_args())
+        # End offsets are asked on a connection of their own: the broker answers one request per
+        # connection at a time, so on the consumer's they waited behind its long poll - up to
+        # IDLE_FETCH_WAIT for every /ready probe and read barrier on a quiet log.
+        self.offsets = logreader.new_consumer(bootstrap)
         self.positions: dict[TopicPartition, int] = {}
         self._progress = asyncio.Condition()
         self.pauser = PartitionPauser(service)
@@ -44,6 +49,8 @@ class RedisProjection:
             await self.consumer._client.force_metadata_update()
             tps = [TopicPartition(t, p) for t in self.topics for p in sorted(self.consumer.partitions_for_topic(t) or [])]
         self.consumer.assign(tps)
+        await self.offsets.start()
+        await logreader.track(self.offsets, self.topics)
         stored = await self.redis.hgetall(self.offsets_key)
         for tp in tps:
             off = stored.get(f"{tp.topic}:{tp.partition}".encode())
@@ -56,6 +63,7 @@ class RedisProjection:
 
     async def stop(self) -> None:
         await self.consumer.stop()
+        await self.offsets.stop()
 
     async def run(self) -> None:
         """Project batch after batch. When Redis (or the broker, for a dead letter) is away the
@@ -122,7 +130,7 @@ class RedisProjection:
     async def caught_up(self, timeout_s: float) -> bool:
         """Wait until everything in the log *now* is projected (bounded). False on timeout."""
         tps = list(self.positions)
-        end = await self.consumer.end_offsets(tps)
+        end = await self.offsets.end_offsets(tps)
         deadline = time.monotonic() + timeout_s
         async with self._progress:
             while any(self.positions[tp] < end[tp] for tp in tps):
