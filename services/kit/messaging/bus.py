@@ -59,16 +59,15 @@ class SemanticError(Exception):
 # (a rollout of a scaled service) kept the partitions on one of them for up to 3 s more.
 GROUP_TIMEOUTS: dict[str, int] = {"session_timeout_ms": 15_000, "heartbeat_interval_ms": 1_000,
                                   "rebalance_timeout_ms": 120_000}
-# How long the broker holds a fetch that finds nothing new. Records end the wait at once (the
-# broker answers as soon as one byte is there), so this does not delay the hot path; it sets how
-# often an idle consumer asks again. Every such fetch names all of the consumer's partitions (up
-# to ~210 for audit; aiokafka has no incremental fetch sessions), and at aiokafka's 500 ms the
-# idle fetches were the broker's largest idle cost (docs/benchmarks.md, sixth pass). What does
-# wait for a held fetch, so this is no longer: a partition resumed or re-positioned after a retry
-# pause (one fetch per broker is in flight), the first fetch after a rebalance, and any other
-# request on the consumer's connection - the broker answers one request per connection at a
-# time (end offsets are therefore asked on a connection of their own: projection.py).
-IDLE_FETCH_WAIT: dict[str, int] = {"fetch_max_wait_ms": 2_000}
+# How long the broker holds a fetch that finds nothing new (aiokafka's default). Records end the
+# wait at once, so the hot path does not wait for it; it sets how often an idle consumer asks
+# again, and each idle fetch names all of the consumer's partitions (~210 for audit; aiokafka has
+# no incremental fetch sessions): these fetches are the broker's largest idle cost. 2 s cut the
+# suite's idle CPU by ~25 % (docs/benchmarks.md, sixth pass), but a held fetch also delays every
+# other request on its connection (the broker answers one at a time): the first fetch after a
+# rebalance, a partition resumed after a retry pause. With 2 s, a blue-green test failed beside
+# the CPU hog (not traced); kept at 500 ms until hand-over with a longer poll is shown safe.
+IDLE_FETCH_WAIT: dict[str, int] = {"fetch_max_wait_ms": 500}
 STANDBY_REWARM_S = 30.0  # a preview consumer re-checks its coordinator connection this often
 
 
