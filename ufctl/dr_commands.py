@@ -104,7 +104,7 @@ async def _rebuild(s: AuditSettings, result: dr.RestoreResult) -> None:
         await store.refresh_es()
         try:
             result.replay = await Replayer(bootstrap=s.kafka_bootstrap, redis=r, es=es, alias=s.es_index,
-                                           consumer_group=s.consumer_group, pause_wait_s=2.0).run(ReplayFilter())
+                                           consumer_group=s.consumer_group).run(ReplayFilter())
         except (ReplayError, ReadIncomplete) as exc:
             raise CliError(f"projections not rebuilt: {exc}") from None
         res = await verify(bootstrap=s.kafka_bootstrap, store=store, policy=load_policy(s.policy_file or None),

@@ -6,8 +6,9 @@ MULTI/EXEC renames the rebuilt Redis keys over the live ones, records generation
 and releases the live projector. Readers see the old state or the new one, never a mix.
 
 Sequence: pass 1 to the end offsets taken at the start (stored, so an interrupted replay resumes
-from its last flushed batch), pass 2 catches up, then the live projector is paused (Redis flag
-with a TTL; it acknowledges once idle), pass 3 applies the last records, what is not rebuilt is
+from its last flushed batch), pass 2 catches up, then the live projectors are paused (Redis flag
+with a TTL; each audit instance answers once idle, and the replay waits for every one whose lease
+holds: `projection_gate`), pass 3 applies the last records, what is not rebuilt is
 carried over from the live index (documents outside the filter, and documents whose records
 retention already removed from the log), and the swap happens. The pause lasts pass 3 plus the
 swap. A filtered replay rebuilds only matching documents and the Redis state of the workflows
@@ -29,7 +30,7 @@ from opensearchpy import AsyncOpenSearch
 from opensearchpy.helpers import async_bulk, async_scan
 
 from services.audit.live import es_layout
-from services.audit.live.projection_gate import ACTIVE, PAUSE, PAUSE_ACK
+from services.audit.live.projection_gate import ACTIVE, PAUSE, PAUSE_ACKS, live_members, unanswered
 from services.audit.live.projections import LIVE_PREFIX, document, history_key, redis_ops, touches_redis, wf_key
 from services.audit.tools.replay_filter import ReplayFilter
 from services.kit.contracts import codec, topics
@@ -178,10 +179,10 @@ class Replayer:
                     await self._carry_over(flt, n, starts, tps, delta=None)
                     await self.save(carried=True)
                 await self.save(phase="swap")
-            # --- pause the live projector, apply the tail, swap ---
+            # --- pause the live projectors, apply the tail, swap ---
             acked = await self._pause(n)
             if not acked:
-                self.notes.append("live projector did not acknowledge the pause (not running?); swapping anyway")
+                self.notes.append("no live projector is running: nothing to pause")
             _, end3 = await logreader.bounds(consumer, tps)
             await self._pass(consumer, tps, end3, flt, n, prefix, "final", counted, None)
             if not flt.is_full:
@@ -326,14 +327,27 @@ class Replayer:
 
     # --- pause and swap ----------------------------------------------------------------------------
     async def _pause(self, n: int) -> bool:
-        await self.redis.delete(PAUSE_ACK)
+        """Hold every live projector; True once each one whose lease holds has answered, False
+        when none is running (nothing writes: the swap may go ahead). A live projector that does
+        not answer in time (a write stuck in flight) fails the replay, pause released and state
+        kept for `--resume`: swapping past a writer could drop its write with the old index."""
+        await self.redis.delete(PAUSE_ACKS)
         await self.redis.set(PAUSE, str(n), ex=PAUSE_TTL_S)
         deadline = time.monotonic() + self.pause_wait_s
-        while time.monotonic() < deadline:
-            if (await self.redis.get(PAUSE_ACK) or b"").decode() == str(n):
-                return True
+        while True:
+            waiting = await unanswered(self.redis, str(n))
+            if not waiting:
+                members = await live_members(self.redis)
+                if members:
+                    self.notes.append(f"{len(members)} live projector(s) paused")
+                return bool(members)
+            if time.monotonic() >= deadline:
+                break
             await asyncio.sleep(0.05)
-        return False
+        if (await self.redis.get(PAUSE) or b"").decode() == str(n):
+            await self.redis.delete(PAUSE)
+        raise ReplayError(f"{len(waiting)} live projector(s) did not answer the pause within {self.pause_wait_s:g} s "
+                          "(a write in flight?); nothing swapped - run the replay again with --resume")
 
     async def _swap(self, n: int, flt: ReplayFilter, prefix: str, keep_old: bool) -> dict[str, Any]:
         await self.redis.expire(PAUSE, PAUSE_TTL_S)

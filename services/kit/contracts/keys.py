@@ -86,7 +86,17 @@ PROJECTION_GENERATION = "uf:audit:projection:generation"
 # it instead of polling. A lost message only delays a gate until its deadline re-check.
 AUDIT_PROGRESS_CHANNEL = "uf:audit:progress"
 PROJECTION_PAUSE = "uf:audit:projection:pause"
-PROJECTION_PAUSE_ACK = "uf:audit:projection:pause-ack"
+# one field per live projector (its instance id): the pause it has answered (a hash; the old
+# single-answer string key was `...:pause-ack`)
+PROJECTION_PAUSE_ACKS = "uf:audit:projection:pause-acks"
+# the live projectors (audit instances), each with a lease key that expires when it stops renewing
+PROJECTION_MEMBERS = "uf:audit:projection:members"
+
+
+def projection_member(instance: str) -> str:
+    return f"uf:audit:projection:member:{instance}"
+
+
 REPLAY_STATE = "uf:audit:replay:state"
 REPLAY_LOCK = "uf:audit:replay:lock"
 REPLAY_SEQ = "uf:audit:replay:seq"
