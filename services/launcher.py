@@ -4,7 +4,7 @@ when every instance answers /ready. Used by `make up/down`, `make run` and the t
 
 Replicas: `up --replicas N` runs N instances of every service, `--scale orchestrator=3` sets
 one service's count (remembered in var/run/replicas.json, so a later `up NAME` after a crash
-restarts the same number). Instance i of a service has its own HTTP port
+restarts the same number; `up` with a smaller count stops the instances above it). Instance i of a service has its own HTTP port
 (`service_table.instance_http_port`); gRPC instances share their service's one address (the
 kernel spreads connections over them, SO_REUSEPORT). Consumers share work through their
 consumer groups; an instance without partitions is a ready standby.
@@ -210,6 +210,18 @@ def up(groups: list[list[str]], timeout_s: float = 90) -> int:
         write_instances()
 
 
+def _scale_down(names: list[str]) -> None:
+    """`up` with a smaller count (`--scale audit=1` after 2) stops the instances above it, last
+    first, once the kept ones are ready - as a Deployment scaled down would."""
+    for name in names:
+        keep = replicas().get(name, 1)
+        extra = [i for i in instances_of(name, running=True) if _split(i)[1] >= keep and _pid(i) is not None]
+        for inst in reversed(extra):
+            stop(inst)
+            print(f"launcher: {inst} stopped (scaled to {keep})")
+    write_instances()
+
+
 def _parse_scale(values: list[str]) -> dict[str, int]:
     counts = {}
     for v in values:
@@ -253,7 +265,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.action == "forget":
         return forget()
     if args.action == "up":
-        return up(selected(running=False), args.timeout)
+        rc = up(selected(running=False), args.timeout)
+        if rc == 0:
+            _scale_down(order)
+        return rc
     try:
         if args.action == "down":
             for insts in reversed(selected(running=True)):
@@ -274,8 +289,11 @@ def main(argv: list[str] | None = None) -> int:
             return up(selected(running=False), args.timeout)
     finally:
         write_instances()
+    # configured instances, and any running beyond them (started before a scale-down by hand)
+    shown = [sorted(set(c) | {i for i in r if _pid(i) is not None}, key=lambda n: _split(n)[1])
+             for c, r in zip(selected(running=False), selected(running=True))]
     status = {inst: {"pid": _pid(inst), "ready": ready(inst)[0] if _pid(inst) else False}
-              for insts in selected(running=False) for inst in insts}
+              for insts in shown for inst in insts}
     print(json.dumps(status, indent=2))
     return 0 if all(s["ready"] for s in status.values()) else 1
 

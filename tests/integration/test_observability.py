@@ -83,7 +83,7 @@ def test_a_new_instance_is_scraped_without_touching_prometheus(suite):
         series = query(f'count by (service, colour, version) ({{instance="{added}", __name__=~"uf_.+"}})')
         assert [(r["metric"]["service"], r["metric"]["colour"], r["metric"]["version"]) for r in series] == [("delivery", COLOUR, __version__)]
     finally:
-        h.launcher("down", f"delivery@{n}", "--scale", f"delivery={n}")
+        h.launcher("up", "delivery", "--scale", f"delivery={n}")  # scaling down stops the added instance
     eventually(lambda: {i for i, m in scraped_up().items() if m["service"] == "delivery"} == before, timeout_s=60,
                what="the stopped instance withdrawn")
 
