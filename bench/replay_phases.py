@@ -5,7 +5,7 @@ the CPU of the replaying process and of every suite component over the whole rep
 
 Rebuilds the projections like `bench/replay.py` (safe on a live suite). The steps are timed by
 wrapping the replayer's own methods, so the figures name the code to look at: the passes over
-the log, `bounds` (log start/end offsets), the live committed offsets, the pause, the swap.
+the log, `bounds` (log start/end offsets), the live committed offsets, the swap prepared, the pause, the swap.
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from bench import proc_cpu
 from bench.replay import run_replay
 from services.audit.tools import replay as replay_mod
 
-STEPS = ("_pass", "_live_committed", "_carry_over", "_pause", "_swap")
+STEPS = ("_pass", "_live_committed", "_carry_over", "_prepare_swap", "_pause", "_swap")
 
 
 def timed(timeline: list[tuple[str, float, float]], t0: float, name: str,

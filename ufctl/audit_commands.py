@@ -324,7 +324,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             print(f"note: {note}")
         print(f"replay {res['replay']}: {res['records_read']} records read, {res['documents_rebuilt']} documents rebuilt, "
               f"{res['workflows_replaced']} workflow state(s) replaced; alias -> {', '.join(res['indices'])} "
-              f"({res['seconds']:.1f}s)")
+              f"({res['seconds']:.1f}s; live projection held {res['pause_seconds']:.2f}s)")
     return 0
 
 
