@@ -89,3 +89,55 @@ def test_old_writer_version_is_read_with_the_latest_reader(tmp_path):
     decoded = codec.decode(data, new)
     assert decoded.writer_version == 1
     assert decoded.record["channel"] == "web"
+
+
+
+def _leaves(value, path=()):
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _leaves(v, (*path, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _leaves(v, (*path, i))
+    else:
+        yield path
+
+
+@pytest.mark.parametrize("wrong", [12345, "yes", 1.5, {"x": 1}, ["a"], b"raw"])
+def test_every_wrongly_typed_field_gets_the_strict_validators_verdict(wrong):
+    """encode validates yes/no first and asks fastavro for the field names only on failure: the
+    verdict must be the strict validator's on every field, nullable (union) ones included, and
+    the error names the field, never the value."""
+    import copy
+
+    from fastavro.validation import ValidationError, validate
+
+    event = consent(causation_id="e-0")
+    event["envelope"]["encrypted_fields"] = [{"path": "a", "subject_id": "s-1", "key_id": "k",
+                                               "algorithm": "AES-256-GCM", "nonce": b"n" * 12, "ciphertext": b"c"}]
+    schema = default_catalog().latest("ConsentChanged").parsed
+    codec.encode(event)  # the valid record passes
+    refused = 0
+    for path in _leaves(event):
+        if path == ("envelope", "event_type"):
+            continue  # picks the schema: a wrong one is refused earlier, for that reason
+        mutated = copy.deepcopy(event)
+        node = mutated
+        for step in path[:-1]:
+            node = node[step]
+        node[path[-1]] = wrong
+        try:
+            validate(mutated, schema, raise_errors=True)
+            strict_ok = True
+        except ValidationError:
+            strict_ok = False
+        if strict_ok:
+            codec.encode(mutated)
+            continue
+        with pytest.raises(codec.InvalidRecord) as exc:
+            codec.encode(mutated)
+        named = [str(p) for p in path if isinstance(p, str)][-1]
+        assert named in str(exc.value), (path, str(exc.value))
+        assert repr(wrong) not in str(exc.value)
+        refused += 1
+    assert refused >= 5, "the mutations must hit fields the schema types strictly"
