@@ -122,7 +122,7 @@ async def test_a_projector_that_cannot_renew_its_lease_lets_no_write_through(red
     assert await gate.enter(max_wait_s=0.1) >= 0  # fresh: the write goes through
     gate.leave()
     # the next renewals fail (Redis unreachable for this instance): past half the lease, writes wait
-    monkeypatch.setattr(gate, "_read_at", time.monotonic() - projection_gate.STALE_S - 0.01)
+    monkeypatch.setattr(gate, "_renewed_at", time.monotonic() - projection_gate.STALE_S - 0.01)
     with pytest.raises(ProjectionHeld, match="lease"):
         await gate.enter(max_wait_s=0.2)
     await gate.refresh()  # renewed: writes go through again

@@ -36,8 +36,9 @@ log = logging.getLogger(__name__)
 
 POLL_S = 0.1
 LEASE_MS = 5000
-# A gate whose last successful read is older than this lets no write through: its lease may
-# already have run out, and a replay no longer waits for it.
+RENEW_S = 1.0  # the lease is renewed with the first poll after this long (the pause is read every poll)
+# A gate whose lease was last renewed longer ago than this lets no write through: the lease may
+# be about to run out, and a replay then no longer waits for this instance.
 STALE_S = LEASE_MS / 1000 / 2
 ACK_TTL_S = 120
 
@@ -56,19 +57,23 @@ class ProjectionGate:
         self.generation = 0
         self.pause: str | None = None
         self.inflight = 0
-        self._read_at = -1.0
+        self._renewed_at = -RENEW_S
 
     async def refresh(self) -> None:
-        """Renew the lease and read the generation and the pause in one round trip; answer a
-        pause when nothing of ours is in flight."""
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(projection_member(self.instance), b"1", px=LEASE_MS)
-            pipe.sadd(MEMBERS, self.instance)
+        """Read the generation and the pause (renewing the lease every RENEW_S) in one round
+        trip; answer a pause when nothing of ours is in flight."""
+        now = time.monotonic()
+        renew = now - self._renewed_at >= RENEW_S
+        async with self.redis.pipeline(transaction=renew) as pipe:
+            if renew:
+                pipe.set(projection_member(self.instance), b"1", px=LEASE_MS)
+                pipe.sadd(MEMBERS, self.instance)
             pipe.mget(ACTIVE, PAUSE)
             *_, (gen, pause) = await pipe.execute()
         self.generation = int(gen) if gen else 0
         self.pause = pause.decode() if pause else None
-        self._read_at = time.monotonic()
+        if renew:
+            self._renewed_at = now
         if self.pause and self.inflight == 0:
             async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.hset(PAUSE_ACKS, self.instance, self.pause)
@@ -76,7 +81,7 @@ class ProjectionGate:
                 await pipe.execute()
 
     def _held(self) -> bool:
-        return bool(self.pause) or time.monotonic() - self._read_at > STALE_S
+        return bool(self.pause) or time.monotonic() - self._renewed_at > STALE_S
 
     async def enter(self, max_wait_s: float = 120.0) -> int:
         """Wait while a replay holds the pause or the lease is not known to hold (bounded, then
