@@ -12,7 +12,11 @@ what that costs the broker, per shape, with the same mutual-TLS connections the 
 * `plain`: one record produced and awaited (acks=all, idempotent), as the validator records a decision;
 * `txn x1`: begin, one record, the consumed offset, commit - what the orchestrator does per event today;
 * `txn x10`: the same transaction carrying ten records and ten partitions' offsets - what batching
-  across partitions (one producer per instance, KIP-447) would make of ten events.
+  across partitions (one producer per instance, KIP-447) would make of ten events;
+* `txn x2` / `txn x2 flushed`: two records, without and with the records delivered before the
+  offsets are added. Without, the broker's transaction check (KIP-890) answers a produce that
+  races the AddOffsetsToTxn with NOT_ENOUGH_REPLICAS and aiokafka retries it 100 ms later (the
+  "retried" column); the orchestrator flushes first.
 
 Each shape runs `--ops` times; the broker's idle CPU over the same time (measured just before)
 is subtracted. A scratch topic `uf.scratch.bench.txn-<random>` (4 partitions) is created and deleted.
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
 import time
@@ -40,6 +45,17 @@ from services.kit.security import kafka_auth
 TOPIC = f"uf.scratch.bench.txn-{uuid.uuid4().hex[:8]}"  # a new name per run: a recreated name races its deletion
 GROUP = "uf-bench-txn"
 RUN = ROOT / "var" / "run"
+
+
+class _Retries(logging.Handler):
+    """Counts aiokafka's "retrying" warnings (a produce the broker refused for now) instead of printing them."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "retrying" in record.getMessage():
+            retried.append(record.getMessage())
+
+
+retried: list[str] = []
 
 
 def broker_ticks() -> int:
@@ -68,7 +84,7 @@ async def plain(bootstrap: str, ops: int) -> None:
         await p.stop()
 
 
-async def transactions(bootstrap: str, ops: int, records: int) -> None:
+async def transactions(bootstrap: str, ops: int, records: int, flush_first: bool = False) -> None:
     p = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=2,
                          transactional_id=f"uf-bench-txn-{uuid.uuid4().hex[:8]}", **kafka_auth.client_args())
     await p.start()
@@ -77,6 +93,8 @@ async def transactions(bootstrap: str, ops: int, records: int) -> None:
             await p.begin_transaction()
             for r in range(records):
                 await p.send(TOPIC, b"x" * 1300, key=f"{i}-{r}".encode(), partition=(i + r) % 4)
+            if flush_first:
+                await p.flush()  # as the orchestrator does: the records delivered before the offsets
             await p.send_offsets_to_transaction({TopicPartition(TOPIC, r % 4): i + 1 for r in range(records)}, GROUP)
             await p.commit_transaction()
     finally:
@@ -88,6 +106,9 @@ async def main() -> int:
     ap.add_argument("--ops", type=int, default=300)
     args = ap.parse_args()
     kafka_auth.configure_kafka_identity(kafka_auth.ADMIN)  # a super user: scratch topic, any transactional id
+    sender = logging.getLogger("aiokafka.producer.sender")
+    sender.addHandler(_Retries())
+    sender.propagate = False
     bootstrap = ServiceSettings().kafka_bootstrap
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **kafka_auth.client_args())
     await admin.start()
@@ -95,15 +116,19 @@ async def main() -> int:
     try:
         await plain(bootstrap, 4)  # a new topic refuses writes until its leaders are in sync: not measured
         shapes = (("plain", lambda: plain(bootstrap, args.ops), 1), ("txn x1", lambda: transactions(bootstrap, args.ops, 1), 1),
-                  ("txn x10", lambda: transactions(bootstrap, args.ops, 10), 10))
+                  ("txn x10", lambda: transactions(bootstrap, args.ops, 10), 10),
+                  ("txn x2", lambda: transactions(bootstrap, args.ops, 2), 2),
+                  ("txn x2 flushed", lambda: transactions(bootstrap, args.ops, 2, flush_first=True), 2))
         print(f"broker CPU per operation, {args.ops} operations per shape (broker idle rate subtracted)")
         for name, run, per_op in shapes:
             idle = await idle_rate(5.0)
+            retried.clear()
             t0, c0 = time.monotonic(), broker_ticks()
             await run()
             secs, used = time.monotonic() - t0, ms(broker_ticks() - c0)
             net = max(0.0, used - idle * secs)
-            print(f"  {name:8s} {net / args.ops:7.3f} CPU-ms per operation, {net / (args.ops * per_op):7.3f} per record "
+            print(f"  {name:15s} {net / args.ops:7.3f} CPU-ms per operation, {net / (args.ops * per_op):7.3f} per record, "
+                  f"{secs * 1000 / args.ops:5.1f} ms wall per operation, {len(retried)} produce(s) retried "
                   f"({secs:.1f} s, broker {used:.0f} CPU-ms, idle {idle:.0f} CPU-ms/s)")
     finally:
         await admin.delete_topics([TOPIC])
