@@ -4,7 +4,7 @@
 * `PAUSE` (with a TTL, so a crashed replay cannot stall the service): a replay asks the live
   projectors to hold new writes while it applies the last records and swaps generations.
 * Membership: every live projector (one per audit instance; `REPLICAS=2` runs two) holds a lease
-  `PROJECTION_MEMBER(<id>)` with a TTL, renewed with every poll, and is listed in
+  `projection_member(<id>)` with a TTL, renewed every second, and is listed in
   `PROJECTION_MEMBERS`. `PAUSE_ACKS` is a hash: each member writes its own answer there once no
   write of its own is in flight. The replay swaps only when *every* member whose lease holds has
   answered - one answer is not enough while another instance may still be writing.

@@ -182,10 +182,10 @@ class Replayer:
                 await self.save(phase="swap")
             # --- prepare (outside the pause), pause the live projectors, apply the tail, swap ---
             plan = await self._prepare_swap(n, prefix)
+            paused_at = time.monotonic()
             acked = await self._pause(n)
             if not acked:
                 self.notes.append("no live projector is running: nothing to pause")
-            paused_at = time.monotonic()
             _, end3 = await logreader.bounds(consumer, tps)
             touched: set[str] = set()
             await self._pass(consumer, tps, end3, flt, n, prefix, "final", counted, None, touched)
