@@ -82,23 +82,27 @@ def abort_own_rollout(service: str = SERVICE) -> None:
 def burst(n: int, spacing_s: float, until: threading.Event | None = None, max_n: int = 40,
           after: int = 3) -> tuple[list[dict[str, Any]], list[str], threading.Thread]:
     """Publish campaigns from a thread, one every `spacing_s`: `n` of them, or - with `until` -
-    until the event is set and then `after` more, so the burst surely straddles it (at most
-    `max_n`: bounded in count and time however slow the machine is)."""
+    until the event is set (at most `max_n` before it: bounded in count however slow the machine
+    is) and then `after` more, so the burst surely straddles it. The `after` ones come even when
+    `max_n` was reached first: on a busy machine a promotion could otherwise start after every
+    workflow of the burst had finished on the old colour (seen once beside the CPU hog)."""
     docs: list[dict[str, Any]] = []
     ids: list[str] = []
 
+    def one() -> None:
+        docs.append(h.campaign())
+        ids.append(h.publish(docs[-1]))
+        time.sleep(spacing_s)
+
     def go() -> None:
-        left = after
-        while len(ids) < max_n:
-            if until is None and len(ids) >= n:
-                return
+        while len(ids) < (n if until is None else max_n):
             if until is not None and until.is_set():
-                if left == 0:
-                    return
-                left -= 1
-            docs.append(h.campaign())
-            ids.append(h.publish(docs[-1]))
-            time.sleep(spacing_s)
+                break
+            one()
+        if until is None or not until.wait(timeout=600):  # bounded in time as well
+            return
+        for _ in range(after):
+            one()
 
     t = threading.Thread(target=go, daemon=True)
     t.start()
