@@ -402,7 +402,7 @@ class Processor:
                     # The records first, then the offsets: an AddOffsetsToTxn in flight while a
                     # produce of this transaction reaches its partition makes the broker's
                     # transaction check (KIP-890) answer NOT_ENOUGH_REPLICAS, and aiokafka retries
-                    # that produce after 100 ms - ~10 % of transactions (bench/broker_txn_cost.py,
+                    # that produce after 100 ms - up to ~10 % of transactions (bench/broker_txn_cost.py,
                     # docs/benchmarks.md seventh pass).
                     await producer.flush()
                     await producer.send_offsets_to_transaction({tp: msgs[-1].offset + 1 for tp, msgs in batches.items()},

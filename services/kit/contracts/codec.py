@@ -71,7 +71,7 @@ def encode(record: dict[str, Any], catalog: Catalog | None = None) -> bytes:
     # The yes/no validation first: fastavro's verdict is the same either way, but with
     # raise_errors=True it tries a union's branches by raising, and each ValidationError
     # JSON-formats the value it refused (indent=2) - on every nullable field of every valid
-    # record. That was 10 % of the orchestrator's CPU (docs/benchmarks.md, seventh pass). Only a
+    # record. That was 10 % of the orchestrator's profile samples (docs/benchmarks.md, seventh pass). Only a
     # record that fails is validated again, to name its fields.
     if not validate(record, sv.parsed, raise_errors=False):
         try:
