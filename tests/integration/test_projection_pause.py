@@ -18,9 +18,10 @@ import redis.asyncio as aioredis
 
 from services.audit.config import AuditSettings
 from services.audit.live import projection_gate
-from services.audit.live.projection_gate import PAUSE, ProjectionGate, ProjectionHeld, live_members
+from services.audit.live.projection_gate import PAUSE, PAUSE_ACKS, ProjectionGate, ProjectionHeld, live_members, unanswered
 from services.audit.tools.replay import Replayer, ReplayError
 from services.kit.security import redis_auth, search_auth
+from tests.integration.waiting import eventually_async
 
 pytestmark = pytest.mark.integration
 S = AuditSettings()
@@ -37,7 +38,7 @@ async def redis(stack) -> AsyncIterator[aioredis.Redis]:
 async def replayer(redis: aioredis.Redis) -> AsyncIterator[Replayer]:
     es = search_auth.async_client(S.es_url, "admin")
     rp = Replayer(bootstrap=S.kafka_bootstrap, redis=redis, es=es, alias=S.es_index,
-                  consumer_group=S.consumer_group, pause_wait_s=8.0)
+                  consumer_group=S.consumer_group, pause_wait_s=30.0)
     yield rp
     await es.close()
 
@@ -72,14 +73,18 @@ async def test_a_replay_waits_for_every_live_projector_not_the_first_answer(redi
         await b.enter()  # instance B has a write in flight; A is idle
         pausing = asyncio.ensure_future(replayer._pause(n))
         try:
-            # A answers within a poll or two; the pause must still wait for B
-            await asyncio.wait_for(_until(lambda: a.pause == str(n)), 5)
-            await asyncio.sleep(4 * projection_gate.POLL_S)  # a few of A's answers land while B writes
+            async def a_answered_b_saw_it() -> bool:
+                acks = await redis.hgetall(PAUSE_ACKS)
+                return acks.get(a.instance.encode()) == str(n).encode() and b.pause == str(n)
+
+            await eventually_async(a_answered_b_saw_it, timeout_s=60, what="A answered the pause, B saw it")
+            # B cannot answer while its write is in flight: one answer is there, the pause must not be over
+            assert b.instance in await unanswered(redis, str(n))
             assert not pausing.done(), "the replay went ahead on one answer while another instance was writing"
             with pytest.raises(ProjectionHeld):
                 await a.enter(max_wait_s=0.2)  # and A holds its own next write meanwhile
             b.leave()  # B's write lands
-            assert await asyncio.wait_for(pausing, 5) is True
+            assert await asyncio.wait_for(pausing, 60) is True
         finally:
             pausing.cancel()
             await release(redis, n)
@@ -129,7 +134,3 @@ async def test_a_projector_that_cannot_renew_its_lease_lets_no_write_through(red
     assert await gate.enter(max_wait_s=0.1) >= 0
     gate.leave()
 
-
-async def _until(cond) -> None:
-    while not cond():
-        await asyncio.sleep(0.02)
