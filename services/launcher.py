@@ -4,7 +4,7 @@ when every instance answers /ready. Used by `make up/down`, `make run` and the t
 
 Replicas: `up --replicas N` runs N instances of every service, `--scale orchestrator=3` sets
 one service's count (remembered in var/run/replicas.json, so a later `up NAME` after a crash
-restarts the same number; `up` with a smaller count stops the instances above it). Instance i of a service has its own HTTP port
+restarts the same number; `up --scale`/`--replicas` with a smaller count stops the instances above it). Instance i of a service has its own HTTP port
 (`service_table.instance_http_port`); gRPC instances share their service's one address (the
 kernel spreads connections over them, SO_REUSEPORT). Consumers share work through their
 consumer groups; an instance without partitions is a ready standby.
@@ -266,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         return forget()
     if args.action == "up":
         rc = up(selected(running=False), args.timeout)
-        if rc == 0:
+        if rc == 0 and (args.scale or args.replicas is not None):  # a count given: more than it is a scale-down
             _scale_down(order)
         return rc
     try:
