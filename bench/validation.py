@@ -26,7 +26,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import grpc
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError
 
 from bench.e2e import run_suite, suite_running
 from services.kit.contracts import topics
@@ -83,6 +86,61 @@ async def latency(calls: int, target: str, rate: float) -> dict:
     return {"calls": calls, "allowed": allowed, "p50": pct(samples, 50), "p99": pct(samples, 99), "mean": statistics.mean(samples)}
 
 
+async def floors(calls: int, rate: float) -> dict[str, dict]:
+    """What no decision can be faster than, measured beside it: (1) the same call refused at the
+    door (a workflow that must start with INITIALIZATION: gRPC, mutual TLS, the interceptors and
+    the state guard's first check, no rule, no Redis, no Kafka) and (2) a bare acked produce of a
+    decision-sized record (acks=all, idempotent, TLS) to a scratch topic - the write every
+    decision waits for before it may answer."""
+    tag = uuid.uuid4().hex[:6]
+    req = validator_pb2.ValidateTransitionRequest(
+        snapshot=validator_pb2.WorkflowSnapshot(workflow_id=f"wf-floor-{tag}", current_phase=""), target_phase="BATCH_DISCOVERY")
+    door: list[float] = []
+    async with tls.secure_channel(service_table.grpc_addr("validator"), "orchestrator") as ch:
+        stub = validator_pb2_grpc.ValidatorStub(ch)
+        for i in range(50 + calls):
+            t = time.perf_counter()
+            try:
+                await stub.ValidateTransition(req, timeout=5)
+                raise SystemExit("bench: the validator answered a made-up state")
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() != grpc.StatusCode.FAILED_PRECONDITION:
+                    raise
+            if i >= 50:
+                door.append((time.perf_counter() - t) * 1000)
+            await asyncio.sleep(1 / rate if rate else 0)
+    kafka_auth.configure_kafka_identity(kafka_auth.ADMIN)  # a super user: the scratch topic
+    bootstrap = ServiceSettings().kafka_bootstrap
+    topic = f"uf.scratch.bench.floor-{tag}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **kafka_auth.client_args())
+    await admin.start()
+    await admin.create_topics([NewTopic(topic, 4, 1)])
+    producer = AIOKafkaProducer(**producer_config(bootstrap, linger_ms=0))
+    produce: list[float] = []
+    try:
+        await producer.start()
+        deadline = time.monotonic() + 30
+        while True:  # a new topic refuses writes until its leaders are elected: not measured
+            try:
+                await producer.send_and_wait(topic, b"x", key=b"k")
+                break
+            except KafkaError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.2)
+        for i in range(calls):
+            t = time.perf_counter()
+            await producer.send_and_wait(topic, b"x" * 1700, key=str(i).encode())
+            produce.append((time.perf_counter() - t) * 1000)
+            await asyncio.sleep(1 / rate if rate else 0)
+    finally:
+        await producer.stop()
+        await admin.delete_topics([topic])
+        await admin.close()
+        kafka_auth.configure_kafka_identity(os.environ.get("UF_KAFKA_PRINCIPAL") or "ufctl")
+    return {name: {"p50": pct(v, 50), "p99": pct(v, 99)} for name, v in (("door", door), ("produce", produce))}
+
+
 def validator_breakdown() -> dict[str, tuple[float, float]]:
     """(sum, count) of the validator's own evaluate/record histograms, from its /metrics."""
     with urllib.request.urlopen(f"http://127.0.0.1:{http_port('validator')}/metrics", timeout=5) as r:
@@ -116,12 +174,23 @@ def launcher(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "services.launcher", *args], cwd=ROOT, check=True, capture_output=True)
 
 
+def print_latency(init: dict, parts: dict[str, float], rate: float, floor: dict[str, dict]) -> None:
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"ValidateTransition -> INITIALIZATION (token + session + consent look-ups + decision event), {init['calls']} calls"
+          f" at {rate:.0f}/s:" if rate else f"ValidateTransition -> INITIALIZATION, {init['calls']} calls back to back:")
+    print(f"  p50 {init['p50']:.2f} ms, p99 {init['p99']:.2f} ms, mean {init['mean']:.2f} ms ({init['allowed']} allowed)")
+    print(f"  inside the validator (means): rules {parts['evaluate']:.2f} ms, recording the decision event {parts['record']:.2f} ms")
+    print(f"  floors, same run and rate: the call refused at the door p50 {floor['door']['p50']:.2f} ms, p99 {floor['door']['p99']:.2f} ms;"
+          f" a bare acked produce p50 {floor['produce']['p50']:.2f} ms, p99 {floor['produce']['p99']:.2f} ms")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--rate", type=float, default=200.0, help="ValidateTransition calls per second (0: back to back)")
     parser.add_argument("--workflows", type=int, default=100)
     parser.add_argument("--recipients", type=int, default=3)
+    parser.add_argument("--latency-only", action="store_true", help="measure ValidateTransition only (no workflows, no bypass)")
     args = parser.parse_args()
     if not suite_running():
         raise SystemExit("bench: the suite is not up; run `make up` first")
@@ -129,6 +198,10 @@ def main() -> int:
     init = asyncio.run(latency(args.calls, "INITIALIZATION", args.rate))
     after = validator_breakdown()
     parts = {k: (after[k][0] - before[k][0]) / max(1, after[k][1] - before[k][1]) * 1000 for k in after}
+    floor = asyncio.run(floors(args.calls, args.rate))
+    if args.latency_only:
+        print_latency(init, parts, args.rate, floor)
+        return 0
     on = asyncio.run(run_suite(args.workflows, args.recipients))
     launcher("down", "orchestrator")
     port = http_port("orchestrator")
@@ -142,11 +215,7 @@ def main() -> int:
         os.killpg(bypass_proc.pid, signal.SIGTERM)
         bypass_proc.wait(timeout=30)
         launcher("up", "orchestrator")
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    print(f"ValidateTransition -> INITIALIZATION (token + session + consent look-ups + decision event), {init['calls']} calls"
-          f" at {args.rate:.0f}/s:" if args.rate else f"ValidateTransition -> INITIALIZATION, {init['calls']} calls back to back:")
-    print(f"  p50 {init['p50']:.2f} ms, p99 {init['p99']:.2f} ms, mean {init['mean']:.2f} ms ({init['allowed']} allowed)")
-    print(f"  inside the validator (means): rules {parts['evaluate']:.2f} ms, recording the decision event {parts['record']:.2f} ms")
+    print_latency(init, parts, args.rate, floor)
     print(f"end to end, {args.workflows} workflows x {args.recipients} recipients (throughput: COMPLETED only):")
     incomplete = [(name, r) for name, r in (("validation on", on), ("bypass", off)) if r["completed"] < r["workflows"]]
     for name, r in incomplete:  # first: a ratio from such a run would measure failures, not compliance
