@@ -130,27 +130,15 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServicer):
                 log.warning("request refused: not the recorded state", extra={"workflow_id": request.snapshot.workflow_id,
                                                                               "to_phase": request.target_phase})
                 await context.abort(grpc.StatusCode.FAILED_PRECONDITION, problem)
-            return await self._validate(request)
+            decision = await self._validate(request)
+            if decision.allowed and self.guard:
+                try:
+                    await self.guard.record(request.snapshot.workflow_id, request.target_phase)
+                except Exception as exc:  # the audit projection still tells the phase once committed
+                    log.error("allowed phase not recorded", extra={"error": exc.__class__.__name__})
+            return decision
         finally:
             self._slots.release()
-
-    async def _remember_allowed(self, request) -> bool:
-        """Adds the allowed phase to the state guard's set; True when it was not there before.
-        Never raises: the audit projection still tells the phase once the transition commits."""
-        try:
-            return await self.guard.record(request.snapshot.workflow_id, request.target_phase) if self.guard else False
-        except Exception as exc:
-            log.error("allowed phase not recorded", extra={"error": exc.__class__.__name__})
-            return False
-
-    async def _forget_allowed(self, request) -> None:
-        """Undoes `_remember_allowed` for an ALLOW that could not be recorded: the guard's set holds
-        only phases whose ALLOW is in the log."""
-        try:
-            if self.guard:
-                await self.guard.forget(request.snapshot.workflow_id, request.target_phase)
-        except Exception as exc:
-            log.error("unrecorded allowed phase not removed", extra={"error": exc.__class__.__name__})
 
     async def _validate(self, request) -> validator_pb2.ValidationDecision:
         recorder = Recorder()
@@ -167,21 +155,13 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServicer):
             actor_id=request.actor.user_id, allowed=decision.allowed, policy_version=decision.policy_version,
             rules=[{"rule": o.rule, "allowed": o.allowed, "reason": o.reason} for o in decision.rules],
             policy_sha256=self.policies.sha256_of(decision.policy_version), facts=recorder.facts(request))
-        # The decision event and the guard's note of an allowed phase are written side by side (one
-        # round trip instead of two); the answer waits for both, and an ALLOW whose event could not
-        # be written is taken out of the guard's set again if this call put it there.
-        remembered = asyncio.ensure_future(self._remember_allowed(request)) if decision.allowed else None
         try:
             with RECORD_SECONDS.time():
                 await publish(self.kafka, topics.VALIDATION_DECISIONS, event)
         except Exception as exc:
-            if remembered is not None and await remembered:
-                await self._forget_allowed(request)
             log.error("decision could not be recorded; denying", extra={"error": exc.__class__.__name__})
             # Not a verdict: the broker is away. The caller parks the workflow and asks again.
             return validator_pb2.ValidationDecision(allowed=False, decision_id="", policy_version=decision.policy_version,
                                                     reason="validator: decision could not be recorded", retryable=True,
                                                     retry_budget_s=decision.retry_budget_s)
-        if remembered is not None:
-            await remembered
         return decision

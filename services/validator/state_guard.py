@@ -39,16 +39,9 @@ class StateGuard:
             return ""
         return f"the workflow was never allowed into {current[:40]}"
 
-    async def record(self, workflow_id: str, target_phase: str) -> bool:
-        """Notes an allowed phase; True when it was not noted before."""
+    async def record(self, workflow_id: str, target_phase: str) -> None:
         key = validator_allowed_key(workflow_id)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.sadd(key, target_phase)
             pipe.expire(key, KEEP_S)
-            added, _ = await pipe.execute()
-        return bool(added)
-
-    async def forget(self, workflow_id: str, phase: str) -> None:
-        """Takes back a note whose ALLOW never reached the log (the servicer notes it while the
-        decision event is being written)."""
-        await self.redis.srem(validator_allowed_key(workflow_id), phase)
+            await pipe.execute()
