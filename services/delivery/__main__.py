@@ -28,7 +28,7 @@ async def body(settings: DeliverySettings, ops: OpsServer, stack: AsyncExitStack
     stack.callback(sender.smtp.close)
     stack.push_async_callback(sender.approved.close)
     loop = ConsumeLoop(service=settings.service_name, bootstrap=settings.kafka_bootstrap, group_id=settings.consumer_group,
-                       topics=[topics.DELIVERY_REQUESTS], handler=sender.deliver, producer=kafka, flush=sender.flush_confirmations,
+                       topics=[topics.DELIVERY_REQUESTS], handler=sender.deliver, producer=kafka, flush=sender.outbox.flush,
                        backoff=Backoff(base_s=1.0, cap_s=settings.smtp_retry_cap_s))
     await sender.beat()  # alive before the first claim
     await loop.start()

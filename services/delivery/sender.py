@@ -42,7 +42,7 @@ from services.kit.contracts import topics
 from services.kit.contracts.codec import Decoded
 from services.kit.contracts.events import Origin, caused_by, make_event, stable_id
 from services.kit.contracts.keys import delivery_key
-from services.kit.messaging.bus import publish_all
+from services.kit.messaging.outbox import PollOutbox
 from services.kit.messaging.retry import DependencyUnavailable
 from services.kit.security.admission import Admission, default_admission
 from services.kit.security.sealing import ERASED, open_record
@@ -69,7 +69,7 @@ class DeliverySender:
         # never a resend. The heartbeat keeps trying to store it, so another instance that takes
         # the partition over finds "sent:" rather than this sender's "data-sent" claim.
         self._accepted: dict[str, str] = {}
-        self._confirmations: list[dict] = []  # DeliveryOutcome events of the poll in hand (see `_confirm`)
+        self.outbox = PollOutbox(kafka)  # the poll's DeliveryOutcome events; the consume loop flushes it
         self.timeouts = SmtpTimeouts(greeting_s=settings.smtp_command_timeout_s, command_s=settings.smtp_command_timeout_s,
                                      data_init_s=settings.smtp_data_init_timeout_s, data_block_s=settings.smtp_data_block_timeout_s,
                                      final_s=settings.smtp_final_timeout_s)
@@ -89,29 +89,15 @@ class DeliverySender:
             await asyncio.sleep(self.settings.liveness_ttl_s / 3)
 
     async def _confirm(self, req: dict, status: str, *, message_id: str = "", duplicate: bool = False, error: str = "") -> None:
-        """Buffers the confirmation; `flush_confirmations` writes the poll's confirmations together
-        before its offsets are committed. Why: a workflow's emails are requested together and each
-        confirmation written alone reaches the orchestrator in a poll - and a transaction - of its
-        own (a transaction costs the broker ~20 plain produces, docs/benchmarks.md). Nothing is
-        lost by waiting: the Redis record (`sent:`) is written first and a re-read request
-        confirms from it."""
-        self._confirmations.append(make_event(
+        """Into the poll's outbox (services/kit/messaging/outbox.py): a workflow's emails are
+        requested together, and their confirmations written together reach the orchestrator in
+        one poll - one transaction instead of one per email. A confirmation lost with a crashed
+        poll is written again when the request is re-read (the Redis record says `sent:`)."""
+        self.outbox.add(topics.DELIVERY_OUTCOMES, make_event(
             "DeliveryOutcome", origin=self.origin, **caused_by(req),
             event_id=stable_id(req["delivery_id"], "outcome", status), delivery_id=req["delivery_id"],
             status=status, message_id=message_id, duplicate=duplicate, error=error,
             approved_content_sha256=req.get("approved_content_sha256", "")))
-
-    async def flush_confirmations(self) -> list[tuple[ConsumerRecord, str]]:
-        """The consume loop's `flush`: every buffered confirmation acknowledged (acks=all) before
-        the poll commits. On failure they stay buffered and the loop retries with backoff."""
-        pending, self._confirmations = self._confirmations, []
-        try:
-            if pending:
-                await publish_all(self.kafka, [(topics.DELIVERY_OUTCOMES, event) for event in pending])
-        except BaseException:
-            self._confirmations = pending + self._confirmations
-            raise
-        return []
 
     async def _approved(self, req: dict) -> bool:
         """Is the request exactly what was approved? If not, the delivery FAILS with the reason
