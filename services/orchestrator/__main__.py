@@ -7,7 +7,6 @@ from contextlib import AsyncExitStack
 from services.kit.contracts import topics
 from services.kit.contracts.events import Origin
 from services.kit.messaging.bus import ConsumeLoop, start_producer
-from services.kit.messaging.outbox import PollOutbox
 from services.kit.runtime.app import run_service
 from services.kit.runtime.ops import OpsServer
 from services.kit.security.subject_keys import RedisKeyStore
@@ -40,10 +39,8 @@ async def body(settings: OrchestratorSettings, ops: OpsServer, stack: AsyncExitS
     stack.push_async_callback(processor.stop)
     kafka = await start_producer(settings.kafka_bootstrap)
     stack.push_async_callback(kafka.stop)
-    results = PollOutbox(kafka)
     agents = ConsumeLoop(service="agents", bootstrap=settings.kafka_bootstrap, group_id=settings.agents_group,
-                         topics=[topics.AGENT_TASKS], handler=make_task_handler(results, me, keys), producer=kafka,
-                         flush=results.flush)
+                         topics=[topics.AGENT_TASKS], handler=make_task_handler(kafka, me, keys), producer=kafka)
     await agents.start()
     stack.push_async_callback(agents.stop)
     ops.add_check("workflow-state", processor.check_ready)

@@ -6,12 +6,12 @@ import asyncio
 import json
 import logging
 
-from aiokafka import ConsumerRecord
+from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from services.kit.contracts import topics
 from services.kit.contracts.codec import Decoded
 from services.kit.contracts.events import Origin, caused_by, make_event, stable_id
-from services.kit.messaging.outbox import PollOutbox
+from services.kit.messaging.bus import publish
 from services.kit.messaging.retry import dependency_of
 from services.kit.security.sealing import open_blob, seal_blob
 from services.kit.security.subject_keys import KeyStore
@@ -21,11 +21,9 @@ from services.orchestrator.agents.registry import AGENTS
 log = logging.getLogger(__name__)
 
 
-def make_task_handler(outbox: PollOutbox, origin: Origin, keys: KeyStore):
+def make_task_handler(kafka: AIOKafkaProducer, origin: Origin, keys: KeyStore):
     """Agents see clear values (opened from the task's sealed tokens); their output is sealed
-    again before it leaves, so agent topics never carry clear PII. Results go into the poll's
-    outbox (written together before the poll commits: one produce, and the orchestrator sees
-    the results of one poll in one fetch)."""
+    again before it leaves, so agent topics never carry clear PII."""
 
     async def run_agent_task(decoded: Decoded, _: ConsumerRecord) -> None:
         task = decoded.record
@@ -44,7 +42,7 @@ def make_task_handler(outbox: PollOutbox, origin: Origin, keys: KeyStore):
                 raise  # the key store (or another dependency) is away: the task waits, it is not a failure
             ok, error = False, f"agent crashed: {exc.__class__.__name__}"
             log.exception("agent crashed", extra={"agent": task["agent"], "phase": task["phase"]})
-        outbox.add(topics.AGENT_RESULTS, make_event(
+        await publish(kafka, topics.AGENT_RESULTS, make_event(
             "AgentTaskCompleted", origin=origin, **caused_by(task),
             event_id=stable_id(task["task_id"], "result"), task_id=task["task_id"], phase=task["phase"],
             agent=task["agent"], ok=ok, output_json=output, error=error))
