@@ -123,7 +123,9 @@ def request_doc(tag: str, i: int, recipients: int) -> dict:
     }
 
 
-async def run_suite(n: int, recipients: int) -> dict:
+async def run_suite(n: int, recipients: int, rate: float = 0.0) -> dict:
+    """`n` workflows published at once (a burst), or at `rate` workflows/s (steady load: each
+    input event then tends to arrive alone, as in production at moderate load)."""
     # The benchmark publishes like ufctl: as a registered publisher whose records are signed
     # (consumers dead-letter unsigned inbox records).
     configure_signing(os.environ.get("UF_PUBLISHER_ID") or "ufctl")
@@ -161,11 +163,17 @@ async def run_suite(n: int, recipients: int) -> dict:
     done: dict[str, tuple[float, str]] = {}
     transitions: dict[tuple[str, str], int] = {}
     started = time.perf_counter()
-    for e in events:
-        published[e["envelope"]["workflow_id"]] = time.perf_counter()
-        await send_signed(producer, topics.REQUESTS, e, e["envelope"]["workflow_id"].encode())
-    await producer.flush()
-    deadline = time.monotonic() + max(120, n * 1.0)
+
+    async def publish_requests() -> None:
+        for i, e in enumerate(events):
+            if rate > 0:
+                await asyncio.sleep(max(0.0, started + i / rate - time.perf_counter()))
+            published[e["envelope"]["workflow_id"]] = time.perf_counter()
+            await send_signed(producer, topics.REQUESTS, e, e["envelope"]["workflow_id"].encode())
+        await producer.flush()
+
+    publishing_task = asyncio.create_task(publish_requests())
+    deadline = time.monotonic() + max(120, n * 1.0) + (n / rate if rate > 0 else 0)
     while len(done) < n and time.monotonic() < deadline:
         for msgs in (await watcher.getmany(timeout_ms=200)).values():
             for m in msgs:
@@ -178,6 +186,7 @@ async def run_suite(n: int, recipients: int) -> dict:
                 if rec["to_phase"] in ("COMPLETED", "FAILED", "REJECTED"):
                     done[wf] = (time.perf_counter(), rec["to_phase"])
     elapsed = time.perf_counter() - started
+    await publishing_task
     await asyncio.sleep(1.0)  # let trailing confirmations land before counting
     cpu_after, jit_after = proc_cpu.snapshot(VAR / "run"), proc_cpu.jit_seconds(VAR / "run")
     after = await end_offsets(offsets, topics.audited_topics())
@@ -262,6 +271,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workflows", type=int, default=200)
     parser.add_argument("--recipients", type=int, default=3)
+    parser.add_argument("--rate", type=float, default=0.0, help="workflows/s, paced (0: all at once, the issue's burst)")
     parser.add_argument("--hog", type=int, default=0, help="busy processes beside the burst (bounded CPU hog)")
     parser.add_argument("--profile", action="store_true", help="py-spy flame graphs of every service into var/profiles/")
     parser.add_argument("--settle-below", type=float, default=250.0,
@@ -284,7 +294,7 @@ def main() -> int:
             profiler.start()
         try:
             with cpu_hog(args.hog):
-                suite = asyncio.run(run_suite(args.workflows, args.recipients))
+                suite = asyncio.run(run_suite(args.workflows, args.recipients, args.rate))
         finally:
             if profiler:
                 for path in profiler.stop():
@@ -295,7 +305,8 @@ def main() -> int:
             subprocess.run(["make", "down"], cwd=ROOT)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(f"suite: {suite['finished']}/{suite['workflows']} workflows finished ({suite['completed']} COMPLETED), "
-          f"{args.recipients} recipients each, in {suite['elapsed_s']:.2f}s")
+          f"{args.recipients} recipients each, in {suite['elapsed_s']:.2f}s"
+          + (f", published at {args.rate:g} workflows/s" if args.rate > 0 else ", published at once"))
     print(f"  {suite['workflows_per_s']:.1f} COMPLETED workflows/s, {suite['events_per_s']:.0f} events/s ({suite['events']} events)")
     print(f"  exactly once: {suite['duplicate_transitions']} duplicate transitions, {suite['emails']} emails for "
           f"{suite['emails_expected']} expected ({suite['duplicate_emails']} duplicates), "

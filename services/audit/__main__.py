@@ -20,6 +20,7 @@ from services.kit.contracts import topics
 from services.kit.contracts.codec import Decoded
 from services.kit.contracts.events import Origin
 from services.kit.messaging.bus import ConsumeLoop, start_producer
+from services.kit.messaging.fetch_linger import FetchLinger
 from services.kit.runtime.app import run_service
 from services.kit.runtime.ops import OpsServer
 from services.kit.security import redis_auth, search_auth
@@ -52,7 +53,7 @@ async def body(settings: AuditSettings, ops: OpsServer, stack: AsyncExitStack):
 
     loop = ConsumeLoop(service=settings.service_name, bootstrap=settings.kafka_bootstrap, group_id=settings.consumer_group,
                        topics=topics.audited_topics(), handler=project, producer=kafka,
-                       flush=projector.flush)
+                       flush=projector.flush, linger=FetchLinger())  # one poll per ~50 ms while events flow
     await loop.start()
     stack.push_async_callback(loop.stop)
     checkpointer = Checkpointer(

@@ -24,6 +24,7 @@ from aiokafka.errors import (
 
 from services.kit.contracts import codec
 from services.kit.contracts.topics import DEAD_LETTER
+from services.kit.messaging.fetch_linger import FetchLinger
 from services.kit.messaging.retry import Backoff, PartitionPauser, dependency_of
 from services.kit.messaging.warm import seek_to_committed, warm_consumer
 from services.kit.runtime import faults, role, telemetry, tracing
@@ -315,16 +316,18 @@ class ConsumeLoop:
         backoff: Backoff | None = None,
         admission: Admission | None = None,
         flush: Flush | None = None,
+        linger: FetchLinger | None = None,
     ) -> None:
         self.service, self.handler, self.producer, self.retries = service, handler, producer, retries
         self.admission = admission or default_admission()
         self.flush = flush
+        self.linger = linger  # fetches held while records flow (services/kit/messaging/fetch_linger.py)
         self.topics, self.group_id = list(topics), group_id
         self.offset_reset = "earliest" if from_beginning else "latest"
         self._consumer_args: dict[str, Any] = {
             "bootstrap_servers": bootstrap, "group_id": group_id, "enable_auto_commit": False,
             "auto_offset_reset": self.offset_reset, "isolation_level": "read_committed",
-            **GROUP_TIMEOUTS, **IDLE_FETCH_WAIT,
+            **GROUP_TIMEOUTS, **(linger.consumer_args() if linger else IDLE_FETCH_WAIT),
             **kafka_auth.client_args(),
         }
         self.consumer = AIOKafkaConsumer(**self._consumer_args)
@@ -486,6 +489,8 @@ class ConsumeLoop:
             if tp in self.consumer.assignment():
                 self.consumer.resume(tp)
         batches = await self.consumer.getmany(timeout_ms=200, max_records=200)
+        if self.linger is not None:
+            self.linger.observe(self.consumer, sum(len(msgs) for msgs in batches.values()))
         if not batches:
             return
         role.current().mark(f"{self.group_id}:first-records")
