@@ -61,7 +61,7 @@ async def test_partitions_taken_away_mid_batch_are_left_to_their_new_owner():
     loop = object.__new__(bus.ConsumeLoop)  # no broker, no Kafka identity: only the loop's bookkeeping
     consumer = RebalancingConsumer()
     loop.consumer = consumer  # type: ignore[assignment]
-    loop.service, loop.group_id, loop.flush, loop.processed = "t", "g", None, 0
+    loop.service, loop.group_id, loop.flush, loop.linger, loop.processed = "t", "g", None, None, 0
     loop.pauser = PartitionPauser("t", Backoff())
 
     async def handle_one(msg) -> None:
