@@ -7,6 +7,7 @@ import asyncio
 import pytest
 from aiokafka.errors import KafkaTimeoutError
 
+from services.kit.contracts.codec import InvalidRecord
 from services.kit.contracts.events import Origin, make_event
 from services.kit.messaging.outbox import PollOutbox
 
@@ -59,3 +60,14 @@ async def test_a_failed_flush_keeps_every_record_for_the_retry():
     broker.fail_next = False
     await outbox.flush()
     assert len(outbox) == 0 and len(broker.acked) == 3
+
+
+async def test_a_record_its_schema_refuses_fails_where_it_is_added_not_in_the_flush():
+    broker = Broker()
+    outbox = PollOutbox(broker)  # type: ignore[arg-type]
+    bad = event(1)
+    bad["granted"] = "yes"  # a string where the schema has a boolean
+    with pytest.raises(InvalidRecord):
+        outbox.add("uf.consent", bad)
+    assert len(outbox) == 0
+    assert await outbox.flush() == [] and broker.acked == []

@@ -175,18 +175,17 @@ def signed(topic: str, key: bytes | None, value: bytes) -> list[tuple[str, bytes
         return []
 
 
+def encoded(topic: str, record: dict[str, Any]) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+    """Value, key and signed headers of a record, as `publish` sends them. Raises
+    `codec.InvalidRecord` for a record its schema refuses."""
+    value, key = codec.encode(record), record_key(record)
+    return value, key, outgoing_headers(topic, key, value)
+
+
 async def publish(producer: AIOKafkaProducer, topic: str, record: dict[str, Any]) -> None:
     """Encode, sign and send, awaiting the broker's ack (acks=all)."""
-    value, key = codec.encode(record), record_key(record)
-    await producer.send_and_wait(topic, value, key=key, headers=outgoing_headers(topic, key, value))
-
-
-async def publish_all(producer: AIOKafkaProducer, records: list[tuple[str, dict[str, Any]]]) -> None:
-    """`publish` for several records at once: each is handed to the producer before any ack is
-    awaited, so records for one partition travel in one produce request (one round trip, one
-    append, and a consumer sees them in one fetch). Raises if any was not acknowledged; sending
-    them all again is safe (consumers dedupe by event id)."""
-    await asyncio.gather(*(publish(producer, topic, record) for topic, record in records))
+    value, key, headers = encoded(topic, record)
+    await producer.send_and_wait(topic, value, key=key, headers=headers)
 
 
 def dead_letter_headers(msg: ConsumerRecord, service: str, reason: str, detail: str) -> list[tuple[str, bytes]]:

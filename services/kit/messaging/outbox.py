@@ -8,23 +8,26 @@ together, records for one partition travel in one produce request and arrive in 
 
 Nothing is lost by waiting: the poll is committed only after `flush` returned, and a failed
 flush keeps the records and is retried by the loop with backoff (at-least-once, as before:
-consumers dedupe by event id)."""
+consumers dedupe by event id). A record is encoded and signed when it is added, so one its
+schema refuses fails the handler that made it (retried, then that input dead-lettered, as
+with an awaited write) instead of stalling the flush."""
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
-from services.kit.messaging.bus import publish_all
+from services.kit.messaging.bus import encoded
 
 
 class PollOutbox:
     def __init__(self, producer: AIOKafkaProducer) -> None:
         self.producer = producer
-        self._pending: list[tuple[str, dict[str, Any]]] = []
+        self._pending: list[tuple[str, tuple[bytes, bytes, list[tuple[str, bytes]]]]] = []
 
     def add(self, topic: str, record: dict[str, Any]) -> None:
-        self._pending.append((topic, record))
+        self._pending.append((topic, encoded(topic, record)))
 
     def __len__(self) -> int:
         return len(self._pending)
@@ -33,8 +36,9 @@ class PollOutbox:
         """The consume loop's `flush`: every record acknowledged (acks=all); none refused."""
         pending, self._pending = self._pending, []
         try:
-            if pending:
-                await publish_all(self.producer, pending)
+            # every record handed to the producer before any ack is awaited: one produce request per partition
+            await asyncio.gather(*(self.producer.send_and_wait(topic, value, key=key, headers=headers)
+                                   for topic, (value, key, headers) in pending))
         except BaseException:
             self._pending = pending + self._pending
             raise
