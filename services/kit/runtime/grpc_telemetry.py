@@ -14,7 +14,7 @@ from opentelemetry import propagate
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from services.kit.runtime import faults, telemetry
-from services.kit.runtime.tracing import tracer
+from services.kit.runtime.tracing import active_span
 
 
 def _short(method: str) -> str:
@@ -40,8 +40,8 @@ class ServerTelemetry(grpc.aio.ServerInterceptor):
         async def behaviour(request: Any, context: grpc.aio.ServicerContext) -> Any:
             started = time.perf_counter()
             code = "OK"
-            with tracer().start_as_current_span(handler_call_details.method, context=propagate.extract(carrier),
-                                                kind=SpanKind.SERVER, attributes={"rpc.system": "grpc", "rpc.method": method}) as span:
+            with active_span(handler_call_details.method, context=propagate.extract(carrier),
+                             kind=SpanKind.SERVER, attributes={"rpc.system": "grpc", "rpc.method": method}) as span:
                 try:
                     try:
                         await faults.current().before_handle()  # test-only (UF_TEST_FAULTS=1); nothing otherwise
@@ -69,9 +69,8 @@ class ClientTracing(grpc.aio.UnaryUnaryClientInterceptor):
     """A CLIENT span per call, its context sent in the call's metadata."""
 
     async def intercept_unary_unary(self, continuation: Any, client_call_details: grpc.aio.ClientCallDetails, request: Any) -> Any:
-        with tracer().start_as_current_span(client_call_details.method.decode() if isinstance(client_call_details.method, bytes)
-                                            else client_call_details.method, kind=SpanKind.CLIENT,
-                                            attributes={"rpc.system": "grpc"}):
+        with active_span(client_call_details.method.decode() if isinstance(client_call_details.method, bytes)
+                         else client_call_details.method, kind=SpanKind.CLIENT, attributes={"rpc.system": "grpc"}):
             carrier: dict[str, str] = {}
             propagate.inject(carrier)
             metadata = grpc.aio.Metadata(*(client_call_details.metadata or ()))
