@@ -41,6 +41,7 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from services.kit.contracts import codec, topics
 from services.kit.contracts.limits import MAX_RECORD_BYTES, MAX_REQUEST_BYTES, MAX_STATE_BYTES
 from services.kit.contracts.record_hash import content_hash
+from services.kit.messaging import fetch_sessions
 from services.kit.messaging.bus import (
     GROUP_TIMEOUTS,
     IDLE_FETCH_WAIT,
@@ -145,7 +146,7 @@ class Processor:
         if self._consumer_state == "stopped":
             self.consumer, self._consumer_state = self._new_consumer(), "new"
         if self._consumer_state == "new":
-            await self.consumer.start()
+            await fetch_sessions.start(self.consumer)
             self._consumer_state = "started"
 
     async def _warm(self) -> None:

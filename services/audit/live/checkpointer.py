@@ -26,6 +26,7 @@ from services.audit.live.checkpoint_store import CheckpointConflict, CheckpointS
 from services.audit.live.topicset import audited
 from services.kit.contracts import codec
 from services.kit.contracts.events import Origin, make_event, now_ms, stable_id
+from services.kit.messaging import fetch_sessions
 from services.kit.runtime import role
 from services.kit.security import kafka_auth
 from services.kit.security.signing import Signer, TrustStore, verify_signature
@@ -102,7 +103,7 @@ class Checkpointer:
         self._last_retry = 0.0
 
     async def start(self) -> None:
-        await self.consumer.start()
+        await fetch_sessions.start(self.consumer)
         await self.republish()
         heads = await self.store.heads()
         for (topic, partition), cp in heads.items():

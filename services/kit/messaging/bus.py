@@ -24,6 +24,7 @@ from aiokafka.errors import (
 
 from services.kit.contracts import codec
 from services.kit.contracts.topics import DEAD_LETTER
+from services.kit.messaging import fetch_sessions
 from services.kit.messaging.fetch_linger import FetchLinger
 from services.kit.messaging.retry import Backoff, PartitionPauser, dependency_of
 from services.kit.messaging.warm import seek_to_committed, warm_consumer
@@ -357,7 +358,7 @@ class ConsumeLoop:
             return
         if self._stopped:
             self.consumer, self._stopped = AIOKafkaConsumer(**self._consumer_args), False
-        await self.consumer.start()
+        await fetch_sessions.start(self.consumer)
         self._started = True
 
     async def _standby(self, state: role.RoleState) -> None:

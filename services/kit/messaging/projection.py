@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from services.kit.contracts import codec
 from services.kit.contracts.keys import projection_offsets_key
-from services.kit.messaging import logreader
+from services.kit.messaging import fetch_sessions, logreader
 from services.kit.messaging.bus import IDLE_FETCH_WAIT, admitted, update_lag
 from services.kit.messaging.retry import PartitionPauser, dependency_of
 from services.kit.security import kafka_auth
@@ -43,7 +43,7 @@ class RedisProjection:
         self.pauser = PartitionPauser(service)
 
     async def start(self) -> None:
-        await self.consumer.start()
+        await fetch_sessions.start(self.consumer)
         tps = [TopicPartition(t, p) for t in self.topics for p in sorted(self.consumer.partitions_for_topic(t) or [])]
         if not tps:
             await self.consumer._client.force_metadata_update()
