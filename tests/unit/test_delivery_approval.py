@@ -136,6 +136,8 @@ def test_an_unreadable_results_topic_is_waited_out_not_a_refusal(monkeypatch):
     from services.delivery import approval
     from services.kit.messaging.retry import DependencyUnavailable
 
+    cached: set[int] = set()  # what the reader's own metadata knows of the topic
+
     class Consumer:
         async def start(self):
             return None
@@ -143,16 +145,38 @@ def test_an_unreadable_results_topic_is_waited_out_not_a_refusal(monkeypatch):
         async def stop(self):
             return None
 
+        def partitions_for_topic(self, topic):
+            return set(cached) or None
+
     visible: list = []
+    asked: list[str] = []
     monkeypatch.setattr(approval.logreader, "new_consumer", lambda bootstrap: Consumer())
 
     async def partitions_of(consumer, topics):
+        asked.append("metadata")
         return list(visible)
 
+    async def track(consumer, topics):
+        return None
+
+    class PastTheMetadata(Exception):
+        pass
+
+    async def bounds(consumer, tps):
+        raise PastTheMetadata
+
     monkeypatch.setattr(approval.logreader, "partitions_of", partitions_of)
+    monkeypatch.setattr(approval.logreader, "track", track)
+    monkeypatch.setattr(approval.logreader, "bounds", bounds)
     reader = approval.ApprovedContentReader("127.0.0.1:1", admission=None)  # type: ignore[arg-type]
     with pytest.raises(DependencyUnavailable):
         asyncio.run(reader._fetch("uf.agent.results", 3, 0))
     visible.append(approval.TopicPartition("uf.agent.results", 0))
     with pytest.raises(NotApproved, match="partition that does not exist"):
         asyncio.run(reader._fetch("uf.agent.results", 3, 0))
+    # a partition the reader's metadata already knows costs no metadata round
+    cached.add(3)
+    asked.clear()
+    with pytest.raises(PastTheMetadata):
+        asyncio.run(reader._fetch("uf.agent.results", 3, 0))
+    assert asked == []
