@@ -98,10 +98,6 @@ def configure(*, service: str, version: str, colour: str, exporter: str, otlp_en
     trace.set_tracer_provider(provider)
 
 
-def tracer() -> trace.Tracer:
-    return _tracer
-
-
 def trace_headers() -> list[tuple[str, bytes]]:
     """Kafka headers carrying the current span's context (empty when there is none)."""
     carrier: dict[str, str] = {}
