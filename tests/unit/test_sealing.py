@@ -65,3 +65,32 @@ def test_token_moved_to_another_key_fails():
     token = sealing.seal_token(keys, "s1", "Ann", "name")
     with pytest.raises(ValueError):
         sealing.open_token(keys, token, "email")
+
+
+class _CountingKeys(MemoryKeys):
+    """MemoryKeys with `get_many` (the Redis store's one-round-trip form), recording every ask."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[str] = []
+
+    def get(self, subject_id: str) -> tuple[str, bytes] | None:
+        self.asked.append(subject_id)
+        return super().get(subject_id)
+
+    def get_many(self, subject_ids: list[str]) -> dict[str, tuple[str, bytes] | None]:
+        return {s: self.get(s) for s in subject_ids}
+
+
+def test_opening_a_blob_asks_the_key_store_once_per_subject_even_with_colons_in_it():
+    """A campaign's free text is sealed under `workflow:<id>`. Opening it must prefetch that
+    subject, not the truncated `workflow`: a subject without a key is never cached, so the wrong
+    name cost a key-store round trip on every opening (7 per workflow in the orchestrator)."""
+    keys = _CountingKeys()
+    campaign = sealing.seal_campaign(keys, "wf-1", {"name": "Spring", "goal": "announce", "subject": "Hi", "variables": {"v": "x"}})
+    blob = {"campaign": campaign, "recipients": [{"subject_id": "s1", "email": "ann@x.io"}]}
+    sealed = sealing.seal_blob(keys, blob)
+    keys.asked.clear()
+    opened = sealing.open_blob(keys, sealed)
+    assert opened["campaign"]["name"] == "Spring" and opened["recipients"][0]["email"] == "ann@x.io"
+    assert sorted(keys.asked) == ["s1", "workflow:wf-1"]

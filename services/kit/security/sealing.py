@@ -66,6 +66,12 @@ def seal_token(keys: KeyStore, subject_id: str, value: str, field: str) -> str:
     return f"{TOKEN_PREFIX}{subject_id}:{key_id}:{_b64(nonce)}:{_b64(ct)}"
 
 
+def token_subject(token: str) -> str:
+    """The subject a token is sealed for. Subjects may contain ':' (`workflow:<id>`), so the
+    token is split from the right: key id, nonce and ciphertext never do."""
+    return token[len(TOKEN_PREFIX):].rsplit(":", 3)[0]
+
+
 def open_token(keys: KeyStore, token: str, field: str) -> str:
     if not token.startswith(TOKEN_PREFIX):
         return token
@@ -116,7 +122,7 @@ def _token_subjects(value: Any, found: set[str]) -> set[str]:
         for v in value.values():
             _token_subjects(v, found)
     elif isinstance(value, str) and value.startswith(TOKEN_PREFIX):
-        found.add(value[len(TOKEN_PREFIX):].split(":", 1)[0])
+        found.add(token_subject(value))
     return found
 
 
