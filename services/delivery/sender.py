@@ -45,7 +45,7 @@ from services.kit.contracts.keys import delivery_key
 from services.kit.messaging.outbox import PollOutbox
 from services.kit.messaging.retry import DependencyUnavailable
 from services.kit.security.admission import Admission, default_admission
-from services.kit.security.sealing import ERASED, open_record
+from services.kit.security.sealing import ERASED, open_record, record_subjects
 from services.kit.security.subject_keys import KeyStore
 
 log = logging.getLogger(__name__)
@@ -153,6 +153,7 @@ class DeliverySender:
         return final
 
     async def deliver(self, decoded: Decoded, msg: ConsumerRecord) -> None:
+        await self.keys.warm(record_subjects(decoded.record))  # opening (and the approval's blob) then hits the cache
         req = open_record(self.keys, decoded.record)
         if not await self._approved(req):
             return

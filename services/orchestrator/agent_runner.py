@@ -13,7 +13,7 @@ from services.kit.contracts.codec import Decoded
 from services.kit.contracts.events import Origin, caused_by, make_event, stable_id
 from services.kit.messaging.bus import publish
 from services.kit.messaging.retry import dependency_of
-from services.kit.security.sealing import open_blob, seal_blob
+from services.kit.security.sealing import blob_subjects, open_blob, seal_blob
 from services.kit.security.subject_keys import KeyStore
 from services.orchestrator.agents.base import AgentError
 from services.orchestrator.agents.registry import AGENTS
@@ -32,7 +32,9 @@ def make_task_handler(kafka: AIOKafkaProducer, origin: Origin, keys: KeyStore):
         try:
             if agent is None:
                 raise AgentError(f"agent {task['agent']!r} is not installed")
-            task_input = open_blob(keys, json.loads(task["input_json"]))
+            sealed = json.loads(task["input_json"])
+            await keys.warm(blob_subjects(sealed))
+            task_input = open_blob(keys, sealed)
             result = await asyncio.to_thread(agent.run, task_input)
             output = json.dumps(seal_blob(keys, result))
         except AgentError as exc:

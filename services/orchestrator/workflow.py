@@ -24,7 +24,16 @@ from services.kit.rpc import validator_pb2
 from services.kit.security import attestation
 from services.kit.security.attestation import ReviewedContent
 from services.kit.security.identity import token_hash
-from services.kit.security.sealing import open_blob, open_record, open_token, seal_blob, seal_campaign, seal_token, workflow_subject
+from services.kit.security.sealing import (
+    open_blob,
+    open_record,
+    open_token,
+    record_subjects,
+    seal_blob,
+    seal_campaign,
+    seal_token,
+    workflow_subject,
+)
 from services.kit.security.signing import TrustStore, default_trust
 from services.kit.security.subject_keys import KeyStore
 from services.orchestrator.agents.registry import agent_for_phase
@@ -80,6 +89,7 @@ class WorkflowEngine:
         """`signer`: the verified producer of the record (kit.security.admission). `source`: the
         record's position and content hash (given for agent results: a generation result is what
         a review attests)."""
+        await self.keys.warm(_subjects(decoded, current))  # the handlers' key look-ups then hit the cache
         if decoded.event_type == "ReviewDecided":
             fx = Effects(state=current.clone() if current is not None else None)
             await self._on_review(decoded.record, fx, signer)
@@ -350,6 +360,13 @@ def _check_request(ev: dict[str, Any]) -> None:
         raise SemanticError("invalid-request", "campaign.goal is required")
     if not ev["campaign"]["sender"] or "@" not in ev["campaign"]["sender"]:
         raise SemanticError("invalid-request", "campaign.sender must be an address")
+
+
+def _subjects(decoded: Decoded, current: WorkflowState | None) -> set[str]:
+    """Every subject whose key handling this event may open or seal with: the workflow's own
+    (campaign text, the parked token), its contacts', and those the record itself names."""
+    wf = decoded.envelope["workflow_id"]
+    return {workflow_subject(wf), *(current.subject_ids if current else ()), *record_subjects(decoded.record)}
 
 
 def _facts(st: WorkflowState, keys: KeyStore) -> dict[str, str]:

@@ -189,3 +189,33 @@ def test_a_service_key_cache_drops_an_erased_key_at_once(suite):
     assert h.KEYS.delete(subject)  # another process erases (as `ufctl gdpr erase` does)
     eventually(lambda: cached.get(subject) is None, timeout_s=5, interval_s=0.01, what="erased key dropped from the cache")
     assert cached.get_or_create(subject) != created, "a new key, never the erased one"
+
+
+def test_a_warmed_key_cache_serves_the_event_loop_without_a_blocking_look_up(suite):
+    """A service on an event loop warms its key cache, asynchronously, with the subjects an event
+    names; the synchronous look-ups of the sealing code that follow must not go to Redis (they
+    would block the loop), a subject without a key stays unknown, and an erasure still drops a
+    warmed key at once."""
+    import asyncio
+
+    from services.kit.security.subject_keys import RedisKeyStore
+
+    cached = RedisKeyStore(h.SETTINGS.redis_url, cached=True, ttl_s=3600)
+    subjects = [h.unique("warm") for _ in range(3)]
+    made = {s: h.KEYS.get_or_create(s) for s in subjects}
+    keyless = h.unique("warm-keyless")
+    cached.get(keyless)  # starts the invalidation listener
+    eventually(lambda: cached._subscribed, timeout_s=10, what="invalidation channel subscribed")
+    asyncio.run(cached.warm([*subjects, keyless]))
+
+    real_mget = cached.redis.mget
+    cached.redis.mget = lambda *a, **k: (_ for _ in ()).throw(AssertionError("blocking look-up"))  # type: ignore[method-assign]
+    try:
+        assert cached.get_many(subjects) == made, "every warmed key served from memory"
+    finally:
+        cached.redis.mget = real_mget  # type: ignore[method-assign]
+    assert cached.get(keyless) is None, "no key is not cached as a key"
+
+    assert h.KEYS.delete(subjects[1])
+    eventually(lambda: cached.get(subjects[1]) is None, timeout_s=5, interval_s=0.01, what="erased key dropped from the cache")
+    assert cached.get(subjects[0]) == made[subjects[0]]

@@ -17,5 +17,8 @@ class MemoryKeys:
     def delete(self, subject_id: str) -> bool:
         return self.keys.pop(subject_id, None) is not None
 
+    async def warm(self, subject_ids: object) -> None:
+        """Nothing to fetch: every key is in memory."""
+
     def expired(self, now: float | None = None, limit: int = 100) -> list[str]:
         return []

@@ -94,3 +94,16 @@ def test_opening_a_blob_asks_the_key_store_once_per_subject_even_with_colons_in_
     opened = sealing.open_blob(keys, sealed)
     assert opened["campaign"]["name"] == "Spring" and opened["recipients"][0]["email"] == "ann@x.io"
     assert sorted(keys.asked) == ["s1", "workflow:wf-1"]
+
+
+def test_record_subjects_names_every_key_opening_needs_and_never_raises():
+    """What a service warms its key cache with before opening a record: every sealed field's
+    subject. Malformed input is opening's to report, not the warm-up's."""
+    keys = _CountingKeys()
+    sealed = sealing.seal_record(keys, request())
+    assert sealing.record_subjects(sealed) == {"s1", "s2"}
+    keys.asked.clear()
+    sealing.open_record(keys, sealed)
+    assert set(keys.asked) <= sealing.record_subjects(sealed)
+    assert sealing.record_subjects({"envelope": {"event_type": "NoSuchEvent", "encrypted_fields": [{"x": 1}]}}) == set()
+    assert sealing.record_subjects({}) == set()

@@ -23,7 +23,7 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from services.kit.contracts.catalog import default_catalog
+from services.kit.contracts.catalog import CatalogError, default_catalog
 from services.kit.security.subject_keys import KeyStore
 
 ERASED = "<erased>"
@@ -124,6 +124,27 @@ def _token_subjects(value: Any, found: set[str]) -> set[str]:
     elif isinstance(value, str) and value.startswith(TOKEN_PREFIX):
         found.add(token_subject(value))
     return found
+
+
+def blob_subjects(blob: Any) -> set[str]:
+    """The subjects whose keys opening `blob` needs (what a service warms its key cache with)."""
+    return _token_subjects(blob, set())
+
+
+def record_subjects(record: dict[str, Any]) -> set[str]:
+    """The subjects whose keys opening `record` needs: its sealed fields' and those of the
+    tokens in its JSON blob fields. For warming a cache only, so it never raises: a malformed
+    part is skipped here, and opening the record reports it."""
+    env = record.get("envelope") or {}
+    subjects = {ef["subject_id"] for ef in env.get("encrypted_fields") or () if isinstance(ef.get("subject_id"), str)}
+    try:
+        for path in default_catalog().latest(env["event_type"]).pii_paths:
+            for obj, name, _concrete, _ in _field_slots(record, path):
+                if name.endswith("_json"):
+                    subjects |= blob_subjects(json.loads(obj[name]))
+    except (CatalogError, KeyError, TypeError, ValueError, AttributeError):
+        pass
+    return subjects
 
 
 def _open_tokens(value: Any, fn: Callable[[str, str], Any]) -> Any:

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from typing import Any, Protocol
 
 import redis
+import redis.asyncio as aioredis
 
 from services.kit.contracts.keys import SUBJECT_KEY_ERASED as ERASED_CHANNEL
 from services.kit.contracts.keys import SUBJECT_KEY_EXPIRY as EXPIRY_INDEX
@@ -46,6 +47,7 @@ class KeyStore(Protocol):
     def delete(self, subject_id: str) -> bool: ...
     def delete_if(self, subject_id: str, key_id: str) -> bool: ...
     def expired(self, now: float | None = None, limit: int = 100) -> list[str]: ...
+    async def warm(self, subject_ids: Iterable[str]) -> None: ...
 
 
 class RedisKeyStore:
@@ -61,7 +63,12 @@ class RedisKeyStore:
     (an epoch counter), so a deleted key is never re-cached. `ttl_s` bounds an entry's life
     anyway: 10 minutes (was 60 s: under load a workflow's phases are minutes apart, and every
     expired key became a blocking MGET on the orchestrator's event loop; erasure does not depend
-    on it). `cached=False` (the CLI, tests) asks Redis every time."""
+    on it). `cached=False` (the CLI, tests) asks Redis every time.
+
+    The look-ups themselves are synchronous (sealing is pure, CPU-bound code). A service on an
+    event loop first `await`s `warm()` with the subjects an event names: the keys it lacks
+    arrive in one asynchronous MGET, and the synchronous look-ups that follow are cache hits,
+    so the loop never blocks on Redis while the cache is up."""
 
     def __init__(self, url: str, *, cached: bool = False, ttl_s: float = 600.0, client: redis.Redis | None = None) -> None:
         # `client`: reuse a connection a tool already holds (e.g. a restore); the URL still names
@@ -74,6 +81,7 @@ class RedisKeyStore:
         self._subscribed = False
         self._listener: threading.Thread | None = None
         self._pubsub_url = url
+        self._aio: aioredis.Redis | None = None  # made on first `warm`, on the caller's loop
 
     # -- cache ---------------------------------------------------------------------------------
     def _ensure_listener(self) -> None:
@@ -143,6 +151,26 @@ class RedisKeyStore:
                 while len(self._cache) > MAX_CACHED:  # bounded: oldest entries go first
                     del self._cache[next(iter(self._cache))]
 
+    async def warm(self, subject_ids: Iterable[str]) -> None:
+        """Cache the keys of `subject_ids` that are not cached yet, in one round trip that does
+        not block the event loop. Best effort: when the cache is off (an uncached store, or the
+        invalidation channel is down) or Redis fails here, it does nothing, and the look-ups that
+        follow ask Redis themselves, with their own error handling - so warming never changes
+        what a look-up returns, only where it waits."""
+        if not self.cached:
+            return
+        missing = [s for s in dict.fromkeys(subject_ids) if self._cached(s) is None]
+        if not missing or not self._subscribed:
+            return
+        if self._aio is None:
+            self._aio = aioredis.from_url(self._pubsub_url, socket_timeout=5, **redis_auth.credentials())
+        epoch = self._epoch
+        try:
+            raws = await self._aio.mget([KEY_PREFIX + s for s in missing])
+        except (redis.RedisError, OSError):
+            return
+        self._remember({s: _parse(raw) for s, raw in zip(missing, raws) if raw is not None}, epoch)
+
     # -- KeyStore --------------------------------------------------------------------------------
     def get(self, subject_id: str) -> tuple[str, bytes] | None:
         return self.get_many([subject_id])[subject_id]
@@ -162,11 +190,9 @@ class RedisKeyStore:
             raws = self.redis.mget([KEY_PREFIX + s for s in missing])
             found = {}
             for s, raw in zip(missing, raws):
-                if raw is None:
-                    out[s] = None
-                    continue
-                key_id, hexkey = _text(raw).split(":", 1)
-                out[s] = found[s] = (key_id, bytes.fromhex(hexkey))
+                out[s] = None
+                if raw is not None:
+                    out[s] = found[s] = _parse(raw)
             self._remember(found, epoch)
         return out
 
@@ -215,6 +241,12 @@ class RedisKeyStore:
     def expired(self, now: float | None = None, limit: int = 100) -> list[str]:
         now = time.time() if now is None else now
         return [_text(s) for s in self.redis.zrangebyscore(EXPIRY_INDEX, 0, now, start=0, num=limit)]
+
+
+def _parse(raw: Any) -> tuple[str, bytes]:
+    """A stored key, "<key id>:<hex key>", as (key id, key)."""
+    key_id, hexkey = _text(raw).split(":", 1)
+    return key_id, bytes.fromhex(hexkey)
 
 
 def _text(value: Any) -> str:
