@@ -9,7 +9,7 @@ import argparse
 import asyncio
 import sys
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import yaml
@@ -52,9 +52,10 @@ class TopicSpec:
     # signer -> event types it may write here (infra/topics.yaml `producers:`); empty = nobody
     producers: dict[str, frozenset[str]] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def event_types(self) -> frozenset[str]:
-        """Every event type that belongs on this topic (the type<->topic binding)."""
+        """Every event type that belongs on this topic (the type<->topic binding). Cached: every
+        consumer asks it for every record it admits, and a spec never changes."""
         return frozenset().union(*self.producers.values()) if self.producers else frozenset()
 
 

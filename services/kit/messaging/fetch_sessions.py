@@ -31,11 +31,16 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from aiokafka.consumer.fetcher import Fetcher
 from aiokafka.protocol.fetch import FetchRequest
 
 log = logging.getLogger(__name__)
+
+# A partition as (topic, partition): equal to, and hashed like, aiokafka's TopicPartition, without
+# building one (a Python-level namedtuple constructor) per partition per fetch - that was 7 % of
+# the audit service's CPU in a burst, for two consumers of ~210 partitions.
+Partition = tuple[str, int]
 
 INITIAL_EPOCH = 0  # with session id 0: "open a new session"
 MAX_EPOCH = 2**31 - 1
@@ -48,15 +53,17 @@ class FetchSession:
 
     id: int = 0
     epoch: int = INITIAL_EPOCH
-    offsets: dict[TopicPartition, int] = field(default_factory=dict)
+    offsets: dict[Partition, int] = field(default_factory=dict)
 
     def reset(self) -> None:
         self.id, self.epoch, self.offsets = 0, INITIAL_EPOCH, {}
 
-    def plan(self, wanted: dict[TopicPartition, int]) -> tuple[dict[TopicPartition, int], list[TopicPartition]]:
+    def plan(self, wanted: dict[Partition, int]) -> tuple[dict[Partition, int], list[Partition]]:
         """(partitions to name with their offsets, partitions to forget) for a fetch of `wanted`."""
         if self.id == 0:
             return dict(wanted), []
+        if wanted == self.offsets:  # the common case, an idle or caught-up consumer: compared in C
+            return {}, []
         send = {tp: off for tp, off in wanted.items() if self.offsets.get(tp) != off}
         forget = [tp for tp in self.offsets if tp not in wanted]
         return send, forget
@@ -86,8 +93,11 @@ class SessionFetchRequest(FetchRequest):
     def __init__(self, full: FetchRequest, session: FetchSession) -> None:
         super().__init__(full._max_wait_ms, full._min_bytes, full._max_bytes, full._isolation_level, full.topics,
                          rack_id=full._rack_id)
-        self.max_bytes_per_partition = {TopicPartition(t, p): mb for t, parts in full.topics for p, _, mb in parts}
-        self.wanted = {TopicPartition(t, p): off for t, parts in full.topics for p, off, _ in parts}
+        self.max_bytes_per_partition: dict[Partition, int] = {}
+        self.wanted: dict[Partition, int] = {}
+        for t, parts in full.topics:
+            for p, off, mb in parts:
+                self.wanted[t, p], self.max_bytes_per_partition[t, p] = off, mb
         self.send, self.forgotten = session.plan(self.wanted)
         self.session_id, self.epoch = session.id, session.epoch
 
@@ -96,12 +106,12 @@ class SessionFetchRequest(FetchRequest):
         if version < 7:  # a broker older than Kafka 1.1: a full fetch (its answer opens no session)
             return super().build(request_struct_class)
         parts: dict[str, list[tuple[int, ...]]] = {}
-        for tp, off in self.send.items():
-            mb = self.max_bytes_per_partition[tp]
-            parts.setdefault(tp.topic, []).append((tp.partition, -1, off, -1, mb) if version >= 9 else (tp.partition, off, -1, mb))
+        for (topic, partition), off in self.send.items():
+            mb = self.max_bytes_per_partition[topic, partition]
+            parts.setdefault(topic, []).append((partition, -1, off, -1, mb) if version >= 9 else (partition, off, -1, mb))
         forgotten: dict[str, list[int]] = {}
-        for tp in self.forgotten:
-            forgotten.setdefault(tp.topic, []).append(tp.partition)
+        for topic, partition in self.forgotten:
+            forgotten.setdefault(topic, []).append(partition)
         args: list[Any] = [-1, self._max_wait_ms, self._min_bytes, self._max_bytes, self._isolation_level,
                            self.session_id, self.epoch, list(parts.items()), list(forgotten.items())]
         if version >= 11:
