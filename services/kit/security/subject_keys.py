@@ -24,6 +24,7 @@ from services.kit.security import redis_auth
 
 log = logging.getLogger(__name__)
 
+WARM_CONNECTIONS = 4  # Redis connections a store warms its cache through
 MAX_CACHED = 100_000  # subject keys kept in a process (about 200 bytes each)
 DEFAULT_RETENTION_S = {"marketing": 2 * 365 * 86400, "service": 5 * 365 * 86400, "research": 365 * 86400}
 
@@ -163,7 +164,11 @@ class RedisKeyStore:
         if not missing or not self._subscribed:
             return
         if self._aio is None:
-            self._aio = aioredis.from_url(self._pubsub_url, socket_timeout=5, **redis_auth.credentials())
+            # A few connections, waited for: a burst warms from many partitions at once, and an
+            # unbounded pool grew to ~100 connections per service for one-key-set reads.
+            pool = aioredis.BlockingConnectionPool.from_url(self._pubsub_url, max_connections=WARM_CONNECTIONS, timeout=5,
+                                                            socket_timeout=5, **redis_auth.credentials())
+            self._aio = aioredis.Redis(connection_pool=pool)
         epoch = self._epoch
         try:
             raws = await self._aio.mget([KEY_PREFIX + s for s in missing])
