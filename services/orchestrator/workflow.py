@@ -25,6 +25,7 @@ from services.kit.security import attestation
 from services.kit.security.attestation import ReviewedContent
 from services.kit.security.identity import token_hash
 from services.kit.security.sealing import (
+    blob_subjects,
     open_blob,
     open_record,
     open_token,
@@ -364,9 +365,15 @@ def _check_request(ev: dict[str, Any]) -> None:
 
 def _subjects(decoded: Decoded, current: WorkflowState | None) -> set[str]:
     """Every subject whose key handling this event may open or seal with: the workflow's own
-    (campaign text, the parked token), its contacts', and those the record itself names."""
-    wf = decoded.envelope["workflow_id"]
-    return {workflow_subject(wf), *(current.subject_ids if current else ()), *record_subjects(decoded.record)}
+    (campaign text, the parked token), every contact's in its request (opted-out ones too: the
+    validation facts open them all), and those the record itself names."""
+    subjects = record_subjects(decoded.record)
+    subjects.add(workflow_subject(decoded.envelope["workflow_id"]))
+    if current is not None:
+        subjects.update(current.subject_ids)
+        if current.request is not None:
+            subjects |= blob_subjects(current.request.contacts)
+    return subjects
 
 
 def _facts(st: WorkflowState, keys: KeyStore) -> dict[str, str]:

@@ -45,7 +45,7 @@ class FlakyRedis:
 
 
 def make_sender(store: dict[str, bytes], owner: str, confirmed: list[tuple[str, str, bool]]) -> DeliverySender:
-    s = DeliverySender.__new__(DeliverySender)  # no Kafka, no key store: only the claim bookkeeping runs
+    s = DeliverySender.__new__(DeliverySender)  # no Kafka, keys in memory: only the claim bookkeeping runs
     s.settings = SimpleNamespace(smtp_host="127.0.0.1", smtp_port=25, smtp_give_up_s=3600)
     s.redis, s.keys, s.owner, s.timeouts, s.smtp, s._accepted = FlakyRedis(store), MemoryKeys(), owner, None, None, {}
 

@@ -257,3 +257,53 @@ def test_clone_is_a_deep_copy():
     twin.parked.attempts += 1
     twin.review.roles.append("admin")
     assert state == _full_state(), "the committed state is untouched by a handler working on its copy"
+
+
+class WarmedOnly(MemoryKeys):
+    """Keys that note every look-up of a subject the current event did not `warm` first: in a
+    service each would be a Redis round trip blocking the event loop (or, after a rebalance, on
+    an instance whose cache is cold)."""
+
+    def __init__(self, shared: MemoryKeys) -> None:
+        super().__init__()
+        self.keys = shared.keys  # the same key material the test's agents seal with
+        self.warmed: set[str] = set()
+        self.cold: list[str] = []
+
+    async def warm(self, subject_ids) -> None:
+        self.warmed |= set(subject_ids)
+
+    def get(self, subject_id: str):
+        if subject_id not in self.warmed:
+            self.cold.append(subject_id)
+        return super().get(subject_id)
+
+    def get_or_create(self, subject_id: str, retention_s: int | None = None):
+        if subject_id not in self.warmed:
+            self.cold.append(subject_id)
+        return super().get_or_create(subject_id, retention_s)
+
+
+async def test_every_key_look_up_of_an_event_was_warmed_by_that_event():
+    """The engine warms the key cache (asynchronously) with every subject an event's handling
+    opens or seals with, so no key look-up blocks the orchestrator's loop - checked per event
+    over a whole workflow, each event handled as if by a fresh instance."""
+    KEYS.get_or_create("workflow:wf-1")  # minted where the request enters (ufctl), as in the suite
+    keys = WarmedOnly(KEYS)
+    engine = WorkflowEngine(P, keys, ScriptedValidator())
+
+    async def step(decoded, state):
+        keys.warmed.clear()
+        return await drive(engine, decoded, state)
+
+    state, emitted = await step(request(), None)
+    for _ in range(3):
+        task = next(e for t, e in emitted if t == "uf.agent.tasks")
+        state, emitted = await step(agent_result(task), state)
+    review = next(e for t, e in emitted if t == "uf.review.decisions")
+    state, emitted = await step(Decoded("ReviewDecided", 1, review), state)
+    for d in [e for t, e in emitted if t == "uf.delivery.requests"]:
+        outcome = make_event("DeliveryOutcome", origin=P, **caused_by(d), delivery_id=d["delivery_id"], status="SENT")
+        state, emitted = await step(Decoded("DeliveryOutcome", 1, outcome), state)
+    assert state.phase == "COMPLETED"
+    assert keys.cold == [], f"looked up without warming: {sorted(set(keys.cold))}"

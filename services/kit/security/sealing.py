@@ -131,12 +131,25 @@ def blob_subjects(blob: Any) -> set[str]:
     return _token_subjects(blob, set())
 
 
+def _named_subjects(value: Any, found: set[str]) -> set[str]:
+    if isinstance(value, list):
+        for v in value:
+            _named_subjects(v, found)
+    elif isinstance(value, dict):
+        if isinstance(value.get("subject_id"), str):
+            found.add(value["subject_id"])
+        for v in value.values():
+            _named_subjects(v, found)
+    return found
+
+
 def record_subjects(record: dict[str, Any]) -> set[str]:
-    """The subjects whose keys opening `record` needs: its sealed fields' and those of the
-    tokens in its JSON blob fields. For warming a cache only, so it never raises: a malformed
-    part is skipped here, and opening the record reports it."""
+    """The subjects whose keys opening or sealing `record` needs: every `subject_id` it names
+    (its sealed fields', its contacts') and those of the tokens in its JSON blob fields. For
+    warming a cache only, so it never raises: a malformed part is skipped here, and opening the
+    record reports it."""
+    subjects = _named_subjects(record, set())
     env = record.get("envelope") or {}
-    subjects = {ef["subject_id"] for ef in env.get("encrypted_fields") or () if isinstance(ef.get("subject_id"), str)}
     try:
         for path in default_catalog().latest(env["event_type"]).pii_paths:
             for obj, name, _concrete, _ in _field_slots(record, path):

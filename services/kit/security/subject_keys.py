@@ -172,9 +172,10 @@ class RedisKeyStore:
         epoch = self._epoch
         try:
             raws = await self._aio.mget([KEY_PREFIX + s for s in missing])
-        except (redis.RedisError, OSError):
+            found = {s: _parse(raw) for s, raw in zip(missing, raws) if raw is not None}
+        except (redis.RedisError, OSError, ValueError):  # ValueError: a malformed stored key, the look-up's to report
             return
-        self._remember({s: _parse(raw) for s, raw in zip(missing, raws) if raw is not None}, epoch)
+        self._remember(found, epoch)
 
     # -- KeyStore --------------------------------------------------------------------------------
     def get(self, subject_id: str) -> tuple[str, bytes] | None:
