@@ -18,9 +18,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from email.headerregistry import HeaderRegistry
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
+from email.policy import default as DEFAULT_POLICY
 from email.utils import formatdate
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -47,12 +50,38 @@ class AmbiguousDelivery(Exception):
     """No reply after the terminating dot: the message may or may not have been accepted."""
 
 
+class _ReusedHeaderClasses(HeaderRegistry):
+    """The `email` package's header registry, keeping the class it makes per header name.
+
+    The stock registry builds a new class (`type(...)`) for every header it parses - 7 us each,
+    ~20 per email built and sent, and each a cyclic object for the garbage collector: 36 % of
+    `build_message`'s time. The class depends only on the header's name, so one per name is
+    the same header; parsing, validation (CR/LF in a value is refused) and output are the
+    package's unchanged code."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._classes: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        key = name.lower()
+        cls = self._classes.get(key)
+        if cls is None:
+            cls = self._classes[key] = super().__getitem__(name)
+        return cls
+
+
+_HEADERS = _ReusedHeaderClasses()
+BUILD_POLICY = DEFAULT_POLICY.clone(header_factory=_HEADERS)  # what EmailMessage() uses, headers reused
+WIRE_POLICY = SMTP_POLICY.clone(header_factory=_HEADERS)  # the SMTP flavour (CRLF), headers reused
+
+
 def message_id(delivery_id: str) -> str:
     return f"<{delivery_id}@universal-framework.local>"
 
 
 def build_message(*, delivery_id: str, sender: str, recipient: str, subject: str, body: str, workflow_id: str) -> EmailMessage:
-    msg = EmailMessage()
+    msg = EmailMessage(policy=BUILD_POLICY)
     msg["From"], msg["To"], msg["Subject"] = sender, recipient, subject
     msg["Date"] = formatdate(localtime=False)
     msg["Message-ID"] = message_id(delivery_id)
@@ -143,7 +172,7 @@ def send_email(host: str, port: int, timeouts: SmtpTimeouts, *, delivery_id: str
                pool: SmtpPool | None = None) -> str:
     msg = build_message(delivery_id=delivery_id, sender=sender, recipient=recipient, subject=subject, body=body,
                         workflow_id=workflow_id)
-    data = msg.as_bytes(policy=SMTP_POLICY)
+    data = msg.as_bytes(policy=WIRE_POLICY)
     data = re.sub(rb"(?m)^\.", b"..", data)  # dot-stuffing
     if not data.endswith(b"\r\n"):
         data += b"\r\n"

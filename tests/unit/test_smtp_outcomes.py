@@ -86,3 +86,33 @@ def test_silence_after_the_end_of_data_is_ambiguous():
     with pytest.raises(AmbiguousDelivery):
         send(port, final_s=0.5, marks=marks)
     assert marks == ["data-sent"], "the point of no return was recorded before the dot"
+
+
+@pytest.mark.parametrize("sender, recipient, subject, body", [
+    ("news@acme.example", "ann@example.com", "Spring news", "Hello Ann,\n\n.leading dot\nbye"),
+    ("Acme News <news@acme.example>", "Zoë Müller <zoe@example.de>", "Grüße – Frühling ☀", "Liebe Zoë,\n" + "ä" * 2000),
+    ("news@acme.example", "bob@example.com", "x" * 300, "line " * 400),
+])
+def test_a_message_is_byte_for_byte_what_the_stock_email_policies_make(sender, recipient, subject, body):
+    """The delivery service reuses the header classes the `email` package would otherwise build
+    anew for every header; what goes on the wire must not change by a byte."""
+    from email.message import EmailMessage
+    from email.policy import SMTP, default
+
+    from services.delivery.smtp import WIRE_POLICY, build_message
+
+    ours = build_message(delivery_id="d-1", sender=sender, recipient=recipient, subject=subject, body=body, workflow_id="wf-1")
+    stock = EmailMessage(policy=default)  # build_message's steps, stock policy
+    stock["From"], stock["To"], stock["Subject"], stock["Date"] = sender, recipient, subject, ours["Date"]
+    stock["Message-ID"], stock["X-UF-Workflow-Id"], stock["X-UF-Delivery-Id"] = ours["Message-ID"], "wf-1", "d-1"
+    stock.set_content(body)
+    assert ours.as_bytes(policy=WIRE_POLICY) == stock.as_bytes(policy=SMTP)
+
+
+@pytest.mark.parametrize("subject", ["a\r\nBcc: evil@example.com", "a\nBcc: evil@example.com"])
+def test_a_header_value_with_a_line_break_is_refused(subject):
+    from services.delivery.smtp import build_message
+
+    with pytest.raises(ValueError):
+        build_message(delivery_id="d-1", sender="news@acme.example", recipient="ann@example.com", subject=subject,
+                      body="b", workflow_id="wf-1")
