@@ -155,7 +155,7 @@ def record_subjects(record: dict[str, Any]) -> set[str]:
             for obj, name, _concrete, _ in _field_slots(record, path):
                 if name.endswith("_json"):
                     subjects |= blob_subjects(json.loads(obj[name]))
-    except (CatalogError, KeyError, TypeError, ValueError, AttributeError):
+    except (CatalogError, KeyError, TypeError, ValueError, AttributeError, RecursionError):
         pass
     return subjects
 
