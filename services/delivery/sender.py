@@ -45,7 +45,7 @@ from services.kit.contracts.keys import delivery_key
 from services.kit.messaging.outbox import PollOutbox
 from services.kit.messaging.retry import DependencyUnavailable
 from services.kit.security.admission import Admission, default_admission
-from services.kit.security.sealing import ERASED, open_record, record_subjects
+from services.kit.security.sealing import ERASED, blob_subjects, open_record, record_subjects
 from services.kit.security.subject_keys import KeyStore
 
 log = logging.getLogger(__name__)
@@ -106,6 +106,7 @@ class DeliverySender:
         try:
             content = check_request(req, self.admission.trust, review_ingresses(self.admission))
             record = await self.approved.read(content["topic"], content["partition"], content["offset"])
+            await self.keys.warm(blob_subjects(record.emails.get(req["delivery_id"])))  # opened by check_content
             check_content(req, content, record, self.keys)
         except NotApproved as exc:
             log.warning("delivery refused: not what was approved", extra={"workflow_id": req["envelope"]["workflow_id"],
@@ -153,7 +154,7 @@ class DeliverySender:
         return final
 
     async def deliver(self, decoded: Decoded, msg: ConsumerRecord) -> None:
-        await self.keys.warm(record_subjects(decoded.record))  # opening (and the approval's blob) then hits the cache
+        await self.keys.warm(record_subjects(decoded.record))  # opening it then hits the cache
         req = open_record(self.keys, decoded.record)
         if not await self._approved(req):
             return

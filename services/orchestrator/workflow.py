@@ -75,6 +75,7 @@ class WorkflowEngine:
 
     async def retry_parked(self, current: WorkflowState) -> Effects:
         """The durable timer fired: ask again for the transition the workflow waits for."""
+        await self.keys.warm(_subjects(current.workflow_id, current))  # the sealed token, the facts' contacts
         fx = Effects(state=current.clone())
         st = fx.state
         assert st is not None and st.parked is not None
@@ -90,7 +91,7 @@ class WorkflowEngine:
         """`signer`: the verified producer of the record (kit.security.admission). `source`: the
         record's position and content hash (given for agent results: a generation result is what
         a review attests)."""
-        await self.keys.warm(_subjects(decoded, current))  # the handlers' key look-ups then hit the cache
+        await self.keys.warm(_subjects(decoded.envelope["workflow_id"], current, decoded.record))  # look-ups then hit the cache
         if decoded.event_type == "ReviewDecided":
             fx = Effects(state=current.clone() if current is not None else None)
             await self._on_review(decoded.record, fx, signer)
@@ -363,12 +364,12 @@ def _check_request(ev: dict[str, Any]) -> None:
         raise SemanticError("invalid-request", "campaign.sender must be an address")
 
 
-def _subjects(decoded: Decoded, current: WorkflowState | None) -> set[str]:
-    """Every subject whose key handling this event may open or seal with: the workflow's own
-    (campaign text, the parked token), every contact's in its request (opted-out ones too: the
-    validation facts open them all), and those the record itself names."""
-    subjects = record_subjects(decoded.record)
-    subjects.add(workflow_subject(decoded.envelope["workflow_id"]))
+def _subjects(workflow_id: str, current: WorkflowState | None, record: dict[str, Any] | None = None) -> set[str]:
+    """Every subject whose key handling an event (or a parked workflow's timer) may open or seal
+    with: the workflow's own (campaign text, the parked token), every contact's in its request
+    (opted-out ones too: the validation facts open them all), and those the record names."""
+    subjects = record_subjects(record) if record is not None else set()
+    subjects.add(workflow_subject(workflow_id))
     if current is not None:
         subjects.update(current.subject_ids)
         if current.request is not None:

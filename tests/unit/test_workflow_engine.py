@@ -307,3 +307,21 @@ async def test_every_key_look_up_of_an_event_was_warmed_by_that_event():
         state, emitted = await step(Decoded("DeliveryOutcome", 1, outcome), state)
     assert state.phase == "COMPLETED"
     assert keys.cold == [], f"looked up without warming: {sorted(set(keys.cold))}"
+
+
+async def test_a_parked_workflows_retry_looks_up_only_keys_it_warmed():
+    """The durable timer's path (`retry_parked`) opens the sealed token and the facts' contacts
+    without an event to warm from: it warms from the state itself."""
+    KEYS.get_or_create("workflow:wf-1")
+    keys = WarmedOnly(KEYS)
+    busy = Verdict(False, "validator could not decide: deadline", decision_id="d0", unavailable=True, retry_budget_s=60)
+    v = ScriptedValidator({"INITIALIZATION": busy})
+    engine = WorkflowEngine(P, keys, v)
+    state, _ = await drive(engine, request(), None)
+    assert state.parked is not None
+    v.deny.clear()
+    keys.warmed.clear()
+    keys.cold.clear()
+    fx = await engine.retry_parked(WorkflowState.from_json(state.to_json()))  # as after a restart
+    assert fx.state.phase == "BATCH_DISCOVERY"
+    assert keys.cold == [], f"looked up without warming: {sorted(set(keys.cold))}"
