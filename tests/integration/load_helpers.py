@@ -223,3 +223,40 @@ def restore_replicas(before: dict[str, int]) -> None:
         if now.get(svc, 1) != n:
             h.launcher("down", *(f"{svc}@{i}" for i in range(n, now.get(svc, 1))))
             h.launcher("up", svc, "--scale", f"{svc}={n}")
+
+
+def attestation_by_instance() -> dict[tuple[str, str], list[tuple[str, float]]]:
+    """(topic, partition) -> [(audit instance, unattested records)] from every running audit
+    instance's /metrics: a partition is reported by the instance that chains it, and only by it."""
+    import urllib.request
+
+    out: dict[tuple[str, str], list[tuple[str, float]]] = {}
+    for inst in json.loads((VAR / "run" / "instances.json").read_text()):
+        if inst["service"] != "audit":
+            continue
+        with urllib.request.urlopen(inst["metrics_url"], timeout=5) as r:
+            text = r.read().decode()
+        for line in text.splitlines():
+            if not line.startswith("uf_audit_unattested_records{"):
+                continue
+            labels = dict(kv.split("=", 1) for kv in line[line.index("{") + 1:line.rindex("}")].split(","))
+            tp = (labels["topic"].strip('"'), labels["partition"].strip('"'))
+            out.setdefault(tp, []).append((inst["name"], float(line.rsplit(" ", 1)[1])))
+    return out
+
+
+def wait_attested_once_each(timeout_s: float = 180) -> None:
+    """Every audited partition is chained by exactly one audit instance and nothing it read is
+    left unattested: no partition orphaned or doubled by a kill, no checkpointer stalled."""
+    wanted = {(t, str(p)) for t in topics.audited_topics() for p in h.end_offsets(t)}
+
+    def settled() -> bool:
+        seen = attestation_by_instance()
+        orphaned = sorted(wanted - set(seen))
+        doubled = sorted(tp for tp, owners in seen.items() if len(owners) > 1)
+        waiting = sorted((tp, owners) for tp, owners in seen.items() if any(n for _, n in owners))
+        if orphaned or doubled or waiting:
+            raise NotYet(f"orphaned {orphaned[:5]} doubled {doubled[:5]} unattested {waiting[:5]}")
+        return True
+
+    eventually(settled, timeout_s=timeout_s, interval_s=1.0, what="every audited partition attested by one audit instance")

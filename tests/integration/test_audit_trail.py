@@ -28,7 +28,7 @@ from services.kit.contracts.events import Origin, make_event
 from services.kit.security import kafka_auth, redis_auth, search_auth
 from services.kit.security.signing import DEFAULT_KEYS_DIR, Signer
 from tests.integration import helpers as h
-from tests.integration.waiting import eventually
+from tests.integration.waiting import eventually, eventually_async
 from ufctl.cli import main as ufctl_main
 
 pytestmark = pytest.mark.integration
@@ -351,3 +351,108 @@ def test_compliance_report_lists_transitions_decisions_approvals_and_deliveries(
     flat = json.dumps(rep) + md
     for c in doc["contacts"]:
         assert c["email"] not in flat and c["name"] not in flat, "no clear PII in the report"
+
+
+def test_checkpointers_divide_the_partitions_and_hand_them_over_without_a_conflict():
+    """Two checkpointers of one group chain disjoint halves of a topic's partitions; when one
+    leaves, the other takes its partitions over after the stored heads; when it comes back, it
+    resumes after what the other attested meanwhile. Every partition ends with one unbroken
+    chain of checkpoints over every record, and no checkpoint was ever refused as a conflict
+    (each partition had one writer at a time). Own topic (outside the service's scratch pattern),
+    own group and own Redis database: the running audit service takes no part."""
+    asyncio.run(_divide_and_hand_over())
+
+
+async def _divide_and_hand_over() -> None:
+    from prometheus_client import REGISTRY
+
+    from services.audit.live.checkpointer import Checkpointer
+
+    tag = uuid.uuid4().hex[:8]
+    topic, cp_topic, parts = f"uf.scratch.ckdiv-{tag}", f"uf.scratch.ckdiv-{tag}-cps", 4
+    admin = AIOKafkaAdminClient(bootstrap_servers=h.SETTINGS.kafka_bootstrap, **kafka_auth.client_args(kafka_auth.ADMIN))
+    await admin.start()
+    await admin.create_topics([NewTopic(topic, parts, 1), NewTopic(cp_topic, 1, 1)])
+    redis = aioredis.from_url(S.redis_url.rsplit("/", 1)[0] + "/3", **redis_auth.credentials("admin"))
+    await redis.flushdb()
+    store = CheckpointStore(redis, None, "unused")
+    producer = AIOKafkaProducer(bootstrap_servers=h.SETTINGS.kafka_bootstrap, acks="all", enable_idempotence=True,
+                                **kafka_auth.client_args(kafka_auth.ADMIN))
+    await producer.start()
+    signer = Signer("tester", Ed25519PrivateKey.generate())
+
+    def conflicts() -> float:
+        return REGISTRY.get_sample_value("uf_audit_checkpoint_failures_total", {"stage": "conflict"}) or 0.0
+
+    def checkpointer() -> Checkpointer:
+        return Checkpointer(bootstrap=h.SETTINGS.kafka_bootstrap, store=store, producer=producer, signer=signer, me=TESTER,
+                            checkpoint_topic=cp_topic, every=5, interval_s=0.3, refresh_s=1.0, group_id=f"uf-audit-test-{tag}",
+                            select=lambda names: [topic] if topic in names else [])
+
+    async def produce(n: int) -> None:
+        for p in range(parts):
+            for i in range(n):
+                await producer.send_and_wait(topic, f"record {i}".encode(), key=f"k{p}".encode(), partition=p)
+
+    async def attested(through: int) -> bool:
+        heads = [await store.head(topic, p) for p in range(parts)]
+        return all(cp is not None and cp.last_offset >= through for cp in heads)
+
+    a, b = checkpointer(), checkpointer()
+    everything = {(topic, p) for p in range(parts)}
+    tasks: list[asyncio.Task] = []
+    before = conflicts()
+    try:
+        for c in (a, b):
+            await c.start()
+            tasks.append(asyncio.create_task(c.run()))
+
+        async def divided() -> bool:
+            mine, theirs = {tuple(tp) for tp in a.assigned}, {tuple(tp) for tp in b.assigned}
+            return bool(mine) and bool(theirs) and not mine & theirs and mine | theirs == everything \
+                and not a.unresumed and not b.unresumed
+
+        await eventually_async(divided, timeout_s=60, what="the two checkpointers dividing the partitions")
+        await produce(12)
+        await eventually_async(lambda: attested(11), timeout_s=60, what="every partition attested through offset 11")
+
+        tasks[0].cancel()  # `a` leaves the group; `b` takes its partitions over
+        await asyncio.gather(tasks[0], return_exceptions=True)
+        await a.leave()
+
+        async def b_has_all() -> bool:
+            return {tuple(tp) for tp in b.assigned} == everything and not b.unresumed
+
+        await eventually_async(b_has_all, timeout_s=60, what="the remaining checkpointer taking every partition")
+        await produce(12)
+        await eventually_async(lambda: attested(23), timeout_s=60, what="every partition attested through offset 23")
+
+        tasks[0] = asyncio.create_task(a.run())  # back: it must resume after what `b` attested
+        await eventually_async(divided, timeout_s=60, what="the partitions divided again")
+        await produce(12)
+        await eventually_async(lambda: attested(35), timeout_s=60, what="every partition attested through offset 35")
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for c in (a, b):
+            await c.stop()
+        await producer.stop()
+        with contextlib.suppress(Exception):
+            await admin.delete_topics([topic, cp_topic])
+        await admin.close()
+
+    try:
+        assert conflicts() == before, "a checkpoint was refused as a conflict: a second or stale writer"
+        for p in range(parts):
+            cps, problems = await store.redis_checkpoints(topic, p)
+            assert not problems
+            assert [c.seq for c in cps] == list(range(len(cps)))
+            assert cps[0].first_offset == 0 and cps[-1].last_offset == 35
+            for prev, cp in zip(cps, cps[1:]):
+                assert cp.first_offset == prev.last_offset + 1, f"partition {p}: records skipped or counted twice"
+                assert cp.prev_checkpoint_hash == prev.hash and cp.prev_chain_head == prev.chain_head, f"partition {p}: chain broken"
+                assert cp.tree_size == cp.last_offset + 1, f"partition {p}: the whole-partition tree lost records"
+    finally:
+        await redis.flushdb()
+        await redis.aclose()

@@ -1,21 +1,32 @@
-"""The checkpointer: reads every audited partition in order with its own consumer (no group:
-its position is *derived from the last stored checkpoint*, never from a committed offset), feeds
-each record into the partition's hash chain and emits a signed checkpoint every N records or T
-seconds.
+"""The checkpointer: reads audited partitions in order with its own consumer, feeds each record
+into the partition's hash chain and emits a signed checkpoint every N records or T seconds.
 
 Why a separate reader from the projection loop: the chain must see every record, decodable or
 not, strictly in offset order, and must resume exactly after the last attested record. A record
 at or below the last attested offset is skipped, so redelivery, restarts and rebalances never
 count a record twice; unattested records are simply read again after a restart.
+
+Many instances divide the partitions: the checkpointers of the active instances form their own
+consumer group (`GROUP`), and each chains only the partitions the group gives it. The group is
+used for division only - nothing is ever committed: a partition's position is *derived from its
+last stored checkpoint* whenever it is assigned, never from a committed offset. Before the
+group, every instance read and chained every partition, and the store's compare-and-set settled
+who attested: N instances did N times the work, and two did ~170 conflicting checkpoints a
+minute, each rebuilding that partition's tree. Division is an optimisation, not the safety: a
+writer that still holds a partition it has just lost (a rebalance in flight, a paused process)
+meets `CheckpointConflict` in the store and follows the stored head.
 """
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 
 from services.audit.evidence import merkle
 from services.audit.evidence.checkpoint import ZERO, Checkpoint, Entry, build, tree_of
@@ -27,6 +38,7 @@ from services.audit.live.topicset import audited
 from services.kit.contracts import codec
 from services.kit.contracts.events import Origin, make_event, now_ms, stable_id
 from services.kit.messaging import fetch_sessions
+from services.kit.messaging.bus import GROUP_TIMEOUTS
 from services.kit.runtime import role
 from services.kit.security import kafka_auth
 from services.kit.security.signing import Signer, TrustStore, verify_signature
@@ -36,6 +48,8 @@ MAX_PENDING_FACTOR = 10  # pause a partition when this many checkpoints' worth i
 
 
 MEMBER = "audit-checkpointer"  # its rollout-role report (role.py): it writes the chain, so one colour at a time
+GROUP = "uf-audit-checkpointer"  # the active checkpointers' group (the audit principal may join `uf-audit*`)
+RESUME_RETRY_S = 1.0  # a partition whose stored head could not be read is tried again this often
 
 
 @dataclass
@@ -57,6 +71,26 @@ class PartitionState:
     def next_offset(self) -> int:
         return (self.pending[-1].offset if self.pending else self.last_offset) + 1
 
+    def follows(self, head: Checkpoint | None) -> bool:
+        """True when this state resumes exactly after `head`, the stored head: nobody attested
+        the partition since this process last did, so its chain and tree are still right."""
+        if head is None:
+            return self.seq == 0 and self.last_offset < 0
+        return self.seq == head.seq + 1 and self.last_offset == head.last_offset and self.prev_hash == head.hash
+
+
+class _Handover(ConsumerRebalanceListener):
+    """The group's word on which partitions this instance chains."""
+
+    def __init__(self, checkpointer: Checkpointer) -> None:
+        self.checkpointer = checkpointer
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        self.checkpointer.let_go(revoked)
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        await self.checkpointer.take(assigned)
+
 
 def checkpoint_event(cp: Checkpoint, origin: Origin) -> dict:
     """The AuditCheckpoint event published to uf.audit.checkpoints."""
@@ -77,23 +111,36 @@ class Checkpointer:
     def __init__(self, *, bootstrap: str, store: CheckpointStore, producer: AIOKafkaProducer, signer: Signer,
                  me: Origin, checkpoint_topic: str, every: int = 100, interval_s: float = 5.0,
                  extra_pattern: str = "", refresh_s: float = 5.0, policy: SignaturePolicy | None = None,
-                 trust: TrustStore | None = None) -> None:
+                 trust: TrustStore | None = None, group_id: str = GROUP,
+                 select: Callable[[Iterable[str]], list[str]] | None = None) -> None:
+        """`select` picks, from the cluster's topics, the ones this checkpointer chains (default:
+        `topicset.audited` with `extra_pattern`); every member of one group must select alike."""
         self.store, self.producer, self.signer, self.me = store, producer, signer, me
         self.checkpoint_topic, self.every, self.interval_s = checkpoint_topic, max(1, every), max(0.1, interval_s)
         self.extra_pattern, self.refresh_s = extra_pattern, refresh_s
         self.policy, self.trust = policy, trust
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                         isolation_level="read_committed", auto_offset_reset="earliest",
-                                         metadata_max_age_ms=int(max(1.0, refresh_s) * 1000),
-                                         # Checkpoints are cut every `interval_s` or `every` records, so
-                                         # nothing waits for this reader record by record: let the broker
-                                         # gather up to 64 KiB or 1 s per fetch (each fetch names every
-                                         # audited partition, ~200: fewer, fuller fetches cost the broker and
-                                         # this process far less, idle or busy).
-                                         fetch_min_bytes=64 * 1024, fetch_max_wait_ms=1000,
-                                         **kafka_auth.client_args())
-        self.states: dict[TopicPartition, PartitionState] = {}
+        self.select = select or (lambda names: audited(names, extra_pattern))
+        self._consumer_args = dict(
+            bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False,
+            isolation_level="read_committed", auto_offset_reset="earliest",
+            metadata_max_age_ms=int(max(1.0, refresh_s) * 1000),
+            # round robin over all audited partitions: the range assignor gives every
+            # one-partition topic to the same member
+            partition_assignment_strategy=(RoundRobinPartitionAssignor,),
+            # Checkpoints are cut every `interval_s` or `every` records, so nothing waits for this
+            # reader record by record: let the broker gather up to 64 KiB or 1 s per fetch (each
+            # fetch names every assigned partition: fewer, fuller fetches cost the broker and this
+            # process far less, idle or busy).
+            fetch_min_bytes=64 * 1024, fetch_max_wait_ms=1000,
+            **GROUP_TIMEOUTS, **kafka_auth.client_args())
+        self.consumer = AIOKafkaConsumer(**self._consumer_args)
+        self._consumer_live = False  # started and not stopped (a stopped aiokafka consumer cannot restart)
+        self._handover = _Handover(self)
+        self.topics: list[str] = []  # subscribed (empty: not a member of the group)
+        self.joined = False  # the group has answered since subscribing (possibly with no partition)
+        self.states: dict[TopicPartition, PartitionState] = {}  # also kept for partitions given away
         self.assigned: set[TopicPartition] = set()
+        self.unresumed: set[TopicPartition] = set()  # assigned, stored head not read yet: paused
         self.paused: set[TopicPartition] = set()
         # Partitions with nothing pending whose gauges already read 0: `emit_due` runs five times
         # a second over ~200 partitions, and two labelled gauge updates per partition per step were
@@ -101,29 +148,34 @@ class Checkpointer:
         self._idle_shown: set[TopicPartition] = set()
         self._last_refresh = 0.0
         self._last_retry = 0.0
+        self._last_resume = 0.0
 
     async def start(self) -> None:
-        await fetch_sessions.start(self.consumer)
+        """Republish what a previous run stored but did not publish; join the group when the
+        instance is active (a preview instance joins when promoted, in `run`)."""
         await self.republish()
-        heads = await self.store.heads()
-        for (topic, partition), cp in heads.items():
-            self.states[TopicPartition(topic, partition)] = await self.state_after(topic, partition, cp)
-        await self.refresh_assignment(force=True)
+        if role.current().active:
+            await self.join()
 
     async def stop(self) -> None:
-        await self.consumer.stop()
+        if self._consumer_live:
+            await self.consumer.stop()
+            self._consumer_live = False
 
-    async def resume_from_store(self) -> None:
-        """Forget what this process chained and re-read every partition's stored head: another
-        colour may have checkpointed further while this one was not active."""
-        for attempt in range(1_000_000):
-            try:
-                self.states.clear()
-                await self.refresh_assignment(force=True)
-                return
-            except Exception as exc:  # a store outage: waited out, never a wrong chain
-                log.warning("checkpointer resume failed; retrying", extra={"error": exc.__class__.__name__})
-                await asyncio.sleep(min(0.5 * 2**attempt, 10.0))
+    async def join(self) -> None:
+        """Subscribe to the audited topics; the group assigns partitions (`take`)."""
+        if not self._consumer_live:
+            self.consumer = AIOKafkaConsumer(**self._consumer_args)
+            await fetch_sessions.start(self.consumer)
+            self._consumer_live = True
+        await self.refresh_assignment(force=True)
+
+    async def leave(self) -> None:
+        """Leave the group (the consumer's stop sends LeaveGroup): the remaining members take
+        this instance's partitions at once instead of after the session timeout."""
+        await self.stop()
+        self.let_go(list(self.assigned))
+        self.topics, self.joined = [], False
 
     async def state_after(self, topic: str, partition: int, head: Checkpoint | None) -> PartitionState:
         """Resume after the stored head; the partition's tree frontier is rebuilt from the stored
@@ -138,37 +190,85 @@ class Checkpointer:
         return PartitionState.after(head, tree)
 
     async def ready(self) -> None:
-        if not self.assigned:
-            raise RuntimeError("no audited partitions assigned yet")
+        if role.current().active and not self.joined:
+            raise RuntimeError("not in the checkpointer group yet")
 
     async def refresh_assignment(self, force: bool = False) -> None:
-        """Follow topics appearing/disappearing (scratch topics, new declared ones)."""
+        """Follow topics appearing/disappearing (scratch topics, new declared ones): a changed
+        set is a new subscription, and the group divides the partitions again."""
         self._last_refresh = time.monotonic()
-        # every topic, not only the assigned ones (what a plain metadata refresh would return)
+        # every topic, not only the subscribed ones (what a plain metadata refresh would return)
         cluster = await self.consumer._client.fetch_all_metadata()
-        wanted = {TopicPartition(t, p) for t in audited(cluster.topics(), self.extra_pattern)
-                  for p in (cluster.partitions_for_topic(t) or ())}
-        if wanted == self.assigned and not force:
+        wanted = sorted(self.select(cluster.topics()))
+        if not wanted or (wanted == self.topics and not force):
             return
-        self.consumer.assign(sorted(wanted))
-        self.assigned, self.paused = wanted, set()
-        self._idle_shown.clear()
-        from_start = []
-        for tp in sorted(wanted):
-            if tp not in self.states:  # new to this process: resume after its stored head, if any
+        self.consumer.subscribe(wanted, listener=self._handover)
+        self.topics = wanted
+        log.info("checkpointer subscription", extra={"topics": len(wanted)})
+
+    def let_go(self, revoked: list[TopicPartition]) -> None:
+        """Partitions another member chains from now on. Their pending records are dropped (the
+        new owner reads them again after the stored head); the state is kept, and reused if the
+        partition comes back with nobody having attested it since (`PartitionState.follows`).
+        Their gauges go: a stale value here would hide the new owner's or raise a false alert."""
+        for tp in revoked:
+            self.assigned.discard(tp)
+            self.unresumed.discard(tp)
+            self.paused.discard(tp)
+            self._idle_shown.discard(tp)
+            st = self.states.get(tp)
+            if st is not None:
+                st.pending.clear()
+                st.first_pending_at = 0.0
+            for gauge in (metrics.UNATTESTED, metrics.UNATTESTED_AGE, metrics.LAST_CHECKPOINT):
+                with contextlib.suppress(KeyError):
+                    gauge.remove(tp.topic, str(tp.partition))
+
+    async def take(self, assigned: list[TopicPartition]) -> None:
+        """The group's new assignment. Each partition stays paused until its position is derived
+        from its stored head (`resume`): nothing is fetched from anywhere else."""
+        self.joined = True
+        mine = set(assigned)
+        self.let_go([tp for tp in self.assigned if tp not in mine])
+        self.let_go(assigned)  # nothing pending, no gauge, until positioned
+        self.assigned, self.unresumed = mine, set(mine)
+        if assigned:
+            self.consumer.pause(*assigned)
+        await self.resume()
+        log.info("checkpointer assignment", extra={"partitions": len(assigned), "waiting": len(self.unresumed)})
+
+    async def resume(self) -> None:
+        """Position every assigned partition not yet positioned right after its stored head. A
+        store error leaves the partition paused, and `step` tries again (never a guessed position)."""
+        self._last_resume = time.monotonic()
+        from_start, ready = [], []
+        for tp in sorted(self.unresumed):
+            try:
                 head = await self.store.head(tp.topic, tp.partition)
-                self.states[tp] = await self.state_after(tp.topic, tp.partition, head)
-            st = self.states[tp]
+                st = self.states.get(tp)
+                if st is None or not st.follows(head):  # new here, or another writer went further
+                    st = self.states[tp] = await self.state_after(tp.topic, tp.partition, head)
+            except Exception as exc:
+                log.warning("checkpointer partition not resumed yet", extra={"topic": tp.topic, "partition": tp.partition,
+                                                                           "error": exc.__class__.__name__})
+                continue
+            if tp not in self.unresumed:  # revoked while the store answered
+                continue
             st.pending.clear()  # re-read from the last attested record: deterministic again
+            st.first_pending_at = 0.0
             if st.last_offset < 0:
                 from_start.append(tp)
             else:
                 self.consumer.seek(tp, st.last_offset + 1)
+            ready.append(tp)
         if from_start:  # one offset reset for all (one per partition waits a fetch round each: minutes with 200 partitions)
             await self.consumer.seek_to_beginning(*from_start)
         # A vanished topic keeps its state: if it comes back (recreated), records at or below the
         # last attested offset are not attested again - the verifier judges them against the old ones.
-        log.info("checkpointer assignment", extra={"partitions": len(wanted)})
+        ready = [tp for tp in ready if tp in self.unresumed]
+        self.unresumed.difference_update(ready)
+        if ready:
+            self.consumer.resume(*ready)
 
     def observe(self, tp: TopicPartition, msg: ConsumerRecord) -> None:
         st = self.states.get(tp)
@@ -237,8 +337,8 @@ class Checkpointer:
             if not st.pending and tp in self._idle_shown and tp not in self.paused:
                 continue  # nothing to attest, gauges already at 0, nothing to resume
             for _ in range(MAX_PENDING_FACTOR * 10):  # bounded: a burst yields several full checkpoints
-                if tp not in self.assigned:
-                    break  # topic gone: attest nothing more until it is back
+                if tp not in self.assigned or tp in self.unresumed:
+                    break  # not this instance's partition (now), or not positioned yet
                 try:
                     if len(st.pending) >= self.every:
                         await self.emit(tp, st, self.every)
@@ -286,6 +386,8 @@ class Checkpointer:
             seen += len(msgs)
         await self.emit_due()
         now = time.monotonic()
+        if self.unresumed and now - self._last_resume >= RESUME_RETRY_S:
+            await self.resume()
         if now - self._last_refresh >= self.refresh_s:
             await self.refresh_assignment()
         if now - self._last_retry >= 30:
@@ -295,19 +397,25 @@ class Checkpointer:
 
     async def run(self) -> None:
         """Chain and checkpoint while the rollout role is active. A preview colour (or one
-        demoted) signs and publishes nothing: it waits, and when promoted resumes after the
-        stored heads the other colour reached - the same path as a restart (`start`)."""
+        demoted) is in no group and signs and publishes nothing: it waits, and when promoted
+        joins the group, which resumes each partition after the stored head the other colour
+        reached - the same path as a restart."""
         backoff = 0.5
         state = role.current()
         while True:
             if not state.active:
+                if self._consumer_live:
+                    await self.leave()
                 state.report(MEMBER, role.RELEASED)
                 await state.until_active()
-                await self.resume_from_store()
-                state.report(MEMBER, role.CONSUMING)
                 continue
             state.report(MEMBER, role.CONSUMING)
             try:
+                if not self.topics:
+                    await self.join()
+                    if not self.topics:  # no audited topic exists yet
+                        await asyncio.sleep(self.refresh_s)
+                        continue
                 await self.step()
                 backoff = 0.5
             except asyncio.CancelledError:
