@@ -179,8 +179,9 @@ class Checkpointer:
 
     async def state_after(self, topic: str, partition: int, head: Checkpoint | None) -> PartitionState:
         """Resume after the stored head; the partition's tree frontier is rebuilt from the stored
-        manifests (O(records) hashes once per start). If that history is unreadable the partition
-        goes on with v1 checkpoints (no whole-tree root) rather than sign a wrong one."""
+        manifests (O(records) hashes, once per start or hand-over of the partition). If that
+        history is unreadable the partition goes on with v1 checkpoints (no whole-tree root)
+        rather than sign a wrong one."""
         if head is None:
             return PartitionState(chain=genesis(topic, partition))
         cps, _ = await self.store.redis_checkpoints(topic, partition)
