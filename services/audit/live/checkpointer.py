@@ -89,7 +89,10 @@ class _Handover(ConsumerRebalanceListener):
         self.checkpointer.let_go(revoked)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        await self.checkpointer.take(assigned)
+        try:
+            await self.checkpointer.take(assigned)
+        except Exception as exc:  # never into aiokafka: a raising listener left the group stuck (no rejoin)
+            log.error("checkpointer hand-over failed; partitions retried", extra={"error": exc.__class__.__name__})
 
 
 def checkpoint_event(cp: Checkpoint, origin: Origin) -> dict:
@@ -149,6 +152,10 @@ class Checkpointer:
         self._last_refresh = 0.0
         self._last_retry = 0.0
         self._last_resume = 0.0
+        # Held while a new assignment is positioned and while the subscription changes: a
+        # subscription changed during the hand-over (a scratch topic appeared) dropped the
+        # assignment under the listener's feet, which then raised and the group never rejoined.
+        self._membership = asyncio.Lock()
 
     async def start(self) -> None:
         """Republish what a previous run stored but did not publish; join the group when the
@@ -203,8 +210,9 @@ class Checkpointer:
         wanted = sorted(self.select(cluster.topics()))
         if not wanted or (wanted == self.topics and not force):
             return
-        self.consumer.subscribe(wanted, listener=self._handover)
-        self.topics = wanted
+        async with self._membership:
+            self.consumer.subscribe(wanted, listener=self._handover)
+            self.topics = wanted
         log.info("checkpointer subscription", extra={"topics": len(wanted)})
 
     def let_go(self, revoked: list[TopicPartition]) -> None:
@@ -228,19 +236,29 @@ class Checkpointer:
     async def take(self, assigned: list[TopicPartition]) -> None:
         """The group's new assignment. Each partition stays paused until its position is derived
         from its stored head (`resume`): nothing is fetched from anywhere else."""
-        self.joined = True
-        mine = set(assigned)
-        self.let_go([tp for tp in self.assigned if tp not in mine])
-        self.let_go(assigned)  # nothing pending, no gauge, until positioned
-        self.assigned, self.unresumed = mine, set(mine)
-        if assigned:
-            self.consumer.pause(*assigned)
-        await self.resume()
+        async with self._membership:
+            self.joined = True
+            mine = set(assigned)
+            self.let_go([tp for tp in self.assigned if tp not in mine])
+            self.let_go(assigned)  # nothing pending, no gauge, until positioned
+            self.assigned, self.unresumed = mine, set(mine)
+            if assigned:
+                self.consumer.pause(*assigned)
+            await self._position()
         log.info("checkpointer assignment", extra={"partitions": len(assigned), "waiting": len(self.unresumed)})
+
+    def _held(self, tp: TopicPartition) -> bool:
+        """Does the consumer hold `tp` right now? Seeking, pausing or resuming a partition it does
+        not hold (a rebalance has begun) raises inside aiokafka."""
+        return tp in self.consumer.assignment()
 
     async def resume(self) -> None:
         """Position every assigned partition not yet positioned right after its stored head. A
         store error leaves the partition paused, and `step` tries again (never a guessed position)."""
+        async with self._membership:
+            await self._position()
+
+    async def _position(self) -> None:
         self._last_resume = time.monotonic()
         from_start, ready = [], []
         for tp in sorted(self.unresumed):
@@ -253,7 +271,7 @@ class Checkpointer:
                 log.warning("checkpointer partition not resumed yet", extra={"topic": tp.topic, "partition": tp.partition,
                                                                            "error": exc.__class__.__name__})
                 continue
-            if tp not in self.unresumed:  # revoked while the store answered
+            if tp not in self.unresumed or not self._held(tp):  # revoked while the store answered
                 continue
             st.pending.clear()  # re-read from the last attested record: deterministic again
             st.first_pending_at = 0.0
@@ -262,11 +280,14 @@ class Checkpointer:
             else:
                 self.consumer.seek(tp, st.last_offset + 1)
             ready.append(tp)
+        held = self.consumer.assignment()  # what the consumer holds now (a rebalance may have begun)
+        from_start = [tp for tp in from_start if tp in held]
         if from_start:  # one offset reset for all (one per partition waits a fetch round each: minutes with 200 partitions)
             await self.consumer.seek_to_beginning(*from_start)
         # A vanished topic keeps its state: if it comes back (recreated), records at or below the
         # last attested offset are not attested again - the verifier judges them against the old ones.
-        ready = [tp for tp in ready if tp in self.unresumed]
+        held = self.consumer.assignment()
+        ready = [tp for tp in ready if tp in self.unresumed and tp in held]
         self.unresumed.difference_update(ready)
         if ready:
             self.consumer.resume(*ready)
@@ -295,7 +316,7 @@ class Checkpointer:
         except CheckpointConflict:
             head = await self.store.head(tp.topic, tp.partition)  # another writer got further: follow it
             self.states[tp] = await self.state_after(tp.topic, tp.partition, head)
-            if tp in self.assigned:
+            if tp in self.assigned and self._held(tp):
                 self.consumer.seek(tp, self.states[tp].last_offset + 1)
             log.warning("checkpoint conflict: resumed after the stored head", extra={"topic": tp.topic, "partition": tp.partition})
             raise
@@ -368,7 +389,7 @@ class Checkpointer:
 
     def _flow_control(self, tp: TopicPartition, st: PartitionState) -> None:
         """Bound memory while a store is down: stop fetching a partition with too much pending."""
-        if tp not in self.assigned:
+        if tp not in self.assigned or not self._held(tp):
             return
         if len(st.pending) >= MAX_PENDING_FACTOR * self.every and tp not in self.paused:
             self.consumer.pause(tp)

@@ -64,6 +64,9 @@ class Consumer:
     def seek(self, tp: TopicPartition, offset: int) -> None:
         self.seeks[tp] = offset
 
+    def assignment(self) -> set[TopicPartition]:
+        return {A, B}
+
     def pause(self, *tps: TopicPartition) -> None:
         pass
 
