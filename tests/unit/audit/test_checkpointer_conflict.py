@@ -93,3 +93,41 @@ async def test_a_conflict_on_one_partition_resumes_it_and_the_others_are_still_a
     assert [c.seq for c in store.stored[A]] == [0], "the other writer's checkpoint of A is not overwritten"
     assert cp.states[A].seq == 1 and cp.states[A].last_offset == 4, "A resumes after the stored head"
     assert cp.consumer.seeks[A] == 5, "A's records after that head are read again"
+
+
+class LosingConsumer(Consumer):
+    """aiokafka's consumer after the subscription changed under a hand-over: it holds nothing
+    any more, and positioning a partition it does not hold raises inside aiokafka."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.resumed: set[TopicPartition] = set()
+
+    def assignment(self) -> set[TopicPartition]:
+        return set()
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        raise AssertionError("seek of a partition not held")
+
+    def resume(self, *tps: TopicPartition) -> None:
+        if tps:
+            raise AssertionError("resume of a partition not held")
+
+    async def seek_to_beginning(self, *tps: TopicPartition) -> None:
+        if tps:
+            raise AssertionError("offset reset of a partition not held")
+
+
+async def test_a_hand_over_whose_assignment_vanished_does_not_raise_and_positions_nothing(monkeypatch):
+    """A raising rebalance listener left aiokafka's group stuck for good (found beside a CPU hog):
+    the listener must swallow it, and nothing is fetched from an unpositioned partition."""
+    monkeypatch.setattr(checkpointer.kafka_auth, "client_args", lambda: {})
+    cp = Checkpointer(bootstrap="127.0.0.1:1", store=Store(), producer=Producer(), signer=SIGNER,  # type: ignore[arg-type]
+                      me=Origin("audit", "0", "blue"), checkpoint_topic="uf.audit.checkpoints")
+    await cp.consumer.stop()
+    cp.consumer = LosingConsumer()  # type: ignore[assignment]
+
+    await checkpointer._Handover(cp).on_partitions_assigned([A, B])  # no exception
+
+    assert cp.joined
+    assert cp.unresumed == {A, B}, "left paused, to be positioned once held"
