@@ -1,7 +1,8 @@
 """A checkpoint conflict (another writer attested a partition further) is that partition's
 business: it resumes after the other writer's head, and every other due partition is still
 attested in the same step. It used to fail the whole step and back off for up to 10 s per
-stale partition."""
+stale partition. And a hand-over the group takes back while it is being positioned neither
+raises into aiokafka nor positions anything."""
 from __future__ import annotations
 
 import time
