@@ -86,7 +86,8 @@ class _Handover(ConsumerRebalanceListener):
         self.checkpointer = checkpointer
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        self.checkpointer.let_go(revoked)
+        async with self.checkpointer.writing:  # a checkpoint being written lands before the next owner reads the head
+            self.checkpointer.let_go(revoked)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         try:
@@ -156,6 +157,11 @@ class Checkpointer:
         # subscription changed during the hand-over (a scratch topic appeared) dropped the
         # assignment under the listener's feet, which then raised and the group never rejoined.
         self._membership = asyncio.Lock()
+        # Held while a checkpoint is written; a revocation waits for it (as a consumer commits
+        # before it gives partitions away), so the member that takes a partition over reads a head
+        # no write of this member will pass. Without it the compare-and-set still refused the
+        # late write, as a conflict.
+        self.writing = asyncio.Lock()
 
     async def start(self) -> None:
         """Republish what a previous run stored but did not publish; join the group when the
@@ -359,15 +365,16 @@ class Checkpointer:
             if not st.pending and tp in self._idle_shown and tp not in self.paused:
                 continue  # nothing to attest, gauges already at 0, nothing to resume
             for _ in range(MAX_PENDING_FACTOR * 10):  # bounded: a burst yields several full checkpoints
-                if tp not in self.assigned or tp in self.unresumed:
-                    break  # not this instance's partition (now), or not positioned yet
                 try:
-                    if len(st.pending) >= self.every:
-                        await self.emit(tp, st, self.every)
-                    elif st.pending and now - st.first_pending_at >= self.interval_s:
-                        await self.emit(tp, st, len(st.pending))
-                    else:
-                        break
+                    async with self.writing:
+                        if tp not in self.assigned or tp in self.unresumed:
+                            break  # not this instance's partition (now), or not positioned yet
+                        if len(st.pending) >= self.every:
+                            await self.emit(tp, st, self.every)
+                        elif st.pending and now - st.first_pending_at >= self.interval_s:
+                            await self.emit(tp, st, len(st.pending))
+                        else:
+                            break
                 except CheckpointConflict:
                     # Another writer (a second instance, or one that ran while this one did not)
                     # attested this partition further; `emit` resumed it after that head and its
