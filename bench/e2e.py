@@ -148,6 +148,7 @@ async def run_suite(n: int, recipients: int, rate: float = 0.0) -> dict:
     docs = [request_doc(tag, i, recipients) for i in range(n)]
     producer = AIOKafkaProducer(**producer_config(BOOTSTRAP))
     await producer.start()
+    saves_before = redis_background_saves()
     cpu_before, jit_before = proc_cpu.snapshot(VAR / "run"), proc_cpu.jit_seconds(VAR / "run")
     await publish(producer, topics.SESSIONS, publishing.session_event(f"bench-{tag}", f"sess-bench-{tag}", 2.0))
     for d in docs:
@@ -208,6 +209,7 @@ async def run_suite(n: int, recipients: int, rate: float = 0.0) -> dict:
     await publishing_task
     await asyncio.sleep(1.0)  # let trailing confirmations land before counting
     cpu_after, jit_after = proc_cpu.snapshot(VAR / "run"), proc_cpu.jit_seconds(VAR / "run")
+    saves_after = redis_background_saves()
     after = await end_offsets(offsets, topics.audited_topics())
     dlq_after = await end_offsets(offsets, [topics.DEAD_LETTER])
     await offsets.stop()
@@ -232,6 +234,7 @@ async def run_suite(n: int, recipients: int, rate: float = 0.0) -> dict:
         "cpu_ms_per_workflow": proc_cpu.per_unit_ms(cpu_before, cpu_after, n),
         "jit_ms_per_workflow": proc_cpu.per_unit_ms(jit_before, jit_after, n),
         "cpu_ms_per_event": sum(proc_cpu.per_unit_ms(cpu_before, cpu_after, total_events).values()),
+        "redis_saves": saves_note(saves_before, saves_after),
         "cpu_busy": sum(cpu_after[k] - cpu_before[k] for k in cpu_after if k in cpu_before) / (elapsed + 1.0),
     }
 
@@ -273,6 +276,31 @@ async def run_raw(count: int, size: int) -> dict:
         await admin.delete_topics([topic])
         await admin.close()
     return {"records": count, "elapsed_s": elapsed, "records_per_s": count / elapsed}
+
+
+def redis_background_saves() -> int:
+    """Snapshots (BGSAVE) plus AOF rewrites the stack's Redis has done since it started, or -1
+    if it cannot be asked. A run during which this moved carries a fork and a rewrite of the
+    whole dataset in Redis's CPU - on a long-lived stack (hundreds of MB) 15-30 CPU-ms per
+    workflow of a burst that are the stack's history, not per-workflow work."""
+    import redis
+
+    from services.kit.security import redis_auth
+
+    try:
+        client = redis.Redis.from_url(ServiceSettings().redis_url, **redis_auth.credentials("admin"), socket_timeout=5)
+        with contextlib.closing(client):
+            info = client.info("persistence")
+        return int(info.get("rdb_saves", 0)) + int(info.get("aof_rewrites", 0))
+    except Exception:
+        return -1
+
+
+def saves_note(before: int, after: int) -> str:
+    if before < 0 or after < 0:
+        return "Redis background saves during the run: unknown"
+    return f"Redis background saves during the run: {after - before}" + (
+        " (Redis's CPU above includes a snapshot or AOF rewrite of its whole dataset)" if after > before else "")
 
 
 def suite_running() -> bool:
@@ -345,6 +373,7 @@ def main() -> int:
     per_wf_events = suite["events"] / max(suite["workflows"], 1)
     print(f"  per committed event: {suite['cpu_ms_per_event']:.2f} CPU-ms ({per_wf_events:.1f} events per workflow in this run; "
           f"comparable between runs that did not all finish); suite idle before the run: {idle:.0f} CPU-ms/s")
+    print(f"  {suite['redis_saves']}")
     print(f"  (suite processes used {suite['cpu_busy']:.2f} cores on average during the run; machine load average "
           f"{os.getloadavg()[0]:.1f} at the end)")
     ok = suite["completed"] == suite["workflows"] and not suite["duplicate_transitions"] and not suite["duplicate_emails"]

@@ -229,7 +229,8 @@ def main() -> int:
         print(f"  NOT ALL COMPLETED with {name}: {r['completed']}/{r['workflows']} COMPLETED ({r['finished']} finished)")
     for name, r in (("validation on ", on), ("bypass (bench)", off)):
         print(f"  {name}: {r['workflows_per_s']:.1f} workflows/s, p50 {r['p50_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms "
-              f"({r['completed']}/{r['workflows']} completed), {sum(r['cpu_ms_per_workflow'].values()):.0f} CPU-ms per workflow")
+              f"({r['completed']}/{r['workflows']} completed), {sum(r['cpu_ms_per_workflow'].values()):.0f} CPU-ms per workflow; "
+              f"{r['redis_saves']}")
     if incomplete:
         print("  throughput overhead of compliance: not computed (not every workflow completed)")
         return 1
