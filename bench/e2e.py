@@ -30,6 +30,7 @@ import time
 import uuid
 from pathlib import Path
 
+import redis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
@@ -46,7 +47,7 @@ from services.kit.messaging import logreader
 from services.kit.messaging.bus import producer_config, publish, signed
 from services.kit.runtime.config import ServiceSettings
 from services.kit.runtime.paths import VAR
-from services.kit.security import kafka_auth
+from services.kit.security import kafka_auth, redis_auth
 from services.kit.security.signing import configure_signing
 from services.kit.security.subject_keys import RedisKeyStore
 from ufctl import publishing
@@ -283,10 +284,6 @@ def redis_background_saves() -> int:
     if it cannot be asked. A run during which this moved carries a fork and a rewrite of the
     whole dataset in Redis's CPU - on a long-lived stack (hundreds of MB) 15-30 CPU-ms per
     workflow of a burst that are the stack's history, not per-workflow work."""
-    import redis
-
-    from services.kit.security import redis_auth
-
     try:
         client = redis.Redis.from_url(ServiceSettings().redis_url, **redis_auth.credentials("admin"), socket_timeout=5)
         with contextlib.closing(client):

@@ -19,6 +19,15 @@ from services.kit.security import kafka_auth
 kafka_auth.configure_kafka_identity(kafka_auth.ADMIN)
 
 
+@pytest.fixture(autouse=True)
+def _admin_kafka_identity():
+    """Every test starts as the admin: `ufctl` called in-process switches the process to the
+    CLI's principal for good, which may not read what a later test reads (a test that ran after
+    one such call could not read its own scratch topic)."""
+    kafka_auth.configure_kafka_identity(kafka_auth.ADMIN)
+    yield
+
+
 def _ok(*cmd: str) -> bool:
     return subprocess.run(cmd, cwd=ROOT, capture_output=True).returncode == 0
 

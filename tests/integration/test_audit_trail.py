@@ -368,10 +368,6 @@ async def _divide_and_hand_over() -> None:
 
     from services.audit.live.checkpointer import Checkpointer
 
-    # the checkpointers connect as this process's principal: the admin, as conftest sets it
-    # (a `ufctl` call earlier in the session switches the process to the CLI's, which may not
-    # read this topic)
-    kafka_auth.configure_kafka_identity(kafka_auth.ADMIN)
     tag = uuid.uuid4().hex[:8]
     topic, cp_topic, parts = f"uf.scratch.ckdiv-{tag}", f"uf.scratch.ckdiv-{tag}-cps", 4
     admin = AIOKafkaAdminClient(bootstrap_servers=h.SETTINGS.kafka_bootstrap, **kafka_auth.client_args(kafka_auth.ADMIN))
