@@ -248,8 +248,9 @@ class Checkpointer:
             self.let_go([tp for tp in self.assigned if tp not in mine])
             self.let_go(assigned)  # nothing pending, no gauge, until positioned
             self.assigned, self.unresumed = mine, set(mine)
-            if assigned:
-                self.consumer.pause(*assigned)
+            held = [tp for tp in assigned if self._held(tp)]  # pausing one not held raises, leaving the rest unpaused
+            if held:
+                self.consumer.pause(*held)
             await self._position()
         log.info("checkpointer assignment", extra={"partitions": len(assigned), "waiting": len(self.unresumed)})
 

@@ -110,6 +110,10 @@ class LosingConsumer(Consumer):
     def seek(self, tp: TopicPartition, offset: int) -> None:
         raise AssertionError("seek of a partition not held")
 
+    def pause(self, *tps: TopicPartition) -> None:
+        if tps:  # aiokafka raises at the first one, leaving the partitions after it unpaused
+            raise AssertionError("pause of a partition not held")
+
     def resume(self, *tps: TopicPartition) -> None:
         if tps:
             raise AssertionError("resume of a partition not held")
@@ -132,3 +136,45 @@ async def test_a_hand_over_whose_assignment_vanished_does_not_raise_and_position
 
     assert cp.joined
     assert cp.unresumed == {A, B}, "left paused, to be positioned once held"
+
+
+class HalfHeldConsumer(Consumer):
+    """aiokafka's consumer that still holds A but no longer B: `pause` works partition by partition
+    and raises at the first one not held, leaving the ones after it fetching."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.log: list[tuple[str, TopicPartition]] = []
+
+    def assignment(self) -> set[TopicPartition]:
+        return {A}
+
+    def pause(self, *tps: TopicPartition) -> None:
+        for tp in tps:
+            if tp not in self.assignment():
+                raise AssertionError("No current assignment for partition")
+            self.log.append(("pause", tp))
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        assert tp in self.assignment(), "seek of a partition not held"
+        self.log.append(("seek", tp))
+
+    def resume(self, *tps: TopicPartition) -> None:
+        for tp in tps:
+            assert tp in self.assignment(), "resume of a partition not held"
+            self.log.append(("resume", tp))
+
+
+async def test_a_held_partition_is_paused_before_it_is_positioned_even_if_another_of_the_hand_over_is_gone(monkeypatch):
+    """Otherwise the held one fetches from the reset position (the start of its log) until positioned."""
+    monkeypatch.setattr(checkpointer.kafka_auth, "client_args", lambda: {})
+    cp = Checkpointer(bootstrap="127.0.0.1:1", store=Store(), producer=Producer(), signer=SIGNER,  # type: ignore[arg-type]
+                      me=Origin("audit", "0", "blue"), checkpoint_topic="uf.audit.checkpoints")
+    await cp.consumer.stop()
+    cp.consumer = consumer = HalfHeldConsumer()  # type: ignore[assignment]
+
+    await checkpointer._Handover(cp).on_partitions_assigned([B, A])
+
+    assert consumer.log[:1] == [("pause", A)], "A is paused first"
+    assert ("seek", A) in consumer.log and consumer.log[-1] == ("resume", A), "then positioned after its stored head and resumed"
+    assert cp.unresumed == {B}, "B stays waiting until it is held"
